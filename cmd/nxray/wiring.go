@@ -1,0 +1,66 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+
+	"github.com/nxray/nxray/config"
+	"github.com/nxray/nxray/proxy"
+)
+
+// proxyConfig hands the proxy the plain values it needs.
+func proxyConfig(cfg config.Config, log *slog.Logger, obs proxy.Observer) proxy.Config {
+	ups := make([]proxy.Upstream, len(cfg.Parsed.Upstreams))
+	for i, u := range cfg.Parsed.Upstreams {
+		ups[i] = proxy.Upstream{Net: u.Net, Addr: u.Addr}
+	}
+	return proxy.Config{
+		Listen:         cfg.Listen,
+		Upstreams:      ups,
+		Strategy:       cfg.Strategy,
+		Timeout:        cfg.Timeout,
+		Deadline:       cfg.Deadline,
+		FailoverRcodes: cfg.Parsed.FailoverRcodes,
+		HealthInterval: cfg.HealthInterval,
+		MaxInflight:    cfg.MaxInflight,
+		ACL:            cfg.Parsed.ACL,
+		Cache: proxy.CacheConfig{
+			Size:           cfg.Cache.Size,
+			MinTTL:         cfg.Cache.MinTTL,
+			MaxTTL:         cfg.Cache.MaxTTL,
+			NegativeMaxTTL: cfg.Cache.NegativeMaxTTL,
+			ServfailTTL:    cfg.Cache.ServfailTTL,
+		},
+		TCPMaxConns:    cfg.TCP.MaxConnections,
+		TCPIdleTimeout: cfg.TCP.IdleTimeout,
+		LogQueries:     cfg.Log.Queries,
+		Logger:         log,
+		Observer:       obs,
+	}
+}
+
+func newLogger(cfg config.Log, level *slog.LevelVar, w io.Writer) *slog.Logger {
+	lv, _ := config.ParseLevel(cfg.Level) // validated by config.Load
+	level.Set(lv)
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func addrStrings(srv *proxy.Server) []string {
+	var out []string
+	for _, a := range srv.Addrs() {
+		out = append(out, a.Network()+"://"+a.String())
+	}
+	return out
+}
+
+func upstreamStrings(cfg config.Config) []string {
+	var out []string
+	for _, u := range cfg.Parsed.Upstreams {
+		out = append(out, u.String())
+	}
+	return out
+}

@@ -1,0 +1,131 @@
+package config
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Config is nxray's whole configuration after loading and validation.
+// The zero value is not useful; use Default or Load.
+type Config struct {
+	// Listen holds the addresses nxray answers on, over UDP and TCP both.
+	Listen []string `mapstructure:"listen"`
+	// Upstreams are the resolvers queries are forwarded to; "system" stands
+	// for the nameservers of ResolvConf.
+	Upstreams []string `mapstructure:"upstreams"`
+	// Alternates are the resolvers the diagnosis compares against.
+	Alternates []string `mapstructure:"alternates"`
+	// ResolvConf is where "system" upstreams are read from.
+	ResolvConf string `mapstructure:"resolv_conf"`
+	// Strategy is failover, parallel or random.
+	Strategy string `mapstructure:"strategy"`
+	// Timeout bounds one try at one upstream.
+	Timeout time.Duration `mapstructure:"timeout"`
+	// Deadline bounds a whole client query, every try included.
+	Deadline time.Duration `mapstructure:"deadline"`
+	// FailoverRcodes are the answers that make nxray try the next upstream.
+	FailoverRcodes []string `mapstructure:"failover_rcodes"`
+	// HealthInterval is how often a downed upstream is probed.
+	HealthInterval time.Duration `mapstructure:"health_interval"`
+	// MaxInflight caps queries waiting on upstreams; beyond it nxray answers
+	// SERVFAIL at once. Cache hits do not count.
+	MaxInflight int `mapstructure:"max_inflight"`
+	// ACL lists the client networks served; others get REFUSED.
+	ACL []string `mapstructure:"acl"`
+
+	RootHints    string `mapstructure:"root_hints"`
+	TrustAnchors string `mapstructure:"trust_anchors"`
+	AuthPort     int    `mapstructure:"auth_port"`
+	// HTTP is the status page address; empty disables it.
+	HTTP string `mapstructure:"http"`
+	// Annotate is off, cached, or wait:DURATION.
+	Annotate string `mapstructure:"annotate"`
+
+	Cache    Cache         `mapstructure:"cache"`
+	TCP      TCP           `mapstructure:"tcp"`
+	Log      Log           `mapstructure:"log"`
+	Shutdown time.Duration `mapstructure:"shutdown_timeout"`
+
+	// Parsed holds the validated forms of the fields above; Load fills it.
+	Parsed Parsed `mapstructure:"-"`
+}
+
+// Cache configures the answer cache.
+type Cache struct {
+	// Size is the number of answers kept; 0 disables the cache.
+	Size           int           `mapstructure:"size"`
+	MinTTL         time.Duration `mapstructure:"min_ttl"`
+	MaxTTL         time.Duration `mapstructure:"max_ttl"`
+	NegativeMaxTTL time.Duration `mapstructure:"negative_max_ttl"`
+	// ServfailTTL is how long a SERVFAIL is kept; 0 does not cache them.
+	ServfailTTL time.Duration `mapstructure:"servfail_ttl"`
+}
+
+// TCP bounds the TCP listeners.
+type TCP struct {
+	MaxConnections int           `mapstructure:"max_connections"`
+	IdleTimeout    time.Duration `mapstructure:"idle_timeout"`
+}
+
+// Log configures logging.
+type Log struct {
+	Format  string `mapstructure:"format"`
+	Level   string `mapstructure:"level"`
+	Queries bool   `mapstructure:"queries"`
+}
+
+// Parsed is the machine form of the configuration, filled by Validate.
+type Parsed struct {
+	Upstreams      []Upstream
+	Alternates     []Upstream
+	ACL            []netip.Prefix
+	FailoverRcodes []int
+	AnnotateWait   time.Duration
+}
+
+// Upstream is one resolver address with its transport.
+type Upstream struct {
+	// Net is "udp" (UDP, TCP when truncated) or "tcp" (TCP only).
+	Net string
+	// Addr is host:port, with a literal IP host.
+	Addr string
+}
+
+// String gives the address as a user writes it.
+func (u Upstream) String() string {
+	if u.Net == "tcp" {
+		return "tcp://" + u.Addr
+	}
+	return u.Addr
+}
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	return Config{
+		Listen:         []string{"127.0.0.1:53"},
+		Upstreams:      []string{"system"},
+		Alternates:     []string{"1.1.1.1", "8.8.8.8", "9.9.9.9"},
+		ResolvConf:     "/etc/resolv.conf",
+		Strategy:       "failover",
+		Timeout:        2 * time.Second,
+		Deadline:       5 * time.Second,
+		FailoverRcodes: []string{"SERVFAIL", "REFUSED"},
+		HealthInterval: 2 * time.Second,
+		MaxInflight:    2048,
+		ACL: []string{"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12",
+			"192.168.0.0/16", "fc00::/7"},
+		AuthPort: 53,
+		HTTP:     "127.0.0.1:8053",
+		Annotate: "cached",
+		Cache: Cache{
+			Size:           10000,
+			MinTTL:         0,
+			MaxTTL:         24 * time.Hour,
+			NegativeMaxTTL: time.Hour,
+			ServfailTTL:    5 * time.Second,
+		},
+		TCP:      TCP{MaxConnections: 256, IdleTimeout: 10 * time.Second},
+		Log:      Log{Format: "text", Level: "info"},
+		Shutdown: 5 * time.Second,
+	}
+}

@@ -1,0 +1,290 @@
+package config
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Validate checks every key and fills c.Parsed. The error names each bad key
+// and its value; several problems are joined.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key string, value any, why string) {
+		errs = append(errs, fmt.Errorf("%w: %s: %q: %s", ErrInvalid, key, fmt.Sprint(value), why))
+	}
+
+	listen, err := parseListen(c.Listen)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(c.Listen) == 0 {
+		bad("listen", "", "at least one address is needed")
+	}
+	c.Parsed.Upstreams, err = c.parseUpstreams("upstreams", c.Upstreams)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(c.Upstreams) == 0 {
+		bad("upstreams", "", "at least one upstream is needed")
+	}
+	errs = append(errs, checkLoops(listen, c.Parsed.Upstreams)...)
+	c.Parsed.Alternates, err = c.parseUpstreams("alternates", c.Alternates)
+	if err != nil {
+		errs = append(errs, err)
+	}
+
+	switch c.Strategy {
+	case "failover", "parallel", "random":
+	default:
+		bad("strategy", c.Strategy, "want failover, parallel or random")
+	}
+	positive := func(key string, d time.Duration) {
+		if d <= 0 {
+			bad(key, d, "must be above zero")
+		}
+	}
+	positive("timeout", c.Timeout)
+	positive("deadline", c.Deadline)
+	positive("health_interval", c.HealthInterval)
+	positive("shutdown_timeout", c.Shutdown)
+	positive("tcp.idle_timeout", c.TCP.IdleTimeout)
+	if c.Deadline > 0 && c.Deadline < c.Timeout {
+		bad("deadline", c.Deadline, "must be at least timeout ("+c.Timeout.String()+")")
+	}
+	c.Parsed.FailoverRcodes = nil
+	for _, name := range c.FailoverRcodes {
+		rc, ok := dns.StringToRcode[strings.ToUpper(name)]
+		if !ok {
+			bad("failover_rcodes", name, "not an rcode name such as SERVFAIL or REFUSED")
+			continue
+		}
+		c.Parsed.FailoverRcodes = append(c.Parsed.FailoverRcodes, rc)
+	}
+	if c.MaxInflight <= 0 {
+		bad("max_inflight", c.MaxInflight, "must be above zero")
+	}
+	if c.TCP.MaxConnections <= 0 {
+		bad("tcp.max_connections", c.TCP.MaxConnections, "must be above zero")
+	}
+	c.Parsed.ACL = nil
+	for _, s := range c.ACL {
+		p, err := parsePrefix(s)
+		if err != nil {
+			bad("acl", s, "not a network such as 192.168.0.0/16 or an IP")
+			continue
+		}
+		c.Parsed.ACL = append(c.Parsed.ACL, p)
+	}
+
+	if c.Cache.Size < 0 {
+		bad("cache.size", c.Cache.Size, "must be zero (no cache) or more")
+	}
+	for key, d := range map[string]time.Duration{"cache.min_ttl": c.Cache.MinTTL,
+		"cache.max_ttl": c.Cache.MaxTTL, "cache.negative_max_ttl": c.Cache.NegativeMaxTTL,
+		"cache.servfail_ttl": c.Cache.ServfailTTL} {
+		if d < 0 {
+			bad(key, d, "must not be negative")
+		}
+	}
+	if c.Cache.MaxTTL < c.Cache.MinTTL {
+		bad("cache.max_ttl", c.Cache.MaxTTL, "must be at least cache.min_ttl ("+c.Cache.MinTTL.String()+")")
+	}
+	if c.AuthPort < 1 || c.AuthPort > 65535 {
+		bad("auth_port", c.AuthPort, "must be a port from 1 to 65535")
+	}
+	if c.HTTP != "" {
+		if _, err := netip.ParseAddrPort(c.HTTP); err != nil {
+			bad("http", c.HTTP, "want IP:port, or empty to disable")
+		}
+	}
+	c.Parsed.AnnotateWait = 0
+	switch {
+	case c.Annotate == "off", c.Annotate == "cached":
+	case strings.HasPrefix(c.Annotate, "wait:"):
+		d, err := time.ParseDuration(strings.TrimPrefix(c.Annotate, "wait:"))
+		if err != nil || d <= 0 || d > 5*time.Second {
+			bad("annotate", c.Annotate, "wait takes a duration above 0 and at most 5s, as in wait:300ms")
+		}
+		c.Parsed.AnnotateWait = d
+	default:
+		bad("annotate", c.Annotate, "want off, cached or wait:DURATION")
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", c.Log.Format, "want text or json")
+	}
+	if _, err := ParseLevel(c.Log.Level); err != nil {
+		bad("log.level", c.Log.Level, "want debug, info, warn or error")
+	}
+	return errors.Join(errs...)
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func parseListen(addrs []string) ([]netip.AddrPort, error) {
+	var out []netip.AddrPort
+	var errs []error
+	for _, s := range addrs {
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%w: listen: %q: want IP:port, as in 127.0.0.1:53 or [::1]:53", ErrInvalid, s))
+			continue
+		}
+		out = append(out, ap)
+	}
+	return out, errors.Join(errs...)
+}
+
+// parseUpstreams parses a list of resolver addresses, expanding "system".
+func (c *Config) parseUpstreams(key string, list []string) ([]Upstream, error) {
+	var out []Upstream
+	var errs []error
+	for _, s := range list {
+		if s == "system" {
+			sys, err := SystemResolvers(c.ResolvConf)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%w: %s: %q: %v", ErrInvalid, key, s, err))
+			}
+			out = append(out, sys...)
+			continue
+		}
+		u, err := ParseUpstream(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%w: %s: %q: %v", ErrInvalid, key, s, err))
+			continue
+		}
+		out = append(out, u)
+	}
+	return out, errors.Join(errs...)
+}
+
+// ParseUpstream reads host, host:port, udp://host:port or tcp://host:port.
+// The host must be an IP address: nxray has no resolver to look names up with.
+func ParseUpstream(s string) (Upstream, error) {
+	u := Upstream{Net: "udp"}
+	rest := s
+	switch {
+	case strings.HasPrefix(s, "udp://"):
+		rest = strings.TrimPrefix(s, "udp://")
+	case strings.HasPrefix(s, "tcp://"):
+		u.Net, rest = "tcp", strings.TrimPrefix(s, "tcp://")
+	case strings.Contains(s, "://"):
+		return u, errors.New("scheme must be udp:// or tcp://")
+	}
+	if a, err := netip.ParseAddr(strings.Trim(rest, "[]")); err == nil {
+		u.Addr = netip.AddrPortFrom(a, 53).String()
+		return u, nil
+	}
+	ap, err := netip.ParseAddrPort(rest)
+	if err != nil {
+		return u, errors.New("want an IP address, IP:port, udp://IP:port or tcp://IP:port")
+	}
+	if ap.Port() == 0 {
+		return u, errors.New("port 0 is not a port to send to")
+	}
+	u.Addr = ap.String()
+	return u, nil
+}
+
+// SystemResolvers reads the nameserver lines of a resolv.conf file.
+func SystemResolvers(path string) ([]Upstream, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading system resolvers: %w", err)
+	}
+	defer f.Close()
+	var out []Upstream
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 2 || fields[0] != "nameserver" {
+			continue
+		}
+		if u, err := ParseUpstream(fields[1]); err == nil {
+			out = append(out, u)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no nameserver line in %s", path)
+	}
+	return out, nil
+}
+
+// checkLoops rejects an upstream that is one of nxray's own listen
+// addresses: every query would come back to nxray until the deadline.
+func checkLoops(listen []netip.AddrPort, ups []Upstream) []error {
+	var errs []error
+	for _, u := range ups {
+		ua, err := netip.ParseAddrPort(u.Addr)
+		if err != nil {
+			continue
+		}
+		for _, l := range listen {
+			if l.Port() != ua.Port() {
+				continue
+			}
+			if l.Addr() == ua.Addr() || (l.Addr().IsUnspecified() && isLocal(ua.Addr())) {
+				errs = append(errs, fmt.Errorf("%w: upstreams: %q: is nxray's own listen address %s; queries would loop back to nxray",
+					ErrInvalid, u.String(), l))
+			}
+		}
+	}
+	return errs
+}
+
+func isLocal(a netip.Addr) bool {
+	if a.IsLoopback() || a.IsUnspecified() {
+		return true
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, ia := range addrs {
+		if n, ok := ia.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok && ip.Unmap() == a.Unmap() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ParseLevel reads a log level name.
+func ParseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, errors.New("unknown level " + strconv.Quote(s))
+}

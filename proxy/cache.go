@@ -1,0 +1,229 @@
+package proxy
+
+import (
+	"encoding/binary"
+	"hash/maphash"
+	"strings"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/miekg/dns"
+)
+
+// CacheConfig sizes the cache and bounds the TTLs it keeps answers for.
+type CacheConfig struct {
+	// Size is the number of answers kept; 0 disables the cache.
+	Size int
+	// MinTTL and MaxTTL bound how long a positive answer is kept.
+	MinTTL, MaxTTL time.Duration
+	// NegativeMaxTTL caps NXDOMAIN and NODATA lifetimes (RFC 2308 section 5).
+	NegativeMaxTTL time.Duration
+	// ServfailTTL is how long an upstream's SERVFAIL is kept; 0 keeps none.
+	ServfailTTL time.Duration
+}
+
+// cacheKey tells answers apart. The name is lowercased: DNS names compare
+// without case (RFC 4343), and the client's case is put back on the way out.
+type cacheKey struct {
+	name   string
+	qtype  uint16
+	qclass uint16
+	flags  uint8
+}
+
+const (
+	keyDO uint8 = 1 << iota
+	keyCD
+	keyEDNS
+	keyRD
+)
+
+func keyOf(req *dns.Msg) cacheKey {
+	q := req.Question[0]
+	k := cacheKey{name: strings.ToLower(q.Name), qtype: q.Qtype, qclass: q.Qclass}
+	if req.CheckingDisabled {
+		k.flags |= keyCD
+	}
+	if req.RecursionDesired {
+		k.flags |= keyRD
+	}
+	if opt := req.IsEdns0(); opt != nil {
+		k.flags |= keyEDNS
+		if opt.Do() {
+			k.flags |= keyDO
+		}
+	}
+	return k
+}
+
+// entry is one cached answer, kept packed with ID 0.
+type entry struct {
+	wire     []byte
+	ttls     []ttlRef
+	qnameLen int
+	rcode    int
+	stored   time.Time
+	expires  time.Time
+}
+
+// render writes the answer for req into buf (len(buf) == len(e.wire)) as it
+// should leave at time now: the client's ID, RD bit and name case, and TTLs
+// counted down by the time spent in the cache.
+func (e *entry) render(buf []byte, req *dns.Msg, now time.Time) {
+	copy(buf, e.wire)
+	binary.BigEndian.PutUint16(buf, req.Id)
+	if req.RecursionDesired {
+		buf[2] |= 0x01
+	} else {
+		buf[2] &^= 0x01
+	}
+	// The question name, packed from the client's own spelling; the same
+	// name in another case packs to the same length.
+	if n, err := dns.PackDomainName(req.Question[0].Name, buf, headerLen, nil, false); err != nil || n-headerLen != e.qnameLen {
+		copy(buf[headerLen:], e.wire[headerLen:headerLen+e.qnameLen])
+	}
+	age := uint32(now.Sub(e.stored) / time.Second)
+	left := uint32((e.expires.Sub(now) + time.Second - 1) / time.Second)
+	for _, r := range e.ttls {
+		ttl := uint32(0)
+		if r.ttl > age {
+			ttl = r.ttl - age
+		}
+		binary.BigEndian.PutUint32(buf[r.off:], min(ttl, left))
+	}
+}
+
+const cacheShards = 16
+
+// cache is a sharded LRU of packed answers. Sharding keeps the lock that
+// every hit takes (an LRU moves the entry to the front) from being one lock
+// for every core.
+type cache struct {
+	cfg    CacheConfig
+	seed   maphash.Seed
+	shards []*lru.Cache[cacheKey, *entry]
+}
+
+// newCache returns nil when cfg.Size is 0: no cache.
+func newCache(cfg CacheConfig) (*cache, error) {
+	if cfg.Size <= 0 {
+		return nil, nil
+	}
+	n := cacheShards
+	if cfg.Size < 4*n {
+		n = 1
+	}
+	c := &cache{cfg: cfg, seed: maphash.MakeSeed(), shards: make([]*lru.Cache[cacheKey, *entry], n)}
+	for i := range c.shards {
+		l, err := lru.New[cacheKey, *entry]((cfg.Size + n - 1) / n)
+		if err != nil {
+			return nil, err
+		}
+		c.shards[i] = l
+	}
+	return c, nil
+}
+
+func (c *cache) shard(k cacheKey) *lru.Cache[cacheKey, *entry] {
+	if len(c.shards) == 1 {
+		return c.shards[0]
+	}
+	return c.shards[maphash.String(c.seed, k.name)%uint64(len(c.shards))]
+}
+
+// get returns the live entry for k, if any.
+func (c *cache) get(k cacheKey, now time.Time) (*entry, bool) {
+	s := c.shard(k)
+	e, ok := s.Get(k)
+	if !ok {
+		return nil, false
+	}
+	if !now.Before(e.expires) {
+		s.Remove(k)
+		return nil, false
+	}
+	return e, true
+}
+
+// put stores resp under k if it may be cached, and says whether it did.
+// resp is not modified.
+func (c *cache) put(k cacheKey, resp *dns.Msg, now time.Time) bool {
+	ttl := c.lifetime(resp)
+	if ttl <= 0 {
+		return false
+	}
+	m := *resp // shallow: only the header changes
+	m.Id = 0
+	m.Compress = true
+	wire, err := m.Pack()
+	if err != nil {
+		return false
+	}
+	refs, qlen, err := scanTTLs(wire)
+	if err != nil {
+		return false
+	}
+	c.shard(k).Add(k, &entry{wire: wire, ttls: refs, qnameLen: qlen, rcode: resp.Rcode,
+		stored: now, expires: now.Add(ttl)})
+	return true
+}
+
+// lifetime is how long resp may be served from the cache; 0 means never.
+func (c *cache) lifetime(resp *dns.Msg) time.Duration {
+	if resp.Truncated || len(resp.Question) != 1 {
+		return 0
+	}
+	switch resp.Rcode {
+	case dns.RcodeSuccess:
+		if len(resp.Answer) == 0 {
+			return c.negative(resp)
+		}
+		ttl, ok := minTTL(resp)
+		if !ok {
+			return 0
+		}
+		return min(max(ttl, c.cfg.MinTTL), c.cfg.MaxTTL)
+	case dns.RcodeNameError:
+		return c.negative(resp)
+	case dns.RcodeServerFailure:
+		return c.cfg.ServfailTTL
+	}
+	return 0
+}
+
+// negative applies RFC 2308 section 5: a negative answer lives as long as
+// the smaller of its SOA's TTL and MINIMUM, and is not cached without a SOA.
+func (c *cache) negative(resp *dns.Msg) time.Duration {
+	for _, rr := range resp.Ns {
+		if soa, ok := rr.(*dns.SOA); ok {
+			ttl := time.Duration(min(soa.Hdr.Ttl, soa.Minttl)) * time.Second
+			return min(ttl, c.cfg.NegativeMaxTTL)
+		}
+	}
+	return 0
+}
+
+func minTTL(m *dns.Msg) (time.Duration, bool) {
+	lowest, found := uint32(0), false
+	for _, sec := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
+		for _, rr := range sec {
+			h := rr.Header()
+			if h.Rrtype == dns.TypeOPT {
+				continue
+			}
+			if !found || h.Ttl < lowest {
+				lowest, found = h.Ttl, true
+			}
+		}
+	}
+	return time.Duration(lowest) * time.Second, found
+}
+
+// len counts the entries held, live or expired.
+func (c *cache) len() int {
+	n := 0
+	for _, s := range c.shards {
+		n += s.Len()
+	}
+	return n
+}

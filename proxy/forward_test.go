@@ -1,0 +1,477 @@
+package proxy
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+func TestForwardsOverUDPAndTCP(t *testing.T) {
+	up := startUpstream(t, answerA("192.0.2.1", 300))
+	_, addr := startProxy(t, func(c *Config) { c.Cache.Size = 0 }, up.addr)
+	for _, network := range []string{"udp", "tcp"} {
+		t.Run(network, func(t *testing.T) {
+			m := question("WwW.ExAmple.TEST.", dns.TypeA)
+			m.Id = 0xBEEF
+			r := query(t, network, addr, m)
+			if r.Id != 0xBEEF {
+				t.Errorf("id = %#x, want the client's 0xbeef", r.Id)
+			}
+			if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.1" {
+				t.Fatalf("answer = %v", r)
+			}
+			if got := r.Question[0].Name; got != "WwW.ExAmple.TEST." {
+				t.Errorf("question name = %q, want the client's spelling", got)
+			}
+		})
+	}
+	if n := up.queries.Load(); n != 2 {
+		t.Errorf("upstream saw %d queries, want 2", n)
+	}
+	if got := up.lastQuery().Question[0].Name; got != "WwW.ExAmple.TEST." {
+		t.Errorf("upstream saw %q, want the client's 0x20 spelling kept", got)
+	}
+}
+
+func TestTruncatedAnswerRetriedOverTCP(t *testing.T) {
+	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg).SetReply(r)
+		if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
+			m.Truncated = true
+		} else {
+			for i := range 40 {
+				m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeTXT,
+					Class: dns.ClassINET, Ttl: 60}, Txt: []string{strings.Repeat("x", 50) + string(rune('a'+i%26))}})
+			}
+		}
+		w.WriteMsg(m)
+	})
+	s, addr := startProxy(t, nil, up.addr)
+	m := question("big.example.test.", dns.TypeTXT)
+	m.SetEdns0(4096, false)
+	r := query(t, "udp", addr, m)
+	if r.Truncated {
+		t.Fatal("client got TC=1 although nxray could fetch the whole answer over TCP")
+	}
+	// 40 records of ~60 bytes exceed nxray's 1232-byte EDNS size: the
+	// client asked for 4096, so it gets them all over UDP.
+	if len(r.Answer) != 40 {
+		t.Fatalf("got %d records, want 40", len(r.Answer))
+	}
+	// A client without EDNS0 gets TC=1 and retries over TCP, from the cache.
+	r = query(t, "udp", addr, question("big.example.test.", dns.TypeTXT))
+	if !r.Truncated {
+		t.Errorf("a 512-byte client got an untruncated %d-record answer", len(r.Answer))
+	}
+	r = query(t, "tcp", addr, question("big.example.test.", dns.TypeTXT))
+	if r.Truncated || len(r.Answer) != 40 {
+		t.Errorf("over TCP: TC=%v with %d records, want the whole answer", r.Truncated, len(r.Answer))
+	}
+	if s.Stats().CacheEntries == 0 {
+		t.Error("the full answer fetched over TCP was not cached")
+	}
+}
+
+func TestFailoverPastDeadAndSlowUpstreams(t *testing.T) {
+	dead := deadAddr(t)
+	slow, slowGot := blackhole(t)
+	good := startUpstream(t, answerA("192.0.2.7", 60))
+	_, addr := startProxy(t, func(c *Config) {
+		c.Timeout = 200 * time.Millisecond
+		c.Cache.Size = 0
+	}, dead, slow, good.addr)
+
+	r := query(t, "udp", addr, question("a.example.test.", dns.TypeA))
+	if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+		t.Fatalf("want the good upstream's answer, got %v", r)
+	}
+	select {
+	case <-slowGot:
+	default:
+		t.Fatal("the slow upstream was never tried: failover order broken")
+	}
+	// Both failed upstreams are now marked down: the next query goes
+	// straight to the good one and does not wait for the slow one again.
+	r = query(t, "udp", addr, question("b.example.test.", dns.TypeA))
+	if r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("second query: %v", r)
+	}
+	select {
+	case <-slowGot:
+		t.Error("a downed upstream was tried first again")
+	default:
+	}
+}
+
+func TestParallelFirstGoodAnswerWins(t *testing.T) {
+	slow, _ := blackhole(t)
+	failing := startUpstream(t, answerRcode(dns.RcodeServerFailure, nil))
+	good := startUpstream(t, answerA("192.0.2.9", 60))
+	_, addr := startProxy(t, func(c *Config) {
+		c.Strategy = "parallel"
+		c.Timeout = 2 * time.Second
+		c.Deadline = 2 * time.Second
+		c.Cache.Size = 0
+	}, slow, failing.addr, good.addr)
+
+	start := time.Now()
+	r := query(t, "udp", addr, question("p.example.test.", dns.TypeA))
+	if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+		t.Fatalf("want the good answer, not the SERVFAIL or a timeout: %v", r)
+	}
+	// The slow upstream never answers; a parallel query must not wait for
+	// it. (Not a speed target: it would take the full 2s timeout otherwise.)
+	if d := time.Since(start); d >= 2*time.Second {
+		t.Errorf("parallel query took %v: it waited for the silent upstream", d)
+	}
+	if failing.queries.Load() != 1 || good.queries.Load() != 1 {
+		t.Errorf("each upstream should be asked once: failing %d, good %d", failing.queries.Load(), good.queries.Load())
+	}
+}
+
+func TestRandomStrategyUsesEveryUpstream(t *testing.T) {
+	a := startUpstream(t, answerA("192.0.2.1", 60))
+	b := startUpstream(t, answerA("192.0.2.2", 60))
+	_, addr := startProxy(t, func(c *Config) { c.Strategy = "random"; c.Cache.Size = 0 }, a.addr, b.addr)
+	for range 64 {
+		query(t, "udp", addr, question("r.example.test.", dns.TypeA))
+	}
+	// The chance that 64 fair picks all land on one side is 2^-63.
+	if a.queries.Load() == 0 || b.queries.Load() == 0 {
+		t.Errorf("random strategy used only one upstream: %d and %d", a.queries.Load(), b.queries.Load())
+	}
+}
+
+func TestFailoverRcodes(t *testing.T) {
+	bogus := func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg).SetRcode(r, dns.RcodeServerFailure)
+		m.SetEdns0(1232, false)
+		m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeDNSBogus, ExtraText: "bad sig"})
+		w.WriteMsg(m)
+	}
+	tests := []struct {
+		name       string
+		first      func(dns.ResponseWriter, *dns.Msg)
+		wantRcode  int
+		wantSecond int32
+	}{
+		{"servfail goes on to the next", answerRcode(dns.RcodeServerFailure, nil), dns.RcodeSuccess, 1},
+		{"refused goes on to the next", answerRcode(dns.RcodeRefused, nil), dns.RcodeSuccess, 1},
+		{"nxdomain is final", answerRcode(dns.RcodeNameError, testSOA(60, 60)), dns.RcodeNameError, 0},
+		{"dnssec servfail is final", bogus, dns.RcodeServerFailure, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			first := startUpstream(t, tt.first)
+			second := startUpstream(t, answerA("192.0.2.2", 60))
+			_, addr := startProxy(t, nil, first.addr, second.addr)
+			m := question("f.example.test.", dns.TypeA)
+			m.SetEdns0(1232, false)
+			r := query(t, "udp", addr, m)
+			if r.Rcode != tt.wantRcode {
+				t.Errorf("rcode = %s, want %s", dns.RcodeToString[r.Rcode], dns.RcodeToString[tt.wantRcode])
+			}
+			if n := second.queries.Load(); n != tt.wantSecond {
+				t.Errorf("second upstream asked %d times, want %d", n, tt.wantSecond)
+			}
+		})
+	}
+	t.Run("the last failure goes to the client when all fail", func(t *testing.T) {
+		a := startUpstream(t, answerRcode(dns.RcodeServerFailure, nil))
+		b := startUpstream(t, answerRcode(dns.RcodeRefused, nil))
+		_, addr := startProxy(t, nil, a.addr, b.addr)
+		if r := query(t, "udp", addr, question("f.example.test.", dns.TypeA)); r.Rcode != dns.RcodeRefused {
+			t.Errorf("rcode = %s, want the last upstream's REFUSED", dns.RcodeToString[r.Rcode])
+		}
+	})
+}
+
+func TestNoUpstreamAnsweredGivesSERVFAILWithEDE(t *testing.T) {
+	refusing := deadAddr(t)
+	silent, _ := blackhole(t)
+	tests := []struct {
+		name     string
+		ups      []string
+		wantCode uint16
+		wantText []string
+	}{
+		{"connection refused", []string{refusing}, dns.ExtendedErrorCodeNetworkError, []string{refusing, "refused"}},
+		{"all timed out", []string{silent}, dns.ExtendedErrorCodeNoReachableAuthority, []string{silent, "timed out"}},
+		{"mixed", []string{refusing, silent}, dns.ExtendedErrorCodeNetworkError, []string{refusing, silent}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			obs := &recordingObserver{}
+			_, addr := startProxy(t, func(c *Config) {
+				c.Timeout = 100 * time.Millisecond
+				c.Deadline = time.Second
+				c.Observer = obs
+			}, tt.ups...)
+			m := question("gone.example.test.", dns.TypeA)
+			m.SetEdns0(1232, false)
+			r := query(t, "udp", addr, m)
+			if r.Rcode != dns.RcodeServerFailure {
+				t.Fatalf("rcode = %s, want SERVFAIL", dns.RcodeToString[r.Rcode])
+			}
+			ede := edeOf(r)
+			if len(ede) != 1 || ede[0].InfoCode != tt.wantCode {
+				t.Fatalf("EDE = %v, want code %d", ede, tt.wantCode)
+			}
+			for _, want := range tt.wantText {
+				if !strings.Contains(ede[0].ExtraText, want) {
+					t.Errorf("EDE text %q does not mention %q", ede[0].ExtraText, want)
+				}
+			}
+			f := obs.failures()
+			if len(f) != 1 || !errors.Is(f[0].Err, ErrNoUpstream) || f[0].Rcode != dns.RcodeServerFailure {
+				t.Errorf("observer got %+v, want one SERVFAIL failure with ErrNoUpstream", f)
+			}
+			// Not cached: the next query tries the upstreams again.
+			if r := query(t, "udp", addr, m); len(edeOf(r)) != 1 {
+				t.Errorf("second answer lost its EDE: %v", r)
+			}
+		})
+	}
+	t.Run("no EDNS0 from the client, no EDE", func(t *testing.T) {
+		_, addr := startProxy(t, nil, refusing)
+		r := query(t, "udp", addr, question("gone.example.test.", dns.TypeA))
+		if r.Rcode != dns.RcodeServerFailure || r.IsEdns0() != nil {
+			t.Errorf("want a plain SERVFAIL, got %v", r)
+		}
+	})
+}
+
+func TestMismatchedAnswersAreDropped(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 4096)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			q := new(dns.Msg)
+			if q.Unpack(buf[:n]) != nil {
+				continue
+			}
+			wrongID := new(dns.Msg).SetReply(q)
+			wrongID.Id = q.Id + 1
+			wrongQ := new(dns.Msg).SetReply(q)
+			wrongQ.Question[0].Name = "evil.test."
+			wrongQ.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: "evil.test.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(6, 6, 6, 6)}}
+			right := new(dns.Msg).SetReply(q)
+			right.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, 3)}}
+			for _, m := range []*dns.Msg{wrongID, wrongQ} {
+				b, _ := m.Pack()
+				pc.WriteTo(b, from)
+			}
+			pc.WriteTo([]byte{1, 2, 3}, from) // garbage
+			b, _ := right.Pack()
+			pc.WriteTo(b, from)
+		}
+	}()
+	t.Cleanup(func() { pc.Close(); <-done })
+	s, addr := startProxy(t, nil, pc.LocalAddr().String())
+	r := query(t, "udp", addr, question("m.example.test.", dns.TypeA))
+	if len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.3" {
+		t.Fatalf("got %v, want the matching answer 192.0.2.3", r)
+	}
+	if got := s.Stats().Mismatched; got != 3 {
+		t.Errorf("mismatched = %d, want 3 (wrong ID, wrong question, garbage)", got)
+	}
+}
+
+func TestEDNSForwardedWithClampedSize(t *testing.T) {
+	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg).SetReply(r)
+		o := newOPT(true)
+		o.Option = append(o.Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708aabbccddeeff0011"})
+		m.Extra = append(m.Extra, o)
+		w.WriteMsg(m)
+	})
+	_, addr := startProxy(t, nil, up.addr)
+	m := question("e.example.test.", dns.TypeA)
+	m.SetEdns0(4096, true)
+	m.CheckingDisabled = true
+	m.IsEdns0().Option = append(m.IsEdns0().Option,
+		&dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"},
+		&dns.EDNS0_NSID{Code: dns.EDNS0NSID})
+	r := query(t, "udp", addr, m)
+
+	q := up.lastQuery()
+	opt := q.IsEdns0()
+	if opt == nil {
+		t.Fatal("upstream got no EDNS0")
+	}
+	if opt.UDPSize() != 1232 || !opt.Do() || !q.CheckingDisabled {
+		t.Errorf("upstream got size %d DO=%v CD=%v, want 1232, DO and CD kept", opt.UDPSize(), opt.Do(), q.CheckingDisabled)
+	}
+	for _, o := range opt.Option {
+		if o.Option() == dns.EDNS0COOKIE {
+			t.Error("the client's cookie was forwarded: cookies are hop-by-hop (RFC 7873)")
+		}
+	}
+	if len(opt.Option) != 1 || opt.Option[0].Option() != dns.EDNS0NSID {
+		t.Errorf("upstream options = %v, want NSID kept", opt.Option)
+	}
+	ropt := r.IsEdns0()
+	if ropt == nil || len(ropt.Option) != 0 || !ropt.Do() {
+		t.Errorf("client got OPT %v, want DO and no upstream cookie", ropt)
+	}
+}
+
+func TestMalformedPacketsGetFORMERROrNothing(t *testing.T) {
+	up := startUpstream(t, answerA("192.0.2.1", 60))
+	_, addr := startProxy(t, nil, up.addr)
+	conn, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	two := question("a.example.test.", dns.TypeA)
+	two.Question = append(two.Question, two.Question[0])
+	twoWire, _ := two.Pack()
+	cut, _ := question("a.example.test.", dns.TypeA).Pack()
+	for _, pkt := range [][]byte{
+		{0xAB}, // shorter than a header
+		{0xAB, 0xCD, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 63}, // question runs off the end
+		twoWire,          // two questions
+		cut[:len(cut)-2], // question cut short
+		append([]byte{0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12}, 0, 1, 0, 1), // pointer loop
+	} {
+		conn.SetDeadline(time.Now().Add(300 * time.Millisecond))
+		if _, err := conn.Write(pkt); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 512)
+		n, err := conn.Read(buf)
+		if err != nil {
+			continue // dropped: fine
+		}
+		r := new(dns.Msg)
+		if err := r.Unpack(buf[:n]); err != nil {
+			t.Fatalf("reply to %x is not a DNS message: %v", pkt, err)
+		}
+		if r.Rcode != dns.RcodeFormatError {
+			t.Errorf("reply to %x has rcode %s, want FORMERR", pkt, dns.RcodeToString[r.Rcode])
+		}
+	}
+	// The server still answers good queries.
+	if r := query(t, "udp", addr, question("ok.example.test.", dns.TypeA)); r.Rcode != dns.RcodeSuccess {
+		t.Errorf("after malformed packets: %v", r)
+	}
+	if up.queries.Load() != 1 {
+		t.Errorf("upstream saw %d queries, want only the good one", up.queries.Load())
+	}
+}
+
+func TestACLRefusesOtherClients(t *testing.T) {
+	up := startUpstream(t, answerA("192.0.2.1", 60))
+	obs := &recordingObserver{}
+	s, addr := startProxy(t, func(c *Config) {
+		c.ACL = nil
+		c.Observer = obs
+	}, up.addr)
+	for _, network := range []string{"udp", "tcp"} {
+		if r := query(t, network, addr, question("a.example.test.", dns.TypeA)); r.Rcode != dns.RcodeRefused {
+			t.Errorf("%s: rcode = %s, want REFUSED", network, dns.RcodeToString[r.Rcode])
+		}
+	}
+	if up.queries.Load() != 0 {
+		t.Error("a refused client's query reached the upstream")
+	}
+	if got := s.Stats().ACLRefused; got != 2 {
+		t.Errorf("ACLRefused = %d, want 2", got)
+	}
+	if len(obs.failures()) != 0 {
+		t.Error("ACL refusals went to the observer: they are nxray's policy, nothing to diagnose")
+	}
+}
+
+func TestTCPPipelinedQueries(t *testing.T) {
+	up := startUpstream(t, answerA("192.0.2.1", 60))
+	_, addr := startProxy(t, nil, up.addr)
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	var out []byte
+	for i, name := range []string{"one.example.test.", "two.example.test.", "three.example.test."} {
+		m := question(name, dns.TypeA)
+		m.Id = uint16(100 + i)
+		b, _ := m.Pack()
+		out = binary.BigEndian.AppendUint16(out, uint16(len(b)))
+		out = append(out, b...)
+	}
+	if _, err := conn.Write(out); err != nil { // all three before reading any
+		t.Fatal(err)
+	}
+	dc := &dns.Conn{Conn: conn}
+	seen := map[uint16]bool{}
+	for range 3 {
+		r, err := dc.ReadMsg()
+		if err != nil {
+			t.Fatalf("reading pipelined answer: %v", err)
+		}
+		seen[r.Id] = true
+	}
+	if !seen[100] || !seen[101] || !seen[102] {
+		t.Errorf("answers for ids %v, want 100, 101, 102", seen)
+	}
+}
+
+func TestTCPConnectionCapAndIdleTimeout(t *testing.T) {
+	up := startUpstream(t, answerA("192.0.2.1", 60))
+	s, addr := startProxy(t, func(c *Config) {
+		c.TCPMaxConns = 2
+		c.TCPIdleTimeout = 300 * time.Millisecond
+	}, up.addr)
+	var conns []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// A query proves the server has accepted this connection.
+		dc := &dns.Conn{Conn: c}
+		if err := dc.WriteMsg(question("a.example.test.", dns.TypeA)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := dc.ReadMsg(); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	third, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	third.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := third.Read(make([]byte, 1)); err == nil {
+		t.Error("a connection over the cap was served")
+	}
+	if s.Stats().TCPRejected != 1 {
+		t.Errorf("TCPRejected = %d, want 1", s.Stats().TCPRejected)
+	}
+	// Idle connections are closed by the server after the idle timeout.
+	for _, c := range conns {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+			t.Errorf("idle connection not closed by the server: %v", err)
+		}
+	}
+}

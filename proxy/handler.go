@@ -1,0 +1,259 @@
+package proxy
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// maxUDPSize is the EDNS0 buffer size nxray offers upstream and to clients:
+// the DNS Flag Day 2020 size, which avoids IP fragmentation.
+const maxUDPSize = 1232
+
+// ServeDNS answers one query: ACL, cache, upstreams, observer, write.
+// miekg/dns calls it on its own goroutine per query and owns req.
+func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	now := s.cfg.Now()
+	s.stats.queries.Add(1)
+	rt := s.route.Load()
+	client := clientAddr(w)
+	if !allowed(rt.acl, client) {
+		s.stats.aclRefused.Add(1)
+		s.reply(w, req, dns.RcodeRefused)
+		return
+	}
+	// miekg/dns takes a question cut short after its name as type and
+	// class 0; neither is a question anyone can answer.
+	if len(req.Question) != 1 || req.Question[0].Qtype == 0 || req.Question[0].Qclass == 0 {
+		s.reply(w, req, dns.RcodeFormatError)
+		return
+	}
+	if opt := req.IsEdns0(); opt != nil && opt.Version() != 0 {
+		s.reply(w, req, dns.RcodeBadVers) // RFC 6891 section 6.1.3
+		return
+	}
+	key := keyOf(req)
+	if s.cache != nil {
+		if e, ok := s.cache.get(key, now); ok {
+			s.serveHit(w, req, e, now, client, rt)
+			return
+		}
+		s.stats.cacheMisses.Add(1)
+	}
+	s.serveMiss(w, req, key, now, client, rt)
+}
+
+// serveHit writes a cached answer, patched in place for this client.
+func (s *Server) serveHit(w dns.ResponseWriter, req *dns.Msg, e *entry, now time.Time, client netip.Addr, rt *routing) {
+	s.stats.cacheHits.Add(1)
+	q := req.Question[0]
+	if isFailure(e.rcode) && s.cfg.Observer != nil {
+		s.cfg.Observer.Observe(Failure{Time: now, Client: client, Name: q.Name, Qtype: q.Qtype,
+			Qclass: q.Qclass, Rcode: e.rcode, Cached: true})
+	}
+	bp := bufPool.Get().(*[]byte)
+	buf := (*bp)[:len(e.wire)]
+	e.render(buf, req, now)
+	if isUDP(w) && len(buf) > udpLimit(req) {
+		// Too big for this client's buffer: the rare slow path.
+		m := new(dns.Msg)
+		if err := m.Unpack(buf); err == nil {
+			s.write(w, req, m)
+		}
+	} else {
+		w.Write(buf)
+	}
+	bufPool.Put(bp)
+	s.stats.rcodes[e.rcode&0xF].Add(1)
+	if rt.logQueries {
+		s.logQuery(client, q, e.rcode, "", true, now)
+	}
+}
+
+// serveMiss forwards the query, caches the answer and writes it.
+func (s *Server) serveMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, now time.Time, client netip.Addr, rt *routing) {
+	select {
+	case s.inflight <- struct{}{}:
+		defer func() { <-s.inflight }()
+	default:
+		s.stats.overloaded.Add(1)
+		s.reply(w, req, dns.RcodeServerFailure)
+		return
+	}
+	q := req.Question[0]
+	wire, id, err := upstreamQuery(req)
+	if err != nil {
+		s.reply(w, req, dns.RcodeFormatError)
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Deadline)
+	defer cancel()
+	a, err := rt.pool.exchange(ctx, wire, id, q)
+	var resp *dns.Msg
+	if err != nil {
+		s.stats.noUpstream.Add(1)
+		resp = noUpstreamAnswer(req, err)
+	} else {
+		resp = a.msg
+		fitOPT(resp, req.IsEdns0() != nil)
+		if s.cache != nil {
+			s.cache.put(key, resp, now)
+		}
+	}
+	resp.Id = req.Id
+	resp.RecursionDesired = req.RecursionDesired
+	resp.Question = req.Question // exactly as the client spelled it
+	upstream := ""
+	if a.up != nil {
+		upstream = a.up.String()
+	}
+	// Observed before the write, so that whoever sees the answer can find
+	// the failure already reported.
+	if isFailure(resp.Rcode) && s.cfg.Observer != nil {
+		s.cfg.Observer.Observe(Failure{Time: now, Client: client, Name: q.Name, Qtype: q.Qtype,
+			Qclass: q.Qclass, Rcode: resp.Rcode, Upstream: upstream, EDE: edeOf(a.msg), Err: err})
+	}
+	s.write(w, req, resp)
+	s.stats.rcodes[resp.Rcode&0xF].Add(1)
+	if rt.logQueries {
+		s.logQuery(client, q, resp.Rcode, upstream, false, now)
+	}
+}
+
+// upstreamQuery packs the query to send upstream under a fresh random ID:
+// the client's question as spelled, its RD and CD bits, and its EDNS0 with
+// the DO bit and end-to-end options but nxray's own buffer size.
+func upstreamQuery(req *dns.Msg) ([]byte, uint16, error) {
+	out := dns.Msg{MsgHdr: req.MsgHdr, Question: req.Question}
+	out.Id = dns.Id()
+	out.Response, out.Authoritative, out.Truncated, out.RecursionAvailable = false, false, false, false
+	if opt := req.IsEdns0(); opt != nil {
+		o := newOPT(opt.Do())
+		for _, e := range opt.Option {
+			if endToEnd(e) {
+				o.Option = append(o.Option, e)
+			}
+		}
+		out.Extra = []dns.RR{o}
+	}
+	wire, err := out.Pack()
+	return wire, out.Id, err
+}
+
+// fitOPT gives the answer nxray's own OPT record: none for a client that
+// sent no EDNS0, else nxray's buffer size with the upstream's end-to-end
+// options (hop-by-hop ones such as cookies stay behind).
+func fitOPT(resp *dns.Msg, clientEDNS bool) {
+	var up *dns.OPT
+	extra := resp.Extra[:0]
+	for _, rr := range resp.Extra {
+		if o, ok := rr.(*dns.OPT); ok {
+			up = o
+			continue
+		}
+		extra = append(extra, rr)
+	}
+	resp.Extra = extra
+	if !clientEDNS {
+		return
+	}
+	o := newOPT(up != nil && up.Do())
+	if up != nil {
+		for _, e := range up.Option {
+			if endToEnd(e) {
+				o.Option = append(o.Option, e)
+			}
+		}
+	}
+	resp.Extra = append(resp.Extra, o)
+}
+
+func newOPT(do bool) *dns.OPT {
+	o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+	o.SetUDPSize(maxUDPSize)
+	if do {
+		o.SetDo()
+	}
+	return o
+}
+
+// endToEnd tells options that belong to the query or answer from those
+// that belong to one hop (RFC 7873 cookies, RFC 7828 keepalive, padding).
+func endToEnd(e dns.EDNS0) bool {
+	switch e.Option() {
+	case dns.EDNS0COOKIE, dns.EDNS0TCPKEEPALIVE, dns.EDNS0PADDING:
+		return false
+	}
+	return true
+}
+
+// write sends resp, truncated to what a UDP client can take.
+func (s *Server) write(w dns.ResponseWriter, req, resp *dns.Msg) {
+	resp.Compress = true
+	if isUDP(w) {
+		resp.Truncate(udpLimit(req))
+	}
+	if err := w.WriteMsg(resp); err != nil {
+		s.log.Debug("writing answer", "error", err.Error())
+	}
+}
+
+// reply answers with rcode and nothing else.
+func (s *Server) reply(w dns.ResponseWriter, req *dns.Msg, rcode int) {
+	m := new(dns.Msg)
+	m.SetRcode(req, rcode)
+	m.RecursionAvailable = true
+	if req.IsEdns0() != nil {
+		m.Extra = append(m.Extra, newOPT(false))
+	}
+	s.stats.rcodes[rcode&0xF].Add(1)
+	s.write(w, req, m)
+}
+
+func (s *Server) logQuery(client netip.Addr, q dns.Question, rcode int, upstream string, cached bool, start time.Time) {
+	s.log.LogAttrs(context.Background(), slog.LevelInfo, "query",
+		slog.String("client", client.String()), slog.String("name", q.Name),
+		slog.String("qtype", dns.TypeToString[q.Qtype]), slog.String("rcode", dns.RcodeToString[rcode]),
+		slog.String("upstream", upstream), slog.Bool("cached", cached),
+		slog.Duration("duration", s.cfg.Now().Sub(start)))
+}
+
+func isFailure(rcode int) bool {
+	return rcode == dns.RcodeNameError || rcode == dns.RcodeServerFailure || rcode == dns.RcodeRefused
+}
+
+func isUDP(w dns.ResponseWriter) bool {
+	_, ok := w.RemoteAddr().(*net.UDPAddr)
+	return ok
+}
+
+// udpLimit is the largest answer a client takes over UDP (RFC 6891 6.2.5).
+func udpLimit(req *dns.Msg) int {
+	if opt := req.IsEdns0(); opt != nil {
+		return max(int(opt.UDPSize()), dns.MinMsgSize)
+	}
+	return dns.MinMsgSize
+}
+
+func clientAddr(w dns.ResponseWriter) netip.Addr {
+	switch a := w.RemoteAddr().(type) {
+	case *net.UDPAddr:
+		return a.AddrPort().Addr().Unmap()
+	case *net.TCPAddr:
+		return a.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+func allowed(acl []netip.Prefix, a netip.Addr) bool {
+	for _, p := range acl {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

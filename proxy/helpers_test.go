@@ -1,0 +1,245 @@
+package proxy
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// fakeUpstream is an in-process DNS server on 127.0.0.1, UDP and TCP on
+// one port, answering with handle. It counts the queries it saw.
+type fakeUpstream struct {
+	addr    string
+	queries atomic.Int32
+	mu      sync.Mutex
+	last    *dns.Msg // the last query received
+}
+
+func (f *fakeUpstream) lastQuery() *dns.Msg {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.last
+}
+
+func startUpstream(t testing.TB, handle func(w dns.ResponseWriter, r *dns.Msg)) *fakeUpstream {
+	t.Helper()
+	return startUpstreamAt(t, "127.0.0.1:0", handle)
+}
+
+func startUpstreamAt(t testing.TB, addr string, handle func(w dns.ResponseWriter, r *dns.Msg)) *fakeUpstream {
+	t.Helper()
+	f := &fakeUpstream{}
+	pc, ln, err := bindPair(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.addr = pc.LocalAddr().String()
+	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		f.queries.Add(1)
+		f.mu.Lock()
+		f.last = r.Copy()
+		f.mu.Unlock()
+		handle(w, r)
+	})
+	for _, s := range []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}} {
+		started := make(chan struct{})
+		s.NotifyStartedFunc = func() { close(started) }
+		done := make(chan struct{})
+		go func() { defer close(done); s.ActivateAndServe() }()
+		<-started
+		t.Cleanup(func() { s.Shutdown(); <-done })
+	}
+	return f
+}
+
+// answerA answers every A query with ip and the given TTL.
+func answerA(ip string, ttl uint32) func(dns.ResponseWriter, *dns.Msg) {
+	return func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg).SetReply(r)
+		m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeA,
+			Class: dns.ClassINET, Ttl: ttl}, A: net.ParseIP(ip)})
+		w.WriteMsg(m)
+	}
+}
+
+// answerRcode answers with rcode, and a SOA in authority when soa is set.
+func answerRcode(rcode int, soa *dns.SOA) func(dns.ResponseWriter, *dns.Msg) {
+	return func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg).SetRcode(r, rcode)
+		if soa != nil {
+			m.Ns = append(m.Ns, soa)
+		}
+		w.WriteMsg(m)
+	}
+}
+
+func testSOA(ttl, minttl uint32) *dns.SOA {
+	return &dns.SOA{Hdr: dns.RR_Header{Name: "example.test.", Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl},
+		Ns: "ns.example.test.", Mbox: "root.example.test.", Serial: 1, Refresh: 60, Retry: 60, Expire: 60, Minttl: minttl}
+}
+
+// deadAddr returns a loopback UDP and TCP address where nothing listens.
+func deadAddr(t testing.TB) string {
+	t.Helper()
+	pc, ln, err := bindPair("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := pc.LocalAddr().String()
+	pc.Close()
+	ln.Close()
+	return addr
+}
+
+// blackhole returns a UDP address that reads queries and never answers,
+// and a channel that receives each query's arrival.
+func blackhole(t testing.TB) (string, <-chan struct{}) {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan struct{}, 100)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 2048)
+		for {
+			if _, _, err := pc.ReadFrom(buf); err != nil {
+				return
+			}
+			select {
+			case got <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	t.Cleanup(func() { pc.Close(); <-done })
+	return pc.LocalAddr().String(), got
+}
+
+// clock is a settable time source.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// recordingObserver keeps every failure it is handed.
+type recordingObserver struct {
+	mu   sync.Mutex
+	seen []Failure
+}
+
+func (o *recordingObserver) Observe(f Failure) {
+	o.mu.Lock()
+	o.seen = append(o.seen, f)
+	o.mu.Unlock()
+}
+
+func (o *recordingObserver) failures() []Failure {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]Failure(nil), o.seen...)
+}
+
+var loopbackACL = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
+// startProxy starts a Server on 127.0.0.1:0 in front of the given upstream
+// addresses; mod may adjust the config. It returns the server and its address.
+func startProxy(t testing.TB, mod func(*Config), upstreams ...string) (*Server, string) {
+	t.Helper()
+	cfg := Config{
+		Listen:         []string{"127.0.0.1:0"},
+		Timeout:        time.Second,
+		Deadline:       3 * time.Second,
+		FailoverRcodes: []int{dns.RcodeServerFailure, dns.RcodeRefused},
+		ACL:            loopbackACL,
+		Cache:          CacheConfig{Size: 1000, MaxTTL: 24 * time.Hour, NegativeMaxTTL: time.Hour, ServfailTTL: 5 * time.Second},
+	}
+	for _, u := range upstreams {
+		cfg.Upstreams = append(cfg.Upstreams, Upstream{Net: "udp", Addr: u})
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	return s, s.Addrs()[0].String()
+}
+
+// query asks addr over net ("udp" or "tcp") and fails the test on error.
+func query(t testing.TB, net, addr string, m *dns.Msg) *dns.Msg {
+	t.Helper()
+	c := &dns.Client{Net: net, Timeout: 5 * time.Second, UDPSize: 4096}
+	r, _, err := c.Exchange(m, addr)
+	if err != nil {
+		t.Fatalf("query %s over %s: %v", m.Question[0].Name, net, err)
+	}
+	return r
+}
+
+func question(name string, qtype uint16) *dns.Msg {
+	return new(dns.Msg).SetQuestion(name, qtype)
+}
+
+// logEvents is a slog handler that sends each record's message to a channel,
+// so a test can wait for a logged event instead of polling.
+type logEvents chan string
+
+func (c logEvents) Enabled(context.Context, slog.Level) bool { return true }
+func (c logEvents) Handle(_ context.Context, r slog.Record) error {
+	select {
+	case c <- r.Message:
+	default:
+	}
+	return nil
+}
+func (c logEvents) WithAttrs([]slog.Attr) slog.Handler { return c }
+func (c logEvents) WithGroup(string) slog.Handler      { return c }
+
+// waitLog waits for a log message, failing the test after 5s.
+func waitLog(t testing.TB, c logEvents, msg string) {
+	t.Helper()
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case m := <-c:
+			if m == msg {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no %q log line within 5s", msg)
+		}
+	}
+}

@@ -1,0 +1,180 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+func TestObserverSeesEveryFailedAnswer(t *testing.T) {
+	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		switch r.Question[0].Name {
+		case "nx.example.test.":
+			answerRcode(dns.RcodeNameError, testSOA(60, 60))(w, r)
+		case "sf.example.test.":
+			answerRcode(dns.RcodeServerFailure, nil)(w, r)
+		case "ref.example.test.":
+			answerRcode(dns.RcodeRefused, nil)(w, r)
+		default:
+			answerA("192.0.2.1", 60)(w, r)
+		}
+	})
+	obs := &recordingObserver{}
+	_, addr := startProxy(t, func(c *Config) { c.Observer = obs; c.FailoverRcodes = nil }, up.addr)
+	for _, name := range []string{"ok.example.test.", "nx.example.test.", "sf.example.test.", "ref.example.test.", "nx.example.test."} {
+		query(t, "udp", addr, question(name, dns.TypeA))
+	}
+	got := obs.failures()
+	want := []struct {
+		name   string
+		rcode  int
+		cached bool
+	}{
+		{"nx.example.test.", dns.RcodeNameError, false},
+		{"sf.example.test.", dns.RcodeServerFailure, false},
+		{"ref.example.test.", dns.RcodeRefused, false},
+		{"nx.example.test.", dns.RcodeNameError, true},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("observer got %d failures, want %d: %+v", len(got), len(want), got)
+	}
+	for i, w := range want {
+		if got[i].Name != w.name || got[i].Rcode != w.rcode || got[i].Cached != w.cached {
+			t.Errorf("failure %d = %s %s cached=%v, want %s %s cached=%v", i, got[i].Name,
+				dns.RcodeToString[got[i].Rcode], got[i].Cached, w.name, dns.RcodeToString[w.rcode], w.cached)
+		}
+		if !got[i].Cached && got[i].Upstream != up.addr {
+			t.Errorf("failure %d upstream = %q, want %q", i, got[i].Upstream, up.addr)
+		}
+	}
+}
+
+func TestLogObserverNeverBlocks(t *testing.T) {
+	o := NewLogObserver(slog.New(slog.DiscardHandler), 1)
+	defer o.Close()
+	// Far more failures than the queue holds: Observe returns every time.
+	for range 10000 {
+		o.Observe(Failure{Name: "x.", Rcode: dns.RcodeNameError})
+	}
+	if o.Dropped() == 0 {
+		t.Error("a full queue dropped nothing: Observe must have waited")
+	}
+}
+
+func TestShutdownDrainsQueriesInFlight(t *testing.T) {
+	arrived := make(chan struct{})
+	release := make(chan struct{})
+	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		close(arrived)
+		<-release
+		answerA("192.0.2.1", 60)(w, r)
+	})
+	s, addr := startProxy(t, nil, up.addr)
+	answered := make(chan *dns.Msg, 1)
+	go func() {
+		c := &dns.Client{Timeout: 5 * time.Second}
+		r, _, _ := c.Exchange(question("slow.example.test.", dns.TypeA), addr)
+		answered <- r
+	}()
+	<-arrived
+	stopped := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		stopped <- s.Shutdown(ctx)
+	}()
+	select {
+	case <-stopped:
+		t.Fatal("Shutdown returned while a query was still in flight")
+	case r := <-answered:
+		t.Fatalf("query answered before its upstream did: %v", r)
+	default:
+	}
+	close(release)
+	if r := <-answered; r == nil || r.Rcode != dns.RcodeSuccess {
+		t.Errorf("query in flight at shutdown got %v, want its answer", r)
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+}
+
+func TestShutdownDeadlineCutsQueriesShort(t *testing.T) {
+	silent, got := blackhole(t)
+	s, addr := startProxy(t, func(c *Config) { c.Timeout = 10 * time.Second; c.Deadline = 10 * time.Second }, silent)
+	conn, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	b, _ := question("stuck.example.test.", dns.TypeA).Pack()
+	conn.Write(b)
+	<-got
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = s.Shutdown(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown = %v, want the drain deadline reported", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Shutdown took %v with a 200ms drain deadline", d)
+	}
+}
+
+func TestReloadSwapsUpstreamsAndACL(t *testing.T) {
+	a := startUpstream(t, answerA("192.0.2.1", 60))
+	b := startUpstream(t, answerA("192.0.2.2", 60))
+	var cfg Config
+	s, addr := startProxy(t, func(c *Config) { cfg = *c }, a.addr)
+	if r := query(t, "udp", addr, question("one.example.test.", dns.TypeA)); r.Answer[0].(*dns.A).A.String() != "192.0.2.1" {
+		t.Fatalf("before reload: %v", r)
+	}
+	cfg.Upstreams = []Upstream{{Net: "tcp", Addr: b.addr}}
+	if err := s.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if r := query(t, "udp", addr, question("two.example.test.", dns.TypeA)); r.Answer[0].(*dns.A).A.String() != "192.0.2.2" {
+		t.Fatalf("after reload: %v", r)
+	}
+	cfg.ACL = nil
+	if err := s.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if r := query(t, "udp", addr, question("three.example.test.", dns.TypeA)); r.Rcode != dns.RcodeRefused {
+		t.Errorf("after reloading an empty ACL: rcode %s, want REFUSED", dns.RcodeToString[r.Rcode])
+	}
+	cfg.Upstreams = nil
+	if err := s.Reload(cfg); err == nil {
+		t.Error("reload with no upstreams was accepted")
+	}
+}
+
+func TestUpstreamComesBackAfterHealthProbe(t *testing.T) {
+	addr0 := deadAddr(t)
+	good := startUpstream(t, answerA("192.0.2.5", 60))
+	events := make(logEvents, 100)
+	_, addr := startProxy(t, func(c *Config) {
+		c.HealthInterval = 20 * time.Millisecond
+		c.Cache.Size = 0
+		c.Logger = slog.New(events)
+	}, addr0, good.addr)
+	if r := query(t, "udp", addr, question("h.example.test.", dns.TypeA)); r.Answer[0].(*dns.A).A.String() != "192.0.2.5" {
+		t.Fatalf("failover to the second upstream: %v", r)
+	}
+	waitLog(t, events, "upstream down")
+	// Bring the first upstream to life at its old address; the probe finds it.
+	back := startUpstreamAt(t, addr0, answerA("192.0.2.4", 60))
+	waitLog(t, events, "upstream up")
+	if back.queries.Load() == 0 {
+		t.Error("no health probe reached the upstream")
+	}
+	if r := query(t, "udp", addr, question("h2.example.test.", dns.TypeA)); r.Answer[0].(*dns.A).A.String() != "192.0.2.4" {
+		t.Errorf("first upstream not used again after recovery: %v", r)
+	}
+}

@@ -1,0 +1,245 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// poolConfig is the part of Config the pool uses.
+type poolConfig struct {
+	upstreams      []Upstream
+	strategy       string
+	timeout        time.Duration
+	failoverRcodes []int
+	healthInterval time.Duration
+	log            *slog.Logger
+	mismatched     *atomic.Uint64 // counts answers dropped for a wrong ID or question
+}
+
+// pool sends queries to the upstreams by its strategy. Safe for concurrent
+// use. It owns the health-probe goroutines; close stops and waits for them.
+type pool struct {
+	cfg    poolConfig
+	ups    []*upstream
+	ctx    context.Context // ends when the pool closes
+	cancel context.CancelFunc
+	mu     sync.Mutex // guards closed and wg.Add
+	closed bool
+	wg     sync.WaitGroup // health probes
+}
+
+func newPool(cfg poolConfig) *pool {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &pool{cfg: cfg, ctx: ctx, cancel: cancel}
+	for _, u := range cfg.upstreams {
+		p.ups = append(p.ups, &upstream{Upstream: u, mismatched: cfg.mismatched})
+	}
+	return p
+}
+
+func (p *pool) close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.cancel()
+	p.wg.Wait()
+}
+
+// answer is what one try at one upstream gave.
+type answer struct {
+	msg *dns.Msg
+	up  *upstream
+	err error
+}
+
+// exchange forwards the packed query and returns the answer to give the
+// client and the upstream it came from. With no usable answer, the last
+// answer that asked for failover is returned; with none at all, an error
+// joining every upstream's failure.
+func (p *pool) exchange(ctx context.Context, q []byte, id uint16, qs dns.Question) (answer, error) {
+	order := p.order()
+	if p.cfg.strategy == "parallel" {
+		return p.race(ctx, order, q, id, qs)
+	}
+	var errs []error
+	var fallback answer
+	for _, u := range order {
+		if ctx.Err() != nil {
+			errs = append(errs, &upstreamError{upstream: u.String(), err: ctx.Err()})
+			continue
+		}
+		a := p.try(ctx, u, q, id, qs)
+		if a.err != nil {
+			errs = append(errs, a.err)
+			continue
+		}
+		if p.final(a.msg) {
+			return a, nil
+		}
+		fallback = a
+	}
+	if fallback.msg != nil {
+		return fallback, nil
+	}
+	return answer{}, fmt.Errorf("%w: %w", ErrNoUpstream, errors.Join(errs...))
+}
+
+// race asks every upstream at once; the first final answer wins and the
+// others are cancelled and waited for, so no goroutine outlives the query.
+func (p *pool) race(ctx context.Context, order []*upstream, q []byte, id uint16, qs dns.Question) (answer, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	results := make(chan answer, len(order)) // room for all: no sender blocks
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()  // the losers stop at once...
+		wg.Wait() // ...and are gone before the query returns
+	}()
+	for _, u := range order {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results <- p.try(ctx, u, q, id, qs)
+		}()
+	}
+	var errs []error
+	var fallback answer
+	for range order {
+		a := <-results
+		switch {
+		case a.err != nil:
+			errs = append(errs, a.err)
+		case p.final(a.msg):
+			return a, nil
+		default:
+			fallback = a
+		}
+	}
+	if fallback.msg != nil {
+		return fallback, nil
+	}
+	return answer{}, fmt.Errorf("%w: %w", ErrNoUpstream, errors.Join(errs...))
+}
+
+// try asks one upstream, marking it down on a network failure.
+func (p *pool) try(ctx context.Context, u *upstream, q []byte, id uint16, qs dns.Question) answer {
+	m, err := u.exchange(ctx, q, id, qs, p.cfg.timeout)
+	if err != nil {
+		// A try cut short by the client's own deadline or a won race says
+		// nothing about the upstream.
+		if ctx.Err() == nil {
+			p.markDown(u, err)
+		}
+		return answer{up: u, err: &upstreamError{upstream: u.String(), err: err}}
+	}
+	return answer{msg: m, up: u}
+}
+
+// final says whether an answer goes to the client as it is, rather than
+// sending nxray on to the next upstream.
+func (p *pool) final(m *dns.Msg) bool {
+	if !slices.Contains(p.cfg.failoverRcodes, m.Rcode) {
+		return true
+	}
+	// A validating upstream's DNSSEC failure is the truth about the name:
+	// asking another resolver would only hide it.
+	return m.Rcode == dns.RcodeServerFailure && hasDNSSECError(m)
+}
+
+func hasDNSSECError(m *dns.Msg) bool {
+	for _, e := range edeOf(m) {
+		if e.InfoCode >= dns.ExtendedErrorCodeUnsupportedDNSKEYAlgorithm && e.InfoCode <= dns.ExtendedErrorCodeNoZoneKeyBitSet {
+			return true
+		}
+	}
+	return false
+}
+
+func edeOf(m *dns.Msg) []dns.EDNS0_EDE {
+	if m == nil {
+		return nil
+	}
+	opt := m.IsEdns0()
+	if opt == nil {
+		return nil
+	}
+	var out []dns.EDNS0_EDE
+	for _, o := range opt.Option {
+		if e, ok := o.(*dns.EDNS0_EDE); ok {
+			out = append(out, *e)
+		}
+	}
+	return out
+}
+
+// order lists the upstreams to try: those up first (in configured order,
+// or shuffled for random), then those down, so that a query still has a
+// chance when all are marked down. Parallel uses only those up, if any.
+func (p *pool) order() []*upstream {
+	up := make([]*upstream, 0, len(p.ups))
+	var down []*upstream
+	for _, u := range p.ups {
+		if u.down.Load() {
+			down = append(down, u)
+		} else {
+			up = append(up, u)
+		}
+	}
+	if p.cfg.strategy == "random" {
+		rand.Shuffle(len(up), func(i, j int) { up[i], up[j] = up[j], up[i] })
+	}
+	if p.cfg.strategy == "parallel" && len(up) > 0 {
+		return up
+	}
+	return append(up, down...)
+}
+
+// markDown takes u out of the first rank and starts its health probe,
+// unless one is already running.
+func (p *pool) markDown(u *upstream, err error) {
+	if !u.down.Swap(true) {
+		p.cfg.log.Warn("upstream down", "upstream", u.String(), "error", err.Error())
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || !u.probing.CompareAndSwap(false, true) {
+		return
+	}
+	p.wg.Add(1)
+	go p.probe(u)
+}
+
+// probe asks u a question any resolver answers (the root's NS set) every
+// health interval until it answers, with any rcode, then marks it up.
+func (p *pool) probe(u *upstream) {
+	defer p.wg.Done()
+	defer u.probing.Store(false)
+	q := new(dns.Msg).SetQuestion(".", dns.TypeNS)
+	t := time.NewTicker(p.cfg.healthInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-t.C:
+		}
+		q.Id = dns.Id()
+		wire, err := q.Pack()
+		if err != nil {
+			return
+		}
+		if _, err := u.exchange(p.ctx, wire, q.Id, q.Question[0], p.cfg.timeout); err == nil {
+			u.down.Store(false)
+			p.cfg.log.Info("upstream up", "upstream", u.String())
+			return
+		}
+	}
+}

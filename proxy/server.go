@@ -1,0 +1,290 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Config is what a Server needs. Zero values are noted per field; New
+// rejects what cannot work.
+type Config struct {
+	// Listen holds IP:port addresses; each gets a UDP and a TCP listener.
+	// Port 0 picks a free port, the same for UDP and TCP.
+	Listen []string
+	// Upstreams must hold at least one resolver.
+	Upstreams []Upstream
+	// Strategy is "failover" (zero value), "parallel" or "random".
+	Strategy string
+	// Timeout bounds one try at one upstream; zero means 2s.
+	Timeout time.Duration
+	// Deadline bounds a client's query, all tries included; zero means 5s.
+	Deadline time.Duration
+	// FailoverRcodes send nxray on to the next upstream; nil means none.
+	FailoverRcodes []int
+	// HealthInterval spaces the probes of a downed upstream; zero means 2s.
+	HealthInterval time.Duration
+	// MaxInflight caps queries waiting on upstreams; zero means 2048.
+	MaxInflight int
+	// ACL lists the client networks served; empty serves no one.
+	ACL []netip.Prefix
+	// Cache sizes the cache; its zero value disables it.
+	Cache CacheConfig
+	// TCPMaxConns caps open TCP client connections; zero means 256.
+	TCPMaxConns int
+	// TCPIdleTimeout closes a quiet TCP connection; zero means 10s.
+	TCPIdleTimeout time.Duration
+	// LogQueries logs one line per query at Info.
+	LogQueries bool
+	// Logger receives lifecycle and query logs; nil discards them.
+	Logger *slog.Logger
+	// Observer is told of every failed answer; nil tells no one.
+	Observer Observer
+	// Now is the clock; nil means time.Now. Tests set it to move TTLs.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.Timeout, 2*time.Second)
+	def(&c.Deadline, 5*time.Second)
+	def(&c.HealthInterval, 2*time.Second)
+	def(&c.TCPIdleTimeout, 10*time.Second)
+	if c.Strategy == "" {
+		c.Strategy = "failover"
+	}
+	if c.MaxInflight == 0 {
+		c.MaxInflight = 2048
+	}
+	if c.TCPMaxConns == 0 {
+		c.TCPMaxConns = 256
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+func (c *Config) validate() error {
+	if len(c.Upstreams) == 0 {
+		return errors.New("no upstreams")
+	}
+	switch c.Strategy {
+	case "failover", "parallel", "random":
+	default:
+		return fmt.Errorf("unknown strategy %q", c.Strategy)
+	}
+	if c.Deadline < c.Timeout {
+		return fmt.Errorf("deadline %s is shorter than the timeout %s", c.Deadline, c.Timeout)
+	}
+	return nil
+}
+
+// routing is the part of the server that SIGHUP may replace.
+type routing struct {
+	pool       *pool
+	acl        []netip.Prefix
+	logQueries bool
+}
+
+// Server is a caching DNS forwarder. Create it with New, then Start it;
+// Shutdown stops it. It is a dns.Handler, safe for concurrent use.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	cache    *cache // nil when disabled
+	route    atomic.Pointer[routing]
+	inflight chan struct{} // a slot per query waiting on upstreams
+	stats    counters
+	ctx      context.Context // parent of every query's context
+	cancel   context.CancelFunc
+
+	mu      sync.Mutex // guards servers and addrs
+	servers []*listener
+	addrs   []net.Addr
+	wg      sync.WaitGroup // serving goroutines
+}
+
+var _ dns.Handler = (*Server)(nil)
+
+// New checks cfg and builds a server; nothing is bound until Start.
+func New(cfg Config) (*Server, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	c, err := newCache(cfg.Cache)
+	if err != nil {
+		return nil, fmt.Errorf("building cache: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{cfg: cfg, log: cfg.Logger, cache: c, inflight: make(chan struct{}, cfg.MaxInflight),
+		ctx: ctx, cancel: cancel}
+	s.route.Store(s.newRouting(cfg))
+	return s, nil
+}
+
+func (s *Server) newRouting(cfg Config) *routing {
+	return &routing{
+		pool: newPool(poolConfig{upstreams: cfg.Upstreams, strategy: cfg.Strategy, timeout: cfg.Timeout,
+			failoverRcodes: cfg.FailoverRcodes, healthInterval: cfg.HealthInterval, log: s.log,
+			mismatched: &s.stats.mismatched}),
+		acl:        cfg.ACL,
+		logQueries: cfg.LogQueries,
+	}
+}
+
+// Reload swaps in new upstreams, strategy, timeouts and ACL without
+// touching the listeners or the cache. Listen addresses are not reloaded.
+func (s *Server) Reload(cfg Config) error {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	old := s.route.Swap(s.newRouting(cfg))
+	old.pool.close()
+	return nil
+}
+
+// Start binds every listen address over UDP and TCP and serves them. A bind
+// failure stops everything already bound and is returned.
+func (s *Server) Start() error {
+	for _, addr := range s.cfg.Listen {
+		pc, ln, err := bindPair(addr)
+		if err != nil {
+			s.Shutdown(context.Background())
+			return err
+		}
+		udp := &dns.Server{PacketConn: pc, Handler: s}
+		tcp := &dns.Server{
+			Listener:      newCappedListener(ln, s.cfg.TCPMaxConns, &s.stats.tcpRejected),
+			Handler:       s,
+			ReadTimeout:   s.cfg.TCPIdleTimeout,
+			IdleTimeout:   func() time.Duration { return s.cfg.TCPIdleTimeout },
+			MaxTCPQueries: -1,
+		}
+		s.mu.Lock()
+		s.addrs = append(s.addrs, pc.LocalAddr(), ln.Addr())
+		for _, srv := range []*dns.Server{udp, tcp} {
+			l := &listener{srv: srv, started: make(chan struct{})}
+			srv.NotifyStartedFunc = l.markStarted
+			s.servers = append(s.servers, l)
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				defer l.markStarted() // a failed start must not hold up Shutdown
+				if err := srv.ActivateAndServe(); err != nil {
+					s.log.Error("listener stopped", "error", err.Error())
+				}
+			}()
+		}
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// listener is one dns.Server and the sign that it has started: miekg/dns
+// refuses to shut down a server that has not marked itself started yet.
+type listener struct {
+	srv     *dns.Server
+	once    sync.Once
+	started chan struct{}
+}
+
+func (l *listener) markStarted() { l.once.Do(func() { close(l.started) }) }
+
+// Addrs lists the bound addresses: UDP then TCP for each listen address.
+func (s *Server) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]net.Addr(nil), s.addrs...)
+}
+
+// Shutdown stops accepting queries, lets those in flight finish until ctx
+// ends, then stops the health probes. It waits for every goroutine it owns.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	servers := s.servers
+	s.servers = nil
+	s.mu.Unlock()
+	// Past the drain deadline, queries still waiting on upstreams give up.
+	stop := context.AfterFunc(ctx, s.cancel)
+	defer stop()
+	var (
+		wg    sync.WaitGroup
+		errMu sync.Mutex
+		errs  []error
+	)
+	for _, l := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case <-l.started:
+			case <-ctx.Done():
+			}
+			if err := l.srv.ShutdownContext(ctx); err != nil {
+				errMu.Lock()
+				errs = append(errs, err)
+				errMu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	s.wg.Wait()
+	s.cancel()
+	s.route.Load().pool.close()
+	return errors.Join(errs...)
+}
+
+// bindPair binds addr over UDP and TCP on the same port. With port 0 it
+// picks a UDP port first and tries a few until TCP can have it too.
+func bindPair(addr string) (net.PacketConn, net.Listener, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen address %q: want IP:port", addr)
+	}
+	for range 20 {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, bindError(addr, err)
+		}
+		port := pc.LocalAddr().(*net.UDPAddr).Port
+		ln, err := net.Listen("tcp", netip.AddrPortFrom(ap.Addr(), uint16(port)).String())
+		if err == nil {
+			return pc, ln, nil
+		}
+		pc.Close()
+		if ap.Port() != 0 {
+			return nil, nil, bindError(addr, err)
+		}
+	}
+	return nil, nil, fmt.Errorf("listening on %s: no port free for both UDP and TCP", addr)
+}
+
+func bindError(addr string, err error) error {
+	if errors.Is(err, syscall.EACCES) {
+		return fmt.Errorf("listening on %s: %w: ports below 1024 need privilege; use --listen 127.0.0.1:5353, "+
+			"or grant it with: sudo setcap cap_net_bind_service=+ep $(command -v nxray)", addr, err)
+	}
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("listening on %s: %w: another DNS server (systemd-resolved, dnsmasq?) holds it; "+
+			"pick another --listen address", addr, err)
+	}
+	return fmt.Errorf("listening on %s: %w", addr, err)
+}

@@ -1,0 +1,145 @@
+package proxy
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Upstream is one resolver nxray forwards to.
+type Upstream struct {
+	// Net is "udp" (UDP, retried over TCP when truncated) or "tcp".
+	Net string
+	// Addr is IP:port.
+	Addr string
+}
+
+func (u Upstream) String() string {
+	if u.Net == "tcp" {
+		return "tcp://" + u.Addr
+	}
+	return u.Addr
+}
+
+var (
+	// ErrMismatch is an answer whose ID or question is not the query's.
+	ErrMismatch = errors.New("answer does not match the query")
+	// ErrNoUpstream is the error of a query that no upstream answered.
+	ErrNoUpstream = errors.New("no upstream answered")
+)
+
+// upstream is an Upstream with its health state.
+type upstream struct {
+	Upstream
+	down    atomic.Bool // a network failure was seen; the health probe clears it
+	probing atomic.Bool // a health probe is in flight
+	// mismatched counts answers dropped for a wrong ID or question; shared.
+	mismatched *atomic.Uint64
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, dns.MaxMsgSize); return &b }}
+
+// exchange sends the packed query q (ID id, question qs) and returns the
+// answer, retrying over TCP when the UDP answer is truncated. It gives up at
+// the earlier of ctx's deadline and timeout, and at once when ctx is done.
+func (u *upstream) exchange(ctx context.Context, q []byte, id uint16, qs dns.Question, timeout time.Duration) (*dns.Msg, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if u.Net == "tcp" {
+		return u.exchangeOnce(ctx, "tcp", q, id, qs)
+	}
+	m, err := u.exchangeOnce(ctx, "udp", q, id, qs)
+	if err == nil && m.Truncated {
+		return u.exchangeOnce(ctx, "tcp", q, id, qs)
+	}
+	return m, err
+}
+
+func (u *upstream) exchangeOnce(ctx context.Context, network string, q []byte, id uint16, qs dns.Question) (*dns.Msg, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, network, u.Addr)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	// Cancelling ctx (a parallel race lost, shutdown) unblocks the read.
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	if network == "tcp" {
+		out := make([]byte, 2+len(q))
+		binary.BigEndian.PutUint16(out, uint16(len(q)))
+		copy(out[2:], q)
+		_, err = conn.Write(out)
+	} else {
+		_, err = conn.Write(q)
+	}
+	if err != nil {
+		return nil, ctxErr(ctx, err)
+	}
+	for {
+		n, err := readMsg(conn, network, buf)
+		if err != nil {
+			return nil, ctxErr(ctx, err)
+		}
+		m := new(dns.Msg)
+		if err := m.Unpack(buf[:n]); err != nil || !matches(m, id, qs) {
+			// Spoofed, late or broken: drop it and keep listening until the
+			// deadline, as a stub resolver does.
+			u.mismatched.Add(1)
+			continue
+		}
+		return m, nil
+	}
+}
+
+func readMsg(conn net.Conn, network string, buf []byte) (int, error) {
+	if network == "udp" {
+		return conn.Read(buf)
+	}
+	if _, err := io.ReadFull(conn, buf[:2]); err != nil {
+		return 0, err
+	}
+	n := int(binary.BigEndian.Uint16(buf))
+	if _, err := io.ReadFull(conn, buf[:n]); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+func matches(m *dns.Msg, id uint16, q dns.Question) bool {
+	if m.Id != id || !m.Response || len(m.Question) != 1 {
+		return false
+	}
+	a := m.Question[0]
+	return a.Qtype == q.Qtype && a.Qclass == q.Qclass && strings.EqualFold(a.Name, q.Name)
+}
+
+// ctxErr prefers the context's reason (deadline, cancel) over the socket's.
+func ctxErr(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return fmt.Errorf("%w (%v)", cerr, err)
+	}
+	return err
+}
+
+// isTimeout tells a try that got no answer in time from one that failed.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
