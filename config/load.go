@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/pflag"
@@ -88,7 +89,7 @@ func Load(fs *pflag.FlagSet) (Config, error) {
 
 	var cfg Config
 	hook := viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
-		mapstructure.StringToTimeDurationHookFunc(),
+		durationHook,
 		mapstructure.StringToSliceHookFunc(","),
 	))
 	if err := v.UnmarshalExact(&cfg, hook); err != nil {
@@ -120,6 +121,19 @@ func setDefaults(v *viper.Viper, prefix string, rv reflect.Value) {
 		}
 		v.SetDefault(key, rv.Field(i).Interface())
 	}
+}
+
+// durationHook decodes "300ms" or "5s" and, unlike mapstructure's own,
+// names the value it could not read.
+func durationHook(from, to reflect.Type, data any) (any, error) {
+	if from.Kind() != reflect.String || to != reflect.TypeFor[time.Duration]() {
+		return data, nil
+	}
+	d, err := time.ParseDuration(data.(string))
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a duration such as 300ms or 5s", data)
+	}
+	return d, nil
 }
 
 // ErrInvalid marks a configuration that loaded but does not validate.

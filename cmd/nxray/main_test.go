@@ -1,0 +1,209 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"go.uber.org/goleak"
+
+	"github.com/nxray/nxray/internal/lab"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// running is an nxray run in this process, with its output as lines.
+type running struct {
+	sigs  chan os.Signal
+	lines chan string
+	code  chan int
+}
+
+func start(t *testing.T, args ...string) *running {
+	t.Helper()
+	r := &running{sigs: make(chan os.Signal, 1), lines: make(chan string, 1000), code: make(chan int, 1)}
+	pr, pw := io.Pipe()
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			r.lines <- sc.Text()
+		}
+		close(r.lines)
+	}()
+	go func() {
+		c := run(args, pw, pw, r.sigs)
+		pw.Close()
+		r.code <- c
+	}()
+	t.Cleanup(func() {
+		select {
+		case r.sigs <- syscall.SIGTERM:
+		default:
+		}
+		for range r.lines { // drain so run can finish writing
+		}
+	})
+	return r
+}
+
+// waitFor returns the first line containing s, failing after 10s.
+func (r *running) waitFor(t *testing.T, s string) string {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case l, ok := <-r.lines:
+			if !ok {
+				t.Fatalf("nxray exited before printing %q", s)
+			}
+			if strings.Contains(l, s) {
+				return l
+			}
+		case <-timeout:
+			t.Fatalf("no line with %q within 10s", s)
+		}
+	}
+}
+
+func (r *running) stop(t *testing.T, sig os.Signal) int {
+	t.Helper()
+	r.sigs <- sig
+	select {
+	case c := <-r.code:
+		return c
+	case <-time.After(10 * time.Second):
+		t.Fatal("nxray did not stop within 10s")
+	}
+	return -1
+}
+
+// fixedA starts an upstream answering every A query with ip.
+func fixedA(t *testing.T, ip string) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	srv := &dns.Server{PacketConn: pc, NotifyStartedFunc: func() { close(started) },
+		Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+			m := new(dns.Msg).SetReply(r)
+			m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeA,
+				Class: dns.ClassINET, Ttl: 60}, A: net.ParseIP(ip)}}
+			w.WriteMsg(m)
+		})}
+	done := make(chan struct{})
+	go func() { defer close(done); srv.ActivateAndServe() }()
+	<-started
+	t.Cleanup(func() { srv.Shutdown(); <-done })
+	return pc.LocalAddr().String()
+}
+
+func ask(t *testing.T, addr, name string) *dns.Msg {
+	t.Helper()
+	c := &dns.Client{Timeout: 5 * time.Second}
+	r, _, err := c.Exchange(new(dns.Msg).SetQuestion(name, dns.TypeA), addr)
+	if err != nil {
+		t.Fatalf("asking %s: %v", name, err)
+	}
+	return r
+}
+
+func TestServeForwardsReloadsAndStops(t *testing.T) {
+	a, b := fixedA(t, "192.0.2.1"), fixedA(t, "192.0.2.2")
+	cfgFile := filepath.Join(t.TempDir(), "nxray.yaml")
+	write := func(up string) {
+		os.WriteFile(cfgFile, []byte("listen: [\"127.0.0.1:0\"]\nhttp: \"\"\nupstreams: [\""+up+"\"]\nlog:\n  format: json\n"), 0o644)
+	}
+	write(a)
+	r := start(t, "serve", "--config", cfgFile)
+	var started struct{ Listen []string }
+	if err := json.Unmarshal([]byte(r.waitFor(t, `"nxray started"`)), &started); err != nil || len(started.Listen) != 2 {
+		t.Fatalf("start-up line: %v %v", started, err)
+	}
+	addr := strings.TrimPrefix(started.Listen[0], "udp://")
+	if got := ask(t, addr, "one.example.test.").Answer[0].(*dns.A).A.String(); got != "192.0.2.1" {
+		t.Fatalf("answer %s, want 192.0.2.1", got)
+	}
+
+	write(b)
+	r.sigs <- syscall.SIGHUP
+	r.waitFor(t, `"reloaded"`)
+	if got := ask(t, addr, "two.example.test.").Answer[0].(*dns.A).A.String(); got != "192.0.2.2" {
+		t.Fatalf("after SIGHUP: answer %s, want the new upstream's 192.0.2.2", got)
+	}
+
+	os.WriteFile(cfgFile, []byte("strategy: nonsense\n"), 0o644)
+	r.sigs <- syscall.SIGHUP
+	r.waitFor(t, "keeping the running configuration")
+	if got := ask(t, addr, "three.example.test.").Answer[0].(*dns.A).A.String(); got != "192.0.2.2" {
+		t.Fatalf("after a bad reload: answer %s, want the running configuration kept", got)
+	}
+
+	if code := r.stop(t, syscall.SIGTERM); code != 0 {
+		t.Errorf("exit code %d after SIGTERM, want 0", code)
+	}
+}
+
+func TestDemoAnswersEveryScenario(t *testing.T) {
+	r := start(t, "demo", "--listen", "127.0.0.1:0")
+	line := r.waitFor(t, "nxray listens on")
+	addr := strings.Fields(strings.SplitN(line, "listens on ", 2)[1])[0]
+	for _, sc := range lab.Scenarios {
+		if got := ask(t, addr, sc.Name).Rcode; got != sc.Rcode {
+			t.Errorf("%s: rcode %s, want %s", sc.Name, dns.RcodeToString[got], dns.RcodeToString[sc.Rcode])
+		}
+	}
+	r.waitFor(t, `msg=failure name=missing.nxray.test.`)
+	if code := r.stop(t, syscall.SIGINT); code != 0 {
+		t.Errorf("exit code %d, want 0", code)
+	}
+}
+
+func TestCommandLineErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"version", []string{"version"}, 0, "nxray dev"},
+		{"help", []string{"serve", "--help"}, 0, "--upstream"},
+		{"demo help", []string{"demo", "--help"}, 0, "offline"},
+		{"unknown command", []string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{"unknown flag", []string{"--nope"}, 2, "unknown flag: --nope"},
+		{"bad value", []string{"--strategy", "fastest"}, 2, `strategy: "fastest"`},
+		{"loop", []string{"--listen", "127.0.0.1:5399", "--upstream", "127.0.0.1:5399"}, 2, "loop"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			code := run(tt.args, &out, &out, nil)
+			if code != tt.code || !strings.Contains(out.String(), tt.want) {
+				t.Errorf("exit %d, output %q; want exit %d and %q", code, out.String(), tt.code, tt.want)
+			}
+		})
+	}
+}
+
+func TestBusyPortSaysSo(t *testing.T) {
+	ln, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var out bytes.Buffer
+	code := run([]string{"--listen", ln.LocalAddr().String(), "--upstream", "127.0.0.1:1", "--http", ""}, &out, &out, nil)
+	if code != 1 || !strings.Contains(out.String(), "address already in use") || !strings.Contains(out.String(), "--listen") {
+		t.Errorf("exit %d, output %q; want exit 1 naming the busy address and the way out", code, out.String())
+	}
+}

@@ -1,0 +1,208 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// load parses args as flags and loads, with a resolv.conf of our own so
+// the machine's file never matters.
+func load(t *testing.T, args ...string) (Config, error) {
+	t.Helper()
+	rc := filepath.Join(t.TempDir(), "resolv.conf")
+	os.WriteFile(rc, []byte("# test\nnameserver 127.0.0.53\noptions edns0\n"), 0o644)
+	t.Setenv("NXRAY_RESOLV_CONF", rc)
+	fs := Flags("test")
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return Load(fs)
+}
+
+func writeFile(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "nxray.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := load(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Listen; len(got) != 1 || got[0] != "127.0.0.1:53" {
+		t.Errorf("listen = %v", got)
+	}
+	if got := cfg.Parsed.Upstreams; len(got) != 1 || got[0].Addr != "127.0.0.53:53" {
+		t.Errorf("system upstreams = %v, want the resolv.conf nameserver", got)
+	}
+	if cfg.Strategy != "failover" || cfg.Timeout != 2*time.Second || cfg.Cache.ServfailTTL != 5*time.Second {
+		t.Errorf("defaults: strategy %s timeout %s servfail_ttl %s", cfg.Strategy, cfg.Timeout, cfg.Cache.ServfailTTL)
+	}
+	if len(cfg.Parsed.FailoverRcodes) != 2 || len(cfg.Parsed.ACL) != 6 {
+		t.Errorf("failover rcodes %v, acl %v", cfg.Parsed.FailoverRcodes, cfg.Parsed.ACL)
+	}
+	if cfg.HTTP != "127.0.0.1:8053" || cfg.Annotate != "cached" || cfg.Log.Format != "text" {
+		t.Errorf("http %q annotate %q log.format %q", cfg.HTTP, cfg.Annotate, cfg.Log.Format)
+	}
+}
+
+func TestPrecedenceFileEnvFlags(t *testing.T) {
+	file := writeFile(t, `
+listen: ["127.0.0.1:5300"]
+upstreams: ["192.0.2.1", "tcp://192.0.2.2:5353"]
+strategy: parallel
+timeout: 500ms
+cache:
+  size: 42
+  negative_max_ttl: 10m
+log:
+  level: debug
+`)
+	cfg, err := load(t, "--config", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Strategy != "parallel" || cfg.Timeout != 500*time.Millisecond || cfg.Cache.Size != 42 ||
+		cfg.Cache.NegativeMaxTTL != 10*time.Minute || cfg.Log.Level != "debug" {
+		t.Errorf("file not applied: %+v", cfg)
+	}
+	want := []Upstream{{"udp", "192.0.2.1:53"}, {"tcp", "192.0.2.2:5353"}}
+	if len(cfg.Parsed.Upstreams) != 2 || cfg.Parsed.Upstreams[0] != want[0] || cfg.Parsed.Upstreams[1] != want[1] {
+		t.Errorf("upstreams = %v, want %v", cfg.Parsed.Upstreams, want)
+	}
+
+	t.Setenv("NXRAY_STRATEGY", "random")
+	t.Setenv("NXRAY_CACHE_SIZE", "7")
+	t.Setenv("NXRAY_UPSTREAMS", "192.0.2.9,192.0.2.10:5300")
+	cfg, err = load(t, "--config", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Strategy != "random" || cfg.Cache.Size != 7 || len(cfg.Parsed.Upstreams) != 2 ||
+		cfg.Parsed.Upstreams[1].Addr != "192.0.2.10:5300" {
+		t.Errorf("environment does not beat the file: %s %d %v", cfg.Strategy, cfg.Cache.Size, cfg.Parsed.Upstreams)
+	}
+
+	cfg, err = load(t, "--config", file, "--strategy", "failover", "--upstream", "192.0.2.20", "--upstream", "192.0.2.21", "--cache-size", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Strategy != "failover" || cfg.Cache.Size != 0 || len(cfg.Parsed.Upstreams) != 2 ||
+		cfg.Parsed.Upstreams[0].Addr != "192.0.2.20:53" {
+		t.Errorf("flags do not beat the environment: %s %d %v", cfg.Strategy, cfg.Cache.Size, cfg.Parsed.Upstreams)
+	}
+	if cfg.Timeout != 500*time.Millisecond {
+		t.Errorf("an unset flag overrode the file: timeout %s", cfg.Timeout)
+	}
+}
+
+func TestErrorsNameKeyAndValue(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		args []string
+		want []string
+	}{
+		{"unknown key", "upstream: [1.1.1.1]\n", nil, []string{"upstream"}},
+		{"unknown nested key", "cache:\n  sise: 10\n", nil, []string{"sise"}},
+		{"bad upstream", "upstreams: [dns.google]\n", nil, []string{"upstreams", "dns.google", "IP address"}},
+		{"bad scheme", "upstreams: [\"https://192.0.2.1\"]\n", nil, []string{"upstreams", "https://192.0.2.1", "udp://"}},
+		{"bad strategy", "strategy: fastest\n", nil, []string{"strategy", "fastest", "failover"}},
+		{"bad duration", "timeout: soon\n", nil, []string{"timeout", "soon"}},
+		{"negative cache size", "cache:\n  size: -1\n", nil, []string{"cache.size", "-1"}},
+		{"bad acl", "acl: [\"10.0.0.0/33\"]\n", nil, []string{"acl", "10.0.0.0/33"}},
+		{"bad listen", "listen: [\"localhost:53\"]\n", nil, []string{"listen", "localhost:53", "IP:port"}},
+		{"bad rcode", "failover_rcodes: [SERVFAIL, OOPS]\n", nil, []string{"failover_rcodes", "OOPS"}},
+		{"bad annotate", "annotate: later\n", nil, []string{"annotate", "later"}},
+		{"bad log format", "log:\n  format: xml\n", nil, []string{"log.format", "xml"}},
+		{"deadline under timeout", "timeout: 3s\ndeadline: 1s\n", nil, []string{"deadline", "1s"}},
+		{"two problems at once", "strategy: x\nauth_port: 0\n", nil, []string{"strategy", "auth_port"}},
+		{"loop to own listen address", "", []string{"--listen", "127.0.0.1:5353", "--upstream", "127.0.0.1:5353"},
+			[]string{"127.0.0.1:5353", "loop"}},
+		{"loop through wildcard listen", "", []string{"--listen", "0.0.0.0:53", "--upstream", "127.0.0.1"},
+			[]string{"127.0.0.1:53", "loop"}},
+		{"not yaml", "listen: [\n", nil, []string{"nxray.yaml"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := tt.args
+			if tt.file != "" {
+				args = append([]string{"--config", writeFile(t, tt.file)}, args...)
+			}
+			_, err := load(t, args...)
+			if err == nil {
+				t.Fatal("loaded without error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestMissingConfigFile(t *testing.T) {
+	_, err := load(t, "--config", "/nonexistent/nxray.yaml")
+	if err == nil || !strings.Contains(err.Error(), "/nonexistent/nxray.yaml") {
+		t.Errorf("error = %v, want one naming the file", err)
+	}
+}
+
+func TestSystemResolvers(t *testing.T) {
+	dir := t.TempDir()
+	rc := filepath.Join(dir, "resolv.conf")
+	os.WriteFile(rc, []byte("search lan\nnameserver 192.0.2.53\nnameserver ::1\nnameserver bogus\n"), 0o644)
+	got, err := SystemResolvers(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Addr != "192.0.2.53:53" || got[1].Addr != "[::1]:53" {
+		t.Errorf("got %v", got)
+	}
+	empty := filepath.Join(dir, "empty.conf")
+	os.WriteFile(empty, []byte("search lan\n"), 0o644)
+	if _, err := SystemResolvers(empty); err == nil || !strings.Contains(err.Error(), "no nameserver") {
+		t.Errorf("empty resolv.conf: err = %v", err)
+	}
+}
+
+func TestParseUpstream(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Upstream
+	}{
+		{"192.0.2.1", Upstream{"udp", "192.0.2.1:53"}},
+		{"192.0.2.1:5353", Upstream{"udp", "192.0.2.1:5353"}},
+		{"udp://192.0.2.1:5353", Upstream{"udp", "192.0.2.1:5353"}},
+		{"tcp://192.0.2.1", Upstream{"tcp", "192.0.2.1:53"}},
+		{"2001:db8::1", Upstream{"udp", "[2001:db8::1]:53"}},
+		{"[2001:db8::1]:5353", Upstream{"udp", "[2001:db8::1]:5353"}},
+	}
+	for _, tt := range tests {
+		got, err := ParseUpstream(tt.in)
+		if err != nil || got != tt.want {
+			t.Errorf("ParseUpstream(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"", "example.com", "192.0.2.1:0", "quic://192.0.2.1", "192.0.2.1:99999"} {
+		if _, err := ParseUpstream(bad); err == nil {
+			t.Errorf("ParseUpstream(%q) accepted", bad)
+		}
+	}
+}
+
+func TestErrInvalid(t *testing.T) {
+	_, err := load(t, "--strategy", "nope")
+	if !errors.Is(err, ErrInvalid) {
+		t.Errorf("validation error %v is not ErrInvalid", err)
+	}
+}
