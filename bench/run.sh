@@ -85,13 +85,13 @@ if ! command -v dnsperf >/dev/null; then
 fi
 
 want_cd="CoreDNS-${COREDNS_VERSION#v}"
-if [ ! -x "$COREDNS_BIN" ] || [ "$("$COREDNS_BIN" -version 2>/dev/null | head -1)" != "$want_cd" ]; then
+if [ ! -x "$COREDNS_BIN" ] || [ "$("$COREDNS_BIN" -version 2>/dev/null | awk 'NR == 1')" != "$want_cd" ]; then
 	log "installing CoreDNS $COREDNS_VERSION with go install (first time takes a few minutes)"
 	mkdir -p "$(dirname "$COREDNS_BIN")"
 	(cd "$WORK" && GOBIN="$(dirname "$COREDNS_BIN")" go install "github.com/coredns/coredns@$COREDNS_VERSION")
 	[ "$(basename "$COREDNS_BIN")" = coredns ] || mv "$(dirname "$COREDNS_BIN")/coredns" "$COREDNS_BIN"
 fi
-COREDNS_VER_STR=$("$COREDNS_BIN" -version | head -1)
+COREDNS_VER_STR=$("$COREDNS_BIN" -version | awk 'NR == 1')
 
 if [ "$BENCH_SKIP_NXRAY" = 1 ]; then
 	NXRAY=""
@@ -103,7 +103,7 @@ else
 	NXRAY=$WORK/nxray
 fi
 NXRAY_GIT=$(cd "$REPO" && git describe --always --dirty 2>/dev/null || git rev-parse --short HEAD 2>/dev/null || echo "no commit")
-DNSPERF_VER=$(dnsperf -h 2>&1 | sed -n 's/^Version //p' | head -1)
+DNSPERF_VER=$(dnsperf -h 2>&1 | awk '/^Version / && !v {v = $2} END {print v}')
 
 # ------------------------------------------------------------------ ports
 port_busy() { # TCP or UDP listener on the port (any address family)?
@@ -166,8 +166,9 @@ start_server() {
 	PIDS+=("$STARTED_PID")
 }
 probe() { # one query; succeeds if answered
-	dnsperf -s 127.0.0.1 -p "$1" -d "$WORK/q-probe.txt" -n 1 -t 1 2>/dev/null |
-		grep -Eq 'Queries completed: +1 '
+	local out
+	out=$(dnsperf -s 127.0.0.1 -p "$1" -d "$WORK/q-probe.txt" -n 1 -t 1 2>/dev/null || true)
+	[[ $out =~ Queries\ completed:\ +1\  ]]
 }
 wait_ready() { # PORT PID NAME
 	for _ in $(seq 1 100); do
@@ -227,6 +228,21 @@ warmup() { # PORT QFILE: every name twice, then a short burst
 }
 
 # ---------------------------------------------------------------- run
+cpu_busy_pct() { # CPU use of the whole machine over 2 s, in percent
+	local a b
+	a=($(awk '/^cpu / {printf "%d %d\n", $2+$3+$4+$7+$8, $5+$6}' /proc/stat)); sleep 2
+	b=($(awk '/^cpu / {printf "%d %d\n", $2+$3+$4+$7+$8, $5+$6}' /proc/stat))
+	awk -v bu=$((b[0] - a[0])) -v id=$((b[1] - a[1])) 'BEGIN {printf "%.0f", 100 * bu / (bu + id + 1e-9)}'
+}
+# Other work on the machine (builds, tests) ruins the numbers. Sample machine
+# CPU use while our servers sit idle: before, between and after the scenarios.
+BUSY_SAMPLES=()
+idle_check() {
+	local b; b=$(cpu_busy_pct)
+	BUSY_SAMPLES+=("$1:$b%")
+	if [ "$b" -gt 10 ]; then log "WARNING: machine ${b}% busy while idle ($1); results will be noisy"; fi
+}
+idle_check before
 log "work dir $WORK; ports: upstream $UP_PORT, nxray $NX_PORT, coredns $CD_PORT"
 log "$COREDNS_VER_STR; dnsperf $DNSPERF_VER; nxray $NXRAY_GIT"
 
@@ -280,6 +296,7 @@ for s in "${servers[@]}"; do
 done
 for s in "${servers[@]}"; do IFS=: read -r name _ pid <<<"$s"; offbox_check "$pid" "$name"; stop_pid "$pid"; done
 
+idle_check between
 # --- scenario 2: forwarding (no cache) + direct baseline -------------------
 log "scenario fwd: nxray (NXRAY_CACHE_SIZE=0) vs CoreDNS forward only, $ZONE_SIZE names"
 servers=("direct:$UP_PORT:$UP_PID")
@@ -307,6 +324,7 @@ for s in "${servers[@]}"; do
 done
 for s in "${servers[@]:1}"; do IFS=: read -r name _ pid <<<"$s"; offbox_check "$pid" "$name"; stop_pid "$pid"; done
 
+idle_check after
 # --- nxray log check ---------------------------------------------------------
 for f in "$WORK"/nxray-*.log; do
 	[ -s "$f" ] || continue
@@ -318,7 +336,7 @@ done
 TABLE=$WORK/results.md
 awk -v reps="$REPS" -v dur="$DURATION" -v latqps="$LAT_QPS" '
 	function label(sc, sv) {
-		if (sv == "direct") return "direct to upstream (baseline)"
+		if (sv == "direct") return "direct to upstream (baseline; RSS = upstream)"
 		if (sc == "hit") return (sv == "nxray" ? "cache hit: nxray (cache on)" : "cache hit: CoreDNS forward+cache")
 		return (sv == "nxray" ? "forwarding: nxray (NXRAY_CACHE_SIZE=0)" : "forwarding: CoreDNS forward only")
 	}
@@ -368,7 +386,7 @@ awk -v reps="$REPS" -v dur="$DURATION" -v latqps="$LAT_QPS" '
 	echo
 	echo "- machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), kernel $(uname -r)"
 	echo "- nxray $NXRAY_GIT; $COREDNS_VER_STR; dnsperf $DNSPERF_VER; $(go version | awk '{print $3}')"
-	echo "- server under test on CPU $SERVER_CPU; dnsperf and upstream on CPU $LOAD_CPU"
+	echo "- server under test on CPU $SERVER_CPU; dnsperf and upstream on CPU $LOAD_CPU; machine CPU use while the servers were idle (other load): ${BUSY_SAMPLES[*]}"
 	echo "- throughput: dnsperf -l $DURATION -c $CLIENTS -q $OUTSTANDING -t 2 (no rate limit), $REPS reps, interleaved"
 	echo "- latency: dnsperf -l $LAT_DURATION -c $CLIENTS -q $OUTSTANDING -t 2 -Q $LAT_QPS -v (percentiles from per-query latencies)"
 	echo "- cache-hit set: $HIT_NAMES names (warmed up); forwarding set: $ZONE_SIZE names; upstream: CoreDNS file plugin, bench.test. zone with $ZONE_SIZE A records"

@@ -26,6 +26,10 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		s.reply(w, req, dns.RcodeRefused)
 		return
 	}
+	if req.Opcode != dns.OpcodeQuery { // NOTIFY, UPDATE, DSO: not a forwarder's
+		s.reply(w, req, dns.RcodeNotImplemented)
+		return
+	}
 	// miekg/dns takes a question cut short after its name as type and
 	// class 0; neither is a question anyone can answer.
 	if len(req.Question) != 1 || req.Question[0].Qtype == 0 || req.Question[0].Qclass == 0 {

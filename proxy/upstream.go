@@ -123,7 +123,15 @@ func readMsg(conn net.Conn, network string, buf []byte) (int, error) {
 }
 
 func matches(m *dns.Msg, id uint16, q dns.Question) bool {
-	if m.Id != id || !m.Response || len(m.Question) != 1 {
+	if m.Id != id || !m.Response {
+		return false
+	}
+	if len(m.Question) == 0 {
+		// A server that could not parse the query may answer without the
+		// question (RFC 1035 4.1.1); only an error may come back that way.
+		return m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeNameError && len(m.Answer) == 0
+	}
+	if len(m.Question) != 1 {
 		return false
 	}
 	a := m.Question[0]

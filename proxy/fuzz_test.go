@@ -1,0 +1,138 @@
+package proxy
+
+import (
+	"net"
+	"strings"
+	"time"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// recorder is a dns.ResponseWriter that keeps what was written.
+type recorder struct {
+	remote net.Addr
+	out    []byte
+}
+
+func (r *recorder) LocalAddr() net.Addr  { return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 53} }
+func (r *recorder) RemoteAddr() net.Addr { return r.remote }
+func (r *recorder) WriteMsg(m *dns.Msg) error {
+	b, err := m.Pack()
+	r.out = b
+	return err
+}
+func (r *recorder) Write(b []byte) (int, error) { r.out = append(r.out[:0], b...); return len(b), nil }
+func (r *recorder) Close() error                { return nil }
+func (r *recorder) TsigStatus() error           { return nil }
+func (r *recorder) TsigTimersOnly(bool)         {}
+func (r *recorder) Hijack()                     {}
+
+func newRecorder() *recorder {
+	return &recorder{remote: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}}
+}
+
+// echoUpstream answers every query with a record of the asked type when
+// it can make one, NXDOMAIN with a SOA otherwise.
+func echoUpstream(w dns.ResponseWriter, r *dns.Msg) {
+	m := new(dns.Msg).SetReply(r)
+	q := r.Question[0]
+	if rr, err := dns.NewRR(q.Name + " 60 IN TXT \"fuzz\""); err == nil && q.Qtype == dns.TypeTXT {
+		m.Answer = append(m.Answer, rr)
+	} else {
+		m.Rcode = dns.RcodeNameError
+		m.Ns = append(m.Ns, testSOA(60, 30))
+	}
+	if opt := r.IsEdns0(); opt != nil {
+		m.SetEdns0(1232, opt.Do())
+	}
+	w.WriteMsg(m)
+}
+
+// FuzzServeDNS drives the query path as miekg/dns does for each packet:
+// unpack, then ServeDNS. Whatever arrives, nxray must not panic, and what
+// it writes must be a DNS answer to that query. Each input is served twice
+// so the second pass takes the cache-hit path.
+func FuzzServeDNS(f *testing.F) {
+	seed := func(m *dns.Msg) { b, _ := m.Pack(); f.Add(b) }
+	seed(question("www.example.test.", dns.TypeA))                   // plain query
+	seed(question("WwW.ExAmPlE.TeSt.", dns.TypeTXT))                 // 0x20 case, answered
+	edns := question("do.example.test.", dns.TypeTXT)                // EDNS0 with DO and a tiny buffer
+	edns.SetEdns0(512, true)
+	seed(edns)
+	seed(question(`<img\032src=x\032onerror=alert(1)>.example.test.`, dns.TypeTXT)) // HTML in a label
+	long := strings.Repeat(strings.Repeat("a", 63)+".", 3) + strings.Repeat("b", 61) + "." // 255 bytes
+	seed(question(long, dns.TypeTXT))
+	f.Add([]byte{0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 1, 0, 1}) // pointer loop
+	f.Add([]byte{0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0})                            // cut after the name
+
+	up := startUpstream(f, echoUpstream)
+	s, err := New(Config{
+		Upstreams: []Upstream{{Net: "udp", Addr: up.addr}},
+		ACL:       loopbackACL,
+		Cache:     CacheConfig{Size: 1000, MaxTTL: 3600e9, NegativeMaxTTL: 3600e9},
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { s.route.Load().pool.close() })
+
+	f.Fuzz(func(t *testing.T, packet []byte) {
+		req := new(dns.Msg)
+		if req.Unpack(packet) != nil || req.Response {
+			return // miekg/dns answers these itself (FORMERR) or drops them
+		}
+		for range 2 {
+			w := newRecorder()
+			st := time.Now()
+			s.ServeDNS(w, req.Copy())
+			if time.Since(st) > time.Second {
+				t.Fatalf("slow: %x", packet)
+			}
+			if w.out == nil {
+				t.Fatal("no answer written")
+			}
+			resp := new(dns.Msg)
+			if err := resp.Unpack(w.out); err != nil {
+				t.Fatalf("answer does not unpack: %v", err)
+			}
+			if resp.Id != req.Id || !resp.Response {
+				t.Fatalf("answer id %d response=%v, want id %d", resp.Id, resp.Response, req.Id)
+			}
+			if len(resp.Question) == 1 && len(req.Question) == 1 && resp.Question[0].Name != req.Question[0].Name {
+				t.Fatalf("question came back as %q, sent %q", resp.Question[0].Name, req.Question[0].Name)
+			}
+			if len(w.out) > udpLimit(req) {
+				t.Fatalf("%d-byte UDP answer for a client that takes %d", len(w.out), udpLimit(req))
+			}
+		}
+	})
+}
+
+// FuzzScanTTLs feeds arbitrary bytes to the cache's wire reader: it must
+// never panic, and on a message miekg/dns can read it must find every TTL.
+func FuzzScanTTLs(f *testing.F) {
+	m := question("x.example.test.", dns.TypeA)
+	m.Response = true
+	m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: "x.example.test.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 9}, A: net.IPv4(192, 0, 2, 1)}}
+	m.Ns = []dns.RR{testSOA(60, 30)}
+	m.SetEdns0(1232, true)
+	m.Compress = true
+	b, _ := m.Pack()
+	f.Add(b)
+	f.Add([]byte{0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0xC0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		refs, _, err := scanTTLs(b)
+		msg := new(dns.Msg)
+		if msg.Unpack(b) != nil || err != nil {
+			return
+		}
+		want := len(msg.Answer) + len(msg.Ns) + len(msg.Extra)
+		if msg.IsEdns0() != nil {
+			want--
+		}
+		if len(refs) != want {
+			t.Fatalf("found %d TTLs, message has %d records", len(refs), want)
+		}
+	})
+}
