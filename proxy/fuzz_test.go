@@ -3,8 +3,8 @@ package proxy
 import (
 	"net"
 	"strings"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -55,16 +55,16 @@ func echoUpstream(w dns.ResponseWriter, r *dns.Msg) {
 // so the second pass takes the cache-hit path.
 func FuzzServeDNS(f *testing.F) {
 	seed := func(m *dns.Msg) { b, _ := m.Pack(); f.Add(b) }
-	seed(question("www.example.test.", dns.TypeA))                   // plain query
-	seed(question("WwW.ExAmPlE.TeSt.", dns.TypeTXT))                 // 0x20 case, answered
-	edns := question("do.example.test.", dns.TypeTXT)                // EDNS0 with DO and a tiny buffer
+	seed(question("www.example.test.", dns.TypeA))    // plain query
+	seed(question("WwW.ExAmPlE.TeSt.", dns.TypeTXT))  // 0x20 case, answered
+	edns := question("do.example.test.", dns.TypeTXT) // EDNS0 with DO and a tiny buffer
 	edns.SetEdns0(512, true)
 	seed(edns)
-	seed(question(`<img\032src=x\032onerror=alert(1)>.example.test.`, dns.TypeTXT)) // HTML in a label
+	seed(question(`<img\032src=x\032onerror=alert(1)>.example.test.`, dns.TypeTXT))        // HTML in a label
 	long := strings.Repeat(strings.Repeat("a", 63)+".", 3) + strings.Repeat("b", 61) + "." // 255 bytes
 	seed(question(long, dns.TypeTXT))
 	f.Add([]byte{0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 1, 0, 1}) // pointer loop
-	f.Add([]byte{0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0})                            // cut after the name
+	f.Add([]byte{0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0})                                // cut after the name
 
 	up := startUpstream(f, echoUpstream)
 	s, err := New(Config{
