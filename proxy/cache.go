@@ -38,7 +38,8 @@ const (
 	keyRD
 )
 
-func keyOf(req *dns.Msg) cacheKey {
+// keyOf builds the key of req; opt is req's OPT record or nil.
+func keyOf(req *dns.Msg, opt *dns.OPT) cacheKey {
 	q := req.Question[0]
 	k := cacheKey{name: strings.ToLower(q.Name), qtype: q.Qtype, qclass: q.Qclass}
 	if req.CheckingDisabled {
@@ -47,7 +48,7 @@ func keyOf(req *dns.Msg) cacheKey {
 	if req.RecursionDesired {
 		k.flags |= keyRD
 	}
-	if opt := req.IsEdns0(); opt != nil {
+	if opt != nil {
 		k.flags |= keyEDNS
 		if opt.Do() {
 			k.flags |= keyDO
@@ -77,11 +78,7 @@ func (e *entry) render(buf []byte, req *dns.Msg, now time.Time) {
 	} else {
 		buf[2] &^= 0x01
 	}
-	// The question name, packed from the client's own spelling; the same
-	// name in another case packs to the same length.
-	if n, err := dns.PackDomainName(req.Question[0].Name, buf, headerLen, nil, false); err != nil || n-headerLen != e.qnameLen {
-		copy(buf[headerLen:], e.wire[headerLen:headerLen+e.qnameLen])
-	}
+	copyCase(buf[headerLen:headerLen+e.qnameLen], req.Question[0].Name)
 	age := uint32(now.Sub(e.stored) / time.Second)
 	left := uint32((e.expires.Sub(now) + time.Second - 1) / time.Second)
 	for _, r := range e.ttls {
@@ -90,6 +87,31 @@ func (e *entry) render(buf []byte, req *dns.Msg, now time.Time) {
 			ttl = r.ttl - age
 		}
 		binary.BigEndian.PutUint32(buf[r.off:], min(ttl, left))
+	}
+}
+
+// copyCase writes the letter case of name, the client's spelling, over the
+// packed name wire, which the cache key guarantees is the same name. Names
+// with escapes (\. or \065) are packed the slow way; wire is restored if
+// that fails.
+func copyCase(wire []byte, name string) {
+	if strings.IndexByte(name, '\\') < 0 {
+		i, j := 0, 0
+		for i < len(wire) && wire[i] != 0 {
+			n := int(wire[i])
+			i++
+			if i+n > len(wire) || j+n > len(name) {
+				return
+			}
+			copy(wire[i:i+n], name[j:j+n])
+			i += n
+			j += n + 1 // the dot
+		}
+		return
+	}
+	var packed [256]byte
+	if n, err := dns.PackDomainName(name, packed[:], 0, nil, false); err == nil && n == len(wire) {
+		copy(wire, packed[:n])
 	}
 }
 

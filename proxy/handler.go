@@ -36,11 +36,12 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		s.reply(w, req, dns.RcodeFormatError)
 		return
 	}
-	if opt := req.IsEdns0(); opt != nil && opt.Version() != 0 {
+	opt := req.IsEdns0()
+	if opt != nil && opt.Version() != 0 {
 		s.reply(w, req, dns.RcodeBadVers) // RFC 6891 section 6.1.3
 		return
 	}
-	key := keyOf(req)
+	key := keyOf(req, opt)
 	if s.cache != nil {
 		if e, ok := s.cache.get(key, now); ok {
 			s.serveHit(w, req, e, now, client, rt)
