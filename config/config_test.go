@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -204,5 +205,21 @@ func TestErrInvalid(t *testing.T) {
 	_, err := load(t, "--strategy", "nope")
 	if !errors.Is(err, ErrInvalid) {
 		t.Errorf("validation error %v is not ErrInvalid", err)
+	}
+}
+
+// The shipped example must load as it is and say exactly the defaults.
+func TestExampleFileIsTheDefaults(t *testing.T) {
+	fromFile, err := load(t, "--config", "../nxray.example.yaml")
+	if err != nil {
+		t.Fatalf("nxray.example.yaml does not load: %v", err)
+	}
+	defaults, err := load(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromFile.ResolvConf = defaults.ResolvConf // each load writes its own
+	if !reflect.DeepEqual(fromFile, defaults) {
+		t.Errorf("example file differs from the defaults:\n file %+v\n default %+v", fromFile, defaults)
 	}
 }
