@@ -230,8 +230,8 @@ warmup() { # PORT QFILE: every name twice, then a short burst
 # ---------------------------------------------------------------- run
 cpu_busy_pct() { # CPU use of the whole machine over 2 s, in percent
 	local a b
-	a=($(awk '/^cpu / {printf "%d %d\n", $2+$3+$4+$7+$8, $5+$6}' /proc/stat)); sleep 2
-	b=($(awk '/^cpu / {printf "%d %d\n", $2+$3+$4+$7+$8, $5+$6}' /proc/stat))
+	read -ra a < <(awk '/^cpu / {printf "%d %d\n", $2+$3+$4+$7+$8, $5+$6}' /proc/stat); sleep 2
+	read -ra b < <(awk '/^cpu / {printf "%d %d\n", $2+$3+$4+$7+$8, $5+$6}' /proc/stat)
 	awk -v bu=$((b[0] - a[0])) -v id=$((b[1] - a[1])) 'BEGIN {printf "%.0f", 100 * bu / (bu + id + 1e-9)}'
 }
 # Other work on the machine (builds, tests) ruins the numbers. Sample machine

@@ -243,3 +243,21 @@ func waitLog(t testing.TB, c logEvents, msg string) {
 		}
 	}
 }
+
+// newAttrLogger sends each record as "msg k=v k=v" to c.
+func newAttrLogger(c chan string) *slog.Logger { return slog.New(attrEvents(c)) }
+
+type attrEvents chan string
+
+func (c attrEvents) Enabled(context.Context, slog.Level) bool { return true }
+func (c attrEvents) Handle(_ context.Context, r slog.Record) error {
+	line := r.Message
+	r.Attrs(func(a slog.Attr) bool { line += " " + a.String(); return true })
+	select {
+	case c <- line:
+	default:
+	}
+	return nil
+}
+func (c attrEvents) WithAttrs([]slog.Attr) slog.Handler { return c }
+func (c attrEvents) WithGroup(string) slog.Handler      { return c }

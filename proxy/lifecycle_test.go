@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -67,14 +68,20 @@ func TestLogObserverNeverBlocks(t *testing.T) {
 }
 
 func TestShutdownDrainsQueriesInFlight(t *testing.T) {
-	arrived := make(chan struct{})
+	arrived := make(chan struct{}, 1)
 	release := make(chan struct{})
 	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
-		close(arrived)
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
 		<-release
 		answerA("192.0.2.1", 60)(w, r)
 	})
-	s, addr := startProxy(t, nil, up.addr)
+	unblock := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(unblock) // runs before the upstream's own cleanup, even after a t.Fatal
+	// A long try timeout: on a loaded machine the held query must not time out.
+	s, addr := startProxy(t, func(c *Config) { c.Timeout = 10 * time.Second; c.Deadline = 10 * time.Second }, up.addr)
 	answered := make(chan *dns.Msg, 1)
 	go func() {
 		c := &dns.Client{Timeout: 5 * time.Second}
@@ -95,7 +102,7 @@ func TestShutdownDrainsQueriesInFlight(t *testing.T) {
 		t.Fatalf("query answered before its upstream did: %v", r)
 	default:
 	}
-	close(release)
+	unblock()
 	if r := <-answered; r == nil || r.Rcode != dns.RcodeSuccess {
 		t.Errorf("query in flight at shutdown got %v, want its answer", r)
 	}

@@ -52,6 +52,9 @@ func (p *pool) close() {
 	p.mu.Unlock()
 	p.cancel()
 	p.wg.Wait()
+	for _, u := range p.ups {
+		u.closeIdle()
+	}
 }
 
 // answer is what one try at one upstream gave.

@@ -44,6 +44,56 @@ type upstream struct {
 	probing atomic.Bool // a health probe is in flight
 	// mismatched counts answers dropped for a wrong ID or question; shared.
 	mismatched *atomic.Uint64
+
+	idleMu sync.Mutex // guards idle and closed
+	idle   []net.Conn // connected UDP sockets free for the next query
+	closed bool
+}
+
+// maxIdleUDP bounds the UDP sockets kept open per upstream between queries.
+// Reusing a socket saves a socket, connect and close per query; each one
+// still has its own random source port, and every query a random ID.
+const maxIdleUDP = 64
+
+func (u *upstream) dial(ctx context.Context, network string) (net.Conn, error) {
+	if network == "udp" {
+		u.idleMu.Lock()
+		if n := len(u.idle); n > 0 {
+			c := u.idle[n-1]
+			u.idle = u.idle[:n-1]
+			u.idleMu.Unlock()
+			return c, nil
+		}
+		u.idleMu.Unlock()
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, u.Addr)
+}
+
+// release keeps a UDP socket that finished a clean exchange for reuse;
+// anything else is closed.
+func (u *upstream) release(c net.Conn, network string, clean bool) {
+	if network == "udp" && clean {
+		u.idleMu.Lock()
+		if !u.closed && len(u.idle) < maxIdleUDP {
+			u.idle = append(u.idle, c)
+			u.idleMu.Unlock()
+			return
+		}
+		u.idleMu.Unlock()
+	}
+	c.Close()
+}
+
+// closeIdle closes the kept sockets; later releases close theirs.
+func (u *upstream) closeIdle() {
+	u.idleMu.Lock()
+	defer u.idleMu.Unlock()
+	u.closed = true
+	for _, c := range u.idle {
+		c.Close()
+	}
+	u.idle = nil
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, dns.MaxMsgSize); return &b }}
@@ -64,19 +114,21 @@ func (u *upstream) exchange(ctx context.Context, q []byte, id uint16, qs dns.Que
 	return m, err
 }
 
-func (u *upstream) exchangeOnce(ctx context.Context, network string, q []byte, id uint16, qs dns.Question) (*dns.Msg, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, network, u.Addr)
+func (u *upstream) exchangeOnce(ctx context.Context, network string, q []byte, id uint16, qs dns.Question) (m *dns.Msg, err error) {
+	conn, err := u.dial(ctx, network)
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}
 	// Cancelling ctx (a parallel race lost, shutdown) unblocks the read.
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	defer func() {
+		// A socket whose cancel func has run (or is running) carries a
+		// deadline in the past: it is closed, not reused.
+		u.release(conn, network, stop() && err == nil)
+	}()
 
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)

@@ -1,0 +1,178 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"go.uber.org/goleak"
+)
+
+func TestIPv6Listener(t *testing.T) {
+	if ln, err := net.ListenPacket("udp", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback on this machine: %v", err)
+	} else {
+		ln.Close()
+	}
+	up := startUpstream(t, answerA("192.0.2.1", 60))
+	_, addr := startProxy(t, func(c *Config) { c.Listen = []string{"[::1]:0"} }, up.addr)
+	for _, network := range []string{"udp", "tcp"} {
+		if r := query(t, network, addr, question("v6.example.test.", dns.TypeA)); r.Rcode != dns.RcodeSuccess {
+			t.Errorf("%s over [::1]: %v", network, r)
+		}
+	}
+}
+
+func TestBindErrorsSayWhatToDo(t *testing.T) {
+	denied := bindError("0.0.0.0:53", &net.OpError{Op: "listen", Err: os.NewSyscallError("bind", syscall.EACCES)})
+	if !errors.Is(denied, syscall.EACCES) || !strings.Contains(denied.Error(), "--listen 127.0.0.1:5353") ||
+		!strings.Contains(denied.Error(), "setcap cap_net_bind_service") {
+		t.Errorf("permission error: %v", denied)
+	}
+	busy := bindError("127.0.0.1:53", &net.OpError{Op: "listen", Err: os.NewSyscallError("bind", syscall.EADDRINUSE)})
+	if !strings.Contains(busy.Error(), "127.0.0.1:53") || !strings.Contains(busy.Error(), "another DNS server") {
+		t.Errorf("busy error: %v", busy)
+	}
+}
+
+func TestInflightCapAnswersSERVFAILAtOnce(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	release := make(chan struct{})
+	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		if r.Question[0].Name == "slow.example.test." {
+			select {
+			case arrived <- struct{}{}:
+			default:
+			}
+			<-release
+		}
+		answerA("192.0.2.1", 60)(w, r)
+	})
+	unblock := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(unblock) // before the upstream's own cleanup, even after a t.Fatal
+	s, addr := startProxy(t, func(c *Config) {
+		c.MaxInflight = 1
+		c.Timeout, c.Deadline = 10*time.Second, 10*time.Second // the held query must not time out
+	}, up.addr)
+	// Warm the cache with one name while the slot is free.
+	query(t, "udp", addr, question("warm.example.test.", dns.TypeA))
+	done := make(chan *dns.Msg, 1)
+	go func() {
+		c := &dns.Client{Timeout: 5 * time.Second}
+		r, _, _ := c.Exchange(question("slow.example.test.", dns.TypeA), addr)
+		done <- r
+	}()
+	<-arrived
+	if r := query(t, "udp", addr, question("other.example.test.", dns.TypeA)); r.Rcode != dns.RcodeServerFailure {
+		t.Errorf("with the only slot taken: %s, want SERVFAIL", dns.RcodeToString[r.Rcode])
+	}
+	if r := query(t, "udp", addr, question("warm.example.test.", dns.TypeA)); r.Rcode != dns.RcodeSuccess {
+		t.Errorf("a cache hit was refused a slot it does not need: %v", r)
+	}
+	unblock()
+	if r := <-done; r == nil || r.Rcode != dns.RcodeSuccess {
+		t.Errorf("the slow query: %v", r)
+	}
+	if got := s.Stats().Overloaded; got != 1 {
+		t.Errorf("Overloaded = %d, want 1", got)
+	}
+}
+
+func TestOddQueries(t *testing.T) {
+	up := startUpstream(t, answerA("192.0.2.1", 60))
+	_, addr := startProxy(t, nil, up.addr)
+	notify := question("example.test.", dns.TypeSOA)
+	notify.Opcode = dns.OpcodeNotify
+	badVers := question("example.test.", dns.TypeA)
+	badVers.SetEdns0(1232, false)
+	badVers.IsEdns0().SetVersion(1)
+	for _, tt := range []struct {
+		name  string
+		m     *dns.Msg
+		rcode int
+	}{
+		{"NOTIFY is not forwarded", notify, dns.RcodeNotImplemented},
+		{"EDNS version 1 gets BADVERS", badVers, dns.RcodeBadVers},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if r := query(t, "udp", addr, tt.m); r.Rcode != tt.rcode {
+				t.Errorf("rcode %s, want %s", dns.RcodeToString[r.Rcode], dns.RcodeToString[tt.rcode])
+			}
+		})
+	}
+	if up.queries.Load() != 0 {
+		t.Errorf("upstream saw %d of these queries, want none", up.queries.Load())
+	}
+	long := strings.Repeat(strings.Repeat("a", 63)+".", 3) + strings.Repeat("b", 61) + "."
+	html := `<img\032src=x\032onerror=alert(1)>.example.test.`
+	for _, name := range []string{long, html} {
+		m := question(name, dns.TypeA)
+		if r := query(t, "udp", addr, m); r.Rcode != dns.RcodeSuccess || !sameWire(r.Question[0].Name, name) {
+			t.Errorf("%.30s...: %v", name, r)
+		}
+	}
+}
+
+func TestQueryLog(t *testing.T) {
+	up := startUpstream(t, answerA("192.0.2.1", 60))
+	events := make(chan string, 10)
+	_, addr := startProxy(t, func(c *Config) {
+		c.LogQueries = true
+		c.Logger = newAttrLogger(events)
+	}, up.addr)
+	query(t, "udp", addr, question("q.example.test.", dns.TypeAAAA))
+	query(t, "udp", addr, question("q.example.test.", dns.TypeAAAA))
+	for _, cached := range []string{"cached=false", "cached=true"} {
+		line := <-events
+		for _, want := range []string{"query", "client=127.0.0.1", "name=q.example.test.", "qtype=AAAA", "rcode=NOERROR", cached, "duration="} {
+			if !strings.Contains(line, want) {
+				t.Errorf("query line %q lacks %q", line, want)
+			}
+		}
+	}
+}
+
+func TestShutdownLeavesNoGoroutines(t *testing.T) {
+	good := startUpstream(t, answerA("192.0.2.1", 60))
+	dead := deadAddr(t)
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent()) // the upstream above stays
+	for _, strategy := range []string{"failover", "parallel", "random"} {
+		s, err := New(Config{Listen: []string{"127.0.0.1:0", "127.0.0.1:0"}, Strategy: strategy,
+			Upstreams: []Upstream{{Net: "udp", Addr: dead}, {Net: "tcp", Addr: good.addr}},
+			ACL:       loopbackACL, Cache: CacheConfig{Size: 10, MaxTTL: time.Hour}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		addr := s.Addrs()[0].String()
+		query(t, "udp", addr, question("x.example.test.", dns.TypeA)) // marks dead down: a probe runs
+		tcp, err := net.Dial("tcp", s.Addrs()[1].String())            // an open, idle TCP client
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("%s: Shutdown: %v", strategy, err)
+		}
+		cancel()
+		tcp.Close()
+	}
+}
+
+// sameWire compares names as they go on the wire, where \032 and "\ " are
+// the same byte.
+func sameWire(a, b string) bool {
+	var pa, pb [256]byte
+	na, erra := dns.PackDomainName(a, pa[:], 0, nil, false)
+	nb, errb := dns.PackDomainName(b, pb[:], 0, nil, false)
+	return erra == nil && errb == nil && string(pa[:na]) == string(pb[:nb])
+}
