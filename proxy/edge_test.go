@@ -108,7 +108,13 @@ func TestOddQueries(t *testing.T) {
 		})
 	}
 	if up.queries.Load() != 0 {
-		t.Errorf("upstream saw %d of these queries, want none", up.queries.Load())
+		t.Errorf("upstream saw %d NOTIFY or BADVERS queries, want none", up.queries.Load())
+	}
+	padded := question("padded.example.test.", dns.TypeA)
+	padded.SetEdns0(1232, false)
+	padded.IsEdns0().Option = append(padded.IsEdns0().Option, &dns.EDNS0_PADDING{Padding: make([]byte, 1000)})
+	if r := query(t, "udp", addr, padded); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+		t.Errorf("a 1000-byte padded query over UDP: %v", r)
 	}
 	long := strings.Repeat(strings.Repeat("a", 63)+".", 3) + strings.Repeat("b", 61) + "."
 	html := `<img\032src=x\032onerror=alert(1)>.example.test.`

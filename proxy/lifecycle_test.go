@@ -67,6 +67,18 @@ func TestLogObserverNeverBlocks(t *testing.T) {
 	}
 }
 
+func TestLogObserverLogsWhatWasQueuedBeforeClose(t *testing.T) {
+	events := make(logEvents, 100)
+	o := NewLogObserver(slog.New(events), 50)
+	for range 50 {
+		o.Observe(Failure{Name: "x.", Rcode: dns.RcodeNameError})
+	}
+	o.Close()
+	if n := len(events); n != 50-int(o.Dropped()) || n == 0 {
+		t.Errorf("%d failure lines after Close, %d dropped; want all 50 accounted for", n, o.Dropped())
+	}
+}
+
 func TestShutdownDrainsQueriesInFlight(t *testing.T) {
 	arrived := make(chan struct{}, 1)
 	release := make(chan struct{})

@@ -71,7 +71,8 @@ func (o *LogObserver) Observe(f Failure) {
 // Dropped counts the failures that found the queue full.
 func (o *LogObserver) Dropped() uint64 { return o.dropped.Load() }
 
-// Close stops the logging goroutine and waits for it.
+// Close logs what is queued, then stops the logging goroutine and waits
+// for it.
 func (o *LogObserver) Close() {
 	o.cancel()
 	o.wg.Wait()
@@ -82,17 +83,28 @@ func (o *LogObserver) run(ctx context.Context) {
 	for {
 		select {
 		case f := <-o.queue:
-			attrs := []any{"name", f.Name, "qtype", dns.TypeToString[f.Qtype],
-				"rcode", dns.RcodeToString[f.Rcode], "upstream", f.Upstream, "cached", f.Cached}
-			for _, e := range f.EDE {
-				attrs = append(attrs, "ede", e.String())
-			}
-			if f.Err != nil {
-				attrs = append(attrs, "error", f.Err.Error())
-			}
-			o.log.Info("failure", attrs...)
+			o.logFailure(f)
 		case <-ctx.Done():
-			return
+			for { // what was queued before Close is still logged
+				select {
+				case f := <-o.queue:
+					o.logFailure(f)
+				default:
+					return
+				}
+			}
 		}
 	}
+}
+
+func (o *LogObserver) logFailure(f Failure) {
+	attrs := []any{"name", f.Name, "qtype", dns.TypeToString[f.Qtype],
+		"rcode", dns.RcodeToString[f.Rcode], "upstream", f.Upstream, "cached", f.Cached}
+	for _, e := range f.EDE {
+		attrs = append(attrs, "ede", e.String())
+	}
+	if f.Err != nil {
+		attrs = append(attrs, "error", f.Err.Error())
+	}
+	o.log.Info("failure", attrs...)
 }

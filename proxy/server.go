@@ -95,6 +95,9 @@ func (c *Config) validate() error {
 	return nil
 }
 
+// maxQuerySize is the largest UDP query read whole.
+const maxQuerySize = 4096
+
 // routing is the part of the server that SIGHUP may replace.
 type routing struct {
 	pool       *pool
@@ -170,7 +173,9 @@ func (s *Server) Start() error {
 			s.Shutdown(context.Background())
 			return err
 		}
-		udp := &dns.Server{PacketConn: pc, Handler: s}
+		// miekg/dns reads UDP queries into 512-byte buffers unless told
+		// otherwise; an EDNS0 query with padding or big options is larger.
+		udp := &dns.Server{PacketConn: pc, Handler: s, UDPSize: maxQuerySize}
 		tcp := &dns.Server{
 			Listener:      newCappedListener(ln, s.cfg.TCPMaxConns, &s.stats.tcpRejected),
 			Handler:       s,
