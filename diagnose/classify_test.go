@@ -17,7 +17,9 @@ func dead(server string) Answer {
 func refused(server string) Answer {
 	return Answer{Server: server, Host: "ns-" + server, Rcode: dns.RcodeRefused}
 }
-func alt(server string, cd bool, rcode int) Answer { return Answer{Server: server, CD: cd, Rcode: rcode} }
+func alt(server string, cd bool, rcode int) Answer {
+	return Answer{Server: server, CD: cd, Rcode: rcode}
+}
 
 func btoi(b bool) int {
 	if b {
