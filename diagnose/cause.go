@@ -1,6 +1,10 @@
 package diagnose
 
-import "github.com/miekg/dns"
+import (
+	"strings"
+
+	"github.com/miekg/dns"
+)
 
 // Cause is why a name failed. The strings are a contract: logs, the JSON
 // API and tests use them as they are.
@@ -47,3 +51,5 @@ var edeCode = map[Cause]int{
 	Unknown:                    noEDE,
 	Healthy:                    noEDE,
 }
+
+func lower(s string) string { return strings.ToLower(dns.Fqdn(s)) }

@@ -1,0 +1,61 @@
+package diagnose
+
+import (
+	"context"
+	"time"
+)
+
+// diagnose runs the prober for f within the engine's bounds, classifies
+// what it found, stores the verdict and logs it.
+func (e *Engine) diagnose(f Failure) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.Timeout)
+	defer cancel()
+	used := 0
+	take := func() bool {
+		if used >= e.cfg.ProbeBudget || e.limiter.Wait(ctx) != nil {
+			return false
+		}
+		used++
+		e.probes.Add(1)
+		return true
+	}
+	fd, evidence := e.cfg.Prober.Probe(ctx, f, take)
+	fd.Name, fd.Qtype, fd.Rcode, fd.Upstream = f.Name, f.Qtype, f.Rcode, f.Upstream
+	fd.UpstreamEDE, fd.UpstreamSOA = f.EDE, f.SOA
+	res := Classify(fd)
+
+	k := keyFor(f.Name, f.Qtype)
+	e.mu.Lock()
+	count := max(e.pending[k], 1)
+	delete(e.pending, k)
+	v := Verdict{Name: f.Name, Qtype: qtype(f.Qtype), Rcode: rcode(f.Rcode), Cause: res.Cause,
+		Summary: res.Summary, Advice: res.Advice, EDE: f.EDE, Upstream: f.Upstream,
+		FirstSeen: f.Time, LastSeen: e.cfg.Now(), Count: count,
+		DurationMS: time.Since(start).Milliseconds(), Evidence: evidence, Zone: fd.Zone, AttachEDE: res.EDE}
+	if fd.Zone != "" && zoneWide(res.Cause) {
+		e.rememberZone(lower(fd.Zone)+"|"+v.Rcode, v)
+	}
+	e.store.put(v, f.Qtype) // before pending is gone, so no second diagnosis starts
+	e.mu.Unlock()
+	e.diagnosed.Add(1)
+	e.cfg.Logger.Info("diagnosis", "name", v.Name, "qtype", v.Qtype, "rcode", v.Rcode, "cause", string(v.Cause),
+		"summary", v.Summary, "upstream", v.Upstream, "duration_ms", v.DurationMS)
+}
+
+// rememberZone records a zone-wide verdict, within StoreSize zones. Called
+// with e.mu held.
+func (e *Engine) rememberZone(key string, v Verdict) {
+	if len(e.zones) >= e.cfg.StoreSize {
+		now := e.cfg.Now()
+		for k, r := range e.zones {
+			if !now.Before(r.expires) {
+				delete(e.zones, k)
+			}
+		}
+		if len(e.zones) >= e.cfg.StoreSize {
+			return
+		}
+	}
+	e.zones[key] = zoneRecord{v: v, expires: v.LastSeen.Add(e.cfg.StoreTTL)}
+}

@@ -1,0 +1,219 @@
+package diagnose
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+	"golang.org/x/time/rate"
+)
+
+// Failure is a failed answer to explain; cmd/nxray adapts the proxy's.
+type Failure struct {
+	Time     time.Time
+	Name     string
+	Qtype    uint16
+	Rcode    int // NoAnswer when no upstream answered
+	Upstream string
+	EDE      []uint16 // the upstream's Extended DNS Errors
+	SOA      *SOA     // the SOA of the upstream's negative answer
+}
+
+// Prober gathers the findings about one failure. The engine calls Probe
+// from several workers at once. Probe must return soon after ctx ends, and
+// must call take before every query it sends, sending none once take
+// returns false: the diagnosis's probe budget is spent, or ctx ended while
+// waiting for the global probe rate.
+type Prober interface {
+	Probe(ctx context.Context, f Failure, take func() bool) (Findings, []Evidence)
+}
+
+// Config sizes the engine. Zero values take the defaults in brackets.
+type Config struct {
+	Prober      Prober        // required
+	Workers     int           // diagnoses at once [4]
+	QueueSize   int           // failures waiting; beyond it they are dropped and counted [256]
+	StoreSize   int           // verdicts kept [1000]
+	StoreTTL    time.Duration // a verdict lives this long after it was last seen [10m]
+	ProbeRate   float64       // probes per second, all diagnoses together [100]
+	ProbeBurst  int           // [20]
+	ProbeBudget int           // probes one diagnosis may send [64]
+	Timeout     time.Duration // one diagnosis, all its probes [10s]
+	Logger      *slog.Logger  // [discard]
+	Now         func() time.Time
+}
+
+// Stats counts what the engine did with the failures it was handed.
+type Stats struct {
+	Observed     uint64 // failures handed in
+	Deduplicated uint64 // counted on a verdict or diagnosis already there
+	Grouped      uint64 // answered by a verdict for the same zone and rcode
+	Dropped      uint64 // the queue was full
+	Diagnosed    uint64 // verdicts made
+	Probes       uint64 // probes sent
+}
+
+// Engine explains failures in the background. Observe never blocks; a
+// fixed set of workers diagnoses what the bounded queue holds. Close stops
+// the workers and waits for them.
+type Engine struct {
+	cfg     Config
+	queue   chan Failure
+	store   *store
+	limiter *rate.Limiter
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+
+	mu      sync.Mutex            // guards pending and zones
+	pending map[verdictKey]int    // failures counted onto a diagnosis under way
+	zones   map[string]zoneRecord // by lowercased zone and rcode
+
+	observed, deduplicated, grouped, dropped, diagnosed, probes atomic.Uint64
+}
+
+// zoneRecord is the latest verdict of a zone-wide cause, so that a flood of
+// names under one zone becomes one diagnosis, not one walk per name.
+type zoneRecord struct {
+	v       Verdict
+	expires time.Time
+}
+
+// New starts an engine with cfg.Workers workers.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Prober == nil {
+		return nil, errors.New("diagnose: no prober")
+	}
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&cfg.Workers, 4)
+	def(&cfg.QueueSize, 256)
+	def(&cfg.StoreSize, 1000)
+	def(&cfg.ProbeBurst, 20)
+	def(&cfg.ProbeBudget, 64)
+	if cfg.StoreTTL <= 0 {
+		cfg.StoreTTL = 10 * time.Minute
+	}
+	if cfg.ProbeRate <= 0 {
+		cfg.ProbeRate = 100
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	st, err := newStore(cfg.StoreSize, cfg.StoreTTL, cfg.Now)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &Engine{cfg: cfg, queue: make(chan Failure, cfg.QueueSize), store: st,
+		limiter: rate.NewLimiter(rate.Limit(cfg.ProbeRate), cfg.ProbeBurst),
+		ctx:     ctx, cancel: cancel, pending: map[verdictKey]int{}, zones: map[string]zoneRecord{}}
+	for range cfg.Workers {
+		e.wg.Add(1)
+		go e.work()
+	}
+	return e, nil
+}
+
+// Close cancels the diagnoses under way and waits for the workers.
+func (e *Engine) Close() {
+	e.cancel()
+	e.wg.Wait()
+}
+
+// Observe hands a failure to the engine. It never blocks: a failure already
+// being explained is counted onto that, and a full queue drops it.
+func (e *Engine) Observe(f Failure) {
+	e.observed.Add(1)
+	if f.Time.IsZero() {
+		f.Time = e.cfg.Now()
+	}
+	if e.store.seen(f.Name, f.Qtype, rcode(f.Rcode), f.Time) {
+		e.deduplicated.Add(1)
+		return
+	}
+	k := keyFor(f.Name, f.Qtype)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.pending[k]; ok {
+		e.pending[k]++
+		e.deduplicated.Add(1)
+		return
+	}
+	if v, ok := e.zoneVerdict(f); ok {
+		e.store.put(v, f.Qtype)
+		e.grouped.Add(1)
+		return
+	}
+	select {
+	case e.queue <- f:
+		e.pending[k] = 1
+	default:
+		e.dropped.Add(1)
+	}
+}
+
+// zoneVerdict finds a live zone-wide verdict for a zone above f.Name with
+// the same rcode, and makes f's verdict from it. Called with e.mu held.
+func (e *Engine) zoneVerdict(f Failure) (Verdict, bool) {
+	name := strings.ToLower(dns.Fqdn(f.Name))
+	for off, end := 0, false; !end; off, end = dns.NextLabel(name, off) {
+		r, ok := e.zones[name[off:]+"|"+rcode(f.Rcode)]
+		if !ok || !f.Time.Before(r.expires) {
+			continue
+		}
+		v := r.v
+		v.Name, v.Qtype, v.Count = f.Name, qtype(f.Qtype), 1
+		v.FirstSeen, v.LastSeen, v.DurationMS, v.Evidence = f.Time, f.Time, 0, nil
+		v.Summary = "Not probed on its own: " + r.v.Name + " in the same zone failed the same way. " + r.v.Summary
+		return v, true
+	}
+	return Verdict{}, false
+}
+
+// zoneWide causes are about the zone, not the one name.
+func zoneWide(c Cause) bool {
+	switch c {
+	case StaleNegativeCache, ResolverFiltering, Unknown, Healthy, UpstreamRefused:
+		return false
+	}
+	return true
+}
+
+// Lookup returns the live verdict for a name and type.
+func (e *Engine) Lookup(name string, qtype uint16) (Verdict, bool) { return e.store.get(name, qtype) }
+
+// Verdicts returns the live verdicts, newest first.
+func (e *Engine) Verdicts() []Verdict { return e.store.all() }
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() Stats {
+	return Stats{Observed: e.observed.Load(), Deduplicated: e.deduplicated.Load(), Grouped: e.grouped.Load(),
+		Dropped: e.dropped.Load(), Diagnosed: e.diagnosed.Load(), Probes: e.probes.Load()}
+}
+
+func (e *Engine) work() {
+	defer e.wg.Done()
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case f := <-e.queue:
+			e.diagnose(f)
+		}
+	}
+}

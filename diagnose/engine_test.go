@@ -1,0 +1,210 @@
+package diagnose
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fakeProber returns fixed findings, counting calls, optionally sending
+// probes through take and holding until released.
+type fakeProber struct {
+	calls  atomic.Int32
+	probes int // how many times to call take
+	hold   chan struct{}
+	fd     Findings
+}
+
+func (p *fakeProber) Probe(ctx context.Context, f Failure, take func() bool) (Findings, []Evidence) {
+	p.calls.Add(1)
+	if p.hold != nil {
+		select {
+		case <-p.hold:
+		case <-ctx.Done():
+		}
+	}
+	var ev []Evidence
+	for range p.probes {
+		if !take() {
+			break
+		}
+		ev = append(ev, Evidence{Server: "192.0.2.1:53", Role: "authoritative", Query: f.Name + " A +norec", Rcode: "NXDOMAIN"})
+	}
+	return p.fd, ev
+}
+
+func nxFindings(zone string) Findings {
+	return Findings{Zone: zone, Auth: []Answer{good("192.0.2.1:53", dns.RcodeNameError)}}
+}
+
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// lines collects log lines as "msg k=v ...", and signals each diagnosis.
+type lines struct {
+	mu        sync.Mutex
+	all       []string
+	diagnosis chan struct{}
+}
+
+func newLines() *lines { return &lines{diagnosis: make(chan struct{}, 100000)} }
+
+func (l *lines) Enabled(context.Context, slog.Level) bool { return true }
+func (l *lines) Handle(_ context.Context, r slog.Record) error {
+	s := r.Message
+	r.Attrs(func(a slog.Attr) bool { s += " " + a.String(); return true })
+	l.mu.Lock()
+	l.all = append(l.all, s)
+	l.mu.Unlock()
+	if r.Message == "diagnosis" {
+		l.diagnosis <- struct{}{}
+	}
+	return nil
+}
+func (l *lines) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *lines) WithGroup(string) slog.Handler      { return l }
+
+// waitDiagnosed waits for n more "diagnosis" log lines.
+func waitDiagnosed(t *testing.T, l *lines, n int) {
+	t.Helper()
+	timeout := time.After(5 * time.Second)
+	for range n {
+		select {
+		case <-l.diagnosis:
+		case <-timeout:
+			t.Fatalf("fewer than %d diagnoses within 5s", n)
+		}
+	}
+}
+
+func TestVerdictStoredLoggedAndDeduplicated(t *testing.T) {
+	clk := &testClock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
+	log := newLines()
+	p := &fakeProber{fd: nxFindings("example.test."), probes: 3}
+	e, err := New(Config{Prober: p, Now: clk.Now, Logger: slog.New(log), StoreTTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	f := Failure{Name: "gone.example.test.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Upstream: "192.0.2.53:53"}
+	e.Observe(f)
+	waitDiagnosed(t, log, 1)
+	e.Observe(f)
+	e.Observe(f)
+	v, ok := e.Lookup("GONE.example.test", dns.TypeA)
+	if !ok {
+		t.Fatal("no verdict stored for the name")
+	}
+	if v.Cause != NXDomainConfirmed || v.Count != 3 || v.Rcode != "NXDOMAIN" || len(v.Evidence) != 3 || v.AttachEDE != 0 {
+		t.Errorf("verdict = %+v", v)
+	}
+	if p.calls.Load() != 1 {
+		t.Errorf("prober ran %d times for one name, want 1", p.calls.Load())
+	}
+	log.mu.Lock()
+	logged := strings.Join(log.all, "\n")
+	log.mu.Unlock()
+	for _, want := range []string{"diagnosis", "name=gone.example.test.", "qtype=A", "rcode=NXDOMAIN",
+		"cause=nxdomain_confirmed", "summary=", "upstream=192.0.2.53:53", "duration_ms="} {
+		if !strings.Contains(logged, want) {
+			t.Errorf("log %q lacks %q", logged, want)
+		}
+	}
+	// A different rcode for the same name is a new diagnosis.
+	e.Observe(Failure{Name: "gone.example.test.", Qtype: dns.TypeA, Rcode: dns.RcodeServerFailure})
+	waitDiagnosed(t, log, 1)
+	// Verdicts expire StoreTTL after they were last seen.
+	clk.Advance(time.Minute)
+	if _, ok := e.Lookup("gone.example.test.", dns.TypeA); ok {
+		t.Error("verdict outlived its TTL")
+	}
+}
+
+func TestObserveNeverBlocksAndDropsWhenFull(t *testing.T) {
+	p := &fakeProber{hold: make(chan struct{}), fd: nxFindings("example.test.")}
+	e, err := New(Config{Prober: p, Workers: 2, QueueSize: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 1000 { // the workers are held: the queue fills
+		e.Observe(Failure{Name: fmt.Sprintf("n%d.example.test.", i), Qtype: dns.TypeA, Rcode: dns.RcodeServerFailure})
+	}
+	st := e.Stats()
+	if st.Dropped == 0 || st.Dropped+uint64(len(e.queue))+uint64(p.calls.Load()) < 1000-2 {
+		t.Errorf("stats %+v with %d queued: failures lost or not counted", st, len(e.queue))
+	}
+	if len(e.queue) > 8 {
+		t.Errorf("queue holds %d, above its bound of 8", len(e.queue))
+	}
+	e.Close() // cancels the held probes; returns only when the workers are gone
+}
+
+func TestProbeBudgetAndRate(t *testing.T) {
+	p := &fakeProber{probes: 1000, fd: nxFindings("example.test.")}
+	log := newLines()
+	e, err := New(Config{Prober: p, ProbeBudget: 10, ProbeRate: 1000, ProbeBurst: 5, Logger: slog.New(log)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	start := time.Now()
+	e.Observe(Failure{Name: "a.example.test.", Qtype: dns.TypeA, Rcode: dns.RcodeServerFailure})
+	e.Observe(Failure{Name: "b.other.test.", Qtype: dns.TypeA, Rcode: dns.RcodeServerFailure})
+	waitDiagnosed(t, log, 2)
+	elapsed := time.Since(start).Seconds()
+	if got := e.Stats().Probes; got != 20 {
+		t.Errorf("probes = %d, want 2 diagnoses x budget 10", got)
+	}
+	// A token bucket allows at most burst + rate x elapsed.
+	if limit := 5 + 1000*elapsed; float64(e.Stats().Probes) > limit+1 {
+		t.Errorf("%d probes in %.3fs exceeds the rate limit (%f)", e.Stats().Probes, elapsed, limit)
+	}
+}
+
+func TestFloodUnderOneZoneIsOneDiagnosis(t *testing.T) {
+	p := &fakeProber{fd: nxFindings("flood.test."), probes: 4}
+	log := newLines()
+	e, err := New(Config{Prober: p, Workers: 4, QueueSize: 64, ProbeRate: 200, ProbeBurst: 20, Logger: slog.New(log)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	e.Observe(Failure{Name: "first.flood.test.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError})
+	waitDiagnosed(t, log, 1)
+	for i := range 10000 {
+		e.Observe(Failure{Name: fmt.Sprintf("r%08x.flood.test.", i*7919), Qtype: dns.TypeA, Rcode: dns.RcodeNameError})
+	}
+	st := e.Stats()
+	if p.calls.Load() != 1 || st.Grouped != 10000 {
+		t.Errorf("a flood of 10000 names under one zone made %d diagnoses (grouped %d), want 1", p.calls.Load(), st.Grouped)
+	}
+	v, ok := e.Lookup(fmt.Sprintf("r%08x.flood.test.", 9999*7919), dns.TypeA)
+	if !ok || v.Cause != NXDomainConfirmed || !strings.Contains(v.Summary, "first.flood.test.") {
+		t.Errorf("grouped verdict = %+v", v)
+	}
+	// Another rcode in the same zone is diagnosed on its own.
+	e.Observe(Failure{Name: "x.flood.test.", Qtype: dns.TypeA, Rcode: dns.RcodeServerFailure})
+	waitDiagnosed(t, log, 1)
+	if p.calls.Load() != 2 {
+		t.Errorf("prober ran %d times, want 2", p.calls.Load())
+	}
+}

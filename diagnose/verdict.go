@@ -1,0 +1,131 @@
+package diagnose
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/miekg/dns"
+)
+
+// Evidence is one probe as a person would read it in a table.
+type Evidence struct {
+	Server  string   `json:"server"`
+	Role    string   `json:"role"`  // upstream, alternate, parent, authoritative
+	Query   string   `json:"query"` // "www.example.com. A +norec +cd"
+	Rcode   string   `json:"rcode"` // empty when nothing came back
+	EDE     []uint16 `json:"ede,omitempty"`
+	AA      bool     `json:"aa"`
+	Answers int      `json:"answers"`
+	RTTms   float64  `json:"rtt_ms"`
+	Error   string   `json:"error,omitempty"`
+}
+
+// Verdict is the explanation of one failing name and type.
+type Verdict struct {
+	Name       string     `json:"name"`
+	Qtype      string     `json:"qtype"`
+	Rcode      string     `json:"rcode"`
+	Cause      Cause      `json:"cause"`
+	Summary    string     `json:"summary"`
+	Advice     string     `json:"advice"`
+	EDE        []uint16   `json:"ede,omitempty"` // the upstream's own Extended DNS Errors
+	Upstream   string     `json:"upstream"`
+	FirstSeen  time.Time  `json:"first_seen"`
+	LastSeen   time.Time  `json:"last_seen"`
+	Count      int        `json:"count"`
+	DurationMS int64      `json:"duration_ms"`
+	Evidence   []Evidence `json:"evidence"`
+	// Zone is the zone the findings were about; it groups later failures.
+	Zone string `json:"zone,omitempty"`
+	// AttachEDE is the INFO-CODE for later answers, -1 for none.
+	AttachEDE int `json:"-"`
+}
+
+type verdictKey struct {
+	name  string
+	qtype uint16
+}
+
+type stored struct {
+	v       Verdict
+	expires time.Time
+}
+
+// store keeps verdicts by name and type, bounded in number, each for ttl
+// after it was last seen. Expiry is checked against an injected clock (the
+// library's expirable LRU runs a goroutine that never stops and reads the
+// wall clock). Safe for concurrent use.
+type store struct {
+	mu  sync.Mutex // guards lru's contents, which are mutated in place
+	lru *lru.Cache[verdictKey, *stored]
+	ttl time.Duration
+	now func() time.Time
+}
+
+func newStore(size int, ttl time.Duration, now func() time.Time) (*store, error) {
+	l, err := lru.New[verdictKey, *stored](size)
+	if err != nil {
+		return nil, err
+	}
+	return &store{lru: l, ttl: ttl, now: now}, nil
+}
+
+func keyFor(name string, qtype uint16) verdictKey {
+	return verdictKey{name: strings.ToLower(dns.Fqdn(name)), qtype: qtype}
+}
+
+func (s *store) put(v Verdict, qtype uint16) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lru.Add(keyFor(v.Name, qtype), &stored{v: v, expires: s.now().Add(s.ttl)})
+}
+
+// get returns the live verdict for name and type.
+func (s *store) get(name string, qtype uint16) (Verdict, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := keyFor(name, qtype)
+	e, ok := s.lru.Get(k)
+	if !ok {
+		return Verdict{}, false
+	}
+	if !s.now().Before(e.expires) {
+		s.lru.Remove(k)
+		return Verdict{}, false
+	}
+	return e.v, true
+}
+
+// seen counts one more failure on a live verdict for the same rcode, and
+// says whether there was one.
+func (s *store) seen(name string, qtype uint16, rcode string, at time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := keyFor(name, qtype)
+	e, ok := s.lru.Get(k)
+	if !ok || !at.Before(e.expires) || e.v.Rcode != rcode {
+		return false
+	}
+	e.v.Count++
+	e.v.LastSeen = at
+	e.expires = at.Add(s.ttl)
+	return true
+}
+
+// all returns the live verdicts, newest (last seen) first.
+func (s *store) all() []Verdict {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	var out []Verdict
+	for _, k := range s.lru.Keys() {
+		if e, ok := s.lru.Peek(k); ok && now.Before(e.expires) {
+			out = append(out, e.v)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Verdict) int { return b.LastSeen.Compare(a.LastSeen) })
+	return out
+}
