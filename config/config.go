@@ -81,6 +81,7 @@ type Parsed struct {
 	ACL            []netip.Prefix
 	FailoverRcodes []int
 	AnnotateWait   time.Duration
+	RootHints      []string // IPs
 }
 
 // Upstream is one resolver address with its transport.

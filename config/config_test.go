@@ -223,3 +223,23 @@ func TestExampleFileIsTheDefaults(t *testing.T) {
 		t.Errorf("example file differs from the defaults:\n file %+v\n default %+v", fromFile, defaults)
 	}
 }
+
+func TestRootHints(t *testing.T) {
+	cfg, err := load(t)
+	if err != nil || len(cfg.Parsed.RootHints) != 13 {
+		t.Fatalf("built-in root hints: %v %v", cfg.Parsed.RootHints, err)
+	}
+	cfg, err = load(t, "--root-hints", "127.0.0.10, 127.0.0.11")
+	if err != nil || len(cfg.Parsed.RootHints) != 2 || cfg.Parsed.RootHints[1] != "127.0.0.11" {
+		t.Errorf("IP list: %v %v", cfg.Parsed.RootHints, err)
+	}
+	file := filepath.Join(t.TempDir(), "named.root")
+	os.WriteFile(file, []byte(".  3600000 NS A.ROOT-SERVERS.NET.\nA.ROOT-SERVERS.NET. 3600000 A 127.0.0.10\nA.ROOT-SERVERS.NET. 3600000 AAAA ::1\n"), 0o644)
+	cfg, err = load(t, "--root-hints", file)
+	if err != nil || len(cfg.Parsed.RootHints) != 2 || cfg.Parsed.RootHints[0] != "127.0.0.10" {
+		t.Errorf("hints file: %v %v", cfg.Parsed.RootHints, err)
+	}
+	if _, err := load(t, "--root-hints", "a.root-servers.net"); err == nil || !strings.Contains(err.Error(), "root_hints") {
+		t.Errorf("a name instead of an IP: %v", err)
+	}
+}

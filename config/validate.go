@@ -43,6 +43,10 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 
+	if c.Parsed.RootHints, err = parseRootHints(c.RootHints); err != nil {
+		bad("root_hints", c.RootHints, err.Error())
+	}
+
 	switch c.Strategy {
 	case "failover", "parallel", "random":
 	default:

@@ -22,7 +22,10 @@ func (e *Engine) diagnose(f Failure) {
 	}
 	fd, evidence := e.cfg.Prober.Probe(ctx, f, take)
 	fd.Name, fd.Qtype, fd.Rcode, fd.Upstream = f.Name, f.Qtype, f.Rcode, f.Upstream
-	fd.UpstreamEDE, fd.UpstreamSOA = f.EDE, f.SOA
+	fd.UpstreamEDE = f.EDE
+	if f.SOA != nil {
+		fd.UpstreamSOA = f.SOA
+	}
 	res := Classify(fd)
 
 	k := keyFor(f.Name, f.Qtype)

@@ -28,6 +28,8 @@ const usage = `nxray: a local DNS forwarding proxy that explains its failures.
 
 Usage:
   nxray [serve] [flags]   forward DNS queries (UDP and TCP), cache answers, report failures
+  nxray explain NAME [TYPE] [flags]
+                          diagnose one name now and print the cause, advice and evidence
   nxray demo [flags]      start an offline lab resolver with nxray in front of it, on loopback
   nxray version           print the version
 
@@ -46,6 +48,8 @@ func run(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 		return serve(args, stdout, stderr, sigs)
 	case "demo":
 		return demo(args, stdout, stderr, sigs)
+	case "explain":
+		return explain(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "nxray", versionString())
 		return 0

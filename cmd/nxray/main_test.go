@@ -122,7 +122,8 @@ func TestServeForwardsReloadsAndStops(t *testing.T) {
 	a, b := fixedA(t, "192.0.2.1"), fixedA(t, "192.0.2.2")
 	cfgFile := filepath.Join(t.TempDir(), "nxray.yaml")
 	write := func(up string) {
-		os.WriteFile(cfgFile, []byte("listen: [\"127.0.0.1:0\"]\nhttp: \"\"\nupstreams: [\""+up+"\"]\nlog:\n  format: json\n"), 0o644)
+		os.WriteFile(cfgFile, []byte("listen: [\"127.0.0.1:0\"]\nhttp: \"\"\nupstreams: [\""+up+"\"]\n"+
+			"alternates: [\"127.0.0.1:1\"]\nroot_hints: \"127.0.0.1\"\nauth_port: 1\nlog:\n  format: json\n"), 0o644)
 	}
 	write(a)
 	r := start(t, "serve", "--config", cfgFile)
@@ -202,7 +203,8 @@ func TestBusyPortSaysSo(t *testing.T) {
 	}
 	defer ln.Close()
 	var out bytes.Buffer
-	code := run([]string{"--listen", ln.LocalAddr().String(), "--upstream", "127.0.0.1:1", "--http", ""}, &out, &out, nil)
+	code := run([]string{"--listen", ln.LocalAddr().String(), "--upstream", "127.0.0.1:1", "--http", "",
+		"--alternate", "127.0.0.1:1", "--root-hints", "127.0.0.1"}, &out, &out, nil)
 	if code != 1 || !strings.Contains(out.String(), "address already in use") || !strings.Contains(out.String(), "--listen") {
 		t.Errorf("exit %d, output %q; want exit 1 naming the busy address and the way out", code, out.String())
 	}

@@ -20,7 +20,10 @@ import (
 const serveUsage = `Usage: nxray serve [flags]
 
 Forward every DNS query (UDP and TCP) to the upstreams, answer from a cache,
-and report each NXDOMAIN, SERVFAIL or REFUSED a client receives.
+and explain each NXDOMAIN, SERVFAIL or REFUSED a client receives: in the
+background nxray asks the alternates (with and without DNSSEC checking),
+walks the delegation from the root hints and asks the zone's own servers,
+then logs one "diagnosis" line with the cause.
 
 Signals: SIGINT or SIGTERM drain queries in flight and stop; SIGHUP re-reads
 the configuration (upstreams, strategy, timeouts, ACL, log level) without
@@ -38,10 +41,14 @@ func serve(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 	}
 	level := new(slog.LevelVar)
 	log := newLogger(cfg.Log, level, stderr)
-	obs := proxy.NewLogObserver(log, 1024)
-	defer obs.Close()
+	eng, err := newEngine(cfg, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "nxray:", err)
+		return 1
+	}
+	defer eng.Close()
 
-	srv, err := proxy.New(proxyConfig(cfg, log, obs))
+	srv, err := proxy.New(proxyConfig(cfg, log, newEngineObserver(eng, cfg)))
 	if err != nil {
 		fmt.Fprintln(stderr, "nxray:", err)
 		return 1

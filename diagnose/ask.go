@@ -1,0 +1,126 @@
+package diagnose
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// flags are the header and EDNS0 bits of one probe.
+type flags struct {
+	rd, cd, do bool
+}
+
+func (f flags) String() string {
+	s := ""
+	if !f.rd {
+		s += " +norec"
+	}
+	if f.cd {
+		s += " +cd"
+	}
+	if f.do {
+		s += " +dnssec"
+	}
+	return s
+}
+
+// asker sends single probes and records each as evidence.
+type asker struct {
+	timeout time.Duration
+	take    func() bool
+	ev      []Evidence
+}
+
+var errBudget = errors.New("probe budget spent")
+
+// ask sends one question to server (IP:port) over UDP, and over TCP when
+// the answer is truncated. It returns the answer, if any, and what it saw.
+func (a *asker) ask(ctx context.Context, role, server, name string, qtype uint16, fl flags) (*dns.Msg, Answer) {
+	ans := Answer{Server: server, CD: fl.cd, Rcode: NoAnswer}
+	ev := Evidence{Server: server, Role: role, Query: name + " " + dns.TypeToString[qtype] + fl.String()}
+	defer func() { a.ev = append(a.ev, ev) }()
+	if !a.take() {
+		ans.Err, ev.Error = errBudget.Error(), errBudget.Error()
+		return nil, ans
+	}
+	q := new(dns.Msg).SetQuestion(dns.Fqdn(name), qtype)
+	q.RecursionDesired, q.CheckingDisabled = fl.rd, fl.cd
+	q.SetEdns0(1232, fl.do)
+	start := time.Now()
+	m, err := a.exchange(ctx, "udp", server, q)
+	if err == nil && m.Truncated {
+		ans.Truncated = true
+		tm, terr := a.exchange(ctx, "tcp", server, q)
+		if terr != nil {
+			ans.TCPFailed = true
+			ev.Error = "truncated; TCP: " + short(terr)
+		} else {
+			m = tm
+		}
+	}
+	ev.RTTms = float64(time.Since(start).Microseconds()) / 1000
+	if err != nil {
+		ans.Err, ev.Error = short(err), short(err)
+		return nil, ans
+	}
+	ans.Rcode, ans.AA, ans.Answers = m.Rcode, m.Authoritative, len(m.Answer)
+	ans.EDE = edeCodes(m)
+	ans.SOA = soaOf(m)
+	ev.Rcode, ev.AA, ev.Answers, ev.EDE = dns.RcodeToString[m.Rcode], m.Authoritative, len(m.Answer), ans.EDE
+	return m, ans
+}
+
+func (a *asker) exchange(ctx context.Context, network, server string, q *dns.Msg) (*dns.Msg, error) {
+	ctx, cancel := context.WithTimeout(ctx, a.timeout)
+	defer cancel()
+	c := &dns.Client{Net: network, Timeout: a.timeout, UDPSize: 1232}
+	m, _, err := c.ExchangeContext(ctx, q, server)
+	return m, err
+}
+
+// short names a network failure the way a person would.
+func short(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		return "timeout"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, context.Canceled):
+		return "cancelled"
+	}
+	s := err.Error()
+	if i := strings.LastIndex(s, ": "); i >= 0 {
+		s = s[i+2:]
+	}
+	return s
+}
+
+func edeCodes(m *dns.Msg) []uint16 {
+	opt := m.IsEdns0()
+	if opt == nil {
+		return nil
+	}
+	var out []uint16
+	for _, o := range opt.Option {
+		if e, ok := o.(*dns.EDNS0_EDE); ok {
+			out = append(out, e.InfoCode)
+		}
+	}
+	return out
+}
+
+func soaOf(m *dns.Msg) *SOA {
+	for _, rr := range m.Ns {
+		if s, ok := rr.(*dns.SOA); ok {
+			return &SOA{Zone: s.Hdr.Name, Serial: s.Serial, TTL: s.Hdr.Ttl, Minimum: s.Minttl}
+		}
+	}
+	return nil
+}

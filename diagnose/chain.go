@@ -1,0 +1,145 @@
+package diagnose
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// checkChain checks the one link nxray can see from the zone's servers:
+// the parent's DS against the zone's DNSKEY set, and the signatures over
+// the DNSKEY set and over the answer (or its NSEC denial), for validity
+// windows and with Verify.
+func (p *NetProber) checkChain(ctx context.Context, a *asker, zone string, ds []*dns.DS, server nsAddr, answer *dns.Msg, now time.Time) *Chain {
+	c := &Chain{Signed: len(ds) > 0}
+	if !c.Signed {
+		return c
+	}
+	m, _ := a.ask(ctx, "authoritative", server.addr, zone, dns.TypeDNSKEY, flags{do: true})
+	if m == nil {
+		return c
+	}
+	var keys []*dns.DNSKEY
+	var sigs []*dns.RRSIG
+	for _, rr := range m.Answer {
+		switch r := rr.(type) {
+		case *dns.DNSKEY:
+			keys = append(keys, r)
+		case *dns.RRSIG:
+			sigs = append(sigs, r)
+		}
+	}
+	if len(keys) == 0 {
+		c.DNSKEYMissing, c.Detail = true, zone+" publishes no DNSKEY although its parent has DS"
+		return c
+	}
+	if !dsMatches(ds, keys) {
+		c.DSMismatch = true
+		c.Detail = fmt.Sprintf("DS key tag %s at the parent matches no DNSKEY of %s (key tags %s)", dsTags(ds), zone, keyTags(keys))
+		return c
+	}
+	rrs := make([]dns.RR, len(keys))
+	for i, k := range keys {
+		rrs[i] = k
+	}
+	if p.checkSigs(c, "DNSKEY", sigs, rrs, keys, now) {
+		return c
+	}
+	if answer != nil {
+		for _, sec := range [][]dns.RR{answer.Answer, answer.Ns} {
+			if p.checkSection(c, sec, keys, now) {
+				return c
+			}
+		}
+	}
+	return c
+}
+
+// checkSection checks the signatures over each RRset of one section.
+func (p *NetProber) checkSection(c *Chain, sec []dns.RR, keys []*dns.DNSKEY, now time.Time) bool {
+	sets := map[uint16][]dns.RR{}
+	var sigs []*dns.RRSIG
+	for _, rr := range sec {
+		if s, ok := rr.(*dns.RRSIG); ok {
+			sigs = append(sigs, s)
+		} else {
+			sets[rr.Header().Rrtype] = append(sets[rr.Header().Rrtype], rr)
+		}
+	}
+	for t, set := range sets {
+		var covering []*dns.RRSIG
+		for _, s := range sigs {
+			if s.TypeCovered == t {
+				covering = append(covering, s)
+			}
+		}
+		if p.checkSigs(c, dns.TypeToString[t], covering, set, keys, now) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkSigs marks c when no signature over rrs is both current and
+// verifiable, and says whether it did.
+func (p *NetProber) checkSigs(c *Chain, what string, sigs []*dns.RRSIG, rrs []dns.RR, keys []*dns.DNSKEY, now time.Time) bool {
+	if len(sigs) == 0 {
+		c.RRSIGMissing, c.Detail = true, "no RRSIG over "+rrs[0].Header().Name+" "+what
+		return true
+	}
+	var last string
+	for _, s := range sigs {
+		if !s.ValidityPeriod(now) {
+			exp := time.Unix(int64(s.Expiration), 0).UTC()
+			if now.After(exp) {
+				c.Expired, last = true, fmt.Sprintf("RRSIG %s %s expired %s", s.Hdr.Name, what, exp.Format(time.RFC3339))
+			} else {
+				c.NotYetValid, last = true, fmt.Sprintf("RRSIG %s %s not valid before %s", s.Hdr.Name, what,
+					time.Unix(int64(s.Inception), 0).UTC().Format(time.RFC3339))
+			}
+			continue
+		}
+		for _, k := range keys {
+			if k.KeyTag() == s.KeyTag && s.Verify(k, rrs) == nil {
+				c.Expired, c.NotYetValid = false, false
+				return false
+			}
+		}
+		c.BadSignature, last = true, fmt.Sprintf("RRSIG %s %s does not verify", s.Hdr.Name, what)
+	}
+	c.Detail = last
+	return true
+}
+
+func dsMatches(ds []*dns.DS, keys []*dns.DNSKEY) bool {
+	for _, d := range ds {
+		for _, k := range keys {
+			if k.KeyTag() != d.KeyTag {
+				continue
+			}
+			if kd := k.ToDS(d.DigestType); kd != nil && strings.EqualFold(kd.Digest, d.Digest) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func dsTags(ds []*dns.DS) string {
+	var s []string
+	for _, d := range ds {
+		s = append(s, fmt.Sprint(d.KeyTag))
+	}
+	return strings.Join(s, ", ")
+}
+
+func keyTags(keys []*dns.DNSKEY) string {
+	var s []string
+	for _, k := range keys {
+		s = append(s, fmt.Sprint(k.KeyTag()))
+	}
+	return strings.Join(s, ", ")
+}

@@ -1,0 +1,145 @@
+package diagnose
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// ProbeConfig says whom a NetProber asks.
+type ProbeConfig struct {
+	// Upstreams are nxray's own upstreams (IP:port): asked again for the
+	// negative answer's SOA, and for a health question when none answered.
+	Upstreams []string
+	// Alternates are other resolvers (IP:port), asked with CD=0 and CD=1.
+	Alternates []string
+	// RootHints are the root servers' IPs; the walk starts there.
+	RootHints []string
+	// AuthPort is the port of every authoritative server (53; labs differ).
+	AuthPort int
+	// Timeout bounds one probe; zero means 1s.
+	Timeout time.Duration
+	// Now is the clock for signature windows; nil means time.Now.
+	Now func() time.Time
+}
+
+// NetProber gathers findings by asking real servers, as an expert would
+// with dig: the alternates with and without checking, the delegation from
+// the root, every server of the zone, and the zone's DNSSEC link. Safe for
+// concurrent use.
+type NetProber struct {
+	cfg ProbeConfig
+}
+
+var _ Prober = (*NetProber)(nil)
+
+// NewNetProber checks cfg.
+func NewNetProber(cfg ProbeConfig) (*NetProber, error) {
+	if len(cfg.RootHints) == 0 {
+		return nil, errors.New("diagnose: no root hints")
+	}
+	for _, ip := range cfg.RootHints {
+		if _, err := netip.ParseAddr(ip); err != nil {
+			return nil, errors.New("diagnose: root hint " + ip + " is not an IP address")
+		}
+	}
+	if cfg.AuthPort == 0 {
+		cfg.AuthPort = 53
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &NetProber{cfg: cfg}, nil
+}
+
+// Probe gathers the findings about f.
+func (p *NetProber) Probe(ctx context.Context, f Failure, take func() bool) (Findings, []Evidence) {
+	a := &asker{timeout: p.cfg.Timeout, take: take}
+	fd := Findings{}
+	if f.Rcode == NoAnswer {
+		fd.UpstreamHealthy = p.upstreamHealthy(ctx, a)
+	}
+	if f.Rcode == dns.RcodeNameError && f.SOA == nil && len(p.cfg.Upstreams) > 0 {
+		if _, ans := a.ask(ctx, "upstream", upstreamOf(f, p.cfg.Upstreams), f.Name, f.Qtype, flags{rd: true}); ans.Rcode == dns.RcodeNameError {
+			fd.UpstreamSOA = ans.SOA
+		}
+	}
+	for _, alt := range p.cfg.Alternates {
+		for _, cd := range []bool{false, true} {
+			_, ans := a.ask(ctx, "alternate", alt, f.Name, f.Qtype, flags{rd: true, cd: cd, do: true})
+			fd.Alternates = append(fd.Alternates, ans)
+		}
+	}
+	d := p.walk(ctx, a, f.Name, f.Qtype)
+	fd.Zone, fd.ParentNS = d.zone, d.parentNS
+	var goodServer *nsAddr
+	var goodAnswer *dns.Msg
+	for i, s := range d.servers {
+		m, ans := a.ask(ctx, "authoritative", s.addr, f.Name, f.Qtype, flags{do: true})
+		ans.Host = s.host
+		fd.Auth = append(fd.Auth, ans)
+		if m != nil && !ans.lame() && goodServer == nil {
+			goodServer, goodAnswer = &d.servers[i], m
+		}
+	}
+	if goodServer != nil {
+		fd.ChildNS = p.apexNS(ctx, a, d.zone, *goodServer)
+		fd.ZoneSOA = p.zoneSOA(ctx, a, d.zone, *goodServer)
+		fd.Chain = p.checkChain(ctx, a, d.zone, d.ds, *goodServer, goodAnswer, p.cfg.Now())
+	}
+	return fd, a.ev
+}
+
+// upstreamHealthy asks each upstream a question every resolver answers.
+func (p *NetProber) upstreamHealthy(ctx context.Context, a *asker) bool {
+	for _, u := range p.cfg.Upstreams {
+		if _, ans := a.ask(ctx, "upstream", u, ".", dns.TypeNS, flags{rd: true}); ans.responded() {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *NetProber) apexNS(ctx context.Context, a *asker, zone string, s nsAddr) []string {
+	m, _ := a.ask(ctx, "authoritative", s.addr, zone, dns.TypeNS, flags{})
+	if m == nil {
+		return nil
+	}
+	var out []string
+	for _, rr := range m.Answer {
+		if ns, ok := rr.(*dns.NS); ok && strings.EqualFold(ns.Hdr.Name, zone) {
+			out = append(out, strings.ToLower(ns.Ns))
+		}
+	}
+	return out
+}
+
+func (p *NetProber) zoneSOA(ctx context.Context, a *asker, zone string, s nsAddr) *SOA {
+	m, _ := a.ask(ctx, "authoritative", s.addr, zone, dns.TypeSOA, flags{})
+	if m == nil {
+		return nil
+	}
+	for _, rr := range m.Answer {
+		if soa, ok := rr.(*dns.SOA); ok {
+			return &SOA{Zone: soa.Hdr.Name, Serial: soa.Serial, TTL: soa.Hdr.Ttl, Minimum: soa.Minttl}
+		}
+	}
+	return nil
+}
+
+// upstreamOf picks the upstream that gave the failure, if it is one of ours.
+func upstreamOf(f Failure, ups []string) string {
+	for _, u := range ups {
+		if u == f.Upstream {
+			return u
+		}
+	}
+	return ups[0]
+}
