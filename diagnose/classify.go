@@ -25,7 +25,8 @@ func Classify(f Findings) Result {
 		upstreamUnreachable, upstreamRefused, dnssec, negativeAnswer, authoritative, truncation, nsSets,
 	} {
 		if r, ok := check(&f); ok {
-			r.EDE = edeCode[r.Cause]
+			r.EDE = edeFor(r.Cause, f.Chain)
+			r.Summary = tidy(r.Summary)
 			return r
 		}
 	}
@@ -38,6 +39,7 @@ func Classify(f Findings) Result {
 				f.Name, qtype(f.Qtype), rcode(f.Rcode), f.Upstream),
 			Advice: "Read the evidence; ask the upstream's operator with the query and time."}
 	}
+	r.Summary = tidy(r.Summary)
 	return r
 }
 
@@ -258,4 +260,22 @@ func rcode(rc int) string {
 		return "no answer"
 	}
 	return dns.RcodeToString[rc]
+}
+
+// tidy drops the double stop of a sentence that ends in a fully qualified
+// name ("... for www.example.com.."); no name holds an empty label.
+func tidy(s string) string { return strings.ReplaceAll(s, "..", ".") }
+
+// edeFor picks the INFO-CODE for a cause; DNSSEC causes say which part of
+// the chain broke (RFC 8914 section 4).
+func edeFor(c Cause, ch *Chain) int {
+	switch {
+	case c == DNSSECBogus && ch != nil && (ch.DSMismatch || ch.DNSKEYMissing):
+		return int(dns.ExtendedErrorCodeDNSKEYMissing) // a DS exists, no matching DNSKEY
+	case c == DNSSECBogus && ch != nil && ch.RRSIGMissing:
+		return int(dns.ExtendedErrorCodeRRSIGsMissing)
+	case c == DNSSECExpired && ch != nil && ch.NotYetValid && !ch.Expired:
+		return int(dns.ExtendedErrorCodeSignatureNotYetValid)
+	}
+	return edeCode[c]
 }

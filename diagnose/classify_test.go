@@ -74,7 +74,19 @@ func TestClassify(t *testing.T) {
 			f.Alternates = []Answer{alt("198.51.100.1:53", false, dns.RcodeServerFailure), alt("198.51.100.1:53", true, dns.RcodeSuccess)}
 			f.Auth = []Answer{good("192.0.2.1:53", dns.RcodeSuccess)}
 			f.Chain = &Chain{Signed: true, DSMismatch: true, Detail: "DS key tag 111 matches no DNSKEY (222)"}
-		}), DNSSECBogus, 6, []string{"198.51.100.1:53", "DS key tag 111"}},
+		}), DNSSECBogus, 9, []string{"198.51.100.1:53", "DS key tag 111"}},
+
+		{"dnssec bogus: an RRset without RRSIG", base(dns.RcodeServerFailure, func(f *Findings) {
+			f.Chain = &Chain{Signed: true, RRSIGMissing: true, Detail: "no RRSIG over www.example.test. A"}
+		}), DNSSECBogus, 10, []string{"no RRSIG"}},
+
+		{"dnssec bogus: a signature that does not verify", base(dns.RcodeServerFailure, func(f *Findings) {
+			f.Chain = &Chain{Signed: true, BadSignature: true, Detail: "RRSIG www.example.test. A does not verify"}
+		}), DNSSECBogus, 6, []string{"does not verify"}},
+
+		{"dnssec: signatures not yet valid", base(dns.RcodeServerFailure, func(f *Findings) {
+			f.Chain = &Chain{Signed: true, NotYetValid: true, Detail: "RRSIG example.test. DNSKEY not valid before 2027-01-01"}
+		}), DNSSECExpired, 8, []string{"not valid before"}},
 
 		{"dnssec bogus from the alternates alone", base(dns.RcodeServerFailure, func(f *Findings) {
 			f.Alternates = []Answer{alt("198.51.100.1:53", false, dns.RcodeServerFailure), alt("198.51.100.1:53", true, dns.RcodeNameError)}

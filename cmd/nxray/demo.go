@@ -1,27 +1,53 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/spf13/pflag"
 
+	"github.com/nxray/nxray/diagnose"
 	"github.com/nxray/nxray/internal/lab"
 	"github.com/nxray/nxray/proxy"
 )
 
 const demoUsage = `Usage: nxray demo [flags]
 
-Start an offline lab resolver for the zone nxray.test and nxray in front of it,
-both on loopback only, and print dig commands to try. Ctrl-C stops both.
+Start an offline lab on loopback (a signed private root, the TLD test., a zone
+per kind of fault and real-behaving resolvers), put nxray in front of the lab's
+validating resolver, ask each broken name once so the diagnosis engine has
+verdicts, and print dig and nxray explain commands to try. Ctrl-C stops it.
+Nothing leaves 127.0.0.0/8.
 
 Flags:
 `
+
+// demoScenario is one lab name and what it shows.
+type demoScenario struct {
+	name, role, what string
+}
+
+var demoScenarios = []demoScenario{
+	{"www.ok.test.", lab.RoleValidating, "healthy (ask twice: the second answer comes from nxray's cache)"},
+	{"nothere.ok.test.", lab.RoleValidating, "nxdomain_confirmed: the name does not exist"},
+	{"www.dsmismatch.test.", lab.RoleValidating, "dnssec_bogus: the DS at the parent matches no DNSKEY"},
+	{"www.expired.test.", lab.RoleValidating, "dnssec_expired: the zone's signatures expired"},
+	{"www.lame.test.", lab.RoleValidating, "lame_delegation: the listed server refuses the zone"},
+	{"www.dead.test.", lab.RoleValidating, "authoritative_unreachable: nothing answers at the listed address"},
+	{"www.partial.test.", lab.RoleValidating, "partial_authoritative_outage (explain): one of two servers is dead"},
+	{"www.nsmismatch.test.", lab.RoleValidating, "lame_delegation (explain): parent and child NS sets differ"},
+	{"blocked.ok.test.", lab.RoleFiltering, "resolver_filtering: a resolver blocks a name that exists"},
+	{"new.ok.test.", lab.RoleStale, "stale_negative_cache: a resolver still has an old NXDOMAIN"},
+	{"www.ok.test.", lab.RoleRefusing, "upstream_refused: a resolver that refuses everyone"},
+}
 
 func demo(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 	fs := pflag.NewFlagSet("demo", pflag.ContinueOnError)
@@ -34,41 +60,81 @@ func demo(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 		}
 		return 2
 	}
-	level := new(slog.LevelVar)
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-
-	res, err := lab.StartResolver()
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	h, err := lab.StartHierarchy()
 	if err != nil {
 		fmt.Fprintln(stderr, "nxray demo:", err)
 		return 1
 	}
-	defer res.Close()
-	obs := proxy.NewLogObserver(log, 64)
-	defer obs.Close()
-	srv, err := startDemoProxy(*listen, res.Addr(), log, obs)
+	defer h.Close()
+	upstream := h.Resolvers[lab.RoleValidating]
+	alternates := []string{h.Resolvers[lab.RoleValidating], h.Resolvers[lab.RoleNonvalidating]}
+	p, err := diagnose.NewNetProber(diagnose.ProbeConfig{Upstreams: []string{upstream}, Alternates: alternates,
+		RootHints: h.RootHints, AuthPort: h.Port, Timeout: 500 * time.Millisecond})
 	if err != nil {
 		fmt.Fprintln(stderr, "nxray demo:", err)
 		return 1
 	}
-	host, port, _ := net.SplitHostPort(srv.Addrs()[0].String())
-	fmt.Fprintf(stdout, "nxray demo: nxray listens on %s (UDP and TCP), forwarding to the lab resolver at %s.\n",
-		srv.Addrs()[0], res.Addr())
-	fmt.Fprintf(stdout, "Failures are logged on stderr as \"failure\" lines. Try:\n\n")
-	for _, sc := range lab.Scenarios {
-		fmt.Fprintf(stdout, "  dig @%s -p %s %s %s\n      %s\n", host, port, sc.Name, sc.Type, sc.What)
+	eng, err := diagnose.New(diagnose.Config{Prober: p, Logger: log})
+	if err != nil {
+		fmt.Fprintln(stderr, "nxray demo:", err)
+		return 1
 	}
-	fmt.Fprintf(stdout, "\nCtrl-C stops the demo.\n")
+	defer eng.Close()
+	srv, err := startDemoProxy(*listen, upstream, log, engineObserver{eng: eng, upstreams: upstream})
+	if err != nil {
+		fmt.Fprintln(stderr, "nxray demo:", err)
+		return 1
+	}
+	addr := srv.Addrs()[0].String()
+	printDemo(stdout, h, addr, alternates)
+	askOnce(addr)
 	return waitAndStop(srv, 2*time.Second, log, sigs, nil)
+}
+
+func printDemo(w io.Writer, h *lab.Hierarchy, addr string, alternates []string) {
+	host, port, _ := net.SplitHostPort(addr)
+	fmt.Fprintf(w, "nxray demo: nxray listens on %s (UDP and TCP), forwarding to the lab's validating resolver %s.\n",
+		addr, h.Resolvers[lab.RoleValidating])
+	fmt.Fprintf(w, "Each failure below has been asked once; its diagnosis is logged on stderr. Try:\n\n")
+	for _, sc := range demoScenarios {
+		if sc.role == lab.RoleValidating {
+			fmt.Fprintf(w, "  dig @%s -p %s %s\n      %s\n", host, port, sc.name, sc.what)
+		}
+	}
+	fmt.Fprintf(w, "\nExplain any lab name from another terminal while the demo runs, for example:\n\n")
+	labFlags := fmt.Sprintf("--alternate %s --root-hints %s --auth-port %d", strings.Join(alternates, ","),
+		strings.Join(h.RootHints, ","), h.Port)
+	for _, sc := range demoScenarios {
+		if sc.role != lab.RoleValidating || strings.Contains(sc.what, "(explain)") {
+			fmt.Fprintf(w, "  go run ./cmd/nxray explain %s --upstream %s %s\n      %s\n", sc.name, h.Resolvers[sc.role], labFlags, sc.what)
+		}
+	}
+	fmt.Fprintf(w, "\nCtrl-C stops the demo.\n")
+}
+
+// askOnce sends each failing demo name through nxray, so the engine has
+// something to explain before anyone types a command.
+func askOnce(addr string) {
+	c := &dns.Client{Timeout: 5 * time.Second}
+	for _, sc := range demoScenarios {
+		if sc.role != lab.RoleValidating {
+			continue
+		}
+		q := new(dns.Msg).SetQuestion(sc.name, dns.TypeA)
+		q.SetEdns0(1232, false)
+		c.ExchangeContext(context.Background(), q, addr)
+	}
 }
 
 func startDemoProxy(listen, upstream string, log *slog.Logger, obs proxy.Observer) (*proxy.Server, error) {
 	cfg := proxy.Config{
-		Upstreams:      []proxy.Upstream{{Net: "udp", Addr: upstream}},
-		FailoverRcodes: nil, // the lab's answers are the point: show them as they are
-		ACL:            []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
-		Cache:          proxy.CacheConfig{Size: 1000, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour, ServfailTTL: 5 * time.Second},
-		Logger:         log,
-		Observer:       obs,
+		Upstreams: []proxy.Upstream{{Net: "udp", Addr: upstream}},
+		// No failover: the lab's answers are the point; show them as they are.
+		Timeout: 3 * time.Second, Deadline: 4 * time.Second,
+		ACL:    []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
+		Cache:  proxy.CacheConfig{Size: 1000, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour, ServfailTTL: 5 * time.Second},
+		Logger: log, Observer: obs,
 	}
 	for _, addr := range []string{listen, "127.0.0.1:0"} {
 		cfg.Listen = []string{addr}

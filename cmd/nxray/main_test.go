@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -155,18 +156,72 @@ func TestServeForwardsReloadsAndStops(t *testing.T) {
 	}
 }
 
-func TestDemoAnswersEveryScenario(t *testing.T) {
+func TestDemoDiagnosesEveryScenario(t *testing.T) {
 	r := start(t, "demo", "--listen", "127.0.0.1:0")
 	line := r.waitFor(t, "nxray listens on")
 	addr := strings.Fields(strings.SplitN(line, "listens on ", 2)[1])[0]
-	for _, sc := range lab.Scenarios {
-		if got := ask(t, addr, sc.Name).Rcode; got != sc.Rcode {
-			t.Errorf("%s: rcode %s, want %s", sc.Name, dns.RcodeToString[got], dns.RcodeToString[sc.Rcode])
+	want := map[string]string{
+		"nothere.ok.test.":     "nxdomain_confirmed",
+		"www.dsmismatch.test.": "dnssec_bogus",
+		"www.expired.test.":    "dnssec_expired",
+		"www.lame.test.":       "lame_delegation",
+		"www.dead.test.":       "authoritative_unreachable",
+	}
+	for len(want) > 0 {
+		l := r.waitFor(t, "msg=diagnosis")
+		for name, cause := range want {
+			if strings.Contains(l, "name="+name) {
+				if !strings.Contains(l, "cause="+cause) {
+					t.Errorf("%s: %s, want cause=%s", name, l, cause)
+				}
+				delete(want, name)
+			}
 		}
 	}
-	r.waitFor(t, `msg=failure name=missing.nxray.test.`)
+	if got := ask(t, addr, "www.ok.test.").Rcode; got != dns.RcodeSuccess {
+		t.Errorf("www.ok.test. through the demo: %s", dns.RcodeToString[got])
+	}
 	if code := r.stop(t, syscall.SIGINT); code != 0 {
 		t.Errorf("exit code %d, want 0", code)
+	}
+}
+
+func TestExplain(t *testing.T) {
+	h, err := lab.StartHierarchy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	flags := []string{"--upstream", h.Resolvers[lab.RoleValidating],
+		"--alternate", h.Resolvers[lab.RoleValidating] + "," + h.Resolvers[lab.RoleNonvalidating],
+		"--root-hints", strings.Join(h.RootHints, ","), "--auth-port", fmt.Sprint(h.Port)}
+	var out, errs bytes.Buffer
+	if code := run(append([]string{"explain", "www.lame.test", "A"}, flags...), &out, &errs, nil); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs.String())
+	}
+	for _, w := range []string{"www.lame.test. A: lame_delegation", "Advice:", "SERVER", "authoritative", "REFUSED"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("explain output lacks %q:\n%s", w, out.String())
+		}
+	}
+	out.Reset()
+	if code := run(append([]string{"explain", "www.partial.test", "--json"}, flags...), &out, &errs, nil); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs.String())
+	}
+	var v struct {
+		Name, Cause, Summary, Advice string
+		Evidence                     []struct{ Server, Role string }
+	}
+	if err := json.Unmarshal(out.Bytes(), &v); err != nil {
+		t.Fatalf("--json output: %v\n%s", err, out.String())
+	}
+	if v.Name != "www.partial.test." || v.Cause != "partial_authoritative_outage" || v.Summary == "" || len(v.Evidence) == 0 {
+		t.Errorf("--json verdict: %+v", v)
+	}
+	for _, bad := range [][]string{{"explain"}, {"explain", "a", "NOTATYPE"}, {"explain", "a..b"}} {
+		if code := run(bad, &out, &errs, nil); code != 2 {
+			t.Errorf("%v: exit %d, want 2", bad, code)
+		}
 	}
 }
 
@@ -180,6 +235,7 @@ func TestCommandLineErrors(t *testing.T) {
 		{"version", []string{"version"}, 0, "nxray dev"},
 		{"help", []string{"serve", "--help"}, 0, "--upstream"},
 		{"demo help", []string{"demo", "--help"}, 0, "offline"},
+		{"explain help", []string{"explain", "--help"}, 0, "NAME [TYPE]"},
 		{"unknown command", []string{"frobnicate"}, 2, `unknown command "frobnicate"`},
 		{"unknown flag", []string{"--nope"}, 2, "unknown flag: --nope"},
 		{"bad value", []string{"--strategy", "fastest"}, 2, `strategy: "fastest"`},

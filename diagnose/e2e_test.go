@@ -1,0 +1,184 @@
+package diagnose_test
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/nxray/nxray/diagnose"
+	"github.com/nxray/nxray/internal/lab"
+	"github.com/nxray/nxray/proxy"
+)
+
+// The lab: a signed private root, test., and a child zone per fault, with
+// real-behaving resolvers in front, all on 127.0.0.x.
+func startLab(t *testing.T) *lab.Hierarchy {
+	t.Helper()
+	h, err := lab.StartHierarchy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	return h
+}
+
+// verdicts signals each diagnosis line's name.
+type verdicts chan string
+
+func (v verdicts) Enabled(context.Context, slog.Level) bool { return true }
+func (v verdicts) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "diagnosis" {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "name" {
+				v <- a.Value.String()
+			}
+			return true
+		})
+	}
+	return nil
+}
+func (v verdicts) WithAttrs([]slog.Attr) slog.Handler { return v }
+func (v verdicts) WithGroup(string) slog.Handler      { return v }
+
+// observer adapts the proxy's failures as cmd/nxray does.
+type observer struct{ e *diagnose.Engine }
+
+func (o observer) Observe(f proxy.Failure) {
+	df := diagnose.Failure{Time: f.Time, Name: f.Name, Qtype: f.Qtype, Rcode: f.Rcode, Upstream: f.Upstream}
+	if f.Err != nil {
+		df.Rcode = diagnose.NoAnswer
+	}
+	for _, e := range f.EDE {
+		df.EDE = append(df.EDE, e.InfoCode)
+	}
+	o.e.Observe(df)
+}
+
+func newProber(t *testing.T, h *lab.Hierarchy, upstream string) *diagnose.NetProber {
+	t.Helper()
+	p, err := diagnose.NewNetProber(diagnose.ProbeConfig{
+		Upstreams:  []string{upstream},
+		Alternates: []string{h.Resolvers[lab.RoleValidating], h.Resolvers[lab.RoleNonvalidating]},
+		RootHints:  h.RootHints, AuthPort: h.Port, Timeout: 300 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestEndToEnd sends a query in at the proxy and waits for the engine's
+// verdict, for every cause the lab produces on a failing query.
+func TestEndToEnd(t *testing.T) {
+	h := startLab(t)
+	tests := []struct {
+		name     string
+		upstream string // a resolver role, or "dead"
+		rcode    int    // what the client sees
+		cause    diagnose.Cause
+		evidence string // a substring of one evidence row
+	}{
+		{"nothere.ok.test.", lab.RoleValidating, dns.RcodeNameError, diagnose.NXDomainConfirmed, "authoritative nothere.ok.test. A +norec +dnssec NXDOMAIN aa"},
+		{"www.dsmismatch.test.", lab.RoleValidating, dns.RcodeServerFailure, diagnose.DNSSECBogus, "alternate www.dsmismatch.test. A +cd +dnssec NOERROR"},
+		{"www.expired.test.", lab.RoleValidating, dns.RcodeServerFailure, diagnose.DNSSECExpired, "alternate www.expired.test. A +cd +dnssec NOERROR"},
+		{"www.lame.test.", lab.RoleValidating, dns.RcodeServerFailure, diagnose.LameDelegation, "authoritative www.lame.test. A +norec +dnssec REFUSED"},
+		{"www.dead.test.", lab.RoleValidating, dns.RcodeServerFailure, diagnose.AuthoritativeUnreachable, "authoritative www.dead.test. A +norec +dnssec  timeout"},
+		{"blocked.ok.test.", lab.RoleFiltering, dns.RcodeNameError, diagnose.ResolverFiltering, "authoritative blocked.ok.test. A +norec +dnssec NOERROR aa"},
+		{"new.ok.test.", lab.RoleStale, dns.RcodeNameError, diagnose.StaleNegativeCache, "upstream new.ok.test. A NXDOMAIN"},
+		{"www.ok.test.", lab.RoleRefusing, dns.RcodeRefused, diagnose.UpstreamRefused, "alternate www.ok.test. A +dnssec NOERROR"},
+		{"www.ok.test.", "dead", dns.RcodeServerFailure, diagnose.UpstreamUnreachable, "upstream . NS  timeout"},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.cause), func(t *testing.T) {
+			t.Parallel()
+			up := h.Resolvers[tt.upstream]
+			if tt.upstream == "dead" {
+				up = h.DeadIP + ":" + strings.Split(h.Resolvers[lab.RoleValidating], ":")[1]
+			}
+			done := make(verdicts, 10)
+			eng, err := diagnose.New(diagnose.Config{Prober: newProber(t, h, up), Logger: slog.New(done)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(eng.Close)
+			srv, err := proxy.New(proxy.Config{Listen: []string{"127.0.0.1:0"},
+				Upstreams: []proxy.Upstream{{Net: "udp", Addr: up}}, Timeout: 3 * time.Second, Deadline: 4 * time.Second,
+				ACL: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Observer: observer{eng}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := srv.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { srv.Shutdown(context.Background()) })
+
+			c := &dns.Client{Timeout: 6 * time.Second}
+			q := new(dns.Msg).SetQuestion(tt.name, dns.TypeA)
+			q.SetEdns0(1232, false)
+			r, _, err := c.Exchange(q, srv.Addrs()[0].String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Rcode != tt.rcode {
+				t.Fatalf("client got %s, want %s", dns.RcodeToString[r.Rcode], dns.RcodeToString[tt.rcode])
+			}
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("no diagnosis within 10s")
+			}
+			v, ok := eng.Lookup(tt.name, dns.TypeA)
+			if !ok {
+				t.Fatal("no verdict stored")
+			}
+			if v.Cause != tt.cause {
+				t.Fatalf("cause %s, want %s\nsummary: %s\n%s", v.Cause, tt.cause, v.Summary, table(v.Evidence))
+			}
+			if !strings.Contains(table(v.Evidence), tt.evidence) {
+				t.Errorf("no evidence row with %q:\n%s", tt.evidence, table(v.Evidence))
+			}
+		})
+	}
+}
+
+// TestExplainNamesThatResolve covers the causes nxray explain finds on
+// names that resolve: a dead server, different NS sets, and nothing wrong.
+func TestExplainNamesThatResolve(t *testing.T) {
+	h := startLab(t)
+	for _, tt := range []struct {
+		name  string
+		cause diagnose.Cause
+	}{
+		{"www.partial.test.", diagnose.PartialAuthoritativeOutage},
+		{"www.nsmismatch.test.", diagnose.LameDelegation},
+		{"www.ok.test.", diagnose.Healthy},
+	} {
+		t.Run(string(tt.cause), func(t *testing.T) {
+			up := h.Resolvers[lab.RoleValidating]
+			p := newProber(t, h, up)
+			f := diagnose.Failure{Name: tt.name, Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Upstream: up}
+			fd, ev := p.Probe(context.Background(), f, func() bool { return true })
+			fd.Name, fd.Qtype, fd.Rcode, fd.Upstream, fd.Explain = f.Name, f.Qtype, f.Rcode, f.Upstream, true
+			if r := diagnose.Classify(fd); r.Cause != tt.cause {
+				t.Errorf("cause %s, want %s\nsummary: %s\n%s", r.Cause, tt.cause, r.Summary, table(ev))
+			}
+		})
+	}
+}
+
+func table(ev []diagnose.Evidence) string {
+	var b strings.Builder
+	for _, e := range ev {
+		aa := ""
+		if e.AA {
+			aa = " aa"
+		}
+		b.WriteString(e.Server + " " + e.Role + " " + e.Query + " " + e.Rcode + aa + " " + e.Error + "\n")
+	}
+	return b.String()
+}

@@ -1,0 +1,109 @@
+package diagnose_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/nxray/nxray/diagnose"
+	"github.com/nxray/nxray/proxy"
+)
+
+// nxUpstream answers NXDOMAIN with ok.test.'s SOA to everything, fast, as a
+// resolver does for random names under a zone.
+func nxUpstream(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	soa, _ := dns.NewRR("ok.test. 300 IN SOA ns1.ok.test. hostmaster.ok.test. 2026050102 3600 600 86400 300")
+	started := make(chan struct{})
+	srv := &dns.Server{PacketConn: pc, NotifyStartedFunc: func() { close(started) },
+		Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+			m := new(dns.Msg).SetRcode(r, dns.RcodeNameError)
+			m.Ns = []dns.RR{soa}
+			w.WriteMsg(m)
+		})}
+	done := make(chan struct{})
+	go func() { defer close(done); srv.ActivateAndServe() }()
+	<-started
+	t.Cleanup(func() { srv.Shutdown(); <-done })
+	return pc.LocalAddr().String()
+}
+
+// TestFloodOfRandomNamesInOneZone: 10,000 distinct failing names under one
+// zone. The proxy answers every one; the engine stays bounded, counts what
+// it drops or groups, and keeps its probes within the rate limit.
+func TestFloodOfRandomNamesInOneZone(t *testing.T) {
+	h := startLab(t)
+	up := nxUpstream(t)
+	const rate, burst, queue, workers = 50.0, 10, 32, 2
+	eng, err := diagnose.New(diagnose.Config{Prober: newProber(t, h, up), Workers: workers, QueueSize: queue,
+		ProbeRate: rate, ProbeBurst: burst, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := proxy.New(proxy.Config{Listen: []string{"127.0.0.1:0"}, Upstreams: []proxy.Upstream{{Net: "udp", Addr: up}},
+		ACL: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Observer: observer{eng},
+		Cache: proxy.CacheConfig{Size: 1000, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := srv.Addrs()[0].String()
+
+	start := time.Now()
+	const n, senders = 10000, 8
+	var answered atomic.Int32
+	var wg sync.WaitGroup
+	for s := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &dns.Client{Timeout: 5 * time.Second}
+			for i := s; i < n; i += senders {
+				q := new(dns.Msg).SetQuestion(fmt.Sprintf("r%05d-%x.ok.test.", i, i*2654435761), dns.TypeA)
+				if r, _, err := c.Exchange(q, addr); err == nil && r.Rcode == dns.RcodeNameError {
+					answered.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start).Seconds()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Error(err)
+	}
+	eng.Close()
+
+	if answered.Load() != n {
+		t.Errorf("the proxy answered %d of %d queries during the flood", answered.Load(), n)
+	}
+	st := eng.Stats()
+	if st.Observed != n {
+		t.Errorf("engine saw %d failures, want %d", st.Observed, n)
+	}
+	if st.Deduplicated+st.Grouped+st.Dropped+st.Diagnosed > st.Observed || st.Grouped+st.Dropped == 0 {
+		t.Errorf("stats do not account for the flood: %+v", st)
+	}
+	if st.Diagnosed > workers+queue+1 {
+		t.Errorf("%d diagnoses for one zone's flood: the queue or grouping is not bounding it (%+v)", st.Diagnosed, st)
+	}
+	if limit := float64(burst) + rate*elapsed; float64(st.Probes) > limit+1 {
+		t.Errorf("%d probes in %.1fs, above the rate limit's %.0f", st.Probes, elapsed, limit)
+	}
+	t.Logf("%d queries in %.2fs; engine %+v", n, elapsed, st)
+}
