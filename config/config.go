@@ -3,6 +3,8 @@ package config
 import (
 	"net/netip"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 // Config is nxray's whole configuration after loading and validation.
@@ -81,7 +83,8 @@ type Parsed struct {
 	ACL            []netip.Prefix
 	FailoverRcodes []int
 	AnnotateWait   time.Duration
-	RootHints      []string // IPs
+	RootHints      []string  // IPs
+	TrustAnchors   []*dns.DS // DS records of the root's keys
 }
 
 // Upstream is one resolver address with its transport.

@@ -243,3 +243,22 @@ func TestRootHints(t *testing.T) {
 		t.Errorf("a name instead of an IP: %v", err)
 	}
 }
+
+func TestTrustAnchors(t *testing.T) {
+	cfg, err := load(t)
+	if err != nil || len(cfg.Parsed.TrustAnchors) != 2 || cfg.Parsed.TrustAnchors[0].KeyTag != 20326 {
+		t.Fatalf("built-in anchors: %v %v", cfg.Parsed.TrustAnchors, err)
+	}
+	file := filepath.Join(t.TempDir(), "anchors")
+	os.WriteFile(file, []byte(". 3600 IN DS 12345 13 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF\n"+
+		". 3600 IN DNSKEY 257 3 13 mdsswUyr3DPW132mOi8V9xESWE8jTo0dxCjjnopKl+GqJxpVXckHAeF+KkxLbxILfDLUT0rAK9iUzy1L53eKGQ==\n"), 0o644)
+	cfg, err = load(t, "--trust-anchors", file)
+	if err != nil || len(cfg.Parsed.TrustAnchors) != 2 || cfg.Parsed.TrustAnchors[1].DigestType != 2 {
+		t.Errorf("anchors file: %v %v", cfg.Parsed.TrustAnchors, err)
+	}
+	empty := filepath.Join(t.TempDir(), "empty")
+	os.WriteFile(empty, []byte("; nothing\n"), 0o644)
+	if _, err := load(t, "--trust-anchors", empty); err == nil || !strings.Contains(err.Error(), "trust_anchors") {
+		t.Errorf("empty anchors file: %v", err)
+	}
+}

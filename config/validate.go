@@ -46,6 +46,9 @@ func (c *Config) Validate() error {
 	if c.Parsed.RootHints, err = parseRootHints(c.RootHints); err != nil {
 		bad("root_hints", c.RootHints, err.Error())
 	}
+	if c.Parsed.TrustAnchors, err = parseTrustAnchors(c.TrustAnchors); err != nil {
+		bad("trust_anchors", c.TrustAnchors, err.Error())
+	}
 
 	switch c.Strategy {
 	case "failover", "parallel", "random":

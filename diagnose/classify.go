@@ -93,6 +93,13 @@ func dnssec(f *Findings) (Result, bool) {
 	if len(validating) > 0 {
 		who = list(validating) + ", which validate,"
 	}
+	if f.Chain != nil && f.Chain.AnchorMismatch {
+		return Result{Cause: DNSSECBogus,
+			Summary: fmt.Sprintf("Validation of %s fails at the top: %s.", f.Name, f.Chain.Detail),
+			Advice: "Update the trust anchors (nxray's trust_anchors, and the validating resolver's) to the root's " +
+				"current keys, as IANA publishes them in root-anchors.xml.",
+		}, true
+	}
 	expired := (f.Chain != nil && (f.Chain.Expired || f.Chain.NotYetValid)) ||
 		hasEDE(f.UpstreamEDE, dns.ExtendedErrorCodeSignatureExpired, dns.ExtendedErrorCodeSignatureNotYetValid)
 	if expired {
@@ -270,7 +277,7 @@ func tidy(s string) string { return strings.ReplaceAll(s, "..", ".") }
 // the chain broke (RFC 8914 section 4).
 func edeFor(c Cause, ch *Chain) int {
 	switch {
-	case c == DNSSECBogus && ch != nil && (ch.DSMismatch || ch.DNSKEYMissing):
+	case c == DNSSECBogus && ch != nil && (ch.DSMismatch || ch.DNSKEYMissing || ch.AnchorMismatch):
 		return int(dns.ExtendedErrorCodeDNSKEYMissing) // a DS exists, no matching DNSKEY
 	case c == DNSSECBogus && ch != nil && ch.RRSIGMissing:
 		return int(dns.ExtendedErrorCodeRRSIGsMissing)

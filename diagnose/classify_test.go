@@ -92,6 +92,10 @@ func TestClassify(t *testing.T) {
 			f.Alternates = []Answer{alt("198.51.100.1:53", false, dns.RcodeServerFailure), alt("198.51.100.1:53", true, dns.RcodeNameError)}
 		}), DNSSECBogus, 6, []string{"198.51.100.1:53"}},
 
+		{"dnssec: the root matches none of nxray's trust anchors", base(dns.RcodeServerFailure, func(f *Findings) {
+			f.Chain = &Chain{Signed: true, AnchorMismatch: true, Detail: "the root's DNSKEY set (key tags 1) matches none of nxray's trust anchors (key tags 2)"}
+		}), DNSSECBogus, 9, []string{"trust anchors"}},
+
 		{"dnssec expired", base(dns.RcodeServerFailure, func(f *Findings) {
 			f.Chain = &Chain{Signed: true, Expired: true, Detail: "RRSIG DNSKEY expired 2026-11-01"}
 		}), DNSSECExpired, 7, []string{"example.test.", "expired 2026-11-01"}},

@@ -64,7 +64,7 @@ func newProber(t *testing.T, h *lab.Hierarchy, upstream string) *diagnose.NetPro
 	p, err := diagnose.NewNetProber(diagnose.ProbeConfig{
 		Upstreams:  []string{upstream},
 		Alternates: []string{h.Resolvers[lab.RoleValidating], h.Resolvers[lab.RoleNonvalidating]},
-		RootHints:  h.RootHints, AuthPort: h.Port, Timeout: 300 * time.Millisecond,
+		RootHints:  h.RootHints, AuthPort: h.Port, TrustAnchors: h.TrustAnchors, Timeout: 300 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -168,6 +168,26 @@ func TestExplainNamesThatResolve(t *testing.T) {
 				t.Errorf("cause %s, want %s\nsummary: %s\n%s", r.Cause, tt.cause, r.Summary, table(ev))
 			}
 		})
+	}
+}
+
+// TestWrongTrustAnchors: when nxray's anchors do not match the root, a
+// signed zone's diagnosis says so.
+func TestWrongTrustAnchors(t *testing.T) {
+	h := startLab(t)
+	wrong, _ := dns.NewRR(". IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D")
+	up := h.Resolvers[lab.RoleValidating]
+	p, err := diagnose.NewNetProber(diagnose.ProbeConfig{Upstreams: []string{up}, RootHints: h.RootHints,
+		AuthPort: h.Port, TrustAnchors: []*dns.DS{wrong.(*dns.DS)}, Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := diagnose.Failure{Name: "www.ok.test.", Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Upstream: up}
+	fd, _ := p.Probe(context.Background(), f, func() bool { return true })
+	fd.Name, fd.Qtype, fd.Rcode, fd.Explain = f.Name, f.Qtype, f.Rcode, true
+	r := diagnose.Classify(fd)
+	if r.Cause != diagnose.DNSSECBogus || !strings.Contains(r.Summary, "trust anchors") {
+		t.Errorf("cause %s: %s", r.Cause, r.Summary)
 	}
 }
 

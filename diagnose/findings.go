@@ -60,12 +60,14 @@ type Chain struct {
 	BadSignature  bool
 	Expired       bool // a signature is past its expiration
 	NotYetValid   bool // a signature's inception is in the future
-	Detail        string
+	// AnchorMismatch: the root's keys match none of nxray's trust anchors.
+	AnchorMismatch bool
+	Detail         string
 }
 
 func (c *Chain) broken() bool {
 	return c != nil && (c.DSMismatch || c.DNSKEYMissing || c.RRSIGMissing || c.BadSignature ||
-		c.Expired || c.NotYetValid)
+		c.Expired || c.NotYetValid || c.AnchorMismatch)
 }
 
 // Findings is everything the probes learned about one failing name; the

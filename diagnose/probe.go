@@ -3,8 +3,10 @@ package diagnose
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -21,6 +23,10 @@ type ProbeConfig struct {
 	RootHints []string
 	// AuthPort is the port of every authoritative server (53; labs differ).
 	AuthPort int
+	// TrustAnchors are the DS records of the root's keys. When set, the
+	// root's DNSKEY set is checked against them (once an hour) whenever a
+	// diagnosis meets a signed zone.
+	TrustAnchors []*dns.DS
 	// Timeout bounds one probe; zero means 1s.
 	Timeout time.Duration
 	// Now is the clock for signature windows; nil means time.Now.
@@ -33,7 +39,14 @@ type ProbeConfig struct {
 // concurrent use.
 type NetProber struct {
 	cfg ProbeConfig
+
+	mu        sync.Mutex // guards the two fields below
+	rootBad   *Chain     // nil: the root matches the anchors (or was not checked)
+	rootUntil time.Time  // when to check the root again
 }
+
+// rootRecheck is how long a root check against the trust anchors holds.
+const rootRecheck = time.Hour
 
 var _ Prober = (*NetProber)(nil)
 
@@ -93,8 +106,52 @@ func (p *NetProber) Probe(ctx context.Context, f Failure, take func() bool) (Fin
 		fd.ChildNS = p.apexNS(ctx, a, d.zone, *goodServer)
 		fd.ZoneSOA = p.zoneSOA(ctx, a, d.zone, *goodServer)
 		fd.Chain = p.checkChain(ctx, a, d.zone, d.ds, *goodServer, goodAnswer, p.cfg.Now())
+		if bad := p.checkRoot(ctx, a); bad != nil && len(d.ds) > 0 {
+			fd.Chain = bad
+		}
 	}
 	return fd, a.ev
+}
+
+// checkRoot compares the root's DNSKEY set with the trust anchors, at most
+// once per rootRecheck. It returns the broken link, or nil.
+func (p *NetProber) checkRoot(ctx context.Context, a *asker) *Chain {
+	if len(p.cfg.TrustAnchors) == 0 {
+		return nil
+	}
+	now := p.cfg.Now()
+	p.mu.Lock()
+	if now.Before(p.rootUntil) {
+		defer p.mu.Unlock()
+		return p.rootBad
+	}
+	p.mu.Unlock()
+	var keys []*dns.DNSKEY
+	for _, ip := range p.cfg.RootHints {
+		m, _ := a.ask(ctx, "root", p.authAddr(ip), ".", dns.TypeDNSKEY, flags{do: true})
+		if m == nil {
+			continue
+		}
+		for _, rr := range m.Answer {
+			if k, ok := rr.(*dns.DNSKEY); ok {
+				keys = append(keys, k)
+			}
+		}
+		break
+	}
+	if len(keys) == 0 {
+		return nil // unreachable roots are the walk's finding, not the anchors'
+	}
+	var bad *Chain
+	if !dsMatches(p.cfg.TrustAnchors, keys) {
+		bad = &Chain{Signed: true, AnchorMismatch: true, Detail: fmt.Sprintf(
+			"the root's DNSKEY set (key tags %s) matches none of nxray's trust anchors (key tags %s)",
+			keyTags(keys), dsTags(p.cfg.TrustAnchors))}
+	}
+	p.mu.Lock()
+	p.rootBad, p.rootUntil = bad, now.Add(rootRecheck)
+	p.mu.Unlock()
+	return bad
 }
 
 // upstreamHealthy asks each upstream a question every resolver answers.

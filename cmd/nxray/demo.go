@@ -67,10 +67,21 @@ func demo(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 		return 1
 	}
 	defer h.Close()
+	dir, err := os.MkdirTemp("", "nxray-demo-")
+	if err != nil {
+		fmt.Fprintln(stderr, "nxray demo:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	anchors, err := h.WriteTrustAnchors(dir)
+	if err != nil {
+		fmt.Fprintln(stderr, "nxray demo:", err)
+		return 1
+	}
 	upstream := h.Resolvers[lab.RoleValidating]
 	alternates := []string{h.Resolvers[lab.RoleValidating], h.Resolvers[lab.RoleNonvalidating]}
 	p, err := diagnose.NewNetProber(diagnose.ProbeConfig{Upstreams: []string{upstream}, Alternates: alternates,
-		RootHints: h.RootHints, AuthPort: h.Port, Timeout: 500 * time.Millisecond})
+		RootHints: h.RootHints, AuthPort: h.Port, TrustAnchors: h.TrustAnchors, Timeout: 500 * time.Millisecond})
 	if err != nil {
 		fmt.Fprintln(stderr, "nxray demo:", err)
 		return 1
@@ -87,12 +98,12 @@ func demo(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 		return 1
 	}
 	addr := srv.Addrs()[0].String()
-	printDemo(stdout, h, addr, alternates)
+	printDemo(stdout, h, addr, alternates, anchors)
 	askOnce(addr)
 	return waitAndStop(srv, 2*time.Second, log, sigs, nil)
 }
 
-func printDemo(w io.Writer, h *lab.Hierarchy, addr string, alternates []string) {
+func printDemo(w io.Writer, h *lab.Hierarchy, addr string, alternates []string, anchors string) {
 	host, port, _ := net.SplitHostPort(addr)
 	fmt.Fprintf(w, "nxray demo: nxray listens on %s (UDP and TCP), forwarding to the lab's validating resolver %s.\n",
 		addr, h.Resolvers[lab.RoleValidating])
@@ -103,8 +114,8 @@ func printDemo(w io.Writer, h *lab.Hierarchy, addr string, alternates []string) 
 		}
 	}
 	fmt.Fprintf(w, "\nExplain any lab name from another terminal while the demo runs, for example:\n\n")
-	labFlags := fmt.Sprintf("--alternate %s --root-hints %s --auth-port %d", strings.Join(alternates, ","),
-		strings.Join(h.RootHints, ","), h.Port)
+	labFlags := fmt.Sprintf("--alternate %s --root-hints %s --auth-port %d --trust-anchors %s", strings.Join(alternates, ","),
+		strings.Join(h.RootHints, ","), h.Port, anchors)
 	for _, sc := range demoScenarios {
 		if sc.role != lab.RoleValidating || strings.Contains(sc.what, "(explain)") {
 			fmt.Fprintf(w, "  go run ./cmd/nxray explain %s --upstream %s %s\n      %s\n", sc.name, h.Resolvers[sc.role], labFlags, sc.what)

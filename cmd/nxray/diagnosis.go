@@ -12,10 +12,11 @@ import (
 // newProber builds the network prober from the configuration.
 func newProber(cfg config.Config) (*diagnose.NetProber, error) {
 	return diagnose.NewNetProber(diagnose.ProbeConfig{
-		Upstreams:  addrs(cfg.Parsed.Upstreams),
-		Alternates: addrs(cfg.Parsed.Alternates),
-		RootHints:  cfg.Parsed.RootHints,
-		AuthPort:   cfg.AuthPort,
+		Upstreams:    addrs(cfg.Parsed.Upstreams),
+		Alternates:   addrs(cfg.Parsed.Alternates),
+		RootHints:    cfg.Parsed.RootHints,
+		AuthPort:     cfg.AuthPort,
+		TrustAnchors: cfg.Parsed.TrustAnchors,
 	})
 }
 

@@ -192,7 +192,11 @@ func TestExplain(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	flags := []string{"--upstream", h.Resolvers[lab.RoleValidating],
+	anchors, err := h.WriteTrustAnchors(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	flags := []string{"--upstream", h.Resolvers[lab.RoleValidating], "--trust-anchors", anchors,
 		"--alternate", h.Resolvers[lab.RoleValidating] + "," + h.Resolvers[lab.RoleNonvalidating],
 		"--root-hints", strings.Join(h.RootHints, ","), "--auth-port", fmt.Sprint(h.Port)}
 	var out, errs bytes.Buffer
