@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -30,11 +32,30 @@ func (f flags) String() string {
 	return s
 }
 
-// asker sends single probes and records each as evidence.
+// asker sends single probes and records each as evidence. Safe for
+// concurrent use if take is.
 type asker struct {
 	timeout time.Duration
 	take    func() bool
+	mu      sync.Mutex // guards ev
 	ev      []Evidence
+}
+
+func (a *asker) record(e Evidence) {
+	a.mu.Lock()
+	a.ev = append(a.ev, e)
+	a.mu.Unlock()
+}
+
+// evidence returns the probes in the order an expert reads them: the
+// upstream, the alternates, the walk, then the zone's own servers.
+func (a *asker) evidence() []Evidence {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	rank := map[string]int{"upstream": 0, "alternate": 1, "root": 2, "authoritative": 3}
+	out := append([]Evidence(nil), a.ev...)
+	slices.SortStableFunc(out, func(x, y Evidence) int { return rank[x.Role] - rank[y.Role] })
+	return out
 }
 
 var errBudget = errors.New("probe budget spent")
@@ -44,7 +65,7 @@ var errBudget = errors.New("probe budget spent")
 func (a *asker) ask(ctx context.Context, role, server, name string, qtype uint16, fl flags) (*dns.Msg, Answer) {
 	ans := Answer{Server: server, CD: fl.cd, Rcode: NoAnswer}
 	ev := Evidence{Server: server, Role: role, Query: name + " " + dns.TypeToString[qtype] + fl.String()}
-	defer func() { a.ev = append(a.ev, ev) }()
+	defer func() { a.record(ev) }()
 	if !a.take() {
 		ans.Err, ev.Error = errBudget.Error(), errBudget.Error()
 		return nil, ans

@@ -58,25 +58,36 @@ func (p *NetProber) checkChain(ctx context.Context, a *asker, zone string, ds []
 	return c
 }
 
-// checkSection checks the signatures over each RRset of one section.
+// checkSection checks the signatures over each RRset of one section. An
+// RRset is the records of one owner and type: a denial holds NSEC records
+// of several owners, each signed on its own.
 func (p *NetProber) checkSection(c *Chain, sec []dns.RR, keys []*dns.DNSKEY, now time.Time) bool {
-	sets := map[uint16][]dns.RR{}
+	type setKey struct {
+		owner string
+		rtype uint16
+	}
+	sets := map[setKey][]dns.RR{}
+	var order []setKey
 	var sigs []*dns.RRSIG
 	for _, rr := range sec {
 		if s, ok := rr.(*dns.RRSIG); ok {
 			sigs = append(sigs, s)
-		} else {
-			sets[rr.Header().Rrtype] = append(sets[rr.Header().Rrtype], rr)
+			continue
 		}
+		k := setKey{strings.ToLower(rr.Header().Name), rr.Header().Rrtype}
+		if _, ok := sets[k]; !ok {
+			order = append(order, k)
+		}
+		sets[k] = append(sets[k], rr)
 	}
-	for t, set := range sets {
+	for _, k := range order {
 		var covering []*dns.RRSIG
 		for _, s := range sigs {
-			if s.TypeCovered == t {
+			if s.TypeCovered == k.rtype && strings.EqualFold(s.Hdr.Name, k.owner) {
 				covering = append(covering, s)
 			}
 		}
-		if p.checkSigs(c, dns.TypeToString[t], covering, set, keys, now) {
+		if p.checkSigs(c, dns.TypeToString[k.rtype], covering, sets[k], keys, now) {
 			return true
 		}
 	}

@@ -2,6 +2,7 @@ package diagnose
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 )
 
@@ -11,12 +12,11 @@ func (e *Engine) diagnose(f Failure) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.Timeout)
 	defer cancel()
-	used := 0
+	var used atomic.Int64 // the prober asks from several goroutines
 	take := func() bool {
-		if used >= e.cfg.ProbeBudget || e.limiter.Wait(ctx) != nil {
+		if used.Add(1) > int64(e.cfg.ProbeBudget) || e.limiter.Wait(ctx) != nil {
 			return false
 		}
-		used++
 		e.probes.Add(1)
 		return true
 	}

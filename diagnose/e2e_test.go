@@ -152,16 +152,19 @@ func TestExplainNamesThatResolve(t *testing.T) {
 	h := startLab(t)
 	for _, tt := range []struct {
 		name  string
+		rcode int
 		cause diagnose.Cause
 	}{
-		{"www.partial.test.", diagnose.PartialAuthoritativeOutage},
-		{"www.nsmismatch.test.", diagnose.LameDelegation},
-		{"www.ok.test.", diagnose.Healthy},
+		{"www.partial.test.", dns.RcodeSuccess, diagnose.PartialAuthoritativeOutage},
+		{"www.nsmismatch.test.", dns.RcodeSuccess, diagnose.LameDelegation},
+		{"www.ok.test.", dns.RcodeSuccess, diagnose.Healthy},
+		// A signed denial's NSEC records belong to two owners, each signed on its own.
+		{"nothere.ok.test.", dns.RcodeNameError, diagnose.NXDomainConfirmed},
 	} {
-		t.Run(string(tt.cause), func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			up := h.Resolvers[lab.RoleValidating]
 			p := newProber(t, h, up)
-			f := diagnose.Failure{Name: tt.name, Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Upstream: up}
+			f := diagnose.Failure{Name: tt.name, Qtype: dns.TypeA, Rcode: tt.rcode, Upstream: up}
 			fd, ev := p.Probe(context.Background(), f, func() bool { return true })
 			fd.Name, fd.Qtype, fd.Rcode, fd.Upstream, fd.Explain = f.Name, f.Qtype, f.Rcode, f.Upstream, true
 			if r := diagnose.Classify(fd); r.Cause != tt.cause {

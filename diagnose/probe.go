@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -72,45 +73,105 @@ func NewNetProber(cfg ProbeConfig) (*NetProber, error) {
 	return &NetProber{cfg: cfg}, nil
 }
 
-// Probe gathers the findings about f.
+// Probe gathers the findings about f. The alternates are asked while the
+// delegation is walked, and the zone's servers all at once, so a diagnosis
+// that meets a silent server takes about one probe timeout, not one per
+// silent server.
 func (p *NetProber) Probe(ctx context.Context, f Failure, take func() bool) (Findings, []Evidence) {
 	a := &asker{timeout: p.cfg.Timeout, take: take}
-	fd := Findings{}
+	var fd Findings
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		fd.Alternates = p.askAlternates(ctx, a, f)
+	}()
 	if f.Rcode == NoAnswer {
-		fd.UpstreamHealthy = p.upstreamHealthy(ctx, a)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fd.UpstreamHealthy = p.upstreamHealthy(ctx, a)
+		}()
 	}
 	if f.Rcode == dns.RcodeNameError && f.SOA == nil && len(p.cfg.Upstreams) > 0 {
 		if _, ans := a.ask(ctx, "upstream", upstreamOf(f, p.cfg.Upstreams), f.Name, f.Qtype, flags{rd: true}); ans.Rcode == dns.RcodeNameError {
 			fd.UpstreamSOA = ans.SOA
 		}
 	}
-	for _, alt := range p.cfg.Alternates {
-		for _, cd := range []bool{false, true} {
-			_, ans := a.ask(ctx, "alternate", alt, f.Name, f.Qtype, flags{rd: true, cd: cd, do: true})
-			fd.Alternates = append(fd.Alternates, ans)
-		}
-	}
 	d := p.walk(ctx, a, f.Name, f.Qtype)
 	fd.Zone, fd.ParentNS = d.zone, d.parentNS
-	var goodServer *nsAddr
-	var goodAnswer *dns.Msg
+	msgs, answers := p.askServers(ctx, a, d, f)
+	fd.Auth = answers
+	for i, m := range msgs {
+		if m != nil && !answers[i].lame() {
+			s := d.servers[i]
+			fd.ChildNS = p.apexNS(ctx, a, d.zone, s)
+			fd.ZoneSOA = p.zoneSOA(ctx, a, d.zone, s)
+			fd.Chain = p.checkChain(ctx, a, d.zone, d.ds, s, m, p.cfg.Now())
+			if bad := p.checkRoot(ctx, a); bad != nil && len(d.ds) > 0 {
+				fd.Chain = bad
+			}
+			break
+		}
+	}
+	wg.Wait()
+	return fd, a.evidence()
+}
+
+// askAlternates asks every alternate with CD=0 and CD=1, all at once.
+func (p *NetProber) askAlternates(ctx context.Context, a *asker, f Failure) []Answer {
+	out := make([]Answer, 2*len(p.cfg.Alternates))
+	var wg sync.WaitGroup
+	for i, alt := range p.cfg.Alternates {
+		for j, cd := range []bool{false, true} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, out[2*i+j] = a.ask(ctx, "alternate", alt, f.Name, f.Qtype, flags{rd: true, cd: cd, do: true})
+			}()
+		}
+	}
+	wg.Wait()
+	return out
+}
+
+// askServers asks the question of every server of the zone the walk has
+// not asked yet, all at once.
+func (p *NetProber) askServers(ctx context.Context, a *asker, d delegation, f Failure) ([]*dns.Msg, []Answer) {
+	msgs, answers := make([]*dns.Msg, len(d.servers)), make([]Answer, len(d.servers))
+	var wg sync.WaitGroup
 	for i, s := range d.servers {
-		m, ans := a.ask(ctx, "authoritative", s.addr, f.Name, f.Qtype, flags{do: true})
-		ans.Host = s.host
-		fd.Auth = append(fd.Auth, ans)
-		if m != nil && !ans.lame() && goodServer == nil {
-			goodServer, goodAnswer = &d.servers[i], m
+		if r, ok := d.asked[s.addr]; ok {
+			msgs[i], answers[i] = r.msg, r.ans
+			continue
 		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			msgs[i], answers[i] = a.ask(ctx, "authoritative", s.addr, f.Name, f.Qtype, flags{do: true})
+			answers[i].Host = s.host
+		}()
 	}
-	if goodServer != nil {
-		fd.ChildNS = p.apexNS(ctx, a, d.zone, *goodServer)
-		fd.ZoneSOA = p.zoneSOA(ctx, a, d.zone, *goodServer)
-		fd.Chain = p.checkChain(ctx, a, d.zone, d.ds, *goodServer, goodAnswer, p.cfg.Now())
-		if bad := p.checkRoot(ctx, a); bad != nil && len(d.ds) > 0 {
-			fd.Chain = bad
-		}
+	wg.Wait()
+	return msgs, answers
+}
+
+// upstreamHealthy asks each upstream, at once, a question every resolver
+// answers.
+func (p *NetProber) upstreamHealthy(ctx context.Context, a *asker) bool {
+	var healthy atomic.Bool
+	var wg sync.WaitGroup
+	for _, u := range p.cfg.Upstreams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, ans := a.ask(ctx, "upstream", u, ".", dns.TypeNS, flags{rd: true}); ans.responded() {
+				healthy.Store(true)
+			}
+		}()
 	}
-	return fd, a.ev
+	wg.Wait()
+	return healthy.Load()
 }
 
 // checkRoot compares the root's DNSKEY set with the trust anchors, at most
@@ -152,16 +213,6 @@ func (p *NetProber) checkRoot(ctx context.Context, a *asker) *Chain {
 	p.rootBad, p.rootUntil = bad, now.Add(rootRecheck)
 	p.mu.Unlock()
 	return bad
-}
-
-// upstreamHealthy asks each upstream a question every resolver answers.
-func (p *NetProber) upstreamHealthy(ctx context.Context, a *asker) bool {
-	for _, u := range p.cfg.Upstreams {
-		if _, ans := a.ask(ctx, "upstream", u, ".", dns.TypeNS, flags{rd: true}); ans.responded() {
-			return true
-		}
-	}
-	return false
 }
 
 func (p *NetProber) apexNS(ctx context.Context, a *asker, zone string, s nsAddr) []string {

@@ -13,7 +13,7 @@ import (
 // Evidence is one probe as a person would read it in a table.
 type Evidence struct {
 	Server  string   `json:"server"`
-	Role    string   `json:"role"`  // upstream, alternate, parent, authoritative
+	Role    string   `json:"role"`  // upstream, alternate, root, authoritative
 	Query   string   `json:"query"` // "www.example.com. A +norec +cd"
 	Rcode   string   `json:"rcode"` // empty when nothing came back
 	EDE     []uint16 `json:"ede,omitempty"`

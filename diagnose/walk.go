@@ -16,6 +16,15 @@ type delegation struct {
 	parentNS []string
 	servers  []nsAddr
 	ds       []*dns.DS
+	// asked holds what the walk already got from the zone's servers, by
+	// address, so they are not asked (and waited for) twice.
+	asked map[string]reply
+}
+
+// reply is one server's answer to one question.
+type reply struct {
+	msg *dns.Msg
+	ans Answer
 }
 
 // nsAddr is one address of one name server.
@@ -36,8 +45,10 @@ func (p *NetProber) walk(ctx context.Context, a *asker, name string, qtype uint1
 	for _, ip := range p.cfg.RootHints {
 		d.servers = append(d.servers, nsAddr{host: "root", addr: p.authAddr(ip)})
 	}
+	role := "root"
 	for range maxReferrals {
-		m := p.askAny(ctx, a, "parent", d.servers, name, qtype)
+		var m *dns.Msg
+		m, d.asked = p.askAny(ctx, a, role, d.servers, name, qtype)
 		if m == nil || m.Authoritative || m.Rcode != dns.RcodeSuccess {
 			return d // the servers of d.zone answered (or could not): d.zone is it
 		}
@@ -46,7 +57,7 @@ func (p *NetProber) walk(ctx context.Context, a *asker, name string, qtype uint1
 			return d
 		}
 		next.servers = p.glue(ctx, a, m, next.parentNS)
-		d = next
+		d, role = next, "authoritative"
 		if len(d.servers) == 0 {
 			return d
 		}
@@ -54,17 +65,22 @@ func (p *NetProber) walk(ctx context.Context, a *asker, name string, qtype uint1
 	return d
 }
 
-// askAny asks each server in turn until one answers.
-func (p *NetProber) askAny(ctx context.Context, a *asker, role string, servers []nsAddr, name string, qtype uint16) *dns.Msg {
+// askAny asks each server in turn until one answers, and returns that
+// answer and every server's reply so far.
+func (p *NetProber) askAny(ctx context.Context, a *asker, role string, servers []nsAddr, name string, qtype uint16) (*dns.Msg, map[string]reply) {
+	asked := map[string]reply{}
 	for _, s := range servers {
-		if m, _ := a.ask(ctx, role, s.addr, name, qtype, flags{do: true}); m != nil {
-			return m
+		m, ans := a.ask(ctx, role, s.addr, name, qtype, flags{do: true})
+		ans.Host = s.host
+		asked[s.addr] = reply{m, ans}
+		if m != nil {
+			return m, asked
 		}
 		if ctx.Err() != nil {
-			return nil
+			break
 		}
 	}
-	return nil
+	return nil, asked
 }
 
 // referral reads a delegation to a zone below from out of m's authority.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -110,8 +111,8 @@ func runExplain(p diagnose.Prober, cfg config.Config, name string, qt uint16) di
 			}
 		}
 	}
-	used := 0
-	fd, ev := p.Probe(ctx, f, func() bool { used++; return used <= explainBudget })
+	var used atomic.Int64
+	fd, ev := p.Probe(ctx, f, func() bool { return used.Add(1) <= explainBudget })
 	fd.Name, fd.Qtype, fd.Rcode, fd.Upstream, fd.UpstreamEDE, fd.Explain = name, qt, f.Rcode, up, f.EDE, true
 	r := diagnose.Classify(fd)
 	rc := "no answer"
