@@ -55,30 +55,6 @@ func TestObserverSeesEveryFailedAnswer(t *testing.T) {
 	}
 }
 
-func TestLogObserverNeverBlocks(t *testing.T) {
-	o := NewLogObserver(slog.New(slog.DiscardHandler), 1)
-	defer o.Close()
-	// Far more failures than the queue holds: Observe returns every time.
-	for range 10000 {
-		o.Observe(Failure{Name: "x.", Rcode: dns.RcodeNameError})
-	}
-	if o.Dropped() == 0 {
-		t.Error("a full queue dropped nothing: Observe must have waited")
-	}
-}
-
-func TestLogObserverLogsWhatWasQueuedBeforeClose(t *testing.T) {
-	events := make(logEvents, 100)
-	o := NewLogObserver(slog.New(events), 50)
-	for range 50 {
-		o.Observe(Failure{Name: "x.", Rcode: dns.RcodeNameError})
-	}
-	o.Close()
-	if n := len(events); n != 50-int(o.Dropped()) || n == 0 {
-		t.Errorf("%d failure lines after Close, %d dropped; want all 50 accounted for", n, o.Dropped())
-	}
-}
-
 func TestShutdownDrainsQueriesInFlight(t *testing.T) {
 	arrived := make(chan struct{}, 1)
 	release := make(chan struct{})
