@@ -20,7 +20,7 @@ func (e *Engine) diagnose(f Failure) {
 		e.probes.Add(1)
 		return true
 	}
-	fd, evidence := e.cfg.Prober.Probe(ctx, f, take)
+	fd, evidence := e.prober.Load().Probe(ctx, f, take)
 	fd.Name, fd.Qtype, fd.Rcode, fd.Upstream = f.Name, f.Qtype, f.Rcode, f.Upstream
 	fd.UpstreamEDE = f.EDE
 	if f.SOA != nil {

@@ -63,6 +63,7 @@ type Stats struct {
 // the workers and waits for them.
 type Engine struct {
 	cfg     Config
+	prober  atomic.Pointer[proberBox] // swapped by SetProber
 	queue   chan Failure
 	store   *store
 	limiter *rate.Limiter
@@ -75,6 +76,16 @@ type Engine struct {
 	zones   map[string]zoneRecord // by lowercased zone and rcode
 
 	observed, deduplicated, grouped, dropped, diagnosed, probes atomic.Uint64
+}
+
+type proberBox struct{ Prober }
+
+// SetProber replaces the prober for diagnoses that start from now on, as
+// after a configuration reload. Safe to call at any time.
+func (e *Engine) SetProber(p Prober) {
+	if p != nil {
+		e.prober.Store(&proberBox{p})
+	}
 }
 
 // zoneRecord is the latest verdict of a zone-wide cause, so that a flood of
@@ -122,6 +133,7 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{cfg: cfg, queue: make(chan Failure, cfg.QueueSize), store: st,
 		limiter: rate.NewLimiter(rate.Limit(cfg.ProbeRate), cfg.ProbeBurst),
 		ctx:     ctx, cancel: cancel, pending: map[verdictKey]int{}, zones: map[string]zoneRecord{}}
+	e.prober.Store(&proberBox{cfg.Prober})
 	for range cfg.Workers {
 		e.wg.Add(1)
 		go e.work()

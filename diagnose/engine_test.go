@@ -208,3 +208,25 @@ func TestFloodUnderOneZoneIsOneDiagnosis(t *testing.T) {
 		t.Errorf("prober ran %d times, want 2", p.calls.Load())
 	}
 }
+
+func TestSetProberAppliesToNextDiagnosis(t *testing.T) {
+	first := &fakeProber{fd: nxFindings("one.test.")}
+	second := &fakeProber{fd: Findings{Zone: "two.test.", Auth: []Answer{dead("192.0.2.9:53")}}}
+	log := newLines()
+	e, err := New(Config{Prober: first, Logger: slog.New(log)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	e.Observe(Failure{Name: "a.one.test.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError})
+	waitDiagnosed(t, log, 1)
+	e.SetProber(second)
+	e.Observe(Failure{Name: "b.two.test.", Qtype: dns.TypeA, Rcode: dns.RcodeServerFailure})
+	waitDiagnosed(t, log, 1)
+	if first.calls.Load() != 1 || second.calls.Load() != 1 {
+		t.Errorf("calls: first %d, second %d; want 1 and 1", first.calls.Load(), second.calls.Load())
+	}
+	if v, _ := e.Lookup("b.two.test.", dns.TypeA); v.Cause != AuthoritativeUnreachable {
+		t.Errorf("verdict after SetProber: %+v", v)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/nxray/nxray/config"
+	"github.com/nxray/nxray/diagnose"
 	"github.com/nxray/nxray/proxy"
 )
 
@@ -26,8 +27,8 @@ walks the delegation from the root hints and asks the zone's own servers,
 then logs one "diagnosis" line with the cause.
 
 Signals: SIGINT or SIGTERM drain queries in flight and stop; SIGHUP re-reads
-the configuration (upstreams, strategy, timeouts, ACL, log level) without
-closing the listeners.
+the configuration (upstreams, strategy, timeouts, ACL, log level, and whom the
+diagnosis asks) without closing the listeners.
 
 Flags:
 `
@@ -59,7 +60,7 @@ func serve(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 	}
 	log.Info("nxray started", "version", version, "listen", addrStrings(srv), "upstreams", upstreamStrings(cfg),
 		"strategy", cfg.Strategy, "cache_size", cfg.Cache.Size, "acl", cfg.ACL)
-	return waitAndStop(srv, cfg.Shutdown, log, sigs, func() { cfg = reload(srv, fs, cfg, level, log) })
+	return waitAndStop(srv, cfg.Shutdown, log, sigs, func() { cfg = reload(srv, eng, fs, cfg, level, log) })
 }
 
 // waitAndStop handles signals: SIGHUP calls onHUP (when not nil), anything
@@ -84,8 +85,13 @@ func waitAndStop(srv *proxy.Server, drain time.Duration, log *slog.Logger, sigs 
 
 // reload re-reads flags, environment and file; on any error the running
 // configuration stays.
-func reload(srv *proxy.Server, fs *pflag.FlagSet, old config.Config, level *slog.LevelVar, log *slog.Logger) config.Config {
+func reload(srv *proxy.Server, eng *diagnose.Engine, fs *pflag.FlagSet, old config.Config, level *slog.LevelVar, log *slog.Logger) config.Config {
 	cfg, err := config.Load(fs)
+	if err != nil {
+		log.Error("reload failed; keeping the running configuration", "error", err.Error())
+		return old
+	}
+	p, err := newProber(cfg)
 	if err != nil {
 		log.Error("reload failed; keeping the running configuration", "error", err.Error())
 		return old
@@ -94,6 +100,7 @@ func reload(srv *proxy.Server, fs *pflag.FlagSet, old config.Config, level *slog
 		log.Error("reload failed; keeping the running configuration", "error", err.Error())
 		return old
 	}
+	eng.SetProber(p)
 	lv, _ := config.ParseLevel(cfg.Log.Level)
 	level.Set(lv)
 	if !slices.Equal(cfg.Listen, old.Listen) {
