@@ -40,6 +40,7 @@ func (e *Engine) diagnose(f Failure) {
 		e.rememberZone(lower(fd.Zone)+"|"+v.Rcode, v)
 	}
 	e.store.put(v, f.Qtype) // before pending is gone, so no second diagnosis starts
+	e.wake(k)
 	e.mu.Unlock()
 	e.diagnosed.Add(1)
 	e.cfg.Logger.Info("diagnosis", "name", v.Name, "qtype", v.Qtype, "rcode", v.Rcode, "cause", string(v.Cause),

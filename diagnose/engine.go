@@ -71,9 +71,10 @@ type Engine struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 
-	mu      sync.Mutex            // guards pending and zones
+	mu      sync.Mutex            // guards pending, zones, waiters, and every store.put
 	pending map[verdictKey]int    // failures counted onto a diagnosis under way
 	zones   map[string]zoneRecord // by lowercased zone and rcode
+	waiters map[verdictKey]*waiter
 
 	observed, deduplicated, grouped, dropped, diagnosed, probes atomic.Uint64
 }
@@ -132,7 +133,8 @@ func New(cfg Config) (*Engine, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{cfg: cfg, queue: make(chan Failure, cfg.QueueSize), store: st,
 		limiter: rate.NewLimiter(rate.Limit(cfg.ProbeRate), cfg.ProbeBurst),
-		ctx:     ctx, cancel: cancel, pending: map[verdictKey]int{}, zones: map[string]zoneRecord{}}
+		ctx:     ctx, cancel: cancel, pending: map[verdictKey]int{}, zones: map[string]zoneRecord{},
+		waiters: map[verdictKey]*waiter{}}
 	e.prober.Store(&proberBox{cfg.Prober})
 	for range cfg.Workers {
 		e.wg.Add(1)
@@ -168,6 +170,7 @@ func (e *Engine) Observe(f Failure) {
 	}
 	if v, ok := e.zoneVerdict(f); ok {
 		e.store.put(v, f.Qtype)
+		e.wake(k)
 		e.grouped.Add(1)
 		return
 	}

@@ -230,3 +230,60 @@ func TestSetProberAppliesToNextDiagnosis(t *testing.T) {
 		t.Errorf("verdict after SetProber: %+v", v)
 	}
 }
+
+func TestAnnotationAndWait(t *testing.T) {
+	p := &fakeProber{hold: make(chan struct{}), fd: Findings{Zone: "lame.test.", Auth: []Answer{refused("192.0.2.9:53")}}}
+	e, err := New(Config{Prober: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if _, _, ok := e.Annotation("www.lame.test.", dns.TypeA, dns.RcodeServerFailure); ok {
+		t.Fatal("an annotation before any verdict")
+	}
+	// A wait that times out leaves nothing behind.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	if _, _, ok := e.Wait(ctx, "www.lame.test.", dns.TypeA, dns.RcodeServerFailure); ok {
+		t.Error("Wait returned an annotation that does not exist")
+	}
+	cancel()
+	e.mu.Lock()
+	left := len(e.waiters)
+	e.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d waiters left after a timed-out Wait", left)
+	}
+
+	got := make(chan string, 1)
+	go func() {
+		_, text, _ := e.Wait(context.Background(), "WWW.lame.test.", dns.TypeA, dns.RcodeServerFailure)
+		got <- text
+	}()
+	e.Observe(Failure{Name: "www.lame.test.", Qtype: dns.TypeA, Rcode: dns.RcodeServerFailure, Upstream: "192.0.2.53:53"})
+	close(p.hold) // the diagnosis completes now, not before
+	if text := <-got; !strings.HasPrefix(text, "nxray: lame_delegation: The parent of lame.test.") {
+		t.Errorf("Wait gave %q", text)
+	}
+	code, _, ok := e.Annotation("www.lame.test.", dns.TypeA, dns.RcodeServerFailure)
+	if !ok || code != dns.ExtendedErrorCodeNoReachableAuthority {
+		t.Errorf("annotation code %d, %v; want 22", code, ok)
+	}
+	if _, _, ok := e.Annotation("www.lame.test.", dns.TypeA, dns.RcodeNameError); ok {
+		t.Error("a SERVFAIL verdict annotated an NXDOMAIN answer")
+	}
+}
+
+func TestNoAnswerVerdictAnnotatesNxraysSERVFAIL(t *testing.T) {
+	log := newLines()
+	e, err := New(Config{Prober: &fakeProber{}, Logger: slog.New(log)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	e.Observe(Failure{Name: "x.test.", Qtype: dns.TypeA, Rcode: NoAnswer, Upstream: "192.0.2.53:53"})
+	waitDiagnosed(t, log, 1)
+	if code, text, ok := e.Annotation("x.test.", dns.TypeA, dns.RcodeServerFailure); !ok || code != 22 ||
+		!strings.Contains(text, "upstream_unreachable") {
+		t.Errorf("annotation %d %q %v", code, text, ok)
+	}
+}

@@ -128,8 +128,10 @@ func TestParallelFirstGoodAnswerWins(t *testing.T) {
 	if d := time.Since(start); d >= 2*time.Second {
 		t.Errorf("parallel query took %v: it waited for the silent upstream", d)
 	}
-	if failing.queries.Load() != 1 || good.queries.Load() != 1 {
-		t.Errorf("each upstream should be asked once: failing %d, good %d", failing.queries.Load(), good.queries.Load())
+	// The SERVFAIL may or may not have reached the failing upstream before
+	// the race was won; the good one was asked exactly once.
+	if failing.queries.Load() > 1 || good.queries.Load() != 1 {
+		t.Errorf("each upstream should be asked at most once: failing %d, good %d", failing.queries.Load(), good.queries.Load())
 	}
 }
 

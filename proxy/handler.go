@@ -63,10 +63,12 @@ func (s *Server) serveHit(w dns.ResponseWriter, req *dns.Msg, e *entry, now time
 	bp := bufPool.Get().(*[]byte)
 	buf := (*bp)[:len(e.wire)]
 	e.render(buf, req, now)
-	if isUDP(w) && len(buf) > udpLimit(req) {
-		// Too big for this client's buffer: the rare slow path.
+	if (isUDP(w) && len(buf) > udpLimit(req)) || (isFailure(e.rcode) && rt.annotator != nil) {
+		// Too big for this client's buffer, or a failure to explain: the
+		// slow path, off the hot path of successful hits.
 		m := new(dns.Msg)
 		if err := m.Unpack(buf); err == nil {
+			s.annotate(m, q, limitFor(w, req), rt.annotator, 0)
 			s.write(w, req, m)
 		}
 	} else {
@@ -105,6 +107,7 @@ func (s *Server) serveMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, now
 	} else {
 		resp = a.msg
 		fitOPT(resp, req.IsEdns0() != nil)
+		attribute(resp.IsEdns0(), a.up.String())
 		if s.cache != nil {
 			s.cache.put(key, resp, now)
 		}
@@ -122,6 +125,7 @@ func (s *Server) serveMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, now
 		s.cfg.Observer.Observe(Failure{Time: now, Client: client, Name: q.Name, Qtype: q.Qtype,
 			Qclass: q.Qclass, Rcode: resp.Rcode, Upstream: upstream, EDE: edeOf(a.msg), Err: err})
 	}
+	s.annotate(resp, q, limitFor(w, req), rt.annotator, rt.annotateWait)
 	s.write(w, req, resp)
 	s.stats.rcodes[resp.Rcode&0xF].Add(1)
 	if rt.logQueries {
@@ -234,6 +238,14 @@ func isFailure(rcode int) bool {
 func isUDP(w dns.ResponseWriter) bool {
 	_, ok := w.RemoteAddr().(*net.UDPAddr)
 	return ok
+}
+
+// limitFor is the largest answer this client takes on this transport.
+func limitFor(w dns.ResponseWriter, req *dns.Msg) int {
+	if isUDP(w) {
+		return udpLimit(req)
+	}
+	return dns.MaxMsgSize
 }
 
 // udpLimit is the largest answer a client takes over UDP (RFC 6891 6.2.5).

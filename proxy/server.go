@@ -49,6 +49,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Observer is told of every failed answer; nil tells no one.
 	Observer Observer
+	// Annotator explains failing answers in an EDE; nil adds none.
+	Annotator Annotator
+	// AnnotateWait > 0 holds a failing answer from an upstream up to this
+	// long for its explanation; zero annotates only what is already known.
+	AnnotateWait time.Duration
 	// Now is the clock; nil means time.Now. Tests set it to move TTLs.
 	Now func() time.Time
 }
@@ -100,9 +105,11 @@ const maxQuerySize = 4096
 
 // routing is the part of the server that SIGHUP may replace.
 type routing struct {
-	pool       *pool
-	acl        []netip.Prefix
-	logQueries bool
+	pool         *pool
+	acl          []netip.Prefix
+	logQueries   bool
+	annotator    Annotator
+	annotateWait time.Duration
 }
 
 // Server is a caching DNS forwarder. Create it with New, then Start it;
@@ -147,13 +154,16 @@ func (s *Server) newRouting(cfg Config) *routing {
 		pool: newPool(poolConfig{upstreams: cfg.Upstreams, strategy: cfg.Strategy, timeout: cfg.Timeout,
 			failoverRcodes: cfg.FailoverRcodes, healthInterval: cfg.HealthInterval, log: s.log,
 			mismatched: &s.stats.mismatched}),
-		acl:        cfg.ACL,
-		logQueries: cfg.LogQueries,
+		acl:          cfg.ACL,
+		logQueries:   cfg.LogQueries,
+		annotator:    cfg.Annotator,
+		annotateWait: cfg.AnnotateWait,
 	}
 }
 
-// Reload swaps in new upstreams, strategy, timeouts and ACL without
-// touching the listeners or the cache. Listen addresses are not reloaded.
+// Reload swaps in new upstreams, strategy, timeouts, ACL, query logging
+// and annotation without touching the listeners or the cache. Listen
+// addresses and the observer are not reloaded.
 func (s *Server) Reload(cfg Config) error {
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {

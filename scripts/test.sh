@@ -10,6 +10,15 @@ command -v go >/dev/null 2>&1 || { echo "test.sh: Go is not installed (want Go 1
 echo "== Go modules"
 go mod download
 
+# Real DNS software the tests drive: dig (Debian's bind9-dnsutils) reads
+# nxray's Extended DNS Errors in the demo test.
+if ! command -v dig >/dev/null 2>&1; then
+  echo "== installing bind9-dnsutils (dig)"
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq bind9-dnsutils >/dev/null
+fi
+
 echo "== gofmt and go vet"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then

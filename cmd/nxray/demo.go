@@ -24,8 +24,9 @@ const demoUsage = `Usage: nxray demo [flags]
 Start an offline lab on loopback (a signed private root, the TLD test., a zone
 per kind of fault and real-behaving resolvers), put nxray in front of the lab's
 validating resolver, ask each broken name once so the diagnosis engine has
-verdicts, and print dig and nxray explain commands to try. Ctrl-C stops it.
-Nothing leaves 127.0.0.0/8.
+verdicts, and print dig and nxray explain commands to try. Failing answers
+carry nxray's explanation as an Extended DNS Error (annotate wait:1s).
+Ctrl-C stops it. Nothing leaves 127.0.0.0/8.
 
 Flags:
 `
@@ -92,7 +93,7 @@ func demo(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 		return 1
 	}
 	defer eng.Close()
-	srv, err := startDemoProxy(*listen, upstream, log, engineObserver{eng: eng, upstreams: upstream})
+	srv, err := startDemoProxy(*listen, upstream, log, engineObserver{eng: eng, upstreams: upstream}, eng)
 	if err != nil {
 		fmt.Fprintln(stderr, "nxray demo:", err)
 		return 1
@@ -107,7 +108,8 @@ func printDemo(w io.Writer, h *lab.Hierarchy, addr string, alternates []string, 
 	host, port, _ := net.SplitHostPort(addr)
 	fmt.Fprintf(w, "nxray demo: nxray listens on %s (UDP and TCP), forwarding to the lab's validating resolver %s.\n",
 		addr, h.Resolvers[lab.RoleValidating])
-	fmt.Fprintf(w, "Each failure below has been asked once; its diagnosis is logged on stderr. Try:\n\n")
+	fmt.Fprintf(w, "Each failure below has been asked once; its diagnosis is logged on stderr and rides on\n")
+	fmt.Fprintf(w, "the answer as an Extended DNS Error (the EDE line of dig's output). Try:\n\n")
 	for _, sc := range demoScenarios {
 		if sc.role == lab.RoleValidating {
 			fmt.Fprintf(w, "  dig @%s -p %s %s\n      %s\n", host, port, sc.name, sc.what)
@@ -138,14 +140,16 @@ func askOnce(addr string) {
 	}
 }
 
-func startDemoProxy(listen, upstream string, log *slog.Logger, obs proxy.Observer) (*proxy.Server, error) {
+// startDemoProxy puts nxray in front of the lab, annotating failures and
+// holding the first failing answer up to a second for its diagnosis.
+func startDemoProxy(listen, upstream string, log *slog.Logger, obs proxy.Observer, ann proxy.Annotator) (*proxy.Server, error) {
 	cfg := proxy.Config{
 		Upstreams: []proxy.Upstream{{Net: "udp", Addr: upstream}},
 		// No failover: the lab's answers are the point; show them as they are.
 		Timeout: 3 * time.Second, Deadline: 4 * time.Second,
 		ACL:    []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
 		Cache:  proxy.CacheConfig{Size: 1000, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour, ServfailTTL: 5 * time.Second},
-		Logger: log, Observer: obs,
+		Logger: log, Observer: obs, Annotator: ann, AnnotateWait: time.Second,
 	}
 	for _, addr := range []string{listen, "127.0.0.1:0"} {
 		cfg.Listen = []string{addr}

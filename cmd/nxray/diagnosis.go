@@ -42,7 +42,10 @@ type engineObserver struct {
 	upstreams string // all of them, named when none answered
 }
 
-var _ proxy.Observer = engineObserver{}
+var (
+	_ proxy.Observer  = engineObserver{}
+	_ proxy.Annotator = (*diagnose.Engine)(nil)
+)
 
 func (o engineObserver) Observe(f proxy.Failure) {
 	df := diagnose.Failure{Time: f.Time, Name: f.Name, Qtype: f.Qtype, Rcode: f.Rcode, Upstream: f.Upstream}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -181,8 +182,33 @@ func TestDemoDiagnosesEveryScenario(t *testing.T) {
 	if got := ask(t, addr, "www.ok.test.").Rcode; got != dns.RcodeSuccess {
 		t.Errorf("www.ok.test. through the demo: %s", dns.RcodeToString[got])
 	}
+	digShowsTheCause(t, addr)
 	if code := r.stop(t, syscall.SIGINT); code != 0 {
 		t.Errorf("exit code %d, want 0", code)
+	}
+}
+
+// digShowsTheCause runs Debian's dig against the demo and finds nxray's
+// explanation in its EDE line. dig must exist in CI (scripts/test.sh
+// installs bind9-dnsutils); elsewhere the check is skipped with a note.
+func digShowsTheCause(t *testing.T, addr string) {
+	t.Helper()
+	dig, err := exec.LookPath("dig")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("dig is not installed; scripts/test.sh installs bind9-dnsutils")
+		}
+		t.Log("dig not found: skipping the dig check (apt-get install bind9-dnsutils)")
+		return
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	out, err := exec.Command(dig, "@"+host, "-p", port, "+tries=1", "+time=5", "www.lame.test.", "A").CombinedOutput()
+	if err != nil {
+		t.Fatalf("dig: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "status: SERVFAIL") || !strings.Contains(string(out), "EDE: 22") ||
+		!strings.Contains(string(out), "nxray: lame_delegation: ") {
+		t.Errorf("dig output lacks the SERVFAIL and nxray's EDE 22 lame_delegation:\n%s", out)
 	}
 }
 

@@ -49,7 +49,7 @@ func serve(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 	}
 	defer eng.Close()
 
-	srv, err := proxy.New(proxyConfig(cfg, log, newEngineObserver(eng, cfg)))
+	srv, err := proxy.New(proxyConfig(cfg, log, newEngineObserver(eng, cfg), eng))
 	if err != nil {
 		fmt.Fprintln(stderr, "nxray:", err)
 		return 1
@@ -96,7 +96,7 @@ func reload(srv *proxy.Server, eng *diagnose.Engine, fs *pflag.FlagSet, old conf
 		log.Error("reload failed; keeping the running configuration", "error", err.Error())
 		return old
 	}
-	if err := srv.Reload(proxyConfig(cfg, log, nil)); err != nil {
+	if err := srv.Reload(proxyConfig(cfg, log, nil, eng)); err != nil {
 		log.Error("reload failed; keeping the running configuration", "error", err.Error())
 		return old
 	}

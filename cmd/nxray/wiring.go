@@ -8,8 +8,12 @@ import (
 	"github.com/nxray/nxray/proxy"
 )
 
-// proxyConfig hands the proxy the plain values it needs.
-func proxyConfig(cfg config.Config, log *slog.Logger, obs proxy.Observer) proxy.Config {
+// proxyConfig hands the proxy the plain values it needs; ann explains
+// failing answers unless annotate is off.
+func proxyConfig(cfg config.Config, log *slog.Logger, obs proxy.Observer, ann proxy.Annotator) proxy.Config {
+	if cfg.Annotate == "off" {
+		ann = nil
+	}
 	ups := make([]proxy.Upstream, len(cfg.Parsed.Upstreams))
 	for i, u := range cfg.Parsed.Upstreams {
 		ups[i] = proxy.Upstream{Net: u.Net, Addr: u.Addr}
@@ -36,6 +40,8 @@ func proxyConfig(cfg config.Config, log *slog.Logger, obs proxy.Observer) proxy.
 		LogQueries:     cfg.Log.Queries,
 		Logger:         log,
 		Observer:       obs,
+		Annotator:      ann,
+		AnnotateWait:   cfg.Parsed.AnnotateWait,
 	}
 }
 

@@ -1,0 +1,67 @@
+package proxy
+
+import (
+	"context"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Annotator knows why names fail. The proxy asks it when a client that
+// sent EDNS0 gets NXDOMAIN, SERVFAIL or REFUSED, and attaches the answer as
+// an Extended DNS Error (RFC 8914). Safe for concurrent use.
+type Annotator interface {
+	// Annotation returns the known explanation for a failing name, type and
+	// rcode, at once, or ok false.
+	Annotation(name string, qtype uint16, rcode int) (code uint16, text string, ok bool)
+	// Wait is Annotation that waits, until ctx ends, for an explanation
+	// under way.
+	Wait(ctx context.Context, name string, qtype uint16, rcode int) (code uint16, text string, ok bool)
+}
+
+// maxAnnotation bounds nxray's EXTRA-TEXT even over TCP.
+const maxAnnotation = 512
+
+// annotate adds nxray's explanation to a failing answer for a client that
+// sent EDNS0, after any EDE of the upstream's, cut so that the answer still
+// fits the client's buffer. wait > 0 holds the answer up to wait for an
+// explanation under way.
+func (s *Server) annotate(resp *dns.Msg, q dns.Question, limit int, ann Annotator, wait time.Duration) {
+	opt := resp.IsEdns0()
+	if ann == nil || opt == nil || !isFailure(resp.Rcode) {
+		return
+	}
+	var code uint16
+	var text string
+	var ok bool
+	if wait > 0 {
+		ctx, cancel := context.WithTimeout(s.ctx, wait)
+		code, text, ok = ann.Wait(ctx, q.Name, q.Qtype, resp.Rcode)
+		cancel()
+	} else {
+		code, text, ok = ann.Annotation(q.Name, q.Qtype, resp.Rcode)
+	}
+	if !ok {
+		return
+	}
+	resp.Compress = true
+	room := limit - resp.Len() - 6 // option code, length, INFO-CODE
+	if room < 0 {
+		return // not even the code fits: the answer matters more
+	}
+	opt.Option = append(opt.Option, &dns.EDNS0_EDE{InfoCode: code, ExtraText: clip(text, min(room, maxAnnotation))})
+}
+
+// attribute prefixes the EXTRA-TEXT of an upstream's EDE options with the
+// upstream's address, so the client does not take them for nxray's own
+// (RFC 8914 section 3).
+func attribute(opt *dns.OPT, upstream string) {
+	if opt == nil {
+		return
+	}
+	for _, o := range opt.Option {
+		if e, ok := o.(*dns.EDNS0_EDE); ok {
+			e.ExtraText = clip("upstream "+upstream+": "+e.ExtraText, maxEDEText)
+		}
+	}
+}
