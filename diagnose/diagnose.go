@@ -32,7 +32,7 @@ func (e *Engine) diagnose(f Failure) {
 	e.mu.Lock()
 	count := max(e.pending[k], 1)
 	delete(e.pending, k)
-	v := Verdict{Name: f.Name, Qtype: qtype(f.Qtype), Rcode: rcode(f.Rcode), Cause: res.Cause,
+	v := Verdict{ID: e.newID(), Name: f.Name, Qtype: qtype(f.Qtype), Rcode: rcode(f.Rcode), Cause: res.Cause,
 		Summary: res.Summary, Advice: res.Advice, EDE: f.EDE, Upstream: f.Upstream,
 		FirstSeen: f.Time, LastSeen: e.cfg.Now(), Count: count,
 		DurationMS: time.Since(start).Milliseconds(), Evidence: evidence, Zone: fd.Zone, AttachEDE: res.EDE}
@@ -42,6 +42,7 @@ func (e *Engine) diagnose(f Failure) {
 	e.store.put(v, f.Qtype) // before pending is gone, so no second diagnosis starts
 	e.wake(k)
 	e.mu.Unlock()
+	e.publish(v)
 	e.diagnosed.Add(1)
 	e.cfg.Logger.Info("diagnosis", "name", v.Name, "qtype", v.Qtype, "rcode", v.Rcode, "cause", string(v.Cause),
 		"summary", v.Summary, "upstream", v.Upstream, "duration_ms", v.DurationMS)

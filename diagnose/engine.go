@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -77,6 +78,10 @@ type Engine struct {
 	waiters map[verdictKey]*waiter
 
 	observed, deduplicated, grouped, dropped, diagnosed, probes atomic.Uint64
+	nextID                                                      atomic.Uint64
+
+	subMu sync.Mutex // guards subs
+	subs  map[chan Verdict]struct{}
 }
 
 type proberBox struct{ Prober }
@@ -134,7 +139,7 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{cfg: cfg, queue: make(chan Failure, cfg.QueueSize), store: st,
 		limiter: rate.NewLimiter(rate.Limit(cfg.ProbeRate), cfg.ProbeBurst),
 		ctx:     ctx, cancel: cancel, pending: map[verdictKey]int{}, zones: map[string]zoneRecord{},
-		waiters: map[verdictKey]*waiter{}}
+		waiters: map[verdictKey]*waiter{}, subs: map[chan Verdict]struct{}{}}
 	e.prober.Store(&proberBox{cfg.Prober})
 	for range cfg.Workers {
 		e.wg.Add(1)
@@ -172,6 +177,7 @@ func (e *Engine) Observe(f Failure) {
 		e.store.put(v, f.Qtype)
 		e.wake(k)
 		e.grouped.Add(1)
+		e.publish(v)
 		return
 	}
 	select {
@@ -192,7 +198,7 @@ func (e *Engine) zoneVerdict(f Failure) (Verdict, bool) {
 			continue
 		}
 		v := r.v
-		v.Name, v.Qtype, v.Count = f.Name, qtype(f.Qtype), 1
+		v.ID, v.Name, v.Qtype, v.Count = e.newID(), f.Name, qtype(f.Qtype), 1
 		v.FirstSeen, v.LastSeen, v.DurationMS, v.Evidence = f.Time, f.Time, 0, nil
 		v.Summary = "Not probed on its own: " + r.v.Name + " in the same zone failed the same way. " + r.v.Summary
 		return v, true
@@ -208,6 +214,39 @@ func zoneWide(c Cause) bool {
 	}
 	return true
 }
+
+// Get returns the live verdict with this ID.
+func (e *Engine) Get(id string) (Verdict, bool) { return e.store.byID(id) }
+
+// Subscribe returns a channel that receives every new verdict, and a
+// function that ends the subscription. A subscriber that does not keep up
+// misses verdicts rather than slowing the engine.
+func (e *Engine) Subscribe() (<-chan Verdict, func()) {
+	ch := make(chan Verdict, 16)
+	e.subMu.Lock()
+	e.subs[ch] = struct{}{}
+	e.subMu.Unlock()
+	return ch, func() {
+		e.subMu.Lock()
+		delete(e.subs, ch)
+		e.subMu.Unlock()
+	}
+}
+
+// publish hands v to every subscriber that has room.
+func (e *Engine) publish(v Verdict) {
+	e.subMu.Lock()
+	defer e.subMu.Unlock()
+	for ch := range e.subs {
+		select {
+		case ch <- v:
+		default:
+		}
+	}
+}
+
+// newID names a verdict: short, unique for the engine's life.
+func (e *Engine) newID() string { return strconv.FormatUint(e.nextID.Add(1), 36) }
 
 // Lookup returns the live verdict for a name and type.
 func (e *Engine) Lookup(name string, qtype uint16) (Verdict, bool) { return e.store.get(name, qtype) }

@@ -287,3 +287,24 @@ func TestNoAnswerVerdictAnnotatesNxraysSERVFAIL(t *testing.T) {
 		t.Errorf("annotation %d %q %v", code, text, ok)
 	}
 }
+
+func TestSubscribeAndGet(t *testing.T) {
+	e, err := New(Config{Prober: &fakeProber{fd: nxFindings("example.test.")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ch, stop := e.Subscribe()
+	defer stop()
+	e.Observe(Failure{Name: "a.example.test.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError})
+	v := <-ch
+	if v.Name != "a.example.test." || v.ID == "" {
+		t.Fatalf("published %+v", v)
+	}
+	if got, ok := e.Get(v.ID); !ok || got.Name != v.Name {
+		t.Errorf("Get(%q) = %+v, %v", v.ID, got, ok)
+	}
+	if _, ok := e.Get("nope"); ok {
+		t.Error("Get of an unknown ID found something")
+	}
+}

@@ -25,6 +25,9 @@ type Evidence struct {
 
 // Verdict is the explanation of one failing name and type.
 type Verdict struct {
+	// ID names the verdict in the API; it stays the same while the verdict
+	// lives (later failures only raise its count).
+	ID         string     `json:"id"`
 	Name       string     `json:"name"`
 	Qtype      string     `json:"qtype"`
 	Rcode      string     `json:"rcode"`
@@ -113,6 +116,16 @@ func (s *store) seen(name string, qtype uint16, rcode string, at time.Time) bool
 	e.v.LastSeen = at
 	e.expires = at.Add(s.ttl)
 	return true
+}
+
+// byID returns the live verdict with this ID.
+func (s *store) byID(id string) (Verdict, bool) {
+	for _, v := range s.all() {
+		if v.ID == id {
+			return v, true
+		}
+	}
+	return Verdict{}, false
 }
 
 // all returns the live verdicts, newest (last seen) first.

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -181,4 +182,44 @@ func sameWire(a, b string) bool {
 	na, erra := dns.PackDomainName(a, pa[:], 0, nil, false)
 	nb, errb := dns.PackDomainName(b, pb[:], 0, nil, false)
 	return erra == nil && errb == nil && string(pa[:na]) == string(pb[:nb])
+}
+
+// countingRecorder counts what the proxy reports.
+type countingRecorder struct {
+	mu      sync.Mutex
+	answers map[string]int // "proto rcode cached"
+	tries   map[string]int // "upstream ok|error"
+}
+
+func (r *countingRecorder) Answered(proto string, rcode int, cached bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.answers[fmt.Sprintf("%s %s %v", proto, dns.RcodeToString[rcode], cached)]++
+}
+
+func (r *countingRecorder) Tried(upstream string, d time.Duration, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.tries[fmt.Sprintf("%s %v", upstream, err == nil)]++
+}
+
+func TestRecorderAndUpstreamState(t *testing.T) {
+	dead := deadAddr(t)
+	good := startUpstream(t, answerA("192.0.2.1", 60))
+	rec := &countingRecorder{answers: map[string]int{}, tries: map[string]int{}}
+	s, addr := startProxy(t, func(c *Config) { c.Recorder = rec }, dead, good.addr)
+	query(t, "udp", addr, question("a.example.test.", dns.TypeA))
+	query(t, "tcp", addr, question("a.example.test.", dns.TypeA))
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if rec.answers["udp NOERROR false"] != 1 || rec.answers["tcp NOERROR true"] != 1 {
+		t.Errorf("answers %v", rec.answers)
+	}
+	if rec.tries[dead+" false"] != 1 || rec.tries[good.addr+" true"] != 1 {
+		t.Errorf("tries %v", rec.tries)
+	}
+	st := s.Upstreams()
+	if len(st) != 2 || !st[0].Down || st[1].Down || st[1].Upstream != good.addr {
+		t.Errorf("upstream state %+v", st)
+	}
 }

@@ -76,6 +76,9 @@ func (s *Server) serveHit(w dns.ResponseWriter, req *dns.Msg, e *entry, now time
 	}
 	bufPool.Put(bp)
 	s.stats.rcodes[e.rcode&0xF].Add(1)
+	if s.cfg.Recorder != nil {
+		s.cfg.Recorder.Answered(protoOf(isUDP(w)), e.rcode, true)
+	}
 	if rt.logQueries {
 		s.logQuery(client, q, e.rcode, "", true, now)
 	}
@@ -128,6 +131,9 @@ func (s *Server) serveMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, now
 	s.annotate(resp, q, limitFor(w, req), rt.annotator, rt.annotateWait)
 	s.write(w, req, resp)
 	s.stats.rcodes[resp.Rcode&0xF].Add(1)
+	if s.cfg.Recorder != nil {
+		s.cfg.Recorder.Answered(protoOf(isUDP(w)), resp.Rcode, false)
+	}
 	if rt.logQueries {
 		s.logQuery(client, q, resp.Rcode, upstream, false, now)
 	}
@@ -220,6 +226,9 @@ func (s *Server) reply(w dns.ResponseWriter, req *dns.Msg, rcode int) {
 		m.Extra = append(m.Extra, newOPT(false))
 	}
 	s.stats.rcodes[rcode&0xF].Add(1)
+	if s.cfg.Recorder != nil {
+		s.cfg.Recorder.Answered(protoOf(isUDP(w)), rcode, false)
+	}
 	s.write(w, req, m)
 }
 

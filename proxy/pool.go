@@ -23,6 +23,7 @@ type poolConfig struct {
 	healthInterval time.Duration
 	log            *slog.Logger
 	mismatched     *atomic.Uint64 // counts answers dropped for a wrong ID or question
+	recorder       Recorder       // may be nil
 }
 
 // pool sends queries to the upstreams by its strategy. Safe for concurrent
@@ -134,7 +135,11 @@ func (p *pool) race(ctx context.Context, order []*upstream, q []byte, id uint16,
 
 // try asks one upstream, marking it down on a network failure.
 func (p *pool) try(ctx context.Context, u *upstream, q []byte, id uint16, qs dns.Question) answer {
+	start := time.Now()
 	m, err := u.exchange(ctx, q, id, qs, p.cfg.timeout)
+	if p.cfg.recorder != nil {
+		p.cfg.recorder.Tried(u.String(), time.Since(start), err)
+	}
 	if err != nil {
 		// A try cut short by the client's own deadline or a won race says
 		// nothing about the upstream.

@@ -49,6 +49,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Observer is told of every failed answer; nil tells no one.
 	Observer Observer
+	// Recorder is told of every answer and upstream try; nil tells no one.
+	Recorder Recorder
 	// Annotator explains failing answers in an EDE; nil adds none.
 	Annotator Annotator
 	// AnnotateWait > 0 holds a failing answer from an upstream up to this
@@ -153,7 +155,7 @@ func (s *Server) newRouting(cfg Config) *routing {
 	return &routing{
 		pool: newPool(poolConfig{upstreams: cfg.Upstreams, strategy: cfg.Strategy, timeout: cfg.Timeout,
 			failoverRcodes: cfg.FailoverRcodes, healthInterval: cfg.HealthInterval, log: s.log,
-			mismatched: &s.stats.mismatched}),
+			mismatched: &s.stats.mismatched, recorder: s.cfg.Recorder}),
 		acl:          cfg.ACL,
 		logQueries:   cfg.LogQueries,
 		annotator:    cfg.Annotator,

@@ -60,7 +60,9 @@ func explain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "nxray: %v\n", err)
 		return 2
 	}
-	v := runExplain(p, cfg, name, qt)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	v := runExplain(ctx, p, cfg.Parsed.Upstreams[0].Addr, cfg.Timeout, name, qt)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -91,14 +93,11 @@ func explainArgs(args []string) (string, uint16, error) {
 	return name, qt, nil
 }
 
-// runExplain asks the first upstream, then probes and classifies.
-func runExplain(p diagnose.Prober, cfg config.Config, name string, qt uint16) diagnose.Verdict {
+// runExplain asks the upstream up, then probes and classifies, within ctx.
+func runExplain(ctx context.Context, p diagnose.Prober, up string, timeout time.Duration, name string, qt uint16) diagnose.Verdict {
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	up := cfg.Parsed.Upstreams[0].Addr
 	f := diagnose.Failure{Time: start, Name: name, Qtype: qt, Rcode: diagnose.NoAnswer, Upstream: up}
-	c := &dns.Client{Timeout: cfg.Timeout, UDPSize: 1232}
+	c := &dns.Client{Timeout: timeout, UDPSize: 1232}
 	q := new(dns.Msg).SetQuestion(name, qt)
 	q.SetEdns0(1232, false)
 	if m, _, err := c.ExchangeContext(ctx, q, up); err == nil {
