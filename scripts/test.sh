@@ -19,6 +19,17 @@ if ! command -v dig >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq bind9-dnsutils >/dev/null
 fi
 
+# BIND 9, its DNSSEC tools and Unbound serve the private tree of
+# internal/realdns on 127.0.1.x port 53 (root needed; iproute2 adds the
+# loopback aliases BIND listens on).
+if ! { command -v named || [ -x /usr/sbin/named ]; } >/dev/null 2>&1 || ! [ -x /usr/sbin/unbound ] ||
+   ! command -v dnssec-signzone >/dev/null 2>&1 || ! { command -v ip || [ -x /usr/sbin/ip ]; } >/dev/null 2>&1; then
+  echo "== installing bind9, bind9-utils, unbound, iproute2"
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq bind9 bind9-utils unbound iproute2 >/dev/null
+fi
+
 echo "== gofmt and go vet"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
@@ -35,4 +46,5 @@ if [ "$fuzztime" != "0" ]; then
   for target in FuzzServeDNS FuzzScanTTLs; do
     go test ./proxy -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime"
   done
+  go test ./config -run '^$' -fuzz '^FuzzLoad$' -fuzztime "$fuzztime"
 fi

@@ -1,0 +1,373 @@
+package realdns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Resolver roles, the keys of Tree.Resolvers.
+const (
+	Validating    = "validating"
+	Nonvalidating = "nonvalidating"
+	Filtering     = "filtering" // NXDOMAIN for blocked.ok.test., which exists
+	Refusing      = "refusing"  // REFUSED to everyone
+)
+
+// Tree is the running private DNS tree.
+type Tree struct {
+	Dir         string
+	RootHints   []string          // root server IPs (port 53)
+	AnchorsFile string            // the root's DS, for nxray's trust_anchors
+	Resolvers   map[string]string // role -> "IP:53"
+	procs       []*exec.Cmd
+	okSerial    int
+	children    []child // this tree's copy: AddToOK changes it
+	aliases     []string
+}
+
+var tools = []string{"named", "unbound", "dnssec-keygen", "dnssec-signzone", "dnssec-dsfromkey", "ip"}
+
+// toolPath finds a program on PATH or in the sbin directories Debian puts
+// named, unbound and ip in (often not on a user's PATH).
+func toolPath(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/bin"} {
+		p := filepath.Join(dir, name)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found", name)
+}
+
+// Available says why the tree cannot run here, or nil: the Debian packages
+// bind9, bind9-utils, unbound and iproute2, and the right to bind port 53.
+func Available() error {
+	var missing []string
+	for _, t := range tools {
+		if _, err := toolPath(t); err != nil {
+			missing = append(missing, t)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("missing %s (apt-get install bind9 bind9-utils unbound iproute2)", strings.Join(missing, ", "))
+	}
+	l, err := net.ListenPacket("udp", net.JoinHostPort(ipDead, "53"))
+	if err != nil {
+		return fmt.Errorf("cannot bind %s:53 (root needed): %w", ipDead, err)
+	}
+	l.Close()
+	return nil
+}
+
+// Start builds, signs and serves the tree under dir. Close stops it.
+func Start(dir string) (*Tree, error) {
+	if err := Available(); err != nil {
+		return nil, err
+	}
+	t := &Tree{Dir: dir, RootHints: []string{ipRoot}, Resolvers: map[string]string{}, okSerial: 1,
+		children: append([]child(nil), children...)}
+	if err := t.buildZones(); err != nil {
+		return nil, err
+	}
+	if err := t.addAliases(); err != nil {
+		t.Close()
+		return nil, err
+	}
+	if err := t.startNamed(); err != nil {
+		t.Close()
+		return nil, err
+	}
+	if err := t.startUnbounds(); err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *Tree) write(name, text string) error {
+	return os.WriteFile(filepath.Join(t.Dir, name), []byte(text), 0o644)
+}
+
+// buildZones writes and signs the children, then test., then the root.
+func (t *Tree) buildZones() error {
+	tld := map[string]string{"ns1.nic.test": ipTLD}
+	var delegations []string
+	for _, c := range t.children {
+		for _, h := range sortedKeys(c.parent) {
+			delegations = append(delegations, fmt.Sprintf("%s. NS %s.", c.name, h), fmt.Sprintf("%s. A %s", h, c.parent[h]))
+		}
+		if c.apex == nil {
+			continue
+		}
+		if err := t.buildChild(c); err != nil {
+			return err
+		}
+		if !c.signed {
+			continue
+		}
+		ds, err := t.dsOf(c)
+		if err != nil {
+			return err
+		}
+		delegations = append(delegations, ds)
+	}
+	if err := t.write("test.zone", zoneText("test", 1, tld, delegations)); err != nil {
+		return err
+	}
+	if err := t.sign("test", "test.zone"); err != nil {
+		return err
+	}
+	testDS, err := os.ReadFile(filepath.Join(t.Dir, "dsset-test."))
+	if err != nil {
+		return err
+	}
+	root := []string{"test. NS ns1.nic.test.", "ns1.nic.test. A " + ipTLD, strings.TrimSpace(string(testDS))}
+	if err := t.write("root.zone", zoneText(".", 1, map[string]string{"ns.root": ipRoot}, root)); err != nil {
+		return err
+	}
+	if err := t.sign(".", "root.zone"); err != nil {
+		return err
+	}
+	t.AnchorsFile = filepath.Join(t.Dir, "dsset-.")
+	return nil
+}
+
+func (t *Tree) buildChild(c child) error {
+	serial := 1
+	if c.name == "ok.test" {
+		serial = t.okSerial
+	}
+	file := c.name + ".zone"
+	if err := t.write(file, zoneText(c.name, serial, c.apex, c.records)); err != nil {
+		return err
+	}
+	if !c.signed {
+		return os.Rename(filepath.Join(t.Dir, file), filepath.Join(t.Dir, file+".signed"))
+	}
+	var window []string
+	if c.expired {
+		window = []string{"-P", "-s", "20200101000000", "-e", "20200201000000"} // -P: it would refuse to verify expired signatures
+	}
+	return t.sign(c.name, file, window...)
+}
+
+func (t *Tree) dsOf(c child) (string, error) {
+	if c.wrongDS {
+		return t.wrongDS(c.name)
+	}
+	ds, err := os.ReadFile(filepath.Join(t.Dir, "dsset-"+c.name+"."))
+	return strings.TrimSpace(string(ds)), err
+}
+
+// startNamed runs one BIND serving every zone on its own address, by
+// views that match the destination address.
+func (t *Tree) startNamed() error {
+	var b strings.Builder
+	fmt.Fprintf(&b, `options {
+	directory "%s"; pid-file "%s/named.pid"; session-keyfile "%s/session.key";
+	listen-on port 53 { %s; }; listen-on-v6 { none; };
+	recursion no; dnssec-validation no; allow-query { any; }; notify no;
+	minimal-responses no;
+};
+`, t.Dir, t.Dir, t.Dir, strings.Join(authIPs, "; "))
+	zonesAt := map[string][]string{}
+	for zone, ips := range servedBy {
+		for _, ip := range ips {
+			zonesAt[ip] = append(zonesAt[ip], zone)
+		}
+	}
+	for _, ip := range authIPs {
+		fmt.Fprintf(&b, "view \"v%s\" {\n\tmatch-destinations { %s; };\n", strings.ReplaceAll(ip, ".", "_"), ip)
+		for _, z := range zonesAt[ip] {
+			fmt.Fprintf(&b, "\tzone \"%s\" { type primary; file \"%s.zone.signed\"; };\n", z, fileName(z))
+		}
+		b.WriteString("};\n")
+	}
+	if err := t.write("named.conf", b.String()); err != nil {
+		return err
+	}
+	if err := t.spawn("named", "-g", "-u", "root", "-c", filepath.Join(t.Dir, "named.conf")); err != nil {
+		return err
+	}
+	return waitReady(net.JoinHostPort(ipRoot, "53"), ".", dns.TypeSOA, false)
+}
+
+func (t *Tree) startUnbounds() error {
+	roles := []struct{ role, ip, extra string }{
+		{Validating, ipValid, "\tmodule-config: \"validator iterator\"\n\ttrust-anchor-file: \"" + filepath.Join(t.Dir, "dsset-.") + "\"\n"},
+		{Nonvalidating, ipNonValid, "\tmodule-config: \"iterator\"\n"},
+		{Filtering, ipFilter, "\tmodule-config: \"iterator\"\n\tlocal-zone: \"blocked.ok.test.\" always_nxdomain\n"},
+		{Refusing, ipRefuse, "\tmodule-config: \"iterator\"\n"},
+	}
+	for _, r := range roles {
+		acl := "\taccess-control: 127.0.0.0/8 allow\n"
+		if r.role == Refusing {
+			acl = "\taccess-control: 127.0.0.0/8 refuse\n"
+		}
+		conf := fmt.Sprintf(`server:
+	interface: %s
+	port: 53
+	do-not-query-localhost: no
+	do-ip6: no
+	chroot: ""
+	username: ""
+	directory: "%s"
+	pidfile: "%s/unbound-%s.pid"
+	use-syslog: no
+	logfile: "%s/unbound-%s.log"
+	verbosity: 1
+	num-threads: 1
+	qname-minimisation: no
+	aggressive-nsec: no
+	ede: yes
+	val-log-level: 2
+	outgoing-range: 64
+	local-zone: "test." nodefault
+%s%s
+stub-zone:
+	name: "."
+	stub-addr: %s@53
+`, r.ip, t.Dir, t.Dir, r.role, t.Dir, r.role, acl, r.extra, ipRoot)
+		file := "unbound-" + r.role + ".conf"
+		if err := t.write(file, conf); err != nil {
+			return err
+		}
+		if err := t.spawn("unbound", "-d", "-c", filepath.Join(t.Dir, file)); err != nil {
+			return err
+		}
+		addr := net.JoinHostPort(r.ip, "53")
+		t.Resolvers[r.role] = addr
+		if err := waitReady(addr, "ok.test.", dns.TypeSOA, r.role == Refusing); err != nil {
+			return fmt.Errorf("unbound %s: %w", r.role, err)
+		}
+	}
+	return nil
+}
+
+func (t *Tree) spawn(name string, args ...string) error {
+	path, err := toolPath(name)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(path, args...)
+	log, err := os.Create(filepath.Join(t.Dir, name+fmt.Sprint(len(t.procs))+".out"))
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the test
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", name, err)
+	}
+	t.procs = append(t.procs, cmd)
+	return nil
+}
+
+// waitReady asks addr until it answers, for at most 15 s. There is no
+// other sign that BIND or Unbound has finished loading.
+func waitReady(addr, name string, qtype uint16, anyRcode bool) error {
+	c := &dns.Client{Timeout: 500 * time.Millisecond}
+	deadline := time.Now().Add(15 * time.Second)
+	var last error
+	for time.Now().Before(deadline) {
+		m := new(dns.Msg).SetQuestion(name, qtype)
+		r, _, err := c.Exchange(m, addr)
+		if err == nil && (anyRcode || r.Rcode == dns.RcodeSuccess) {
+			return nil
+		}
+		last = err
+		if err == nil {
+			last = errors.New(dns.RcodeToString[r.Rcode])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%s did not answer %s within 15s: %v", addr, name, last)
+}
+
+// AddToOK adds a record to ok.test. with a new serial, re-signs it and has
+// BIND reload, then waits until BIND serves the new serial.
+func (t *Tree) AddToOK(record string) error {
+	for i, c := range t.children {
+		if c.name == "ok.test" {
+			t.children[i].records = append(append([]string(nil), c.records...), record)
+			t.okSerial++
+			if err := t.buildChild(t.children[i]); err != nil {
+				return err
+			}
+		}
+	}
+	if err := t.procs[0].Process.Signal(syscall.SIGHUP); err != nil {
+		return err
+	}
+	c := &dns.Client{Timeout: 500 * time.Millisecond}
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		r, _, err := c.Exchange(new(dns.Msg).SetQuestion("ok.test.", dns.TypeSOA), net.JoinHostPort(ipOK, "53"))
+		if err == nil && len(r.Answer) == 1 && int(r.Answer[0].(*dns.SOA).Serial) == t.okSerial {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return errors.New("BIND did not load the new ok.test. within 15s")
+}
+
+// addAliases gives lo the tree's authoritative addresses: all of
+// 127.0.0.0/8 already routes to lo, but BIND listens only on addresses it
+// finds on an interface. Close removes the ones it added.
+func (t *Tree) addAliases() error {
+	ip, err := toolPath("ip")
+	if err != nil {
+		return err
+	}
+	have, err := exec.Command(ip, "-4", "addr", "show", "dev", "lo").Output()
+	if err != nil {
+		return fmt.Errorf("ip addr show dev lo (iproute2 needed): %w", err)
+	}
+	for _, ip := range authIPs {
+		if strings.Contains(string(have), " "+ip+"/") {
+			continue
+		}
+		if err := t.run("ip", "addr", "add", ip+"/32", "dev", "lo"); err != nil {
+			return err
+		}
+		t.aliases = append(t.aliases, ip)
+	}
+	return nil
+}
+
+// Close stops every process, waits for it, and removes the aliases.
+func (t *Tree) Close() {
+	defer func() {
+		for _, ip := range t.aliases {
+			t.run("ip", "addr", "del", ip+"/32", "dev", "lo")
+		}
+	}()
+	for _, p := range t.procs {
+		p.Process.Signal(syscall.SIGTERM)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, p := range t.procs {
+		done := make(chan struct{})
+		go func() { p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			p.Process.Kill()
+			<-done
+		}
+	}
+}
