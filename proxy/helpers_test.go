@@ -20,6 +20,7 @@ type fakeUpstream struct {
 	queries atomic.Int32
 	mu      sync.Mutex
 	last    *dns.Msg // the last query received
+	stop    func()   // kills it, as a crash would; idempotent
 }
 
 func (f *fakeUpstream) lastQuery() *dns.Msg {
@@ -48,14 +49,21 @@ func startUpstreamAt(t testing.TB, addr string, handle func(w dns.ResponseWriter
 		f.mu.Unlock()
 		handle(w, r)
 	})
+	var stops []func()
 	for _, s := range []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}} {
 		started := make(chan struct{})
 		s.NotifyStartedFunc = func() { close(started) }
 		done := make(chan struct{})
 		go func() { defer close(done); s.ActivateAndServe() }()
 		<-started
-		t.Cleanup(func() { s.Shutdown(); <-done })
+		stops = append(stops, func() { s.Shutdown(); <-done })
 	}
+	f.stop = sync.OnceFunc(func() {
+		for _, stop := range stops {
+			stop()
+		}
+	})
+	t.Cleanup(f.stop)
 	return f
 }
 
