@@ -12,6 +12,7 @@ import (
 
 	"github.com/nxray/nxray/diagnose"
 	"github.com/nxray/nxray/internal/lab"
+	"github.com/nxray/nxray/internal/wire"
 	"github.com/nxray/nxray/proxy"
 )
 
@@ -44,20 +45,6 @@ func (v verdicts) Handle(_ context.Context, r slog.Record) error {
 }
 func (v verdicts) WithAttrs([]slog.Attr) slog.Handler { return v }
 func (v verdicts) WithGroup(string) slog.Handler      { return v }
-
-// observer adapts the proxy's failures as cmd/nxray does.
-type observer struct{ e *diagnose.Engine }
-
-func (o observer) Observe(f proxy.Failure) {
-	df := diagnose.Failure{Time: f.Time, Name: f.Name, Qtype: f.Qtype, Rcode: f.Rcode, Upstream: f.Upstream}
-	if f.Err != nil {
-		df.Rcode = diagnose.NoAnswer
-	}
-	for _, e := range f.EDE {
-		df.EDE = append(df.EDE, e.InfoCode)
-	}
-	o.e.Observe(df)
-}
 
 func newProber(t *testing.T, h *lab.Hierarchy, upstream string) *diagnose.NetProber {
 	t.Helper()
@@ -108,7 +95,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Cleanup(eng.Close)
 			srv, err := proxy.New(proxy.Config{Listen: []string{"127.0.0.1:0"},
 				Upstreams: []proxy.Upstream{{Net: "udp", Addr: up}}, Timeout: 3 * time.Second, Deadline: 4 * time.Second,
-				ACL: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Observer: observer{eng}})
+				ACL: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Observer: wire.Observer(eng, "")})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/nxray/nxray/diagnose"
+	"github.com/nxray/nxray/internal/wire"
 	"github.com/nxray/nxray/proxy"
 )
 
@@ -53,7 +54,7 @@ func TestFloodOfRandomNamesInOneZone(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv, err := proxy.New(proxy.Config{Listen: []string{"127.0.0.1:0"}, Upstreams: []proxy.Upstream{{Net: "udp", Addr: up}},
-		ACL: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Observer: observer{eng},
+		ACL: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Observer: wire.Observer(eng, ""),
 		Cache: proxy.CacheConfig{Size: 1000, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour}})
 	if err != nil {
 		t.Fatal(err)

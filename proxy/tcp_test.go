@@ -50,19 +50,7 @@ func TestTCPConnectionCap(t *testing.T) {
 		c.TCPIdleTimeout = time.Minute
 	}, up.addr)
 	for range 2 {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		// A query proves the server has accepted this connection.
-		dc := &dns.Conn{Conn: c}
-		if err := dc.WriteMsg(question("a.example.test.", dns.TypeA)); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := dc.ReadMsg(); err != nil {
-			t.Fatal(err)
-		}
+		defer dialAndAsk(t, addr).Close()
 	}
 	third, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -81,11 +69,24 @@ func TestTCPConnectionCap(t *testing.T) {
 func TestTCPIdleTimeout(t *testing.T) {
 	up := startUpstream(t, answerA("192.0.2.1", 60))
 	_, addr := startProxy(t, func(c *Config) { c.TCPIdleTimeout = 200 * time.Millisecond }, up.addr)
+	c := dialAndAsk(t, addr)
+	defer c.Close()
+	// Say nothing more: the server closes the connection after the idle
+	// timeout (the 5s deadline is only there to fail rather than hang).
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Errorf("idle connection not closed by the server: %v", err)
+	}
+}
+
+// dialAndAsk opens a TCP connection and asks one question on it: the
+// answer proves the server has accepted the connection.
+func dialAndAsk(t *testing.T, addr string) net.Conn {
+	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
 	dc := &dns.Conn{Conn: c}
 	if err := dc.WriteMsg(question("a.example.test.", dns.TypeA)); err != nil {
 		t.Fatal(err)
@@ -93,10 +94,5 @@ func TestTCPIdleTimeout(t *testing.T) {
 	if _, err := dc.ReadMsg(); err != nil {
 		t.Fatal(err)
 	}
-	// Say nothing more: the server closes the connection after the idle
-	// timeout (the 5s deadline is only there to fail rather than hang).
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := c.Read(make([]byte, 1)); err == nil || isTimeout(err) {
-		t.Errorf("idle connection not closed by the server: %v", err)
-	}
+	return c
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nxray/nxray/diagnose"
 	"github.com/nxray/nxray/internal/lab"
+	"github.com/nxray/nxray/internal/wire"
 	"github.com/nxray/nxray/proxy"
 )
 
@@ -93,7 +94,7 @@ func demo(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 		return 1
 	}
 	defer eng.Close()
-	srv, err := startDemoProxy(*listen, upstream, log, engineObserver{eng: eng, upstreams: upstream}, eng)
+	srv, err := startDemoProxy(*listen, upstream, log, wire.Observer(eng, upstream), eng)
 	if err != nil {
 		fmt.Fprintln(stderr, "nxray demo:", err)
 		return 1

@@ -6,6 +6,7 @@ import (
 
 	"github.com/nxray/nxray/config"
 	"github.com/nxray/nxray/diagnose"
+	"github.com/nxray/nxray/internal/wire"
 	"github.com/nxray/nxray/proxy"
 )
 
@@ -36,28 +37,7 @@ func addrs(ups []config.Upstream) []string {
 	return out
 }
 
-// engineObserver hands the proxy's failures to the diagnosis engine.
-type engineObserver struct {
-	eng       *diagnose.Engine
-	upstreams string // all of them, named when none answered
-}
-
-var (
-	_ proxy.Observer  = engineObserver{}
-	_ proxy.Annotator = (*diagnose.Engine)(nil)
-)
-
-func (o engineObserver) Observe(f proxy.Failure) {
-	df := diagnose.Failure{Time: f.Time, Name: f.Name, Qtype: f.Qtype, Rcode: f.Rcode, Upstream: f.Upstream}
-	if f.Err != nil {
-		df.Rcode, df.Upstream = diagnose.NoAnswer, o.upstreams
-	}
-	for _, e := range f.EDE {
-		df.EDE = append(df.EDE, e.InfoCode)
-	}
-	o.eng.Observe(df)
-}
-
-func newEngineObserver(eng *diagnose.Engine, cfg config.Config) engineObserver {
-	return engineObserver{eng: eng, upstreams: strings.Join(upstreamStrings(cfg), ", ")}
+// newEngineObserver hands the proxy's failures to the engine.
+func newEngineObserver(eng *diagnose.Engine, cfg config.Config) proxy.Observer {
+	return wire.Observer(eng, strings.Join(upstreamStrings(cfg), ", "))
 }

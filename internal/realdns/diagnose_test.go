@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/nxray/nxray/diagnose"
+	"github.com/nxray/nxray/internal/wire"
 	"github.com/nxray/nxray/proxy"
 )
 
@@ -30,16 +31,6 @@ func (v verdictLog) Handle(_ context.Context, r slog.Record) error {
 }
 func (v verdictLog) WithAttrs([]slog.Attr) slog.Handler { return v }
 func (v verdictLog) WithGroup(string) slog.Handler      { return v }
-
-type observer struct{ e *diagnose.Engine }
-
-func (o observer) Observe(f proxy.Failure) {
-	df := diagnose.Failure{Time: f.Time, Name: f.Name, Qtype: f.Qtype, Rcode: f.Rcode, Upstream: f.Upstream}
-	if f.Err != nil {
-		df.Rcode = diagnose.NoAnswer
-	}
-	o.e.Observe(df)
-}
 
 func anchors(t *testing.T, tr *Tree) []*dns.DS {
 	t.Helper()
@@ -81,7 +72,7 @@ func diagnoseThrough(t *testing.T, tr *Tree, upstream, name string) diagnose.Ver
 	defer eng.Close()
 	srv, err := proxy.New(proxy.Config{Listen: []string{"127.0.0.1:0"}, Upstreams: []proxy.Upstream{{Net: "udp", Addr: upstream}},
 		Timeout: 4 * time.Second, Deadline: 5 * time.Second, ACL: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		Observer: observer{eng}})
+		Observer: wire.Observer(eng, "")})
 	if err != nil {
 		t.Fatal(err)
 	}
