@@ -40,6 +40,9 @@ type Config struct {
 	AuthPort     int    `mapstructure:"auth_port"`
 	// HTTP is the status page address; empty disables it.
 	HTTP string `mapstructure:"http"`
+	// HTTPToken is the bearer token the status page asks for; required when
+	// HTTP is not a loopback address.
+	HTTPToken string `mapstructure:"http_token"`
 	// Annotate is off, cached, or wait:DURATION.
 	Annotate string `mapstructure:"annotate"`
 

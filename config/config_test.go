@@ -131,6 +131,7 @@ func TestErrorsNameKeyAndValue(t *testing.T) {
 		{"loop through wildcard listen", "", []string{"--listen", "0.0.0.0:53", "--upstream", "127.0.0.1"},
 			[]string{"127.0.0.1:53", "loop"}},
 		{"not yaml", "listen: [\n", nil, []string{"nxray.yaml"}},
+		{"status page beyond loopback without a token", "http: 0.0.0.0:8053\n", nil, []string{"http_token", "0.0.0.0:8053"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -260,5 +261,23 @@ func TestTrustAnchors(t *testing.T) {
 	os.WriteFile(empty, []byte("; nothing\n"), 0o644)
 	if _, err := load(t, "--trust-anchors", empty); err == nil || !strings.Contains(err.Error(), "trust_anchors") {
 		t.Errorf("empty anchors file: %v", err)
+	}
+}
+
+// The status page may face the network only with a token, from the
+// environment or a flag.
+func TestHTTPToken(t *testing.T) {
+	t.Setenv("NXRAY_HTTP_TOKEN", "from-env")
+	cfg, err := load(t, "--http", "192.0.2.1:8053")
+	if err != nil || cfg.HTTPToken != "from-env" {
+		t.Fatalf("env token: %q %v", cfg.HTTPToken, err)
+	}
+	cfg, err = load(t, "--http", "192.0.2.1:8053", "--http-token", "from-flag")
+	if err != nil || cfg.HTTPToken != "from-flag" {
+		t.Fatalf("flag token: %q %v", cfg.HTTPToken, err)
+	}
+	t.Setenv("NXRAY_HTTP_TOKEN", "")
+	if _, err := load(t, "--http", "127.0.0.1:9000"); err != nil {
+		t.Errorf("loopback needs no token: %v", err)
 	}
 }

@@ -21,6 +21,7 @@ var flagKeys = map[string]string{
 	"trust-anchors": "trust_anchors",
 	"auth-port":     "auth_port",
 	"http":          "http",
+	"http-token":    "http_token",
 	"annotate":      "annotate",
 	"log-format":    "log.format",
 	"log-level":     "log.level",
@@ -49,6 +50,7 @@ func Flags(name string) *pflag.FlagSet {
 	fs.String("trust-anchors", "", "file of DS or DNSKEY records to use as DNSSEC trust anchors")
 	fs.Int("auth-port", d.AuthPort, "port used to reach authoritative servers (labs change it)")
 	fs.String("http", d.HTTP, "status page address; empty disables it")
+	fs.String("http-token", d.HTTPToken, "bearer token for the status page and API; required when --http is not loopback")
 	fs.String("annotate", d.Annotate, "attach diagnoses to answers: off, cached or wait:DURATION")
 	fs.String("log-format", d.Log.Format, "log format: text or json")
 	fs.String("log-level", d.Log.Level, "log level: debug, info, warn or error")

@@ -110,8 +110,10 @@ func (c *Config) Validate() error {
 		bad("auth_port", c.AuthPort, "must be a port from 1 to 65535")
 	}
 	if c.HTTP != "" {
-		if _, err := netip.ParseAddrPort(c.HTTP); err != nil {
+		if ap, err := netip.ParseAddrPort(c.HTTP); err != nil {
 			bad("http", c.HTTP, "want IP:port, or empty to disable")
+		} else if !ap.Addr().IsLoopback() && c.HTTPToken == "" {
+			bad("http_token", "", "required when http ("+c.HTTP+") is not a loopback address: the status page would be open to the network")
 		}
 	}
 	c.Parsed.AnnotateWait = 0

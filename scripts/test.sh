@@ -19,6 +19,15 @@ if ! command -v dig >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq bind9-dnsutils >/dev/null
 fi
 
+# Debian's Chromium: the status page test drives it headless (chromedp) to
+# check what a person sees, that hostile names stay text, and live updates.
+if [ ! -x /usr/bin/chromium ]; then
+  echo "== installing chromium (status page browser test)"
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi
+
 # BIND 9, its DNSSEC tools and Unbound serve the private tree of
 # internal/realdns on 127.0.1.x port 53 (root needed; iproute2 adds the
 # loopback aliases BIND listens on).

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/nxray/nxray/diagnose"
 	"github.com/nxray/nxray/internal/lab"
+	"github.com/nxray/nxray/internal/status"
 	"github.com/nxray/nxray/internal/wire"
 	"github.com/nxray/nxray/proxy"
 )
@@ -26,7 +28,8 @@ Start an offline lab on loopback (a signed private root, the TLD test., a zone
 per kind of fault and real-behaving resolvers), put nxray in front of the lab's
 validating resolver, ask each broken name once so the diagnosis engine has
 verdicts, and print dig and nxray explain commands to try. Failing answers
-carry nxray's explanation as an Extended DNS Error (annotate wait:1s).
+carry nxray's explanation as an Extended DNS Error (annotate wait:1s). The
+status page (127.0.0.1:8053, or a free port) shows the diagnoses live.
 Ctrl-C stops it. Nothing leaves 127.0.0.0/8.
 
 Flags:
@@ -54,10 +57,11 @@ var demoScenarios = []demoScenario{
 func demo(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 	fs := pflag.NewFlagSet("demo", pflag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:5353", "address for nxray (a free port is picked when this one is taken)")
+	httpAddr := fs.String("http", status.DefaultAddr, "loopback address for the status page (a free port is picked when this one is taken)")
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stdout, demoUsage); fs.SetOutput(stdout); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
-		if err == pflag.ErrHelp {
+		if errors.Is(err, pflag.ErrHelp) {
 			return 0
 		}
 		return 2
@@ -94,18 +98,27 @@ func demo(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 		return 1
 	}
 	defer eng.Close()
-	srv, err := startDemoProxy(*listen, upstream, log, wire.Observer(eng, upstream), eng)
+	metrics := status.NewMetrics()
+	srv, err := startDemoProxy(*listen, upstream, log, wire.Observer(eng, upstream), eng, metrics)
 	if err != nil {
 		fmt.Fprintln(stderr, "nxray demo:", err)
 		return 1
 	}
+	st, err := startDemoStatus(*httpAddr, eng, srv, metrics, p, upstream, log)
+	if err != nil {
+		srv.Shutdown(context.Background())
+		fmt.Fprintln(stderr, "nxray demo:", err)
+		return 1
+	}
+	defer stopStatus(st, log)
+	log.Info("status page", "url", st.URL())
 	addr := srv.Addrs()[0].String()
-	printDemo(stdout, h, addr, alternates, anchors)
+	printDemo(stdout, h, addr, alternates, anchors, st.URL())
 	askOnce(addr)
 	return waitAndStop(srv, 2*time.Second, log, sigs, nil)
 }
 
-func printDemo(w io.Writer, h *lab.Hierarchy, addr string, alternates []string, anchors string) {
+func printDemo(w io.Writer, h *lab.Hierarchy, addr string, alternates []string, anchors string, statusURL string) {
 	host, port, _ := net.SplitHostPort(addr)
 	fmt.Fprintf(w, "nxray demo: nxray listens on %s (UDP and TCP), forwarding to the lab's validating resolver %s.\n",
 		addr, h.Resolvers[lab.RoleValidating])
@@ -124,6 +137,8 @@ func printDemo(w io.Writer, h *lab.Hierarchy, addr string, alternates []string, 
 			fmt.Fprintf(w, "  go run ./cmd/nxray explain %s --upstream %s %s\n      %s\n", sc.name, h.Resolvers[sc.role], labFlags, sc.what)
 		}
 	}
+	fmt.Fprintf(w, "\nnxray demo: status page at %s (diagnoses appear there live; JSON at %sapi/v1/diagnoses, metrics at %smetrics)\n",
+		statusURL, statusURL, statusURL)
 	fmt.Fprintf(w, "\nCtrl-C stops the demo.\n")
 }
 
@@ -143,14 +158,14 @@ func askOnce(addr string) {
 
 // startDemoProxy puts nxray in front of the lab, annotating failures and
 // holding the first failing answer up to a second for its diagnosis.
-func startDemoProxy(listen, upstream string, log *slog.Logger, obs proxy.Observer, ann proxy.Annotator) (*proxy.Server, error) {
+func startDemoProxy(listen, upstream string, log *slog.Logger, obs proxy.Observer, ann proxy.Annotator, rec proxy.Recorder) (*proxy.Server, error) {
 	cfg := proxy.Config{
 		Upstreams: []proxy.Upstream{{Net: "udp", Addr: upstream}},
 		// No failover: the lab's answers are the point; show them as they are.
 		Timeout: 3 * time.Second, Deadline: 4 * time.Second,
 		ACL:    []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
 		Cache:  proxy.CacheConfig{Size: 1000, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour, ServfailTTL: 5 * time.Second},
-		Logger: log, Observer: obs, Annotator: ann, AnnotateWait: time.Second,
+		Logger: log, Observer: obs, Annotator: ann, AnnotateWait: time.Second, Recorder: rec,
 	}
 	for _, addr := range []string{listen, "127.0.0.1:0"} {
 		cfg.Listen = []string{addr}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -158,7 +159,8 @@ func TestServeForwardsReloadsAndStops(t *testing.T) {
 }
 
 func TestDemoDiagnosesEveryScenario(t *testing.T) {
-	r := start(t, "demo", "--listen", "127.0.0.1:0")
+	r := start(t, "demo", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0")
+	statusURL := strings.SplitN(r.waitFor(t, "msg=\"status page\""), "url=", 2)[1]
 	line := r.waitFor(t, "nxray listens on")
 	addr := strings.Fields(strings.SplitN(line, "listens on ", 2)[1])[0]
 	want := map[string]string{
@@ -183,8 +185,27 @@ func TestDemoDiagnosesEveryScenario(t *testing.T) {
 		t.Errorf("www.ok.test. through the demo: %s", dns.RcodeToString[got])
 	}
 	digShowsTheCause(t, addr)
+	statusShowsTheCause(t, statusURL)
 	if code := r.stop(t, syscall.SIGINT); code != 0 {
 		t.Errorf("exit code %d, want 0", code)
+	}
+}
+
+// statusShowsTheCause reads the demo's verdict for www.lame.test. from its
+// status page's JSON API.
+func statusShowsTheCause(t *testing.T, url string) {
+	t.Helper()
+	resp, err := http.Get(url + "api/v1/diagnoses?name=www.lame.test.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got struct {
+		Diagnoses []struct{ Name, Cause string }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || len(got.Diagnoses) != 1 ||
+		got.Diagnoses[0].Cause != "lame_delegation" {
+		t.Errorf("status API at %s: %v %+v", url, err, got)
 	}
 }
 

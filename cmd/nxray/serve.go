@@ -15,6 +15,7 @@ import (
 
 	"github.com/nxray/nxray/config"
 	"github.com/nxray/nxray/diagnose"
+	"github.com/nxray/nxray/internal/status"
 	"github.com/nxray/nxray/proxy"
 )
 
@@ -49,7 +50,10 @@ func serve(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 	}
 	defer eng.Close()
 
-	srv, err := proxy.New(proxyConfig(cfg, log, newEngineObserver(eng, cfg), eng))
+	metrics := status.NewMetrics()
+	pcfg := proxyConfig(cfg, log, newEngineObserver(eng, cfg), eng)
+	pcfg.Recorder = metrics // kept across reloads: the proxy reads it from its first config
+	srv, err := proxy.New(pcfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "nxray:", err)
 		return 1
@@ -58,8 +62,15 @@ func serve(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 		fmt.Fprintln(stderr, "nxray:", err)
 		return 1
 	}
+	st, err := startStatus(cfg, srv, eng, metrics, log)
+	if err != nil {
+		srv.Shutdown(context.Background())
+		fmt.Fprintln(stderr, "nxray:", err)
+		return 1
+	}
+	defer stopStatus(st, log)
 	log.Info("nxray started", "version", version, "listen", addrStrings(srv), "upstreams", upstreamStrings(cfg),
-		"strategy", cfg.Strategy, "cache_size", cfg.Cache.Size, "acl", cfg.ACL)
+		"strategy", cfg.Strategy, "cache_size", cfg.Cache.Size, "acl", cfg.ACL, "status", statusURL(st))
 	return waitAndStop(srv, cfg.Shutdown, log, sigs, func() { cfg = reload(srv, eng, fs, cfg, level, log) })
 }
 

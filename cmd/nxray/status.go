@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/nxray/nxray/config"
+	"github.com/nxray/nxray/diagnose"
+	"github.com/nxray/nxray/internal/status"
+	"github.com/nxray/nxray/proxy"
+)
+
+// startStatus builds and starts the status page for serve, with explain on
+// demand through a prober of its own (so the page's explains do not share
+// the engine's probe budget). It returns nil, nil when cfg.HTTP is empty.
+func startStatus(cfg config.Config, srv *proxy.Server, eng *diagnose.Engine, m *status.Metrics, log *slog.Logger) (*status.Server, error) {
+	if cfg.HTTP == "" {
+		return nil, nil
+	}
+	p, err := newProber(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// The configuration at start: a SIGHUP reload does not reach explains
+	// made from the page.
+	up, timeout := cfg.Parsed.Upstreams[0].Addr, cfg.Timeout
+	explain := func(ctx context.Context, name string, qt uint16) diagnose.Verdict {
+		return runExplain(ctx, p, up, timeout, name, qt)
+	}
+	return runStatus(status.Config{Addr: cfg.HTTP, Token: cfg.HTTPToken, Engine: eng, Proxy: srv,
+		Explain: explain, Metrics: m, Logger: log})
+}
+
+// runStatus builds and starts a status server.
+func runStatus(cfg status.Config) (*status.Server, error) {
+	st, err := status.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Start(); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// stopStatus ends the status page, open event streams included; st may be
+// nil.
+func stopStatus(st *status.Server, log *slog.Logger) {
+	if st == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := st.Shutdown(ctx); err != nil {
+		log.Warn("status page shutdown", "error", err.Error())
+	}
+}
+
+// statusURL is the page's address for logs; "" when it is off.
+func statusURL(st *status.Server) string {
+	if st == nil {
+		return ""
+	}
+	return st.URL()
+}
+
+// startDemoStatus starts the demo's status page on addr, or on a free
+// loopback port when addr is taken, explaining on demand against the lab.
+func startDemoStatus(addr string, eng *diagnose.Engine, srv *proxy.Server, m *status.Metrics, p diagnose.Prober,
+	upstream string, log *slog.Logger) (*status.Server, error) {
+	cfg := status.Config{Engine: eng, Proxy: srv, Metrics: m, Logger: log,
+		Explain: func(ctx context.Context, name string, qt uint16) diagnose.Verdict {
+			return runExplain(ctx, p, upstream, 3*time.Second, name, qt)
+		}}
+	var err error
+	for _, a := range []string{addr, "127.0.0.1:0"} {
+		cfg.Addr = a
+		var st *status.Server
+		if st, err = runStatus(cfg); err == nil {
+			return st, nil
+		}
+	}
+	return nil, err
+}

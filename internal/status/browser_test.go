@@ -1,0 +1,305 @@
+package status
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/miekg/dns"
+
+	"github.com/nxray/nxray/diagnose"
+	"github.com/nxray/nxray/internal/lab"
+	"github.com/nxray/nxray/internal/wire"
+	"github.com/nxray/nxray/proxy"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// Names that carry markup in a label. The first is the classic payload (its
+// spaces and parentheses come back escaped, \032 and \(, as dig shows them);
+// the second survives DNS presentation escaping intact and would run if the
+// page ever emitted it as markup.
+var hostileNames = []string{`<img\032src=x\032onerror=alert(1)>.ok.test.`, "<img/src/onerror=alert`1`>.ok.test."}
+
+// labStack is the lab, an engine probing it, the proxy in front of its
+// validating resolver and the status server, all on 127.0.0.x.
+type labStack struct {
+	eng      *diagnose.Engine
+	proxy    string // the proxy's UDP address
+	base     string // the status server's URL, without a trailing slash
+	verdicts <-chan diagnose.Verdict
+}
+
+func startLabStack(t *testing.T) *labStack {
+	t.Helper()
+	h, err := lab.StartHierarchy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	up := h.Resolvers[lab.RoleValidating]
+	p, err := diagnose.NewNetProber(diagnose.ProbeConfig{Upstreams: []string{up},
+		Alternates: []string{up, h.Resolvers[lab.RoleNonvalidating]}, RootHints: h.RootHints, AuthPort: h.Port,
+		TrustAnchors: h.TrustAnchors, Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := diagnose.New(diagnose.Config{Prober: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(eng.Close)
+	verdicts, unsubscribe := eng.Subscribe()
+	t.Cleanup(unsubscribe)
+	m := NewMetrics()
+	px, err := proxy.New(proxy.Config{Listen: []string{"127.0.0.1:0"}, Upstreams: []proxy.Upstream{{Net: "udp", Addr: up}},
+		Timeout: 3 * time.Second, Deadline: 4 * time.Second, ACL: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		Cache: proxy.CacheConfig{Size: 100, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour}, Observer: wire.Observer(eng, up), Recorder: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := px.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { px.Shutdown(context.Background()) })
+	st, err := New(Config{Addr: "127.0.0.1:0", Engine: eng, Proxy: px, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Shutdown(context.Background()) })
+	return &labStack{eng: eng, proxy: px.Addrs()[0].String(), base: "http://" + st.Addr(), verdicts: verdicts}
+}
+
+// ask sends a query through the proxy and returns the answer's rcode.
+func (s *labStack) ask(t *testing.T, name string) int {
+	t.Helper()
+	c := &dns.Client{Timeout: 6 * time.Second}
+	r, _, err := c.Exchange(new(dns.Msg).SetQuestion(name, dns.TypeA), s.proxy)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return r.Rcode
+}
+
+// await waits for a verdict on each name, as the client spelled it once
+// unpacked (the wire form in presentation format).
+func (s *labStack) await(t *testing.T, names ...string) map[string]diagnose.Verdict {
+	t.Helper()
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	got := map[string]diagnose.Verdict{}
+	deadline := time.After(30 * time.Second)
+	for len(got) < len(want) {
+		select {
+		case v := <-s.verdicts:
+			if want[v.Name] {
+				got[v.Name] = v
+			}
+		case <-deadline:
+			t.Fatalf("verdicts for %v only, after 30s", got)
+		}
+	}
+	return got
+}
+
+// wireName is name as the proxy reports it: packed, then unpacked.
+func wireName(t *testing.T, name string) string {
+	t.Helper()
+	b, err := new(dns.Msg).SetQuestion(name, dns.TypeA).Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := new(dns.Msg)
+	if err := m.Unpack(b); err != nil {
+		t.Fatal(err)
+	}
+	return m.Question[0].Name
+}
+
+// browser starts Debian's Chromium headless, without its background
+// traffic, on a fresh profile.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("no Chromium at %s (CI is set, so this is an error): apt-get install chromium", chromiumPath)
+		}
+		t.Skipf("no Chromium at %s: apt-get install chromium (scripts/test.sh does) to run the browser test", chromiumPath)
+	}
+	// Not t.TempDir: Chromium's helpers may still write there for a moment
+	// after the browser exits, which would fail the test at cleanup.
+	profile, err := os.MkdirTemp("", "nxray-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(profile) })
+	ctx, cancelTimeout := context.WithTimeout(context.Background(), 90*time.Second)
+	t.Cleanup(cancelTimeout)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, chromedp.ExecPath(chromiumPath), chromedp.Headless,
+		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true), chromedp.UserDataDir(profile))
+	t.Cleanup(cancelAlloc) // waits for the browser process to exit
+	bctx, cancelBrowser := chromedp.NewContext(alloc)
+	t.Cleanup(cancelBrowser)
+	return bctx
+}
+
+// A person opening the page in a real browser sees each verdict with its
+// advice; a name made of markup shows as text and runs nothing; a verdict
+// made after the page loaded appears without a reload.
+func TestBrowser(t *testing.T) {
+	ctx := browser(t)
+	s := startLabStack(t)
+	broken := []string{"www.lame.test.", "www.dsmismatch.test.", "nothere.ok.test."}
+	var names []string
+	for _, n := range append(broken, hostileNames...) {
+		s.ask(t, n)
+		names = append(names, wireName(t, n))
+	}
+	verdicts := s.await(t, names...)
+
+	var (
+		mu         sync.Mutex
+		dialogs    []string
+		exceptions []string
+	)
+	if err := chromedp.Listen(ctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch ev := ev.(type) {
+		case *page.EventJavascriptDialogOpening:
+			dialogs = append(dialogs, ev.Message)
+		case *runtime.EventExceptionThrown:
+			exceptions = append(exceptions, (&chromedp.ExceptionError{ExceptionDetails: ev.ExceptionDetails}).Error())
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(1100, 900),
+		chromedp.Navigate(s.base+"/"),
+		chromedp.WaitVisible(chromedp.CSS("#diagnoses")),
+		chromedp.WaitReady(chromedp.CSS(`body[data-live="on"]`)), // the event stream is open
+	); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("verdicts and advice", func(t *testing.T) {
+		for _, n := range broken {
+			v := verdicts[n]
+			sel := chromedp.CSS(`li[data-id="` + v.ID + `"]`)
+			if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`li[data-id="`+v.ID+`"] summary`)),
+				chromedp.WaitVisible(chromedp.CSS(`li[data-id="`+v.ID+`"] .advice`))); err != nil {
+				t.Fatalf("%s: %v", n, err)
+			}
+			text, err := chromedp.Run(ctx, chromedp.Text(sel))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{v.Name, string(v.Cause), v.Advice, "authoritative"} {
+				if !strings.Contains(text, want) {
+					t.Errorf("%s: the page shows %q, without %q", n, text, want)
+				}
+			}
+		}
+	})
+
+	t.Run("hostile names are text", func(t *testing.T) {
+		body, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#diagnoses")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names[len(broken):] {
+			if !strings.Contains(body, n) || !strings.Contains(n, "<img") {
+				t.Errorf("the page does not show %q as text", n)
+			}
+		}
+		imgs, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("img").length`))
+		if err != nil || imgs != 0 {
+			t.Errorf("%d img elements on the page (%v): a name became markup", imgs, err)
+		}
+	})
+
+	t.Run("live update", func(t *testing.T) {
+		name := "www.expired.test."
+		s.ask(t, name)
+		if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`li[data-cause="dnssec_expired"]`))); err != nil {
+			t.Fatal(err)
+		}
+		text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`li[data-cause="dnssec_expired"]`)))
+		if err != nil || !strings.Contains(text, name) {
+			t.Errorf("live verdict shows %q (%v)", text, err)
+		}
+		first, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#diagnoses li").dataset.cause`))
+		if err != nil || first != "dnssec_expired" {
+			t.Errorf("the newest verdict is not at the top: %q (%v)", first, err)
+		}
+	})
+
+	// Open the first verdict so the screenshot shows advice and evidence.
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.querySelector("#diagnoses li details").open = true`)); err != nil {
+		t.Fatal(err)
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeScreenshot(t, png)
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(dialogs) > 0 {
+		t.Errorf("the page opened dialogs: %q", dialogs)
+	}
+	if len(exceptions) > 0 {
+		t.Errorf("the page threw: %q", exceptions)
+	}
+	// The API agrees with what the page showed.
+	resp, err := http.Get(s.base + "/api/v1/diagnoses?cause=dnssec_expired")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got struct{ Diagnoses []diagnose.Verdict }
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || len(got.Diagnoses) != 1 {
+		t.Errorf("API: %v %+v", err, got)
+	}
+}
+
+// writeScreenshot keeps the screenshot in the test's directory and, when
+// NXRAY_SCREENSHOT names a file, there too (a relative path is taken from
+// the module root, so NXRAY_SCREENSHOT=docs/status.png lands in docs/).
+func writeScreenshot(t *testing.T, png []byte) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(t.TempDir(), "status.png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path := os.Getenv("NXRAY_SCREENSHOT")
+	if path == "" {
+		return
+	}
+	if !filepath.IsAbs(path) {
+		path = filepath.Join("..", "..", path) // internal/status -> module root
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot written to %s", path)
+}

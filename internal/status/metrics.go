@@ -1,0 +1,232 @@
+package status
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/nxray/nxray/diagnose"
+	"github.com/nxray/nxray/proxy"
+)
+
+var _ proxy.Recorder = (*Metrics)(nil)
+
+// maxUpstreams bounds the upstreams tracked one by one; reloads that keep
+// naming new ones fall into "other" rather than growing without end.
+const maxUpstreams = 64
+
+// Failure reasons of an upstream try, the values of the reason label.
+const (
+	reasonTimeout = iota
+	reasonRefused
+	reasonError
+	numReasons
+)
+
+var reasonNames = [numReasons]string{"timeout", "refused", "error"}
+
+// Metrics counts what the proxy and the engine do, for /metrics and the
+// status page. Answered and Tried are called on the DNS hot path: they take
+// no lock and, once an upstream or rcode has been seen, allocate nothing.
+// Create it with NewMetrics; hand it to exactly one Server.
+type Metrics struct {
+	reg       *prometheus.Registry
+	queries   *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	failures  *prometheus.CounterVec
+	diagnoses *prometheus.CounterVec
+
+	// answered caches the queries_total children by proto (0 udp, 1 tcp)
+	// and rcode, so the hot path skips the label lookup.
+	answered [2][16]atomic.Pointer[counterRef]
+	// upstreams is copied on write: readers on the hot path load it without
+	// a lock; upMu serialises the rare writers.
+	upstreams atomic.Pointer[map[string]*upstreamStats]
+	upMu      sync.Mutex
+	rate      rateRing
+	sources   *sources
+	attached  atomic.Bool // a started Server owns the diagnosis counters
+	now       func() time.Time
+}
+
+type counterRef struct{ c prometheus.Counter }
+
+// NewMetrics builds the metrics on a private registry (never the global
+// one, so tests and two servers in one process do not collide), with the Go
+// runtime and process collectors.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		queries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nxray_queries_total",
+			Help: "Answers sent to clients, by rcode and transport."}, []string{"rcode", "proto"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "nxray_upstream_request_duration_seconds",
+			Help:    "Time of one try at one upstream, answered or not.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}}, []string{"upstream"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nxray_upstream_failures_total",
+			Help: "Tries at an upstream that got no answer, by reason (timeout, refused, error)."}, []string{"upstream", "reason"}),
+		diagnoses: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nxray_diagnoses_total",
+			Help: "Verdicts made by the diagnosis engine, by cause."}, []string{"cause"}),
+		sources: &sources{},
+		now:     time.Now,
+	}
+	empty := map[string]*upstreamStats{}
+	m.upstreams.Store(&empty)
+	for _, c := range diagnose.Causes {
+		m.diagnoses.WithLabelValues(string(c)) // at zero, so rate() works from the start
+	}
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.queries, m.duration, m.failures, m.diagnoses, m.sources)
+	return m
+}
+
+// Registry is the private registry /metrics serves, for callers that add
+// their own collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Answered counts one answer sent to a client.
+func (m *Metrics) Answered(proto string, rcode int, cached bool) {
+	m.rate.add(m.now().Unix())
+	p := 0
+	if proto == "tcp" {
+		p = 1
+	}
+	if rcode < 0 || rcode >= 16 {
+		// Extended rcodes are rare enough to pay for the label lookup.
+		m.queries.WithLabelValues(rcodeName(rcode), proto).Inc()
+		return
+	}
+	slot := &m.answered[p][rcode]
+	ref := slot.Load()
+	if ref == nil {
+		ref = &counterRef{m.queries.WithLabelValues(rcodeName(rcode), [2]string{"udp", "tcp"}[p])}
+		slot.Store(ref) // two racing stores hold the same child: harmless
+	}
+	ref.c.Inc()
+}
+
+// Tried records one try at an upstream. A try cancelled because another
+// upstream won the race or the client went away says nothing about this
+// upstream, so it is not recorded.
+func (m *Metrics) Tried(upstream string, d time.Duration, err error) {
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	u := m.upstream(upstream)
+	u.hist.Observe(d.Seconds())
+	u.lat[u.n.Add(1)%uint64(len(u.lat))].Store(int64(d))
+	if err != nil {
+		r := reasonOf(err)
+		u.fail[r].Inc()
+		f := &u.fails[u.nf.Add(1)%uint64(len(u.fails))]
+		f.at.Store(m.now().UnixNano())
+		f.reason.Store(uint32(r))
+	}
+}
+
+// reasonOf sorts a failed try into the reason label's values.
+func reasonOf(err error) int {
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return reasonTimeout
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return reasonRefused
+	}
+	return reasonError
+}
+
+func rcodeName(rc int) string {
+	if s, ok := dns.RcodeToString[rc]; ok {
+		return s
+	}
+	return strconv.Itoa(rc)
+}
+
+// upstream finds or makes the stats of one upstream.
+func (m *Metrics) upstream(name string) *upstreamStats {
+	if u, ok := (*m.upstreams.Load())[name]; ok {
+		return u
+	}
+	m.upMu.Lock()
+	defer m.upMu.Unlock()
+	cur := *m.upstreams.Load()
+	if u, ok := cur[name]; ok {
+		return u
+	}
+	if len(cur) >= maxUpstreams {
+		name = "other"
+		if u, ok := cur[name]; ok {
+			return u
+		}
+	}
+	u := &upstreamStats{hist: m.duration.WithLabelValues(name)}
+	for r := range numReasons {
+		u.fail[r] = m.failures.WithLabelValues(name, reasonNames[r])
+	}
+	next := make(map[string]*upstreamStats, len(cur)+1)
+	for k, v := range cur {
+		next[k] = v
+	}
+	next[name] = u
+	m.upstreams.Store(&next)
+	return u
+}
+
+// verdict counts one verdict; the Server's event hub calls it.
+func (m *Metrics) verdict(c diagnose.Cause) { m.diagnoses.WithLabelValues(string(c)).Inc() }
+
+// sources reads counters the proxy and the engine already keep, at scrape
+// time, so nothing is counted twice. Either may be unset: its metrics are
+// then left out.
+type sources struct {
+	proxy  atomic.Pointer[proxySource]
+	engine atomic.Pointer[engineSource]
+}
+
+type (
+	proxySource  struct{ Proxy }
+	engineSource struct{ Engine }
+)
+
+var (
+	descCacheHits   = prometheus.NewDesc("nxray_cache_hits_total", "Queries answered from the cache.", nil, nil)
+	descCacheMisses = prometheus.NewDesc("nxray_cache_misses_total", "Queries the cache could not answer.", nil, nil)
+	descDropped     = prometheus.NewDesc("nxray_diagnose_dropped_total", "Failures not diagnosed because the queue was full.", nil, nil)
+	descProbes      = prometheus.NewDesc("nxray_diagnose_probes_total", "Probes the diagnosis engine sent.", nil, nil)
+	descUp          = prometheus.NewDesc("nxray_upstream_up", "1 when the upstream is up, 0 when the proxy marked it down.", []string{"upstream"}, nil)
+)
+
+func (s *sources) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descCacheHits, descCacheMisses, descDropped, descProbes, descUp} {
+		ch <- d
+	}
+}
+
+func (s *sources) Collect(ch chan<- prometheus.Metric) {
+	if p := s.proxy.Load(); p != nil {
+		st := p.Stats()
+		ch <- prometheus.MustNewConstMetric(descCacheHits, prometheus.CounterValue, float64(st.CacheHits))
+		ch <- prometheus.MustNewConstMetric(descCacheMisses, prometheus.CounterValue, float64(st.CacheMisses))
+		for _, u := range p.Upstreams() {
+			up := 1.0
+			if u.Down {
+				up = 0
+			}
+			ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up, u.Upstream)
+		}
+	}
+	if e := s.engine.Load(); e != nil {
+		st := e.Stats()
+		ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(st.Dropped))
+		ch <- prometheus.MustNewConstMetric(descProbes, prometheus.CounterValue, float64(st.Probes))
+	}
+}

@@ -1,0 +1,278 @@
+package status
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/nxray/nxray/diagnose"
+	"github.com/nxray/nxray/internal/wire"
+	"github.com/nxray/nxray/proxy"
+)
+
+// quietProber finds nothing, at once: the verdict's cause does not matter
+// here, only that one is made.
+type quietProber struct{}
+
+func (quietProber) Probe(context.Context, diagnose.Failure, func() bool) (diagnose.Findings, []diagnose.Evidence) {
+	return diagnose.Findings{}, nil
+}
+
+// startUpstream answers NXDOMAIN for names under nx.test. and an A record
+// for anything else, on 127.0.0.1.
+func startUpstream(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg).SetReply(r)
+		if dns.IsSubDomain("nx.test.", r.Question[0].Name) {
+			m.Rcode = dns.RcodeNameError
+			soa, _ := dns.NewRR("nx.test. 60 IN SOA ns.nx.test. h.nx.test. 1 60 60 60 60")
+			m.Ns = append(m.Ns, soa)
+		} else {
+			rr, _ := dns.NewRR(r.Question[0].Name + " 60 IN A 192.0.2.1")
+			m.Answer = append(m.Answer, rr)
+		}
+		w.WriteMsg(m)
+	})
+	started := make(chan struct{})
+	srv := &dns.Server{PacketConn: pc, Handler: h, NotifyStartedFunc: func() { close(started) }}
+	go srv.ActivateAndServe()
+	<-started
+	t.Cleanup(func() { srv.Shutdown() })
+	return pc.LocalAddr().String()
+}
+
+// closedPort is a loopback UDP address nothing listens on: a connected
+// socket there gets "connection refused".
+func closedPort(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := pc.LocalAddr().String()
+	pc.Close()
+	return addr
+}
+
+// scrape reads /metrics as Prometheus would.
+func scrape(t *testing.T, base string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fams
+}
+
+// value finds the sample of a family with exactly these labels; a
+// histogram gives its count. -1 when absent.
+func value(fams map[string]*dto.MetricFamily, name string, labels ...string) float64 {
+	f, ok := fams[name]
+	if !ok {
+		return -1
+	}
+	for _, m := range f.GetMetric() {
+		got := map[string]string{}
+		for _, l := range m.GetLabel() {
+			got[l.GetName()] = l.GetValue()
+		}
+		match := len(got) == len(labels)/2
+		for i := 0; match && i+1 < len(labels); i += 2 {
+			match = got[labels[i]] == labels[i+1]
+		}
+		if !match {
+			continue
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue()
+		case m.Gauge != nil:
+			return m.Gauge.GetValue()
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount())
+		}
+	}
+	return -1
+}
+
+// Queries through a real proxy and a verdict from a real engine move the
+// counters a Prometheus scrape reads.
+func TestMetricsScrape(t *testing.T) {
+	good, dead := startUpstream(t), closedPort(t)
+	eng, err := diagnose.New(diagnose.Config{Prober: quietProber{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(eng.Close)
+	m := NewMetrics()
+	px, err := proxy.New(proxy.Config{Listen: []string{"127.0.0.1:0"},
+		Upstreams: []proxy.Upstream{{Net: "udp", Addr: dead}, {Net: "udp", Addr: good}},
+		Timeout:   time.Second, HealthInterval: time.Hour, Cache: proxy.CacheConfig{Size: 100, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour},
+		ACL:      []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		Observer: wire.Observer(eng, good), Recorder: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := px.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { px.Shutdown(context.Background()) })
+	st, err := New(Config{Addr: "127.0.0.1:0", Engine: eng, Proxy: px, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Shutdown(context.Background()) })
+	base := "http://" + st.Addr()
+
+	// The event stream tells when the verdict is made; the hub counts it in
+	// /metrics before it sends it, so no polling is needed.
+	resp, err := http.Get(base + "/api/v1/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	events := bufio.NewScanner(resp.Body)
+	events.Scan() // "retry:": joined
+
+	before := scrape(t, base)
+	if v := value(before, "nxray_diagnoses_total", "cause", "dnssec_bogus"); v != 0 {
+		t.Errorf("diagnoses_total starts at %v, want 0 for every cause", v)
+	}
+	pxAddr := px.Addrs()[0].String()
+	ask := func(net, name string) {
+		c := &dns.Client{Net: net, Timeout: 3 * time.Second}
+		if _, _, err := c.Exchange(new(dns.Msg).SetQuestion(name, dns.TypeA), pxAddr); err != nil {
+			t.Fatalf("%s %s: %v", net, name, err)
+		}
+	}
+	ask("udp", "www.example.test.") // the dead upstream refuses, the good one answers
+	ask("udp", "www.example.test.") // from the cache
+	ask("tcp", "other.example.test.")
+	ask("udp", "gone.nx.test.")
+
+	var v diagnose.Verdict
+	for events.Scan() {
+		if data, ok := strings.CutPrefix(events.Text(), "data: "); ok {
+			if err := json.Unmarshal([]byte(data), &v); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	if v.Name != "gone.nx.test." {
+		t.Fatalf("verdict %+v (%v)", v, events.Err())
+	}
+
+	fams := scrape(t, base)
+	checks := []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"nxray_queries_total", []string{"rcode", "NOERROR", "proto", "udp"}, 2},
+		{"nxray_queries_total", []string{"rcode", "NOERROR", "proto", "tcp"}, 1},
+		{"nxray_queries_total", []string{"rcode", "NXDOMAIN", "proto", "udp"}, 1},
+		{"nxray_cache_hits_total", nil, 1},
+		{"nxray_cache_misses_total", nil, 3},
+		{"nxray_upstream_failures_total", []string{"upstream", dead, "reason", "refused"}, 1},
+		{"nxray_upstream_failures_total", []string{"upstream", dead, "reason", "timeout"}, 0},
+		{"nxray_upstream_request_duration_seconds", []string{"upstream", good}, 3},
+		{"nxray_upstream_up", []string{"upstream", dead}, 0},
+		{"nxray_upstream_up", []string{"upstream", good}, 1},
+		{"nxray_diagnoses_total", []string{"cause", string(v.Cause)}, 1},
+		{"nxray_diagnose_dropped_total", nil, 0},
+		{"nxray_diagnose_probes_total", nil, float64(eng.Stats().Probes)},
+	}
+	for _, c := range checks {
+		if got := value(fams, c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	for _, runtime := range []string{"go_goroutines", "process_cpu_seconds_total"} {
+		if _, ok := fams[runtime]; !ok {
+			t.Errorf("no %s", runtime)
+		}
+	}
+
+	// The page shows the same traffic.
+	page, err := http.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer page.Body.Close()
+	var b strings.Builder
+	bufio.NewReader(page.Body).WriteTo(&b)
+	for _, want := range []string{dead, `<span class="state down">down</span>`, "gone.nx.test.", "25%"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+}
+
+// The reason label sorts errors as an operator reads them.
+func TestReasonOf(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{context.DeadlineExceeded, "timeout"},
+		{&net.OpError{Op: "read", Err: timeoutErr{}}, "timeout"},
+		{fmt.Errorf("reading: %w", syscall.ECONNREFUSED), "refused"},
+		{proxy.ErrMismatch, "error"},
+		{errors.New("boom"), "error"},
+	}
+	for _, tt := range tests {
+		if got := reasonNames[reasonOf(tt.err)]; got != tt.want {
+			t.Errorf("%v: %s, want %s", tt.err, got, tt.want)
+		}
+	}
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+// Answered and Tried sit on the DNS hot path: once warm they allocate
+// nothing.
+func TestRecorderAllocs(t *testing.T) {
+	m := NewMetrics()
+	m.Answered("udp", dns.RcodeSuccess, false)
+	m.Tried("127.0.0.1:53", time.Millisecond, nil)
+	if n := testing.AllocsPerRun(100, func() {
+		m.Answered("udp", dns.RcodeSuccess, true)
+		m.Answered("tcp", dns.RcodeNameError, false)
+		m.Tried("127.0.0.1:53", time.Millisecond, nil)
+	}); n > 0 {
+		t.Errorf("%v allocations per call", n)
+	}
+}

@@ -1,0 +1,91 @@
+package status
+
+import (
+	"crypto/subtle"
+	"embed"
+	"io/fs"
+	"net/http"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+//go:embed static/*
+var staticFiles embed.FS
+
+// csp allows only this server's own script, style and connections: no
+// inline script (a name that slipped through as markup still could not run),
+// no framing, no forms posting elsewhere.
+const csp = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; " +
+	"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+func (s *Server) routes() http.Handler {
+	static, _ := fs.Sub(staticFiles, "static")
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", s.page)
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /api/v1/diagnoses", s.diagnoses)
+	mux.HandleFunc("GET /api/v1/diagnoses/{id}", s.diagnosis)
+	mux.HandleFunc("GET /api/v1/explain", s.explainAPI)
+	mux.HandleFunc("GET /api/v1/stats", s.statsAPI)
+	mux.HandleFunc("GET /api/v1/events", s.events)
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such API route: "+r.URL.Path)
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Metrics.reg, promhttp.HandlerOpts{}))
+	return s.secure(s.auth(mux))
+}
+
+// secure sets the headers every answer carries. There are deliberately no
+// CORS headers: other origins cannot read the API from a browser.
+func (s *Server) secure(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer") // the page's links may carry ?token=
+		h.Set("X-Frame-Options", "DENY")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// tokenRequired: beyond loopback always (New ensures a token), and on
+// loopback when one was configured anyway.
+func (s *Server) tokenRequired() bool { return !s.loopback || s.cfg.Token != "" }
+
+// auth checks the bearer token on everything but /healthz. ?token= is taken
+// only where a browser cannot send a header: the page, its static files and
+// the EventSource stream.
+func (s *Server) auth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.tokenRequired() || r.URL.Path == "/healthz" || s.authorized(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="nxray"`)
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			writeError(w, http.StatusUnauthorized, "this status page needs its token: Authorization: Bearer TOKEN")
+			return
+		}
+		http.Error(w, "this status page needs its token: add ?token=TOKEN to the address", http.StatusUnauthorized)
+	})
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		return s.tokenOK(tok)
+	}
+	p := r.URL.Path
+	if r.Method == http.MethodGet && (p == "/" || strings.HasPrefix(p, "/static/") || p == "/api/v1/events") {
+		return s.tokenOK(r.URL.Query().Get("token"))
+	}
+	return false
+}
+
+func (s *Server) tokenOK(tok string) bool {
+	return tok != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.Token)) == 1
+}

@@ -1,0 +1,96 @@
+// Live updates for the nxray status page: each new verdict arrives over
+// Server-Sent Events and is added at the top of the list. Everything from the
+// server goes into the page as text (textContent), never as markup, so a DNS
+// name holding "<img ...>" stays a name. The page works without this script.
+(function () {
+  'use strict';
+  var body = document.body;
+  var list = document.getElementById('diagnoses');
+  var live = document.getElementById('live');
+  if (!list || !window.EventSource || !body.dataset.events) {
+    return;
+  }
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) { e.className = cls; }
+    if (text !== undefined && text !== null) { e.textContent = String(text); }
+    return e;
+  }
+
+  function clock(iso) {
+    var d = new Date(iso);
+    if (isNaN(d.getTime())) { return ''; }
+    return d.toISOString().slice(11, 19);
+  }
+
+  function evidenceTable(rows) {
+    var wrap = el('div', 'scroll');
+    var t = el('table', 'evidence');
+    var head = el('tr');
+    ['server', 'role', 'query', 'rcode', 'aa', 'answers', 'rtt', 'ede', 'error'].forEach(function (h) {
+      head.appendChild(el('th', null, h));
+    });
+    t.appendChild(el('thead')).appendChild(head);
+    var tb = t.appendChild(el('tbody'));
+    (rows || []).forEach(function (r) {
+      var tr = el('tr');
+      [[r.server, 'mono'], [r.role], [r.query, 'mono'], [r.rcode || '-'], [r.aa ? 'aa' : ''],
+        [r.answers], [r.rcode ? r.rtt_ms.toFixed(1) + ' ms' : '-'], [(r.ede || []).join(' ')], [r.error || '']
+      ].forEach(function (c) { tr.appendChild(el('td', c[1] || null, c[0])); });
+      tb.appendChild(tr);
+    });
+    wrap.appendChild(t);
+    return wrap;
+  }
+
+  // verdictItem builds the same markup the server's template does.
+  function verdictItem(v) {
+    var li = el('li', 'verdict fresh');
+    li.dataset.id = v.id;
+    li.dataset.cause = v.cause;
+    var det = li.appendChild(el('details'));
+    var sum = det.appendChild(el('summary'));
+    var time = el('time', null, clock(v.last_seen));
+    time.setAttribute('datetime', v.last_seen);
+    sum.appendChild(time);
+    sum.appendChild(el('span', 'name mono', v.name));
+    sum.appendChild(el('span', 'qtype', v.qtype));
+    sum.appendChild(el('span', 'rcode', v.rcode));
+    sum.appendChild(el('span', 'badge cause-' + v.cause, v.cause));
+    sum.appendChild(el('span', 'summary', v.summary));
+    sum.appendChild(el('span', 'meta', 'seen ' + v.count + '\u00d7 \u00b7 first ' + clock(v.first_seen) +
+      ' \u00b7 last ' + clock(v.last_seen) + ' UTC \u00b7 ' + v.duration_ms + ' ms'));
+    var d = det.appendChild(el('div', 'detail'));
+    var adv = d.appendChild(el('p', 'advice'));
+    adv.appendChild(el('strong', null, 'Advice:'));
+    adv.appendChild(document.createTextNode(' ' + v.advice));
+    var up = 'Upstream ' + v.upstream;
+    if (v.ede && v.ede.length) { up += '; its Extended DNS Errors: ' + v.ede.join(' '); }
+    d.appendChild(el('p', 'muted', up));
+    d.appendChild(evidenceTable(v.evidence));
+    return li;
+  }
+
+  function add(v) {
+    var empty = document.getElementById('empty');
+    if (empty) { empty.remove(); }
+    var item = verdictItem(v);
+    var old = list.querySelector('li[data-id="' + CSS.escape(String(v.id)) + '"]');
+    if (old) { old.remove(); }
+    list.insertBefore(item, list.firstChild);
+  }
+
+  var es = new EventSource(body.dataset.events);
+  es.addEventListener('open', function () {
+    body.dataset.live = 'on';
+    live.textContent = 'live: new diagnoses appear here as they happen';
+  });
+  es.addEventListener('error', function () {
+    body.dataset.live = 'off';
+    live.textContent = 'live updates paused; reconnecting';
+  });
+  es.addEventListener('verdict', function (ev) {
+    try { add(JSON.parse(ev.data)); } catch (e) { /* a malformed event is skipped */ }
+  });
+})();
