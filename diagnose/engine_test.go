@@ -308,3 +308,33 @@ func TestSubscribeAndGet(t *testing.T) {
 		t.Error("Get of an unknown ID found something")
 	}
 }
+
+// hangingProber never finishes on its own, like a probe of a server that
+// swallows every packet: only the diagnosis timeout ends it.
+type hangingProber struct{}
+
+func (hangingProber) Probe(ctx context.Context, f Failure, take func() bool) (Findings, []Evidence) {
+	<-ctx.Done()
+	return Findings{}, []Evidence{{Server: "192.0.2.1:53", Role: "authoritative", Error: "timeout"}}
+}
+
+func TestSlowServersDoNotStickWorkers(t *testing.T) {
+	log := newLines()
+	e, err := New(Config{Prober: hangingProber{}, Workers: 1, Timeout: 50 * time.Millisecond, Logger: slog.New(log)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	for i := range 3 {
+		e.Observe(Failure{Name: fmt.Sprintf("n%d.slow.test.", i), Qtype: dns.TypeA, Rcode: dns.RcodeServerFailure})
+	}
+	// One worker, three diagnoses that each hang: all three finish, each
+	// cut off by the timeout, and say what they saw.
+	waitDiagnosed(t, log, 3)
+	for i := range 3 {
+		v, ok := e.Lookup(fmt.Sprintf("n%d.slow.test.", i), dns.TypeA)
+		if !ok || v.Cause != Unknown || len(v.Evidence) != 1 {
+			t.Errorf("verdict %d: %+v", i, v)
+		}
+	}
+}
