@@ -61,26 +61,9 @@ func startLabStack(t *testing.T) *labStack {
 	t.Cleanup(eng.Close)
 	verdicts, unsubscribe := eng.Subscribe()
 	t.Cleanup(unsubscribe)
-	m := NewMetrics()
-	px, err := proxy.New(proxy.Config{Listen: []string{"127.0.0.1:0"}, Upstreams: []proxy.Upstream{{Net: "udp", Addr: up}},
-		Timeout: 3 * time.Second, Deadline: 4 * time.Second, ACL: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		Cache: proxy.CacheConfig{Size: 100, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour}, Observer: wire.Observer(eng, up), Recorder: m})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := px.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { px.Shutdown(context.Background()) })
-	st, err := New(Config{Addr: "127.0.0.1:0", Engine: eng, Proxy: px, Metrics: m})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Shutdown(context.Background()) })
-	return &labStack{eng: eng, proxy: px.Addrs()[0].String(), base: "http://" + st.Addr(), verdicts: verdicts}
+	px, base := serveStack(t, eng, proxy.Config{Upstreams: []proxy.Upstream{{Net: "udp", Addr: up}},
+		Timeout: 3 * time.Second, Deadline: 4 * time.Second, Observer: wire.Observer(eng, up)})
+	return &labStack{eng: eng, proxy: px.Addrs()[0].String(), base: base, verdicts: verdicts}
 }
 
 // ask sends a query through the proxy and returns the answer's rcode.
@@ -302,4 +285,32 @@ func writeScreenshot(t *testing.T, png []byte) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot written to %s", path)
+}
+
+// serveStack starts a proxy (cfg, on 127.0.0.1 with a small cache and a
+// loopback ACL, recording into fresh Metrics) and a status server over it
+// and eng. It returns the proxy and the status page's base URL.
+func serveStack(t *testing.T, eng *diagnose.Engine, cfg proxy.Config) (*proxy.Server, string) {
+	t.Helper()
+	m := NewMetrics()
+	cfg.Listen, cfg.Recorder = []string{"127.0.0.1:0"}, m
+	cfg.ACL = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	cfg.Cache = proxy.CacheConfig{Size: 100, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour}
+	px, err := proxy.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := px.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { px.Shutdown(context.Background()) })
+	st, err := New(Config{Addr: "127.0.0.1:0", Engine: eng, Proxy: px, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Shutdown(context.Background()) })
+	return px, "http://" + st.Addr()
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"syscall"
 	"testing"
@@ -129,28 +128,8 @@ func TestMetricsScrape(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(eng.Close)
-	m := NewMetrics()
-	px, err := proxy.New(proxy.Config{Listen: []string{"127.0.0.1:0"},
-		Upstreams: []proxy.Upstream{{Net: "udp", Addr: dead}, {Net: "udp", Addr: good}},
-		Timeout:   time.Second, HealthInterval: time.Hour, Cache: proxy.CacheConfig{Size: 100, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour},
-		ACL:      []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		Observer: wire.Observer(eng, good), Recorder: m})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := px.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { px.Shutdown(context.Background()) })
-	st, err := New(Config{Addr: "127.0.0.1:0", Engine: eng, Proxy: px, Metrics: m})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Shutdown(context.Background()) })
-	base := "http://" + st.Addr()
+	px, base := serveStack(t, eng, proxy.Config{Upstreams: []proxy.Upstream{{Net: "udp", Addr: dead}, {Net: "udp", Addr: good}},
+		Timeout: time.Second, HealthInterval: time.Hour, Observer: wire.Observer(eng, good)})
 
 	// The event stream tells when the verdict is made; the hub counts it in
 	// /metrics before it sends it, so no polling is needed.
