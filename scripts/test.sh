@@ -47,7 +47,11 @@ fi
 go vet ./...
 
 echo "== go test -race"
-go test -race -count=1 ./...
+go test -race -count=1 $(go list ./... | grep -v /internal/realdns)
+
+echo "== against real DNS software (BIND 9, Unbound): every scenario"
+go test -race -count=1 -v ./internal/realdns 2>&1 | grep -E '^\s*(--- |ok|FAIL|PASS|panic)|realdns_test|diagnose_test'
+
 
 fuzztime=${FUZZTIME:-15s}
 if [ "$fuzztime" != "0" ]; then

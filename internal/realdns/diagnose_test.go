@@ -143,13 +143,15 @@ func TestDiagnosisAgainstBINDAndUnbound(t *testing.T) {
 			{"www.nsmismatch.test.", diagnose.LameDelegation},
 			{"www.ok.test.", diagnose.Healthy},
 		} {
-			up := tr.Resolvers[Validating]
-			f := diagnose.Failure{Name: tt.name, Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Upstream: up}
-			fd, ev := prober(t, tr, up).Probe(context.Background(), f, func() bool { return true })
-			fd.Name, fd.Qtype, fd.Rcode, fd.Upstream, fd.Explain = f.Name, f.Qtype, f.Rcode, f.Upstream, true
-			if r := diagnose.Classify(fd); r.Cause != tt.cause {
-				t.Errorf("%s: cause %s, want %s\nsummary: %s\n%s", tt.name, r.Cause, tt.cause, r.Summary, evidenceText(ev))
-			}
+			t.Run(string(tt.cause), func(t *testing.T) {
+				up := tr.Resolvers[Validating]
+				f := diagnose.Failure{Name: tt.name, Qtype: dns.TypeA, Rcode: dns.RcodeSuccess, Upstream: up}
+				fd, ev := prober(t, tr, up).Probe(context.Background(), f, func() bool { return true })
+				fd.Name, fd.Qtype, fd.Rcode, fd.Upstream, fd.Explain = f.Name, f.Qtype, f.Rcode, f.Upstream, true
+				if r := diagnose.Classify(fd); r.Cause != tt.cause {
+					t.Errorf("%s: cause %s, want %s\nsummary: %s\n%s", tt.name, r.Cause, tt.cause, r.Summary, evidenceText(ev))
+				}
+			})
 		}
 	})
 	// Last, as it changes the tree: a record added after Unbound cached
