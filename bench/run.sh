@@ -1,12 +1,26 @@
 #!/usr/bin/env bash
-# Load benchmark: nxray vs CoreDNS, both forwarding to a local authoritative
-# upstream (a second CoreDNS serving bench.test. with the `file` plugin).
+# Load benchmark: nxray vs CoreDNS, AdGuard dnsproxy and dnsdist, all
+# forwarding to a local authoritative upstream (a second CoreDNS serving
+# bench.test. with the `file` plugin); then nxray under a random-subdomain
+# NXDOMAIN flood, and every forwarder while one of its two upstreams is
+# killed mid-run.
 #
 #   bash bench/run.sh
 #
 # Everything listens on 127.0.0.1 and all traffic goes to 127.0.0.1.
-# Server under test is pinned to CPU 0, dnsperf and the upstream to CPU 1.
-# Prints a markdown table at the end; raw dnsperf output is kept in $WORK.
+# Server under test is pinned to CPU 0, dnsperf and the upstream(s) to CPU 1.
+# Prints markdown tables at the end; raw dnsperf output is kept in $WORK.
+#
+# Scenarios (BENCH_SCENARIOS, default "hit fwd flood kill"):
+#   hit    cache hits: every server with its cache on, 100 warmed-up names
+#   fwd    forwarding: every server with its cache off, 5000 names, plus
+#          dnsperf straight to the upstream (baseline)
+#   flood  nxray with its cache on: cache-hit throughput without and during a
+#          random-subdomain NXDOMAIN flood (rnd-N.bench.test. at FLOOD_QPS),
+#          plus a control run with the same flood sent to the upstream
+#          directly, in FLOOD_ROUNDS interleaved rounds; nxray's RSS
+#   kill   forwarding at KILL_QPS to two upstreams; the first is killed with
+#          SIGKILL KILL_AT seconds into the run; lost queries, latency tail
 #
 # Knobs (environment):
 #   DURATION=8       seconds per throughput run (dnsperf -l)
@@ -15,13 +29,30 @@
 #   OUTSTANDING=100  dnsperf -q (max outstanding queries)
 #   LAT_QPS=2000     fixed rate (dnsperf -Q) for the latency runs (p50/p99)
 #   LAT_DURATION=10  seconds per latency run
+#   PEERS="coredns dnsproxy dnsdist"  peers run next to nxray
 #   COREDNS_VERSION=v1.15.0
 #   COREDNS_BIN      path of a coredns binary (default: $HOME/go/bin/coredns,
 #                    installed with `go install` if missing or wrong version)
+#   DNSPROXY_VERSION=v0.78.0
+#   DNSPROXY_BIN     path of a dnsproxy binary (default: $HOME/go/bin/dnsproxy,
+#                    built from the Go module if missing or wrong version)
+#   DNSDIST_BIN=dnsdist (Debian package `dnsdist`, apt-get if missing)
+#   FLOOD_QPS=2000   rate of the NXDOMAIN flood (dnsperf -Q)
+#   FLOOD_ROUNDS=5   rounds of (no flood, control, flood), one hit run each
+#   FLOOD_NAMES=30000  fresh flood names per round (rnd-N.bench.test.; a
+#                    round sends (DURATION+3) * FLOOD_QPS of them)
+#   FLOOD_SETTLE=10  seconds of quiet after each round
+#                    (nxray's diagnosis queue drains in the background)
+#   KILL_QPS=2000 KILL_DURATION=12 KILL_AT=4 KILL_TIMEOUT=500ms
+#   KILL_OUTSTANDING=2000
+#                    (KILL_TIMEOUT is nxray's --timeout in the kill scenario;
+#                    dnsperf -q is large so that queries lost with the dead
+#                    upstream do not fill dnsperf's window and stall it)
 #   NXRAY_BIN        use this nxray binary instead of building ./cmd/nxray
-#   NXRAY_PORT=15353 COREDNS_PORT=15354 UPSTREAM_PORT=15400 (base ports; the
-#                    next free port is taken if one is busy)
-#   BENCH_SKIP_NXRAY=1  run only the CoreDNS/direct rows (script development)
+#   NXRAY_PORT=15353 COREDNS_PORT=15354 DNSPROXY_PORT=15355 DNSDIST_PORT=15356
+#   UPSTREAM_PORT=15400 (UPSTREAM_PORT+1, +2: the kill scenario's upstreams)
+#                    base ports; the next free port is taken if one is busy
+#   BENCH_SKIP_NXRAY=1  run only the peer/direct rows (script development)
 set -euo pipefail
 
 DURATION=${DURATION:-8}
@@ -32,8 +63,22 @@ LAT_QPS=${LAT_QPS:-2000}
 LAT_DURATION=${LAT_DURATION:-10}
 ZONE_SIZE=${ZONE_SIZE:-5000}  # www0..www4999.bench.test A
 HIT_NAMES=${HIT_NAMES:-100}   # cache-hit query set: www0..www99
+PEERS=${PEERS:-coredns dnsproxy dnsdist}
+BENCH_SCENARIOS=${BENCH_SCENARIOS:-hit fwd flood kill}
 COREDNS_VERSION=${COREDNS_VERSION:-v1.15.0}
 COREDNS_BIN=${COREDNS_BIN:-$HOME/go/bin/coredns}
+DNSPROXY_VERSION=${DNSPROXY_VERSION:-v0.78.0}
+DNSPROXY_BIN=${DNSPROXY_BIN:-$HOME/go/bin/dnsproxy}
+DNSDIST_BIN=${DNSDIST_BIN:-dnsdist}
+FLOOD_QPS=${FLOOD_QPS:-2000}
+FLOOD_NAMES=${FLOOD_NAMES:-30000}
+FLOOD_ROUNDS=${FLOOD_ROUNDS:-5}
+FLOOD_SETTLE=${FLOOD_SETTLE:-10}
+KILL_QPS=${KILL_QPS:-2000}
+KILL_DURATION=${KILL_DURATION:-12}
+KILL_AT=${KILL_AT:-4}
+KILL_TIMEOUT=${KILL_TIMEOUT:-500ms}
+KILL_OUTSTANDING=${KILL_OUTSTANDING:-2000}
 BENCH_SKIP_NXRAY=${BENCH_SKIP_NXRAY:-0}
 SERVER_CPU=0
 LOAD_CPU=1
@@ -44,6 +89,7 @@ WORK=$(mktemp -d /tmp/nxray-bench.XXXXXX)
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+has() { [[ " $1 " == *" $2 "* ]]; } # LIST WORD
 
 # ---------------------------------------------------------------- cleanup
 PIDS=()
@@ -59,6 +105,7 @@ cleanup() {
 		kill -9 "$p" 2>/dev/null || true
 	done
 	rm -f "$WORK/nxray"   # built binary; logs stay in $WORK
+	rm -rf "$WORK/dnsproxy-build"
 	log "raw output kept in $WORK"
 	exit "$rc"
 }
@@ -77,12 +124,14 @@ stop_pid() {
 command -v taskset >/dev/null || die "taskset (util-linux) missing"
 command -v go >/dev/null || die "go not found in PATH"
 
-if ! command -v dnsperf >/dev/null; then
-	log "installing dnsperf (apt-get)"
-	SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-	$SUDO apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dnsperf >/dev/null
-fi
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+APT_UPDATED=0
+apt_install() { # PACKAGE
+	log "installing $1 (apt-get)"
+	if [ "$APT_UPDATED" = 0 ]; then $SUDO apt-get update -qq; APT_UPDATED=1; fi
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$1" >/dev/null
+}
+command -v dnsperf >/dev/null || apt_install dnsperf
 
 want_cd="CoreDNS-${COREDNS_VERSION#v}"
 if [ ! -x "$COREDNS_BIN" ] || [ "$("$COREDNS_BIN" -version 2>/dev/null | awk 'NR == 1')" != "$want_cd" ]; then
@@ -92,6 +141,29 @@ if [ ! -x "$COREDNS_BIN" ] || [ "$("$COREDNS_BIN" -version 2>/dev/null | awk 'NR
 	[ "$(basename "$COREDNS_BIN")" = coredns ] || mv "$(dirname "$COREDNS_BIN")/coredns" "$COREDNS_BIN"
 fi
 COREDNS_VER_STR=$("$COREDNS_BIN" -version | awk 'NR == 1')
+
+DNSPROXY_VER_STR="-"
+if has "$PEERS" dnsproxy; then
+	if [ ! -x "$DNSPROXY_BIN" ] || [ "$("$DNSPROXY_BIN" --version 2>/dev/null)" != "dnsproxy version $DNSPROXY_VERSION" ]; then
+		# Built in a throw-away module rather than with `go install mod@version`,
+		# which also fetches the module's version list (for deprecation notices)
+		# and so fails where the module proxy serves versions but not lists.
+		log "building AdGuard dnsproxy $DNSPROXY_VERSION from its Go module (about 30 s)"
+		mkdir -p "$WORK/dnsproxy-build" "$(dirname "$DNSPROXY_BIN")"
+		(cd "$WORK/dnsproxy-build" && go mod init benchpeer >/dev/null 2>&1 &&
+			go get "github.com/AdguardTeam/dnsproxy@$DNSPROXY_VERSION" >/dev/null 2>&1 &&
+			go build -ldflags "-X github.com/AdguardTeam/dnsproxy/internal/version.version=$DNSPROXY_VERSION" \
+				-o "$DNSPROXY_BIN" github.com/AdguardTeam/dnsproxy) || die "building dnsproxy failed"
+		rm -rf "$WORK/dnsproxy-build"
+	fi
+	DNSPROXY_VER_STR=$("$DNSPROXY_BIN" --version 2>/dev/null | awk '{print $NF}')
+fi
+
+DNSDIST_VER_STR="-"
+if has "$PEERS" dnsdist; then
+	command -v "$DNSDIST_BIN" >/dev/null || apt_install dnsdist
+	DNSDIST_VER_STR=$("$DNSDIST_BIN" --version 2>/dev/null | awk 'NR == 1 {print $2}')
+fi
 
 if [ "$BENCH_SKIP_NXRAY" = 1 ]; then
 	NXRAY=""
@@ -112,17 +184,23 @@ port_busy() { # TCP or UDP listener on the port (any address family)?
 	awk -v h="$hex" 'NR>1 && substr($2, length($2)-4) == h {f=1} END {exit !f}' \
 		/proc/net/tcp /proc/net/udp /proc/net/tcp6 /proc/net/udp6 2>/dev/null
 }
-free_port() { # BASE [PORTS ALREADY CHOSEN...]
-	local p=$1; shift
+CHOSEN=()
+free_port() { # BASE
+	local p=$1
 	for _ in $(seq 1 50); do
-		if ! port_busy "$p" && [[ " $* " != *" $p "* ]]; then echo "$p"; return 0; fi
+		if ! port_busy "$p" && [[ " ${CHOSEN[*]} " != *" $p "* ]]; then CHOSEN+=("$p"); echo "$p"; return 0; fi
 		p=$((p + 1))
 	done
 	die "no free port near $p"
 }
-UP_PORT=$(free_port "${UPSTREAM_PORT:-15400}")
-NX_PORT=$(free_port "${NXRAY_PORT:-15353}" "$UP_PORT")
-CD_PORT=$(free_port "${COREDNS_PORT:-15354}" "$UP_PORT" "$NX_PORT")
+# (free_port runs in a subshell via $(...): record each choice in CHOSEN here)
+UP_PORT=$(free_port "${UPSTREAM_PORT:-15400}"); CHOSEN+=("$UP_PORT")
+UPA_PORT=$(free_port "$((UP_PORT + 1))"); CHOSEN+=("$UPA_PORT")
+UPB_PORT=$(free_port "$((UPA_PORT + 1))"); CHOSEN+=("$UPB_PORT")
+NX_PORT=$(free_port "${NXRAY_PORT:-15353}"); CHOSEN+=("$NX_PORT")
+CD_PORT=$(free_port "${COREDNS_PORT:-15354}"); CHOSEN+=("$CD_PORT")
+DP_PORT=$(free_port "${DNSPROXY_PORT:-15355}"); CHOSEN+=("$DP_PORT")
+DD_PORT=$(free_port "${DNSDIST_PORT:-15356}"); CHOSEN+=("$DD_PORT")
 
 # ------------------------------------------------------------- test data
 ZONE=$WORK/bench.test.zone
@@ -135,33 +213,24 @@ ZONE=$WORK/bench.test.zone
 } >"$ZONE"
 awk -v n="$HIT_NAMES" 'BEGIN { for (i = 0; i < n; i++) printf "www%d.bench.test A\n", i }' >"$WORK/q-hit.txt"
 awk -v n="$ZONE_SIZE" 'BEGIN { for (i = 0; i < n; i++) printf "www%d.bench.test A\n", i }' >"$WORK/q-fwd.txt"
+# one file of distinct names per flood round (round 2 continues where round 1 ended)
+for i in $(seq 1 "$FLOOD_ROUNDS"); do
+	awk -v n="$FLOOD_NAMES" -v o="$(((i - 1) * FLOOD_NAMES))" 'BEGIN { for (i = o; i < o + n; i++) printf "rnd-%d.bench.test A\n", i }' >"$WORK/q-flood-$i.txt"
+done
 echo "www0.bench.test A" >"$WORK/q-probe.txt"
 
-cat >"$WORK/Corefile.upstream" <<EOF
-bench.test.:$UP_PORT {
-    bind 127.0.0.1
-    file $ZONE
+corefile_upstream() { # PORT
+	printf 'bench.test.:%s {\n    bind 127.0.0.1\n    file %s\n}\n' "$1" "$ZONE"
 }
-EOF
-cat >"$WORK/Corefile.cache" <<EOF
-.:$CD_PORT {
-    bind 127.0.0.1
-    forward . 127.0.0.1:$UP_PORT
-    cache
-}
-EOF
-cat >"$WORK/Corefile.forward" <<EOF
-.:$CD_PORT {
-    bind 127.0.0.1
-    forward . 127.0.0.1:$UP_PORT
-}
-EOF
+corefile_upstream "$UP_PORT" >"$WORK/Corefile.upstream"
+corefile_upstream "$UPA_PORT" >"$WORK/Corefile.upstreamA"
+corefile_upstream "$UPB_PORT" >"$WORK/Corefile.upstreamB"
 
 # ------------------------------------------------------------ processes
 # start_server NAME CPU CMD... ; sets STARTED_PID
 start_server() {
 	local name=$1 cpu=$2; shift 2
-	taskset -c "$cpu" "$@" >"$WORK/$name.log" 2>&1 &
+	taskset -c "$cpu" "$@" >"$WORK/$name.log" 2>&1 </dev/null &
 	STARTED_PID=$!
 	PIDS+=("$STARTED_PID")
 }
@@ -180,6 +249,94 @@ wait_ready() { # PORT PID NAME
 	die "$3 did not answer on 127.0.0.1:$1 within 10 s"
 }
 vmhwm_mib() { awk '/^VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status" 2>/dev/null || echo "?"; }
+vmrss_mib() { awk '/^VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status" 2>/dev/null || echo "?"; }
+cpu_secs() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat" 2>/dev/null || echo 0; } # utime+stime, USER_HZ=100
+
+# nxray's failure diagnosis may query other resolvers (--alternate defaults to
+# public ones) or walk from the root servers. Point all of that at the local
+# upstream and turn annotation off, so that nothing can leave 127.0.0.1.
+NX_LOCAL=()
+if [ -n "$NXRAY" ]; then
+	nx_help=$("$NXRAY" serve --help 2>&1 || true)
+	for kv in "--alternate=127.0.0.1:$UP_PORT" "--root-hints=127.0.0.1" \
+		"--auth-port=$UP_PORT" "--annotate=off"; do
+		if grep -q -- "${kv%%=*} " <<<"$nx_help"; then NX_LOCAL+=("$kv"); fi
+	done
+fi
+
+# Config of each server under test. MODE is "hit" (cache on) or "fwd" (cache
+# off); UPSTREAMS is one or more ports on 127.0.0.1, in order of preference.
+write_configs() { # NAME MODE UPSTREAM_PORTS...
+	local name=$1 mode=$2; shift 2
+	local u
+	case $name in
+	coredns)
+		{
+			printf '.:%s {\n    bind 127.0.0.1\n    forward .' "$CD_PORT"
+			for u in "$@"; do printf ' 127.0.0.1:%s' "$u"; done
+			# sequential: the first upstream first, like nxray's failover
+			[ $# -gt 1 ] && printf ' {\n        policy sequential\n    }'
+			printf '\n'
+			[ "$mode" = hit ] && printf '    cache\n'
+			printf '}\n'
+		} >"$WORK/Corefile.$mode"
+		;;
+	dnsdist)
+		{
+			echo "setSecurityPollSuffix('')  -- no security-status queries to the Internet"
+			echo "setLocal('127.0.0.1:$DD_PORT')"
+			local order=1
+			for u in "$@"; do
+				# health check with a name the upstream serves (it REFUSES the default a.root-servers.net.)
+				echo "newServer({address='127.0.0.1:$u', order=$order, checkName='www0.bench.test.', checkInterval=1})"
+				order=$((order + 1))
+			done
+			# the first upstream first, like nxray's failover
+			[ $# -gt 1 ] && echo "setServerPolicy(firstAvailable)"
+			if [ "$mode" = hit ]; then
+				echo "pc = newPacketCache(10000)"
+				echo "getPool(''):setCache(pc)"
+			fi
+		} >"$WORK/dnsdist-$mode.conf"
+		;;
+	esac
+}
+
+# start_sut NAME MODE UPSTREAM_PORTS... ; starts a server under test on CPU 0,
+# sets STARTED_PID and STARTED_PORT. Extra nxray flags in NX_EXTRA.
+NX_EXTRA=()
+start_sut() {
+	local name=$1 mode=$2; shift 2
+	local u ups=() tag=$name-$mode${TAG_SUFFIX:-}
+	write_configs "$name" "$mode" "$@"
+	case $name in
+	nxray)
+		for u in "$@"; do ups+=(--upstream "127.0.0.1:$u"); done
+		local cs=10000; [ "$mode" = fwd ] && cs=0
+		start_server "$tag" $SERVER_CPU env -u NXRAY_CACHE_SIZE "$NXRAY" serve --listen "127.0.0.1:$NX_PORT" \
+			"${ups[@]}" --cache-size "$cs" --http "" --log-level warn "${NX_LOCAL[@]}" "${NX_EXTRA[@]}"
+		STARTED_PORT=$NX_PORT
+		;;
+	coredns)
+		start_server "$tag" $SERVER_CPU "$COREDNS_BIN" -conf "$WORK/Corefile.$mode" -quiet
+		STARTED_PORT=$CD_PORT
+		;;
+	dnsproxy)
+		for u in "$@"; do ups+=(-u "127.0.0.1:$u"); done
+		local c=(); [ "$mode" = hit ] && c=(--cache)
+		# with two upstreams: parallel mode would double the upstream load;
+		# the default load_balance prefers the faster upstream
+		start_server "$tag" $SERVER_CPU "$DNSPROXY_BIN" -l 127.0.0.1 -p "$DP_PORT" "${ups[@]}" "${c[@]}" --timeout 2s
+		STARTED_PORT=$DP_PORT
+		;;
+	dnsdist)
+		start_server "$tag" $SERVER_CPU "$DNSDIST_BIN" --supervised --disable-syslog -C "$WORK/dnsdist-$mode.conf"
+		STARTED_PORT=$DD_PORT
+		;;
+	*) die "unknown server $name" ;;
+	esac
+	wait_ready "$STARTED_PORT" "$STARTED_PID" "$tag"
+}
 
 # ------------------------------------------------------------ measuring
 # Result lines in $WORK/results.tsv:
@@ -196,15 +353,24 @@ parse_dnsperf() { # FILE -> "qps sent completed lost avg_ms"
 		/Average Latency/    {avg=$4*1000}
 		END {printf "%.0f %s %s %s %.3f\n", qps, sent, comp, lost, avg}' "$1"
 }
+rcodes() { # FILE -> "NOERROR:123,SERVFAIL:4" (no spaces)
+	awk '/Response codes:/ {sub(/.*Response codes: */, ""); gsub(/ \([0-9.]+%\)/, ""); gsub(/, /, ","); gsub(/ /, ":"); print}' "$1"
+}
+max_latency_ms() { # FILE -> max latency of completed queries (ms)
+	awk '/Average Latency/ {gsub(/[(),]/, ""); print $NF * 1000}' "$1"
+}
 
 # throughput SCENARIO SERVER PORT PID QFILE REP
 throughput() {
-	local out=$WORK/tput-$1-$2-$6.txt
+	local out=$WORK/tput-$1-$2-$6.txt c0 c1 t0 t1 cpu
+	c0=$(cpu_secs "$4"); t0=$(date +%s.%N)
 	taskset -c $LOAD_CPU dnsperf -s 127.0.0.1 -p "$3" -d "$5" -l "$DURATION" \
 		-c "$CLIENTS" -q "$OUTSTANDING" -t 2 >"$out" 2>&1 || true
+	c1=$(cpu_secs "$4"); t1=$(date +%s.%N)
+	cpu=$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" 'BEGIN {printf "%.0f", 100 * (b - a) / (e - s)}')
 	local r; r=$(parse_dnsperf "$out")
-	printf 'tput %s %s %s %s - - %s\n' "$1" "$2" "$6" "$r" "$(vmhwm_mib "$4")" >>"$RES"
-	log "$(printf '%-8s %-8s rep %s: %s qps (sent completed lost avg_ms: %s)' "$1" "$2" "$6" "${r%% *}" "${r#* }")"
+	printf 'tput %s %s %s %s - - %s %s\n' "$1" "$2" "$6" "$r" "$(vmhwm_mib "$4")" "$cpu" >>"$RES"
+	log "$(printf '%-10s %-8s rep %s: %s qps (sent completed lost avg_ms: %s; server CPU %s%%)' "$1" "$2" "$6" "${r%% *}" "${r#* }" "$cpu")"
 }
 
 # latency SCENARIO SERVER PORT PID QFILE  (fixed rate, per-query latencies via -v)
@@ -214,12 +380,15 @@ latency() {
 		-c "$CLIENTS" -q "$OUTSTANDING" -t 2 -Q "$LAT_QPS" -v >"$out" 2>&1 || true
 	local r pct
 	r=$(parse_dnsperf "$out")
-	pct=$(awk '/^> NOERROR/ {print $NF}' "$out" | sort -g |
+	pct=$(percentiles "$out")
+	printf 'lat %s %s 1 %s %s %s\n' "$1" "$2" "$r" "$pct" "$(vmhwm_mib "$4")" >>"$RES"
+	log "$(printf '%-10s %-8s latency @%s qps: avg/p50/p99 ms %s %s' "$1" "$2" "$LAT_QPS" "$(echo "$r" | awk '{print $5}')" "$pct")"
+}
+percentiles() { # FILE (dnsperf -v output) -> "p50_ms p99_ms" of NOERROR answers
+	awk '/^> NOERROR/ {print $NF}' "$1" | sort -g |
 		awk '{v[NR]=$1} END { if (NR == 0) {print "- -"; exit}
 			i50=int(NR*0.50); if (i50<1) i50=1; i99=int(NR*0.99); if (i99<1) i99=1
-			printf "%.3f %.3f\n", v[i50]*1000, v[i99]*1000 }')
-	printf 'lat %s %s 1 %s %s %s\n' "$1" "$2" "$r" "$pct" "$(vmhwm_mib "$4")" >>"$RES"
-	log "$(printf '%-8s %-8s latency @%s qps: avg/p50/p99 ms %s %s' "$1" "$2" "$LAT_QPS" "$(echo "$r" | awk '{print $5}')" "$pct")"
+			printf "%.3f %.3f\n", v[i50]*1000, v[i99]*1000 }'
 }
 
 warmup() { # PORT QFILE: every name twice, then a short burst
@@ -236,96 +405,175 @@ cpu_busy_pct() { # CPU use of the whole machine over 2 s, in percent
 }
 # Other work on the machine (builds, tests) ruins the numbers. Sample machine
 # CPU use while our servers sit idle: before, between and after the scenarios.
+# Steal time: CPU time the VM's host gave to others while the VM wanted it;
+# reported per scenario (share of all CPU time since the previous check).
 BUSY_SAMPLES=()
+STEAL_SAMPLES=()
+steal_ticks() { awk '/^cpu / {printf "%d %d\n", $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
+read -r STEAL0 TOTAL0 < <(steal_ticks)
 idle_check() {
-	local b; b=$(cpu_busy_pct)
+	local b st tt; b=$(cpu_busy_pct)
+	read -r st tt < <(steal_ticks)
+	STEAL_SAMPLES+=("$1:$(awk -v s=$((st - STEAL0)) -v t=$((tt - TOTAL0)) 'BEGIN {printf "%.1f", 100 * s / (t + 1e-9)}')%")
+	STEAL0=$st; TOTAL0=$tt
 	BUSY_SAMPLES+=("$1:$b%")
 	if [ "$b" -gt 10 ]; then log "WARNING: machine ${b}% busy while idle ($1); results will be noisy"; fi
 }
+offbox_check() { # PID NAME: warn about any socket not on loopback
+	command -v ss >/dev/null || return 0
+	local bad
+	bad=$(ss -Htunap 2>/dev/null | grep "pid=$1," | awk '$5 !~ /^(127\.|\[::1\]|\[::ffff:127\.)/ || $6 !~ /^(127\.|\[::1\]|\[::ffff:127\.|\*:\*|0\.0\.0\.0:\*|\[::\]:\*)/' || true)
+	[ -z "$bad" ] || log "WARNING: $2 has non-loopback sockets: $bad"
+}
+
 idle_check before
-log "work dir $WORK; ports: upstream $UP_PORT, nxray $NX_PORT, coredns $CD_PORT"
-log "$COREDNS_VER_STR; dnsperf $DNSPERF_VER; nxray $NXRAY_GIT"
+log "work dir $WORK; ports: upstream $UP_PORT (kill scenario $UPA_PORT, $UPB_PORT), nxray $NX_PORT, coredns $CD_PORT, dnsproxy $DP_PORT, dnsdist $DD_PORT"
+log "$COREDNS_VER_STR; dnsproxy $DNSPROXY_VER_STR; dnsdist $DNSDIST_VER_STR; dnsperf $DNSPERF_VER; nxray $NXRAY_GIT"
+[ -n "$NXRAY" ] && log "nxray extra flags (keep everything on loopback): ${NX_LOCAL[*]:-none}"
 
 start_server upstream $LOAD_CPU "$COREDNS_BIN" -conf "$WORK/Corefile.upstream" -quiet
 UP_PID=$STARTED_PID
 wait_ready "$UP_PORT" "$UP_PID" upstream
 
-# nxray's failure diagnosis may query other resolvers (--alternate defaults to
-# public ones) or walk from the root servers. Point all of that at the local
-# upstream and turn annotation off, so that nothing can leave 127.0.0.1.
-NX_LOCAL=()
-if [ -n "$NXRAY" ]; then
-	nx_help=$("$NXRAY" serve --help 2>&1 || true)
-	for kv in "--alternate=127.0.0.1:$UP_PORT" "--root-hints=127.0.0.1" \
-		"--auth-port=$UP_PORT" "--annotate=off"; do
-		if grep -q -- "${kv%%=*} " <<<"$nx_help"; then NX_LOCAL+=("$kv"); fi
+SUTS=()
+[ -n "$NXRAY" ] && SUTS+=(nxray)
+for p in $PEERS; do SUTS+=("$p"); done
+
+# run_scenario MODE QFILE: start every server, interleave REPS throughput
+# runs, one latency run each, stop them.
+run_scenario() {
+	local mode=$1 qfile=$2 s name port pid rep
+	local servers=()
+	[ "$mode" = fwd ] && servers+=("direct:$UP_PORT:$UP_PID")
+	for s in "${SUTS[@]}"; do
+		start_sut "$s" "$mode" "$UP_PORT"
+		warmup "$STARTED_PORT" "$qfile"
+		servers+=("$s:$STARTED_PORT:$STARTED_PID")
 	done
-	log "nxray extra flags (keep everything on loopback): ${NX_LOCAL[*]:-none}"
-fi
-offbox_check() { # PID NAME: warn about any socket not on loopback
-	command -v ss >/dev/null || return 0
-	local bad
-	bad=$(ss -Htunap 2>/dev/null | grep "pid=$1," | awk '$6 !~ /^(127\.|\[::1\]|\[::ffff:127\.|\*:\*|0\.0\.0\.0:\*|\[::\]:\*)/' || true)
-	[ -z "$bad" ] || log "WARNING: $2 has non-loopback sockets: $bad"
+	for rep in $(seq 1 "$REPS"); do
+		for s in "${servers[@]}"; do
+			IFS=: read -r name port pid <<<"$s"
+			throughput "$mode" "$name" "$port" "$pid" "$qfile" "$rep"
+		done
+	done
+	for s in "${servers[@]}"; do
+		IFS=: read -r name port pid <<<"$s"
+		latency "$mode" "$name" "$port" "$pid" "$qfile"
+	done
+	for s in "${servers[@]}"; do
+		IFS=: read -r name _ pid <<<"$s"
+		[ "$name" = direct ] && continue
+		offbox_check "$pid" "$name"; stop_pid "$pid"
+	done
 }
 
-# --- scenario 1: cache hit ------------------------------------------------
-log "scenario hit: nxray (cache on) vs CoreDNS forward+cache, $HIT_NAMES names"
-servers=()
-if [ -n "$NXRAY" ]; then
-	start_server nxray-hit $SERVER_CPU env -u NXRAY_CACHE_SIZE "$NXRAY" serve --listen "127.0.0.1:$NX_PORT" \
-		--upstream "127.0.0.1:$UP_PORT" --http "" --log-level warn "${NX_LOCAL[@]}"
-	NX_PID=$STARTED_PID; wait_ready "$NX_PORT" "$NX_PID" nxray-hit
+# --- scenario hit: cache hit -----------------------------------------------
+if has "$BENCH_SCENARIOS" hit; then
+	log "scenario hit: ${SUTS[*]} with their caches on, $HIT_NAMES names"
+	run_scenario hit "$WORK/q-hit.txt"
+	idle_check after-hit
+fi
+
+# --- scenario fwd: forwarding (no cache) + direct baseline -----------------
+if has "$BENCH_SCENARIOS" fwd; then
+	log "scenario fwd: direct and ${SUTS[*]} with their caches off, $ZONE_SIZE names"
+	run_scenario fwd "$WORK/q-fwd.txt"
+	idle_check after-fwd
+fi
+
+# --- scenario flood: cache hits during a random-subdomain NXDOMAIN flood ----
+# FLOOD_ROUNDS rounds of three cache-hit runs against one nxray: "off" (no
+# flood), "ctl" (the flood sent straight to the upstream: CPU 1, where
+# dnsperf and the upstream run, carries the flood's load but nxray does not)
+# and "on" (the flood sent to nxray), then FLOOD_SETTLE s of quiet. Each
+# round floods FLOOD_NAMES fresh names. Result lines:
+#   tput flood-PHASE nxray ROUND ...   (as in throughput)
+#   floodinfo KEY VALUE...
+if has "$BENCH_SCENARIOS" flood && [ -n "$NXRAY" ]; then
+	log "scenario flood: nxray cache hits without and during a ${FLOOD_QPS} qps NXDOMAIN flood, $FLOOD_ROUNDS rounds"
+	TAG_SUFFIX=-flood start_sut nxray hit "$UP_PORT"; NXF_PID=$STARTED_PID
 	warmup "$NX_PORT" "$WORK/q-hit.txt"
-	servers+=("nxray:$NX_PORT:$NX_PID")
-fi
-start_server coredns-hit $SERVER_CPU "$COREDNS_BIN" -conf "$WORK/Corefile.cache" -quiet
-CD_PID=$STARTED_PID; wait_ready "$CD_PORT" "$CD_PID" coredns-hit
-warmup "$CD_PORT" "$WORK/q-hit.txt"
-servers+=("coredns:$CD_PORT:$CD_PID")
-
-for rep in $(seq 1 "$REPS"); do
-	for s in "${servers[@]}"; do
-		IFS=: read -r name port pid <<<"$s"
-		throughput hit "$name" "$port" "$pid" "$WORK/q-hit.txt" "$rep"
+	fl_len=$((DURATION + 3))
+	flood_run() { # PHASE ROUND TARGET_PORT|none
+		local phase=$1 round=$2 target=$3 fpid="" c0 c1 t0 t1 r
+		if [ "$target" != none ]; then
+			taskset -c $LOAD_CPU dnsperf -s 127.0.0.1 -p "$target" -d "$WORK/q-flood-$round.txt" -l "$fl_len" \
+				-Q "$FLOOD_QPS" -c "$CLIENTS" -q 1000 -t 2 >"$WORK/flood-$phase-$round.txt" 2>&1 </dev/null &
+			fpid=$!; PIDS+=("$fpid")
+		fi
+		# 1.5 s of unmeasured hits first, so that every measured run starts on a
+		# busy machine (the first run after a quiet spell measured lower)
+		taskset -c $LOAD_CPU dnsperf -s 127.0.0.1 -p "$NX_PORT" -d "$WORK/q-hit.txt" -l 1.5 \
+			-c "$CLIENTS" -q "$OUTSTANDING" -t 2 >/dev/null 2>&1 || true
+		c0=$(cpu_secs "$NXF_PID"); t0=$(date +%s.%N)
+		throughput "flood-$phase" nxray "$NX_PORT" "$NXF_PID" "$WORK/q-hit.txt" "$round"
+		c1=$(cpu_secs "$NXF_PID"); t1=$(date +%s.%N)
+		echo "floodinfo cpu-$phase-$round $(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" 'BEGIN {printf "%.0f", 100 * (b - a) / (e - s)}')" >>"$RES"
+		if [ -n "$fpid" ]; then
+			# dnsperf stops by itself after -l; bounded wait
+			for _ in $(seq 1 $((fl_len * 10 + 100))); do kill -0 "$fpid" 2>/dev/null || break; sleep 0.1; done
+			stop_pid "$fpid"
+			r=$(parse_dnsperf "$WORK/flood-$phase-$round.txt")
+			echo "floodinfo flood-$phase-$round $r $(rcodes "$WORK/flood-$phase-$round.txt")" >>"$RES"
+			log "flood to $target (phase $phase, round $round): qps sent completed lost avg_ms: $r"
+		fi
+	}
+	echo "floodinfo rss-start $(vmrss_mib "$NXF_PID") $(vmhwm_mib "$NXF_PID")" >>"$RES"
+	for round in $(seq 1 "$FLOOD_ROUNDS"); do
+		flood_run off "$round" none
+		flood_run ctl "$round" "$UP_PORT"
+		flood_run on "$round" "$NX_PORT"
+		echo "floodinfo rss-on-$round $(vmrss_mib "$NXF_PID") $(vmhwm_mib "$NXF_PID")" >>"$RES"
+		log "nxray RSS right after flood round $round: $(vmrss_mib "$NXF_PID") MiB (peak $(vmhwm_mib "$NXF_PID") MiB)"
+		sleep "$FLOOD_SETTLE"
 	done
-done
-for s in "${servers[@]}"; do
-	IFS=: read -r name port pid <<<"$s"
-	latency hit "$name" "$port" "$pid" "$WORK/q-hit.txt"
-done
-for s in "${servers[@]}"; do IFS=: read -r name _ pid <<<"$s"; offbox_check "$pid" "$name"; stop_pid "$pid"; done
-
-idle_check between
-# --- scenario 2: forwarding (no cache) + direct baseline -------------------
-log "scenario fwd: nxray (NXRAY_CACHE_SIZE=0) vs CoreDNS forward only, $ZONE_SIZE names"
-servers=("direct:$UP_PORT:$UP_PID")
-if [ -n "$NXRAY" ]; then
-	start_server nxray-fwd $SERVER_CPU env NXRAY_CACHE_SIZE=0 "$NXRAY" serve --listen "127.0.0.1:$NX_PORT" \
-		--upstream "127.0.0.1:$UP_PORT" --http "" --log-level warn "${NX_LOCAL[@]}"
-	NX_PID=$STARTED_PID; wait_ready "$NX_PORT" "$NX_PID" nxray-fwd
-	warmup "$NX_PORT" "$WORK/q-fwd.txt"
-	servers+=("nxray:$NX_PORT:$NX_PID")
+	echo "floodinfo rss-end $(vmrss_mib "$NXF_PID") $(vmhwm_mib "$NXF_PID")" >>"$RES"
+	echo "floodinfo loglines $(wc -l <"$WORK/nxray-hit-flood.log")" >>"$RES"
+	offbox_check "$NXF_PID" nxray; stop_pid "$NXF_PID"
+	idle_check after-flood
 fi
-start_server coredns-fwd $SERVER_CPU "$COREDNS_BIN" -conf "$WORK/Corefile.forward" -quiet
-CD_PID=$STARTED_PID; wait_ready "$CD_PORT" "$CD_PID" coredns-fwd
-warmup "$CD_PORT" "$WORK/q-fwd.txt"
-servers+=("coredns:$CD_PORT:$CD_PID")
 
-for rep in $(seq 1 "$REPS"); do
-	for s in "${servers[@]}"; do
-		IFS=: read -r name port pid <<<"$s"
-		throughput fwd "$name" "$port" "$pid" "$WORK/q-fwd.txt" "$rep"
+# --- scenario kill: first of two upstreams killed mid-run ------------------
+# Result lines: kill SERVER qps sent completed lost avg_ms max_ms p50 p99
+#   n>100ms n>400ms n>1s rcodes lowest-1s-rate
+if has "$BENCH_SCENARIOS" kill; then
+	log "scenario kill: forwarding at $KILL_QPS qps to two upstreams, the first killed with SIGKILL at ${KILL_AT}s"
+	for s in "${SUTS[@]}"; do
+		start_server "upstreamA-$s" $LOAD_CPU "$COREDNS_BIN" -conf "$WORK/Corefile.upstreamA" -quiet
+		UPA_PID=$STARTED_PID; wait_ready "$UPA_PORT" "$UPA_PID" "upstreamA-$s"
+		start_server "upstreamB-$s" $LOAD_CPU "$COREDNS_BIN" -conf "$WORK/Corefile.upstreamB" -quiet
+		UPB_PID=$STARTED_PID; wait_ready "$UPB_PORT" "$UPB_PID" "upstreamB-$s"
+		NX_EXTRA=(--timeout "$KILL_TIMEOUT")
+		TAG_SUFFIX=-kill start_sut "$s" fwd "$UPA_PORT" "$UPB_PORT"
+		NX_EXTRA=()
+		pid=$STARTED_PID; port=$STARTED_PORT
+		sleep 2 # let health checks (dnsdist) settle
+		out=$WORK/kill-$s.txt
+		taskset -c $LOAD_CPU dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/q-fwd.txt" -l "$KILL_DURATION" \
+			-c "$CLIENTS" -q "$KILL_OUTSTANDING" -t 2 -Q "$KILL_QPS" -S 1 -v >"$out" 2>&1 </dev/null &
+		dp=$!; PIDS+=("$dp")
+		sleep "$KILL_AT"
+		{ kill -9 "$UPA_PID"; wait "$UPA_PID"; } 2>/dev/null || true
+		for _ in $(seq 1 $(((KILL_DURATION + 5) * 10))); do kill -0 "$dp" 2>/dev/null || break; sleep 0.1; done
+		stop_pid "$dp"
+		# which upstream answered after the kill: B's share of the load
+		r=$(parse_dnsperf "$out")
+		mx=$(max_latency_ms "$out")
+		pct=$(percentiles "$out")
+		slow=$(awk '/^> NOERROR/ {if ($NF > 0.1) a++; if ($NF > 0.4) b++; if ($NF > 1) c++} END {printf "%d %d %d", a, b, c}' "$out")
+		rc=$(rcodes "$out")
+		[ -n "$rc" ] || rc=-
+		# dnsperf -S 1: answers completed in each second; the lowest one
+		minsec=$(awk '/^[0-9]+\.[0-9]+: [0-9.]+$/ {v = $2 + 0; if (!n++ || v < m) m = v} END {printf "%.0f", m}' "$out")
+		echo "kill $s $r $mx $pct $slow $rc $minsec" >>"$RES"
+		log "kill $s: qps sent completed lost avg_ms: $r; max ${mx} ms; p50/p99 $pct; >100ms/>400ms/>1s: $slow; rcodes $rc; lowest 1-s rate $minsec"
+		offbox_check "$pid" "$s"
+		stop_pid "$pid"; stop_pid "$UPB_PID"; stop_pid "$UPA_PID"
 	done
-done
-for s in "${servers[@]}"; do
-	IFS=: read -r name port pid <<<"$s"
-	latency fwd "$name" "$port" "$pid" "$WORK/q-fwd.txt"
-done
-for s in "${servers[@]:1}"; do IFS=: read -r name _ pid <<<"$s"; offbox_check "$pid" "$name"; stop_pid "$pid"; done
+	idle_check after-kill
+fi
 
-idle_check after
-# --- nxray log check ---------------------------------------------------------
+# --- log check ---------------------------------------------------------------
 for f in "$WORK"/nxray-*.log; do
 	[ -s "$f" ] || continue
 	log "$(basename "$f") is not empty ($(wc -l <"$f") lines); first lines:"
@@ -334,59 +582,128 @@ done
 
 # ---------------------------------------------------------------- report
 TABLE=$WORK/results.md
-awk -v reps="$REPS" -v dur="$DURATION" -v latqps="$LAT_QPS" '
+awk -v reps="$REPS" -v dur="$DURATION" -v latqps="$LAT_QPS" -v floodqps="$FLOOD_QPS" \
+	-v killqps="$KILL_QPS" -v killat="$KILL_AT" -v killto="$KILL_TIMEOUT" -v killq="$KILL_OUTSTANDING" -v settle="$FLOOD_SETTLE" '
+	function pretty(sv) {
+		if (sv == "nxray") return "nxray"
+		if (sv == "coredns") return "CoreDNS"
+		if (sv == "dnsproxy") return "dnsproxy"
+		if (sv == "dnsdist") return "dnsdist"
+		if (sv == "direct") return "direct to upstream"
+		return sv
+	}
 	function label(sc, sv) {
 		if (sv == "direct") return "direct to upstream (baseline; RSS = upstream)"
-		if (sc == "hit") return (sv == "nxray" ? "cache hit: nxray (cache on)" : "cache hit: CoreDNS forward+cache")
-		return (sv == "nxray" ? "forwarding: nxray (NXRAY_CACHE_SIZE=0)" : "forwarding: CoreDNS forward only")
+		return (sc == "hit" ? "cache hit: " : "forwarding: ") pretty(sv)
 	}
 	$1 == "tput" {
 		k = $2 SUBSEP $3
 		if (!(k in n)) order[++nk] = k
 		n[k]++; q[k] += $5; qs[k] = qs[k] (qs[k] == "" ? "" : ", ") $5
-		sent[k] += $6; lost[k] += $8; avg[k] += $9
+		sent[k] += $6; lost[k] += $8; avg[k] += $9; cpu[k] += $13
 		if ($12 + 0 > rss[k] + 0) rss[k] = $12
+		if ($2 == "hit" || $2 == "fwd") { if (!($3 in seen)) { sv[++ns] = $3; seen[$3] = 1 } }
 	}
 	$1 == "lat" {
 		k = $2 SUBSEP $3
 		lavg[k] = $9; p50[k] = $10; p99[k] = $11; llost[k] = $8
 		if ($12 + 0 > rss[k] + 0) rss[k] = $12
 	}
+	$1 == "floodinfo" { fi[$2] = $0 }
+	$1 == "tput" && $2 ~ /^flood-/ { p = substr($2, 7); fq[p, $4] = $5; if ($4 + 0 > nround) nround = $4 + 0 }
+	$1 == "floodinfo" && $2 ~ /^cpu-/ { split($2, z, "-"); fcpu[z[2], z[3]] = $3 }
+	$1 == "floodinfo" && $2 ~ /^flood-/ { split($2, z, "-"); fsent[z[2], z[3]] = $4; fcomp[z[2], z[3]] = $5; flost[z[2], z[3]] = $6; frc[z[2], z[3]] = $8 }
+	$1 == "kill" { kl[++nkl] = $0 }
 	END {
-		print "| scenario | QPS (mean) | QPS per rep | lost | avg latency at max load (ms) | latency @" latqps " qps avg / p50 / p99 (ms) | peak RSS (MiB) |"
+		for (i = 1; i <= nk; i++) { k = order[i]; mq[k] = q[k] / n[k]; ml[k] = avg[k] / n[k] }
+		# side-by-side summary
+		print "| server | cache-hit QPS | hit p50 / p99 @" latqps " qps (ms) | hit peak RSS (MiB) | forwarding QPS | fwd p50 / p99 @" latqps " qps (ms) | fwd peak RSS (MiB) |"
 		print "|---|---:|---:|---:|---:|---:|---:|"
-		for (i = 1; i <= nk; i++) {
-			k = order[i]; split(k, a, SUBSEP)
-			printf "| %s | %.0f | %s | %d (%.2f%%) | %.3f | %s / %s / %s%s | %s |\n",
-				label(a[1], a[2]), q[k] / n[k], qs[k], lost[k], 100 * lost[k] / (sent[k] ? sent[k] : 1),
-				avg[k] / n[k], lavg[k], p50[k], p99[k], (llost[k] > 0 ? " (" llost[k] " lost)" : ""), rss[k]
-			mq[k] = q[k] / n[k]; ml[k] = avg[k] / n[k]
+		for (i = 1; i <= ns; i++) {
+			s = sv[i]; h = "hit" SUBSEP s; f = "fwd" SUBSEP s
+			printf "| %s | %s | %s | %s | %s | %s | %s |\n", pretty(s),
+				(h in mq ? sprintf("%.0f", mq[h]) : "-"), (h in p50 ? p50[h] " / " p99[h] : "-"), (h in rss ? rss[h] : "-"),
+				(f in mq ? sprintf("%.0f", mq[f]) : "-"), (f in p50 ? p50[f] " / " p99[f] : "-"), (f in rss ? rss[f] : "-")
 		}
 		print ""
-		h = "hit" SUBSEP "nxray"; c = "hit" SUBSEP "coredns"
-		if ((h in mq) && mq[c] > 0)
-			printf "- cache-hit QPS nxray/CoreDNS: %.2f (target >= 1.00: %s)\n", mq[h] / mq[c], (mq[h] >= mq[c] ? "MET" : "NOT MET")
-		f = "fwd" SUBSEP "nxray"; d = "fwd" SUBSEP "direct"; fc = "fwd" SUBSEP "coredns"
-		if ((f in mq) && (fc in mq) && mq[fc] > 0)
-			printf "- forwarding QPS nxray/CoreDNS: %.2f\n", mq[f] / mq[fc]
+		print "| scenario | QPS (mean) | QPS per rep | lost | avg latency at max load (ms) | latency @" latqps " qps avg / p50 / p99 (ms) | peak RSS (MiB) | server CPU at max load (% of one CPU) |"
+		print "|---|---:|---:|---:|---:|---:|---:|---:|"
+		for (i = 1; i <= nk; i++) {
+			k = order[i]; split(k, a, SUBSEP)
+			if (a[1] != "hit" && a[1] != "fwd") continue
+			printf "| %s | %.0f | %s | %d (%.2f%%) | %.3f | %s / %s / %s%s | %s | %.0f |\n",
+				label(a[1], a[2]), mq[k], qs[k], lost[k], 100 * lost[k] / (sent[k] ? sent[k] : 1),
+				ml[k], lavg[k], p50[k], p99[k], (llost[k] > 0 ? " (" llost[k] " lost)" : ""), rss[k], cpu[k] / n[k]
+		}
+		print ""
+		h = "hit" SUBSEP "nxray"
+		for (i = 1; i <= ns; i++) {
+			s = sv[i]; if (s == "nxray" || s == "direct") continue
+			c = "hit" SUBSEP s; f = "fwd" SUBSEP "nxray"; fc = "fwd" SUBSEP s
+			if ((h in mq) && mq[c] > 0)
+				printf "- cache-hit QPS nxray/%s: %.2f\n", pretty(s), mq[h] / mq[c]
+			if ((f in mq) && mq[fc] > 0)
+				printf "- forwarding QPS nxray/%s: %.2f\n", pretty(s), mq[f] / mq[fc]
+		}
+		f = "fwd" SUBSEP "nxray"; d = "fwd" SUBSEP "direct"
 		if ((f in lavg) && lavg[d] > 0) {
 			printf "- forwarding latency @%s qps, nxray vs direct: avg %+.0f%%, p50 %+.0f%%, p99 %+.0f%% (target within +10%%: %s)\n",
 				latqps, 100 * (lavg[f] / lavg[d] - 1), 100 * (p50[f] / p50[d] - 1), 100 * (p99[f] / p99[d] - 1),
 				(lavg[f] <= 1.10 * lavg[d] ? "MET" : "NOT MET")
-			printf "- forwarding avg latency at max load, nxray vs direct: %+.0f%%\n", 100 * (ml[f] / ml[d] - 1)
 		}
-		if ((fc in lavg) && lavg[d] > 0)
-			printf "- forwarding latency @%s qps, CoreDNS vs direct: avg %+.0f%%, p50 %+.0f%%, p99 %+.0f%%\n",
-				latqps, 100 * (lavg[fc] / lavg[d] - 1), 100 * (p50[fc] / p50[d] - 1), 100 * (p99[fc] / p99[d] - 1)
+		if (("flood-off" SUBSEP "nxray") in mq) {
+			print ""
+			print "Flood (nxray, cache on; " nround " rounds of: a hit run without flood, one while the flood goes to the upstream (control), one while it goes to nxray; dnsperf -l " dur " each; flood at " floodqps " qps of fresh rnd-N.bench.test. names):"
+			print ""
+			print "| run | hit QPS (mean) | QPS per round | vs no flood (mean of per-round ratios; min-max) | nxray CPU (% of CPU 0) |"
+			print "|---|---:|---:|---:|---:|"
+			np = split("off ctl on", ph, " ")
+			for (j = 1; j <= np; j++) {
+				k = "flood-" ph[j] SUBSEP "nxray"; if (!(k in mq)) continue
+				rs = ""; rmin = 1e9; rmax = 0; rsum = 0; rn = 0; csum = 0
+				for (r = 1; r <= nround; r++) {
+					if (!((ph[j], r) in fq) || !(("off", r) in fq)) continue
+					x = fq[ph[j], r] / fq["off", r]; rsum += x; rn++
+					if (x < rmin) rmin = x; if (x > rmax) rmax = x
+					csum += fcpu[ph[j], r]
+				}
+				desc = (ph[j] == "off" ? "no flood" : ph[j] == "ctl" ? "control: flood sent to the upstream, not nxray" : "flood sent to nxray")
+				printf "| %s | %.0f | %s | %.1f%% (%.0f-%.0f%%) | %.0f |\n", desc, mq[k], qs[k], 100 * rsum / rn, 100 * rmin, 100 * rmax, csum / rn
+				ratio[ph[j]] = rsum / rn
+			}
+			print ""
+			printf "- hit throughput during the flood: %.1f%% of flood-free (mean of per-round ratios; target >= 90%%: %s); ratio of means %.1f%%\n", 100 * ratio["on"], (ratio["on"] >= 0.9 ? "MET" : "NOT MET"), 100 * mq["flood-on" SUBSEP "nxray"] / mq["flood-off" SUBSEP "nxray"]
+			if ("ctl" in ratio)
+				printf "- with the flood sent to the upstream instead (control): %.1f%%\n", 100 * ratio["ctl"]
+			fs = 0; fc = 0; fl = 0; fr = ""
+			for (r = 1; r <= nround; r++) if (("on", r) in fsent) { fs += fsent["on", r]; fc += fcomp["on", r]; fl += flost["on", r]; fr = frc["on", r] }
+			printf "- flood queries sent to nxray: %d, answered %d, lost %d (last round rcodes %s)\n", fs, fc, fl, fr
+			split(fi["rss-start"], r0, " "); split(fi["rss-end"], r1, " "); split(fi["loglines"], ll, " ")
+			rl = ""
+			for (r = 1; r <= nround; r++) { split(fi["rss-on-" r], xr, " "); rl = rl (rl == "" ? "" : ", ") xr[3] }
+			printf "- nxray RSS (MiB): %s at start; right after each flood round: %s; %s " settle " s after the last (peak %s); %s lines on stderr at warn\n", r0[3], rl, r1[3], r1[4], ll[3]
+		}
+		if (nkl > 0) {
+			print ""
+			print "Kill (forwarding at " killqps " qps to upstreams A then B, A killed with SIGKILL " killat " s in; nxray --timeout " killto "; dnsperf -t 2 -q " killq "):"
+			print ""
+			print "| server | sent | completed | lost (timed out after 2 s) | rcodes | p50 / p99 (ms) | max latency (ms) | answers > 100 ms / > 400 ms / > 1 s | lowest answers/s in any 1-s interval |"
+			print "|---|---:|---:|---:|---|---:|---:|---:|---:|"
+			for (j = 1; j <= nkl; j++) {
+				split(kl[j], a, " ")
+				printf "| %s | %s | %s | %s | %s | %s / %s | %s | %s / %s / %s | %s |\n", pretty(a[2]), a[4], a[5], a[6], a[14], a[9], a[10], a[8], a[11], a[12], a[13], a[15]
+			}
+		}
 	}' "$RES" >"$TABLE"
 
 {
 	echo
 	echo "## nxray load benchmark"
 	echo
-	echo "- machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), kernel $(uname -r)"
-	echo "- nxray $NXRAY_GIT; $COREDNS_VER_STR; dnsperf $DNSPERF_VER; $(go version | awk '{print $3}')"
+	echo "- machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), kernel $(uname -r); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "- nxray $NXRAY_GIT; $COREDNS_VER_STR; dnsproxy $DNSPROXY_VER_STR; dnsdist $DNSDIST_VER_STR; dnsperf $DNSPERF_VER; $(go version | awk '{print $3}')"
 	echo "- server under test on CPU $SERVER_CPU; dnsperf and upstream on CPU $LOAD_CPU; machine CPU use while the servers were idle (other load): ${BUSY_SAMPLES[*]}"
+	echo "- CPU time stolen by the VM's host, share of all CPU time up to each check: ${STEAL_SAMPLES[*]}"
 	echo "- throughput: dnsperf -l $DURATION -c $CLIENTS -q $OUTSTANDING -t 2 (no rate limit), $REPS reps, interleaved"
 	echo "- latency: dnsperf -l $LAT_DURATION -c $CLIENTS -q $OUTSTANDING -t 2 -Q $LAT_QPS -v (percentiles from per-query latencies)"
 	echo "- cache-hit set: $HIT_NAMES names (warmed up); forwarding set: $ZONE_SIZE names; upstream: CoreDNS file plugin, bench.test. zone with $ZONE_SIZE A records"
