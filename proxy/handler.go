@@ -60,6 +60,10 @@ func (s *Server) serveHit(w dns.ResponseWriter, req *dns.Msg, e *entry, now time
 		s.cfg.Observer.Observe(Failure{Time: now, Client: client, Name: q.Name, Qtype: q.Qtype,
 			Qclass: q.Qclass, Rcode: e.rcode, Cached: true})
 	}
+	s.stats.rcodes[e.rcode&0xF].Add(1)
+	if s.cfg.Recorder != nil {
+		s.cfg.Recorder.Answered(protoOf(isUDP(w)), e.rcode, true)
+	}
 	bp := bufPool.Get().(*[]byte)
 	buf := (*bp)[:len(e.wire)]
 	e.render(buf, req, now)
@@ -75,10 +79,6 @@ func (s *Server) serveHit(w dns.ResponseWriter, req *dns.Msg, e *entry, now time
 		w.Write(buf)
 	}
 	bufPool.Put(bp)
-	s.stats.rcodes[e.rcode&0xF].Add(1)
-	if s.cfg.Recorder != nil {
-		s.cfg.Recorder.Answered(protoOf(isUDP(w)), e.rcode, true)
-	}
 	if rt.logQueries {
 		s.logQuery(client, q, e.rcode, "", true, now)
 	}
@@ -129,11 +129,13 @@ func (s *Server) serveMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, now
 			Qclass: q.Qclass, Rcode: resp.Rcode, Upstream: upstream, EDE: edeOf(a.msg), Err: err})
 	}
 	s.annotate(resp, q, limitFor(w, req), rt.annotator, rt.annotateWait)
-	s.write(w, req, resp)
+	// Counted before the write, like the observer: whoever reads the
+	// counters after seeing the answer finds it counted.
 	s.stats.rcodes[resp.Rcode&0xF].Add(1)
 	if s.cfg.Recorder != nil {
 		s.cfg.Recorder.Answered(protoOf(isUDP(w)), resp.Rcode, false)
 	}
+	s.write(w, req, resp)
 	if rt.logQueries {
 		s.logQuery(client, q, resp.Rcode, upstream, false, now)
 	}
