@@ -44,20 +44,7 @@ func TestBindErrorsSayWhatToDo(t *testing.T) {
 }
 
 func TestInflightCapAnswersSERVFAILAtOnce(t *testing.T) {
-	arrived := make(chan struct{}, 1)
-	release := make(chan struct{})
-	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
-		if r.Question[0].Name == "slow.example.test." {
-			select {
-			case arrived <- struct{}{}:
-			default:
-			}
-			<-release
-		}
-		answerA("192.0.2.1", 60)(w, r)
-	})
-	unblock := sync.OnceFunc(func() { close(release) })
-	t.Cleanup(unblock) // before the upstream's own cleanup, even after a t.Fatal
+	up, arrived, unblock := heldUpstream(t, "slow.example.test.")
 	s, addr := startProxy(t, func(c *Config) {
 		c.MaxInflight = 1
 		c.Timeout, c.Deadline = 10*time.Second, 10*time.Second // the held query must not time out

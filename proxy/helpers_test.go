@@ -269,3 +269,26 @@ func (c attrEvents) Handle(_ context.Context, r slog.Record) error {
 }
 func (c attrEvents) WithAttrs([]slog.Attr) slog.Handler { return c }
 func (c attrEvents) WithGroup(string) slog.Handler      { return c }
+
+// heldUpstream answers A queries, but holds every query for the name held
+// until unblock is called; arrived receives when one such query comes in.
+// unblock also runs in a cleanup before the upstream's own, so a t.Fatal
+// cannot leave the upstream's shutdown waiting.
+func heldUpstream(t testing.TB, held string) (up *fakeUpstream, arrived <-chan struct{}, unblock func()) {
+	t.Helper()
+	in := make(chan struct{}, 1)
+	release := make(chan struct{})
+	up = startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		if r.Question[0].Name == held {
+			select {
+			case in <- struct{}{}:
+			default:
+			}
+			<-release
+		}
+		answerA("192.0.2.1", 60)(w, r)
+	})
+	unblock = sync.OnceFunc(func() { close(release) })
+	t.Cleanup(unblock)
+	return up, in, unblock
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -56,18 +55,7 @@ func TestObserverSeesEveryFailedAnswer(t *testing.T) {
 }
 
 func TestShutdownDrainsQueriesInFlight(t *testing.T) {
-	arrived := make(chan struct{}, 1)
-	release := make(chan struct{})
-	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
-		select {
-		case arrived <- struct{}{}:
-		default:
-		}
-		<-release
-		answerA("192.0.2.1", 60)(w, r)
-	})
-	unblock := sync.OnceFunc(func() { close(release) })
-	t.Cleanup(unblock) // runs before the upstream's own cleanup, even after a t.Fatal
+	up, arrived, unblock := heldUpstream(t, "slow.example.test.")
 	// A long try timeout: on a loaded machine the held query must not time out.
 	s, addr := startProxy(t, func(c *Config) { c.Timeout = 10 * time.Second; c.Deadline = 10 * time.Second }, up.addr)
 	answered := make(chan *dns.Msg, 1)
