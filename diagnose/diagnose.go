@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync/atomic"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 // diagnose runs the prober for f within the engine's bounds, classifies
@@ -36,8 +38,8 @@ func (e *Engine) diagnose(f Failure) {
 		Summary: res.Summary, Advice: res.Advice, EDE: f.EDE, Upstream: f.Upstream,
 		FirstSeen: f.Time, LastSeen: e.cfg.Now(), Count: count,
 		DurationMS: time.Since(start).Milliseconds(), Evidence: evidence, Zone: fd.Zone, AttachEDE: res.EDE}
-	if fd.Zone != "" && zoneWide(res.Cause) {
-		e.rememberZone(lower(fd.Zone)+"|"+v.Rcode, v)
+	if z := groupZone(fd); z != "" && zoneWide(res.Cause) {
+		e.rememberZone(lower(z)+"|"+v.Rcode, v)
 	}
 	e.store.put(v, f.Qtype) // before pending is gone, so no second diagnosis starts
 	e.wake(k)
@@ -46,6 +48,23 @@ func (e *Engine) diagnose(f Failure) {
 	e.diagnosed.Add(1)
 	e.cfg.Logger.Info("diagnosis", "name", v.Name, "qtype", v.Qtype, "rcode", v.Rcode, "cause", string(v.Cause),
 		"summary", v.Summary, "upstream", v.Upstream, "duration_ms", v.DurationMS)
+}
+
+// groupZone is the zone a verdict speaks for: the walk's closest zone, or
+// the zone below it whose SOA an authoritative negative answer carries (one
+// server can serve a zone and its child with no referral between them, and
+// the SOA names the zone that holds the name, RFC 2308 section 3).
+func groupZone(fd Findings) string {
+	zone := fd.Zone
+	if zone == "" {
+		return ""
+	}
+	for _, a := range fd.Auth {
+		if a.AA && a.SOA != nil && dns.IsSubDomain(zone, a.SOA.Zone) {
+			zone = a.SOA.Zone
+		}
+	}
+	return zone
 }
 
 // rememberZone records a zone-wide verdict, within StoreSize zones. Called

@@ -181,7 +181,24 @@ func TestProbeBudgetAndRate(t *testing.T) {
 }
 
 func TestFloodUnderOneZoneIsOneDiagnosis(t *testing.T) {
-	p := &fakeProber{fd: nxFindings("flood.test."), probes: 4}
+	// One server can serve a zone and its parent with no referral between
+	// them: the walk then stops at the parent, and the SOA of the negative
+	// answer names the zone.
+	sameServer := nxFindings(".")
+	sameServer.Auth[0].SOA = &SOA{Zone: "flood.test.", Serial: 1, TTL: 60, Minimum: 60}
+	for _, tt := range []struct {
+		name string
+		fd   Findings
+	}{
+		{"walk ends at the zone", nxFindings("flood.test.")},
+		{"negative answer's SOA names the zone", sameServer},
+	} {
+		t.Run(tt.name, func(t *testing.T) { testFloodGrouped(t, tt.fd) })
+	}
+}
+
+func testFloodGrouped(t *testing.T, fd Findings) {
+	p := &fakeProber{fd: fd, probes: 4}
 	log := newLines()
 	e, err := New(Config{Prober: p, Workers: 4, QueueSize: 64, ProbeRate: 200, ProbeBurst: 20, Logger: slog.New(log)})
 	if err != nil {
