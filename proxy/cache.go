@@ -72,13 +72,19 @@ type entry struct {
 // counted down by the time spent in the cache.
 func (e *entry) render(buf []byte, req *dns.Msg, now time.Time) {
 	copy(buf, e.wire)
-	binary.BigEndian.PutUint16(buf, req.Id)
-	if req.RecursionDesired {
+	e.stamp(buf, req.Id, req.RecursionDesired, now)
+	copyCase(buf[headerLen:headerLen+e.qnameLen], req.Question[0].Name)
+}
+
+// stamp patches buf, a copy of e.wire, with the query's ID and RD bit and
+// TTLs counted down by the time spent in the cache.
+func (e *entry) stamp(buf []byte, id uint16, rd bool, now time.Time) {
+	binary.BigEndian.PutUint16(buf, id)
+	if rd {
 		buf[2] |= 0x01
 	} else {
 		buf[2] &^= 0x01
 	}
-	copyCase(buf[headerLen:headerLen+e.qnameLen], req.Question[0].Name)
 	age := uint32(now.Sub(e.stored) / time.Second)
 	left := uint32((e.expires.Sub(now) + time.Second - 1) / time.Second)
 	for _, r := range e.ttls {

@@ -126,8 +126,9 @@ type Server struct {
 	ctx      context.Context // parent of every query's context
 	cancel   context.CancelFunc
 
-	mu      sync.Mutex // guards servers and addrs
+	mu      sync.Mutex // guards servers, udp and addrs
 	servers []*listener
+	udp     []*udpServer
 	addrs   []net.Addr
 	wg      sync.WaitGroup // serving goroutines
 }
@@ -185,9 +186,6 @@ func (s *Server) Start() error {
 			s.Shutdown(context.Background())
 			return err
 		}
-		// miekg/dns reads UDP queries into 512-byte buffers unless told
-		// otherwise; an EDNS0 query with padding or big options is larger.
-		udp := &dns.Server{PacketConn: pc, Handler: s, UDPSize: maxQuerySize}
 		tcp := &dns.Server{
 			Listener:      newCappedListener(ln, s.cfg.TCPMaxConns, &s.stats.tcpRejected),
 			Handler:       s,
@@ -197,7 +195,17 @@ func (s *Server) Start() error {
 		}
 		s.mu.Lock()
 		s.addrs = append(s.addrs, pc.LocalAddr(), ln.Addr())
-		for _, srv := range []*dns.Server{udp, tcp} {
+		srvs := []*dns.Server{tcp}
+		if conn, ok := pc.(*net.UDPConn); ok && !pc.LocalAddr().(*net.UDPAddr).IP.IsUnspecified() {
+			u := newUDPServer(s, conn)
+			s.udp = append(s.udp, u)
+			u.start()
+		} else {
+			// miekg/dns reads UDP queries into 512-byte buffers unless told
+			// otherwise; an EDNS0 query with padding or big options is larger.
+			srvs = append(srvs, &dns.Server{PacketConn: pc, Handler: s, UDPSize: maxQuerySize})
+		}
+		for _, srv := range srvs {
 			l := &listener{srv: srv, started: make(chan struct{})}
 			srv.NotifyStartedFunc = l.markStarted
 			s.servers = append(s.servers, l)
@@ -236,8 +244,8 @@ func (s *Server) Addrs() []net.Addr {
 // ends, then stops the health probes. It waits for every goroutine it owns.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	servers := s.servers
-	s.servers = nil
+	servers, udp := s.servers, s.udp
+	s.servers, s.udp = nil, nil
 	s.mu.Unlock()
 	// Past the drain deadline, queries still waiting on upstreams give up.
 	stop := context.AfterFunc(ctx, s.cancel)
@@ -256,6 +264,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			case <-ctx.Done():
 			}
 			if err := l.srv.ShutdownContext(ctx); err != nil {
+				errMu.Lock()
+				errs = append(errs, err)
+				errMu.Unlock()
+			}
+		}()
+	}
+	for _, u := range udp {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := u.shutdown(ctx); err != nil {
 				errMu.Lock()
 				errs = append(errs, err)
 				errMu.Unlock()

@@ -1,0 +1,311 @@
+package proxy
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// udpPair is a proxy-side socket and a client socket on loopback, to drive
+// the fast path without a running listener.
+type udpPair struct {
+	proxy, client *net.UDPConn
+	from          netip.AddrPort // the client's address, as the proxy sees it
+}
+
+func newUDPPair(t testing.TB) *udpPair {
+	t.Helper()
+	listen := func() *net.UDPConn {
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	p := &udpPair{proxy: listen(), client: listen()}
+	p.from = p.client.LocalAddr().(*net.UDPAddr).AddrPort()
+	return p
+}
+
+// read returns the next datagram the client got.
+func (p *udpPair) read(t testing.TB) []byte {
+	t.Helper()
+	buf := make([]byte, 65535)
+	p.client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := p.client.Read(buf)
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	return buf[:n]
+}
+
+func pack(t testing.TB, m *dns.Msg) []byte {
+	t.Helper()
+	b, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// withEDNS gives m an OPT record of the given buffer size and DO bit, and
+// options.
+func withEDNS(m *dns.Msg, size uint16, do bool, opts ...dns.EDNS0) *dns.Msg {
+	m.SetEdns0(size, do)
+	m.IsEdns0().Option = opts
+	return m
+}
+
+func TestUDPFastPathAnswersAsTheFullPathDoes(t *testing.T) {
+	clk := newClock()
+	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		switch q := r.Question[0]; {
+		case strings.HasPrefix(strings.ToLower(q.Name), "big."):
+			m := new(dns.Msg).SetReply(r)
+			for i := range 40 {
+				m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300},
+					A: net.IPv4(192, 0, 2, byte(i))})
+			}
+			if o := r.IsEdns0(); o != nil {
+				m.SetEdns0(1232, o.Do())
+			}
+			w.WriteMsg(m)
+		case strings.HasPrefix(strings.ToLower(q.Name), "nx."):
+			answerRcode(dns.RcodeNameError, testSOA(60, 60))(w, r)
+		default:
+			answerA("192.0.2.1", 300)(w, r)
+		}
+	})
+	s, _ := startProxy(t, func(c *Config) { c.Now = clk.Now }, up.addr)
+	p := newUDPPair(t)
+	cookie := &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"}
+	noRD := question("nord.example.test.", dns.TypeA)
+	noRD.RecursionDesired = false
+	cd := question("cd.example.test.", dns.TypeA)
+	cd.CheckingDisabled = true
+	served := []struct {
+		name string
+		m    *dns.Msg
+	}{
+		{"plain", question("www.example.test.", dns.TypeA)},
+		{"0x20 case", question("cAsE.ExAmple.TEST.", dns.TypeA)},
+		{"EDNS0 with DO", withEDNS(question("do.example.test.", dns.TypeA), 1232, true)},
+		{"dig's cookie", withEDNS(question("cookie.example.test.", dns.TypeA), 1232, false, cookie)},
+		{"no RD", noRD},
+		{"CD", cd},
+		{"digits, - and _", question("_sip-1._udp.example.test.", dns.TypeSRV)},
+		{"root", question(".", dns.TypeNS)},
+		{"big answer, big buffer", withEDNS(question("big.example.test.", dns.TypeA), 4096, false)},
+	}
+	for _, tt := range served {
+		t.Run(tt.name, func(t *testing.T) {
+			fill := tt.m.Copy() // in another case than the hit's
+			fill.Question[0].Name = strings.ToLower(fill.Question[0].Name)
+			s.ServeDNS(newRecorder(), fill)
+			clk.Advance(7 * time.Second) // TTLs count down
+			tt.m.Id = 0xBEEF
+			if !s.serveUDPHit(p.proxy, pack(t, tt.m), p.from, &udpScratch{}) {
+				t.Fatal("not answered on the fast path")
+			}
+			fast := p.read(t)
+			full := newRecorder()
+			s.ServeDNS(full, tt.m)
+			if !bytes.Equal(fast, full.out) {
+				t.Errorf("fast path wrote\n%x\nthe full path\n%x", fast, full.out)
+			}
+			if r := new(dns.Msg); r.Unpack(fast) != nil || r.Id != 0xBEEF || r.Question[0].Name != tt.m.Question[0].Name ||
+				len(r.Answer) == 0 || r.Answer[0].Header().Ttl != 293 {
+				t.Errorf("answer %v: want ID 0xBEEF, the question as asked, TTL 293", r)
+			}
+		})
+	}
+	badVers := withEDNS(question("www.example.test.", dns.TypeA), 1232, false)
+	badVers.IsEdns0().SetVersion(1)
+	other := &dns.EDNS0_LOCAL{Code: 65001, Data: []byte{1}}
+	s.ServeDNS(newRecorder(), question(`<b>.example.test.`, dns.TypeA))
+	s.ServeDNS(newRecorder(), question("nx.example.test.", dns.TypeA))
+	for _, tt := range []struct {
+		name string
+		b    []byte
+	}{
+		{"NXDOMAIN: observed and annotated", pack(t, question("nx.example.test.", dns.TypeA))},
+		{"HTML in a label", pack(t, question(`<b>.example.test.`, dns.TypeA))},
+		{"EDNS version 1", pack(t, badVers)},
+		{"an EDNS option nxray does not read", pack(t, withEDNS(question("www.example.test.", dns.TypeA), 1232, false, other))},
+		{"too big for 512 bytes", pack(t, question("big.example.test.", dns.TypeA))},
+		{"not cached", pack(t, question("new.example.test.", dns.TypeA))},
+		{"type 0", pack(t, question("www.example.test.", 0))},
+		{"trailing byte", append(pack(t, question("www.example.test.", dns.TypeA)), 0)},
+	} {
+		t.Run("full path: "+tt.name, func(t *testing.T) {
+			if s.serveUDPHit(p.proxy, tt.b, p.from, &udpScratch{}) {
+				t.Errorf("answered on the fast path")
+			}
+		})
+	}
+	t.Run("full path: outside the ACL", func(t *testing.T) {
+		outside := netip.MustParseAddrPort("192.0.2.7:5300") // never written to: it takes the full path
+		if s.serveUDPHit(p.proxy, pack(t, question("www.example.test.", dns.TypeA)), outside, &udpScratch{}) {
+			t.Errorf("answered on the fast path")
+		}
+	})
+}
+
+// TestUDPAnswersAsMiekgServerDid: what is not a plain query gets what a
+// miekg/dns server gives it, over the wire.
+func TestUDPAnswersAsMiekgServerDid(t *testing.T) {
+	up := startUpstream(t, answerA("192.0.2.1", 60))
+	_, addr := startProxy(t, nil, up.addr)
+	conn, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	exchange := func(b []byte) *dns.Msg {
+		t.Helper()
+		if _, err := conn.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 65535)
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("no answer: %v", err)
+		}
+		m := new(dns.Msg)
+		if err := m.Unpack(buf[:n]); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	twoQ := question("a.example.test.", dns.TypeA)
+	twoQ.Id = 1
+	twoQ.Question = append(twoQ.Question, dns.Question{Name: "b.example.test.", Qtype: dns.TypeA, Qclass: dns.ClassINET})
+	update := question("example.test.", dns.TypeSOA)
+	update.Id, update.Opcode = 2, dns.OpcodeUpdate
+	runt := []byte{0, 3, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0} // one question promised, none sent
+	for _, tt := range []struct {
+		name  string
+		b     []byte
+		id    uint16
+		rcode int
+	}{
+		{"two questions", pack(t, twoQ), 1, dns.RcodeFormatError},
+		{"UPDATE", pack(t, update), 2, dns.RcodeNotImplemented},
+		{"a question promised, none sent", runt, 3, dns.RcodeFormatError},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if r := exchange(tt.b); r.Id != tt.id || r.Rcode != tt.rcode || !r.Response {
+				t.Errorf("answer %v, want ID %d and %s", r, tt.id, dns.RcodeToString[tt.rcode])
+			}
+		})
+	}
+	t.Run("a response or a runt is not answered", func(t *testing.T) {
+		resp := question("a.example.test.", dns.TypeA)
+		resp.Id, resp.Response = 4, true
+		conn.Write(pack(t, resp))
+		conn.Write([]byte{0, 5, 0})
+		q := question("a.example.test.", dns.TypeA)
+		q.Id = 6
+		if r := exchange(pack(t, q)); r.Id != 6 {
+			t.Errorf("first answer has ID %d, want 6: a response or a runt was answered", r.Id)
+		}
+	})
+}
+
+// FuzzUDPPacket drives the UDP packet path, fast path first, as a reader
+// does. Whatever arrives, nxray must not panic; a query gets one answer
+// with its ID; and whatever the fast path reads as a plain query, miekg/dns
+// must read the same way, so that both paths agree on what is cached.
+func FuzzUDPPacket(f *testing.F) {
+	for _, m := range []*dns.Msg{
+		question("www.example.test.", dns.TypeTXT),
+		question("WwW.ExAmPlE.TeSt.", dns.TypeTXT),
+		withEDNS(question("do.example.test.", dns.TypeTXT), 512, true),
+		withEDNS(question("cookie.example.test.", dns.TypeTXT), 1232, false,
+			&dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"}, &dns.EDNS0_PADDING{Padding: make([]byte, 8)}),
+		question(strings.Repeat(strings.Repeat("a", 63)+".", 3)+strings.Repeat("b", 61)+".", dns.TypeTXT), // 255 bytes
+		question(`<img\032src=x>.example.test.`, dns.TypeTXT),
+		question(".", dns.TypeNS),
+	} {
+		b, _ := m.Pack()
+		f.Add(b)
+	}
+	f.Add([]byte{0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 1, 0, 1}) // pointer loop
+	f.Add([]byte{0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0})                                // cut after the name
+
+	up := startUpstream(f, echoUpstream)
+	s, err := New(Config{
+		Upstreams: []Upstream{{Net: "udp", Addr: up.addr}},
+		ACL:       loopbackACL,
+		Cache:     CacheConfig{Size: 1000, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour},
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { s.route.Load().pool.close() })
+	p := newUDPPair(f)
+	u := newUDPServer(s, p.proxy)
+	sc := &udpScratch{}
+
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var q wireQuery
+		var key [maxNameLen]byte
+		if n, ok := parseQuery(b, &q, &key); ok {
+			req := new(dns.Msg)
+			if err := req.Unpack(b); err != nil {
+				t.Fatalf("fast path read a query miekg/dns cannot: %v", err)
+			}
+			want := keyOf(req, req.IsEdns0())
+			got := cacheKey{name: string(key[:n]), qtype: q.qtype, qclass: q.qclass, flags: q.flags()}
+			if got != want || q.limit() != udpLimit(req) || req.Opcode != dns.OpcodeQuery || req.IsEdns0() != nil && req.IsEdns0().Version() != 0 {
+				t.Fatalf("fast path read key %+v limit %d, miekg/dns %+v limit %d", got, q.limit(), want, udpLimit(req))
+			}
+		}
+		answered := len(b) >= headerLen && b[2]&0x80 == 0
+		for range 2 { // the second pass finds the first's answer cached
+			if !s.serveUDPHit(p.proxy, b, p.from, sc) {
+				u.serve(udpJob{pkt: bytes.Clone(b), from: p.from})
+			}
+			if !answered {
+				continue
+			}
+			r := new(dns.Msg)
+			if err := r.Unpack(p.read(t)); err != nil {
+				t.Fatalf("answer does not unpack: %v", err)
+			}
+			if r.Id != be16(b) || !r.Response {
+				t.Fatalf("answer ID %d response %v, want ID %d", r.Id, r.Response, be16(b))
+			}
+		}
+	})
+}
+
+// BenchmarkUDPCacheHit is the hot path as a UDP reader runs it: a packed
+// query read from its bytes, answered from the cache and written to a
+// loopback socket.
+func BenchmarkUDPCacheHit(b *testing.B) {
+	s, up := cachingServer(b)
+	p := newUDPPair(b)
+	req := withEDNS(question("www.example.test.", dns.TypeA), 1232, false)
+	s.ServeDNS(newRecorder(), req.Copy()) // warm
+	pkt := pack(b, req)
+	sc := &udpScratch{}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if !s.serveUDPHit(p.proxy, pkt, p.from, sc) {
+			b.Fatal("not a fast-path hit")
+		}
+	}
+	b.StopTimer()
+	if up.queries.Load() != 1 {
+		b.Fatalf("upstream saw %d queries: not a cache hit", up.queries.Load())
+	}
+}
