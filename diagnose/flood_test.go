@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -41,9 +42,10 @@ func nxUpstream(t *testing.T) string {
 	return pc.LocalAddr().String()
 }
 
-// TestFloodOfRandomNamesInOneZone: 10,000 distinct failing names under one
+// TestFloodOfRandomNamesInOneZone: 12,000 distinct failing names under one
 // zone. The proxy answers every one; the engine stays bounded, counts what
-// it drops or groups, and keeps its probes within the rate limit.
+// it drops or groups, and keeps its probes within the rate limit; and once
+// the cache and the verdict store are full, memory stops growing.
 func TestFloodOfRandomNamesInOneZone(t *testing.T) {
 	h := startLab(t)
 	up := nxUpstream(t)
@@ -65,23 +67,27 @@ func TestFloodOfRandomNamesInOneZone(t *testing.T) {
 	addr := srv.Addrs()[0].String()
 
 	start := time.Now()
-	const n, senders = 10000, 8
+	const n, senders, phases = 12000, 8, 3
 	var answered atomic.Int32
-	var wg sync.WaitGroup
-	for s := range senders {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := &dns.Client{Timeout: 5 * time.Second}
-			for i := s; i < n; i += senders {
-				q := new(dns.Msg).SetQuestion(fmt.Sprintf("r%05d-%x.ok.test.", i, i*2654435761), dns.TypeA)
-				if r, _, err := c.Exchange(q, addr); err == nil && r.Rcode == dns.RcodeNameError {
-					answered.Add(1)
+	var heap [phases]uint64 // live heap after each phase of the flood
+	for p := range phases {
+		var wg sync.WaitGroup
+		for s := range senders {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c := &dns.Client{Timeout: 5 * time.Second}
+				for i := p*n/phases + s; i < (p+1)*n/phases; i += senders {
+					q := new(dns.Msg).SetQuestion(fmt.Sprintf("r%05d-%x.ok.test.", i, i*2654435761), dns.TypeA)
+					if r, _, err := c.Exchange(q, addr); err == nil && r.Rcode == dns.RcodeNameError {
+						answered.Add(1)
+					}
 				}
-			}
-		}()
+			}()
+		}
+		wg.Wait()
+		heap[p] = liveHeap()
 	}
-	wg.Wait()
 	elapsed := time.Since(start).Seconds()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -106,5 +112,18 @@ func TestFloodOfRandomNamesInOneZone(t *testing.T) {
 	if limit := float64(burst) + rate*elapsed; float64(st.Probes) > limit+1 {
 		t.Errorf("%d probes in %.1fs, above the rate limit's %.0f", st.Probes, elapsed, limit)
 	}
-	t.Logf("%d queries in %.2fs; engine %+v", n, elapsed, st)
+	// The first phase fills the cache (1000 answers) and the verdict store;
+	// after that, fresh names replace old ones and memory must stop growing.
+	if grew := int64(heap[2]) - int64(heap[1]); grew > 256<<10 {
+		t.Errorf("live heap grew by %d KiB over the last %d fresh names (after each phase: %v bytes)", grew>>10, n/phases, heap)
+	}
+	t.Logf("%d queries in %.2fs; engine %+v; live heap after each phase %v", n, elapsed, st, heap)
+}
+
+// liveHeap is the heap still in use after a full collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }
