@@ -2,6 +2,10 @@
 // the answer cache, the upstream pool (failover, parallel or random, with
 // health probes) and the hand-off of every failed answer to an Observer.
 //
+// The hot path is a UDP cache hit: udp.go's readers answer it from the
+// packet's bytes (fastpath.go) without unpacking or allocating; everything
+// else goes through ServeDNS (handler.go), as TCP queries do.
+//
 // It does not explain failures: it reports them through the Observer
 // interface, which cmd/nxray wires to the diagnosis engine, and it never
 // imports package diagnose. Handing a failure over never blocks a query.
