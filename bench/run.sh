@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark: nxray vs CoreDNS, AdGuard dnsproxy and dnsdist, all
 # forwarding to a local authoritative upstream (a second CoreDNS serving
-# bench.test. with the `file` plugin); then nxray under a random-subdomain
+# bench.test. with the `file` plugin); then each under a random-subdomain
 # NXDOMAIN flood, and every forwarder while one of its two upstreams is
 # killed mid-run.
 #
@@ -15,10 +15,11 @@
 #   hit    cache hits: every server with its cache on, 100 warmed-up names
 #   fwd    forwarding: every server with its cache off, 5000 names, plus
 #          dnsperf straight to the upstream (baseline)
-#   flood  nxray with its cache on: cache-hit throughput without and during a
-#          random-subdomain NXDOMAIN flood (rnd-N.bench.test. at FLOOD_QPS),
-#          plus a control run with the same flood sent to the upstream
-#          directly, in FLOOD_ROUNDS interleaved rounds; nxray's RSS
+#   flood  each of FLOOD_SERVERS with its cache on: cache-hit throughput
+#          without and during a random-subdomain NXDOMAIN flood
+#          (rnd-N.bench.test. at FLOOD_QPS), plus a control run with the same
+#          flood sent to the upstream directly, in FLOOD_ROUNDS interleaved
+#          rounds; the server's RSS
 #   kill   forwarding at KILL_QPS to two upstreams; the first is killed with
 #          SIGKILL KILL_AT seconds into the run; lost queries, latency tail
 #
@@ -37,6 +38,7 @@
 #   DNSPROXY_BIN     path of a dnsproxy binary (default: $HOME/go/bin/dnsproxy,
 #                    built from the Go module if missing or wrong version)
 #   DNSDIST_BIN=dnsdist (Debian package `dnsdist`, apt-get if missing)
+#   FLOOD_SERVERS="nxray $PEERS"  servers put through the flood scenario
 #   FLOOD_QPS=2000   rate of the NXDOMAIN flood (dnsperf -Q)
 #   FLOOD_ROUNDS=5   rounds of (no flood, control, flood), one hit run each
 #   FLOOD_NAMES=30000  fresh flood names per round (rnd-N.bench.test.; a
@@ -70,6 +72,7 @@ COREDNS_BIN=${COREDNS_BIN:-$HOME/go/bin/coredns}
 DNSPROXY_VERSION=${DNSPROXY_VERSION:-v0.78.0}
 DNSPROXY_BIN=${DNSPROXY_BIN:-$HOME/go/bin/dnsproxy}
 DNSDIST_BIN=${DNSDIST_BIN:-dnsdist}
+FLOOD_SERVERS=${FLOOD_SERVERS:-nxray $PEERS}
 FLOOD_QPS=${FLOOD_QPS:-2000}
 FLOOD_NAMES=${FLOOD_NAMES:-30000}
 FLOOD_ROUNDS=${FLOOD_ROUNDS:-5}
@@ -482,55 +485,59 @@ if has "$BENCH_SCENARIOS" fwd; then
 fi
 
 # --- scenario flood: cache hits during a random-subdomain NXDOMAIN flood ----
-# FLOOD_ROUNDS rounds of three cache-hit runs against one nxray: "off" (no
-# flood), "ctl" (the flood sent straight to the upstream: CPU 1, where
-# dnsperf and the upstream run, carries the flood's load but nxray does not)
-# and "on" (the flood sent to nxray), then FLOOD_SETTLE s of quiet. Each
-# round floods FLOOD_NAMES fresh names. Result lines:
-#   tput flood-PHASE nxray ROUND ...   (as in throughput)
-#   floodinfo KEY VALUE...
-if has "$BENCH_SCENARIOS" flood && [ -n "$NXRAY" ]; then
-	log "scenario flood: nxray cache hits without and during a ${FLOOD_QPS} qps NXDOMAIN flood, $FLOOD_ROUNDS rounds"
-	TAG_SUFFIX=-flood start_sut nxray hit "$UP_PORT"; NXF_PID=$STARTED_PID
-	warmup "$NX_PORT" "$WORK/q-hit.txt"
+# For each server in FLOOD_SERVERS, with its cache on: FLOOD_ROUNDS rounds of
+# three cache-hit runs, "off" (no flood), "ctl" (the flood sent straight to
+# the upstream: CPU 1, where dnsperf and the upstream run, carries the
+# flood's load but the server does not) and "on" (the flood sent to the
+# server), then FLOOD_SETTLE s of quiet. Each round floods FLOOD_NAMES fresh
+# names. Result lines:
+#   tput flood-PHASE SERVER ROUND ...   (as in throughput)
+#   floodinfo SERVER KEY VALUE...
+if has "$BENCH_SCENARIOS" flood; then
 	fl_len=$((DURATION + 3))
-	flood_run() { # PHASE ROUND TARGET_PORT|none
-		local phase=$1 round=$2 target=$3 fpid="" c0 c1 t0 t1 r
+	flood_run() { # SERVER PORT PID PHASE ROUND TARGET_PORT|none
+		local sv=$1 port=$2 pid=$3 phase=$4 round=$5 target=$6 fpid="" c0 c1 t0 t1 r
 		if [ "$target" != none ]; then
 			taskset -c $LOAD_CPU dnsperf -s 127.0.0.1 -p "$target" -d "$WORK/q-flood-$round.txt" -l "$fl_len" \
-				-Q "$FLOOD_QPS" -c "$CLIENTS" -q 1000 -t 2 >"$WORK/flood-$phase-$round.txt" 2>&1 </dev/null &
+				-Q "$FLOOD_QPS" -c "$CLIENTS" -q 1000 -t 2 >"$WORK/flood-$sv-$phase-$round.txt" 2>&1 </dev/null &
 			fpid=$!; PIDS+=("$fpid")
 		fi
 		# 1.5 s of unmeasured hits first, so that every measured run starts on a
 		# busy machine (the first run after a quiet spell measured lower)
-		taskset -c $LOAD_CPU dnsperf -s 127.0.0.1 -p "$NX_PORT" -d "$WORK/q-hit.txt" -l 1.5 \
+		taskset -c $LOAD_CPU dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/q-hit.txt" -l 1.5 \
 			-c "$CLIENTS" -q "$OUTSTANDING" -t 2 >/dev/null 2>&1 || true
-		c0=$(cpu_secs "$NXF_PID"); t0=$(date +%s.%N)
-		throughput "flood-$phase" nxray "$NX_PORT" "$NXF_PID" "$WORK/q-hit.txt" "$round"
-		c1=$(cpu_secs "$NXF_PID"); t1=$(date +%s.%N)
-		echo "floodinfo cpu-$phase-$round $(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" 'BEGIN {printf "%.0f", 100 * (b - a) / (e - s)}')" >>"$RES"
+		c0=$(cpu_secs "$pid"); t0=$(date +%s.%N)
+		throughput "flood-$phase" "$sv" "$port" "$pid" "$WORK/q-hit.txt" "$round"
+		c1=$(cpu_secs "$pid"); t1=$(date +%s.%N)
+		echo "floodinfo $sv cpu-$phase-$round $(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" 'BEGIN {printf "%.0f", 100 * (b - a) / (e - s)}')" >>"$RES"
 		if [ -n "$fpid" ]; then
 			# dnsperf stops by itself after -l; bounded wait
 			for _ in $(seq 1 $((fl_len * 10 + 100))); do kill -0 "$fpid" 2>/dev/null || break; sleep 0.1; done
 			stop_pid "$fpid"
-			r=$(parse_dnsperf "$WORK/flood-$phase-$round.txt")
-			echo "floodinfo flood-$phase-$round $r $(rcodes "$WORK/flood-$phase-$round.txt")" >>"$RES"
+			r=$(parse_dnsperf "$WORK/flood-$sv-$phase-$round.txt")
+			echo "floodinfo $sv flood-$phase-$round $r $(rcodes "$WORK/flood-$sv-$phase-$round.txt")" >>"$RES"
 			log "flood to $target (phase $phase, round $round): qps sent completed lost avg_ms: $r"
 		fi
 	}
-	echo "floodinfo rss-start $(vmrss_mib "$NXF_PID") $(vmhwm_mib "$NXF_PID")" >>"$RES"
-	for round in $(seq 1 "$FLOOD_ROUNDS"); do
-		flood_run off "$round" none
-		flood_run ctl "$round" "$UP_PORT"
-		flood_run on "$round" "$NX_PORT"
-		echo "floodinfo rss-on-$round $(vmrss_mib "$NXF_PID") $(vmhwm_mib "$NXF_PID")" >>"$RES"
-		log "nxray RSS right after flood round $round: $(vmrss_mib "$NXF_PID") MiB (peak $(vmhwm_mib "$NXF_PID") MiB)"
-		sleep "$FLOOD_SETTLE"
+	for sv in $FLOOD_SERVERS; do
+		[ "$sv" = nxray ] && [ -z "$NXRAY" ] && continue
+		log "scenario flood: $sv cache hits without and during a ${FLOOD_QPS} qps NXDOMAIN flood, $FLOOD_ROUNDS rounds"
+		TAG_SUFFIX=-flood start_sut "$sv" hit "$UP_PORT"; fl_pid=$STARTED_PID; fl_port=$STARTED_PORT
+		warmup "$fl_port" "$WORK/q-hit.txt"
+		echo "floodinfo $sv rss-start $(vmrss_mib "$fl_pid") $(vmhwm_mib "$fl_pid")" >>"$RES"
+		for round in $(seq 1 "$FLOOD_ROUNDS"); do
+			flood_run "$sv" "$fl_port" "$fl_pid" off "$round" none
+			flood_run "$sv" "$fl_port" "$fl_pid" ctl "$round" "$UP_PORT"
+			flood_run "$sv" "$fl_port" "$fl_pid" on "$round" "$fl_port"
+			echo "floodinfo $sv rss-on-$round $(vmrss_mib "$fl_pid") $(vmhwm_mib "$fl_pid")" >>"$RES"
+			log "$sv RSS right after flood round $round: $(vmrss_mib "$fl_pid") MiB (peak $(vmhwm_mib "$fl_pid") MiB)"
+			sleep "$FLOOD_SETTLE"
+		done
+		echo "floodinfo $sv rss-end $(vmrss_mib "$fl_pid") $(vmhwm_mib "$fl_pid")" >>"$RES"
+		echo "floodinfo $sv loglines $(wc -l <"$WORK/$sv-hit-flood.log")" >>"$RES"
+		offbox_check "$fl_pid" "$sv"; stop_pid "$fl_pid"
+		idle_check "after-flood-$sv"
 	done
-	echo "floodinfo rss-end $(vmrss_mib "$NXF_PID") $(vmhwm_mib "$NXF_PID")" >>"$RES"
-	echo "floodinfo loglines $(wc -l <"$WORK/nxray-hit-flood.log")" >>"$RES"
-	offbox_check "$NXF_PID" nxray; stop_pid "$NXF_PID"
-	idle_check after-flood
 fi
 
 # --- scenario kill: first of two upstreams killed mid-run ------------------
@@ -609,10 +616,10 @@ awk -v reps="$REPS" -v dur="$DURATION" -v latqps="$LAT_QPS" -v floodqps="$FLOOD_
 		lavg[k] = $9; p50[k] = $10; p99[k] = $11; llost[k] = $8
 		if ($12 + 0 > rss[k] + 0) rss[k] = $12
 	}
-	$1 == "floodinfo" { fi[$2] = $0 }
-	$1 == "tput" && $2 ~ /^flood-/ { p = substr($2, 7); fq[p, $4] = $5; if ($4 + 0 > nround) nround = $4 + 0 }
-	$1 == "floodinfo" && $2 ~ /^cpu-/ { split($2, z, "-"); fcpu[z[2], z[3]] = $3 }
-	$1 == "floodinfo" && $2 ~ /^flood-/ { split($2, z, "-"); fsent[z[2], z[3]] = $4; fcomp[z[2], z[3]] = $5; flost[z[2], z[3]] = $6; frc[z[2], z[3]] = $8 }
+	$1 == "floodinfo" { fi[$2, $3] = $0; if (!($2 in fseen)) { fsv[++nfs] = $2; fseen[$2] = 1 } }
+	$1 == "tput" && $2 ~ /^flood-/ { p = substr($2, 7); fq[$3, p, $4] = $5; if ($4 + 0 > nround) nround = $4 + 0 }
+	$1 == "floodinfo" && $3 ~ /^cpu-/ { split($3, z, "-"); fcpu[$2, z[2], z[3]] = $4 }
+	$1 == "floodinfo" && $3 ~ /^flood-/ { split($3, z, "-"); fsent[$2, z[2], z[3]] = $5; fcomp[$2, z[2], z[3]] = $6; flost[$2, z[2], z[3]] = $7; frc[$2, z[2], z[3]] = $9 }
 	$1 == "kill" { kl[++nkl] = $0 }
 	END {
 		for (i = 1; i <= nk; i++) { k = order[i]; mq[k] = q[k] / n[k]; ml[k] = avg[k] / n[k] }
@@ -651,37 +658,51 @@ awk -v reps="$REPS" -v dur="$DURATION" -v latqps="$LAT_QPS" -v floodqps="$FLOOD_
 				latqps, 100 * (lavg[f] / lavg[d] - 1), 100 * (p50[f] / p50[d] - 1), 100 * (p99[f] / p99[d] - 1),
 				(lavg[f] <= 1.10 * lavg[d] ? "MET" : "NOT MET")
 		}
-		if (("flood-off" SUBSEP "nxray") in mq) {
+		for (fi_i = 1; fi_i <= nfs; fi_i++) {
+			s = fsv[fi_i]
+			if (!((("flood-off" SUBSEP s) in mq))) continue
 			print ""
-			print "Flood (nxray, cache on; " nround " rounds of: a hit run without flood, one while the flood goes to the upstream (control), one while it goes to nxray; dnsperf -l " dur " each; flood at " floodqps " qps of fresh rnd-N.bench.test. names):"
+			print "Flood (" pretty(s) ", cache on; " nround " rounds of: a hit run without flood, one while the flood goes to the upstream (control), one while it goes to " pretty(s) "; dnsperf -l " dur " each; flood at " floodqps " qps of fresh rnd-N.bench.test. names):"
 			print ""
-			print "| run | hit QPS (mean) | QPS per round | vs no flood (mean of per-round ratios; min-max) | nxray CPU (% of CPU 0) |"
+			print "| run | hit QPS (mean) | QPS per round | vs no flood (mean of per-round ratios; min-max) | " pretty(s) " CPU (% of CPU 0) |"
 			print "|---|---:|---:|---:|---:|"
 			np = split("off ctl on", ph, " ")
+			delete ratio
 			for (j = 1; j <= np; j++) {
-				k = "flood-" ph[j] SUBSEP "nxray"; if (!(k in mq)) continue
-				rs = ""; rmin = 1e9; rmax = 0; rsum = 0; rn = 0; csum = 0
+				k = "flood-" ph[j] SUBSEP s; if (!(k in mq)) continue
+				rmin = 1e9; rmax = 0; rsum = 0; rn = 0; csum = 0
 				for (r = 1; r <= nround; r++) {
-					if (!((ph[j], r) in fq) || !(("off", r) in fq)) continue
-					x = fq[ph[j], r] / fq["off", r]; rsum += x; rn++
+					if (!((s, ph[j], r) in fq) || !((s, "off", r) in fq)) continue
+					x = fq[s, ph[j], r] / fq[s, "off", r]; rsum += x; rn++
 					if (x < rmin) rmin = x; if (x > rmax) rmax = x
-					csum += fcpu[ph[j], r]
+					csum += fcpu[s, ph[j], r]
 				}
-				desc = (ph[j] == "off" ? "no flood" : ph[j] == "ctl" ? "control: flood sent to the upstream, not nxray" : "flood sent to nxray")
+				desc = (ph[j] == "off" ? "no flood" : ph[j] == "ctl" ? "control: flood sent to the upstream, not " pretty(s) : "flood sent to " pretty(s))
 				printf "| %s | %.0f | %s | %.1f%% (%.0f-%.0f%%) | %.0f |\n", desc, mq[k], qs[k], 100 * rsum / rn, 100 * rmin, 100 * rmax, csum / rn
 				ratio[ph[j]] = rsum / rn
 			}
 			print ""
-			printf "- hit throughput during the flood: %.1f%% of flood-free (mean of per-round ratios; target >= 90%%: %s); ratio of means %.1f%%\n", 100 * ratio["on"], (ratio["on"] >= 0.9 ? "MET" : "NOT MET"), 100 * mq["flood-on" SUBSEP "nxray"] / mq["flood-off" SUBSEP "nxray"]
+			printf "- hit throughput during the flood: %.1f%% of flood-free (mean of per-round ratios; target >= 90%%: %s); ratio of means %.1f%%\n", 100 * ratio["on"], (ratio["on"] >= 0.9 ? "MET" : "NOT MET"), 100 * mq["flood-on" SUBSEP s] / mq["flood-off" SUBSEP s]
 			if ("ctl" in ratio)
-				printf "- with the flood sent to the upstream instead (control): %.1f%%\n", 100 * ratio["ctl"]
+				printf "- with the flood sent to the upstream instead (control): %.1f%%; flood vs control: %.1f%%\n", 100 * ratio["ctl"], 100 * mq["flood-on" SUBSEP s] / mq["flood-ctl" SUBSEP s]
 			fs = 0; fc = 0; fl = 0; fr = ""
-			for (r = 1; r <= nround; r++) if (("on", r) in fsent) { fs += fsent["on", r]; fc += fcomp["on", r]; fl += flost["on", r]; fr = frc["on", r] }
-			printf "- flood queries sent to nxray: %d, answered %d, lost %d (last round rcodes %s)\n", fs, fc, fl, fr
-			split(fi["rss-start"], r0, " "); split(fi["rss-end"], r1, " "); split(fi["loglines"], ll, " ")
+			for (r = 1; r <= nround; r++) if ((s, "on", r) in fsent) { fs += fsent[s, "on", r]; fc += fcomp[s, "on", r]; fl += flost[s, "on", r]; fr = frc[s, "on", r] }
+			printf "- flood queries sent to %s: %d, answered %d, lost %d (last round rcodes %s)\n", pretty(s), fs, fc, fl, fr
+			split(fi[s, "rss-start"], r0, " "); split(fi[s, "rss-end"], r1, " "); split(fi[s, "loglines"], ll, " ")
 			rl = ""
-			for (r = 1; r <= nround; r++) { split(fi["rss-on-" r], xr, " "); rl = rl (rl == "" ? "" : ", ") xr[3] }
-			printf "- nxray RSS (MiB): %s at start; right after each flood round: %s; %s " settle " s after the last (peak %s); %s lines on stderr at warn\n", r0[3], rl, r1[3], r1[4], ll[3]
+			for (r = 1; r <= nround; r++) { split(fi[s, "rss-on-" r], xr, " "); rl = rl (rl == "" ? "" : ", ") xr[4] }
+			printf "- %s RSS (MiB): %s at start; right after each flood round: %s; %s " settle " s after the last (peak %s); %s lines of output\n", pretty(s), r0[4], rl, r1[4], r1[5], ll[4]
+			fsum[s] = sprintf("| %s | %.0f | %.0f (%.1f%%) | %.0f (%.1f%%) | %.1f%% |", pretty(s), mq["flood-off" SUBSEP s],
+				mq["flood-ctl" SUBSEP s], 100 * ratio["ctl"], mq["flood-on" SUBSEP s], 100 * ratio["on"],
+				100 * mq["flood-on" SUBSEP s] / mq["flood-ctl" SUBSEP s])
+		}
+		if (nfs > 1) {
+			print ""
+			print "Flood, side by side (hit QPS, mean over rounds; in brackets the mean of per-round ratios to no flood):"
+			print ""
+			print "| server | no flood | control (flood to the upstream) | flood to the server | flood vs control (ratio of means) |"
+			print "|---|---:|---:|---:|---:|"
+			for (fi_i = 1; fi_i <= nfs; fi_i++) if (fsv[fi_i] in fsum) print fsum[fsv[fi_i]]
 		}
 		if (nkl > 0) {
 			print ""
