@@ -83,6 +83,10 @@ func (u *udpServer) dispatch(j udpJob) {
 		u.workers.Add(1)
 		go u.worker(j)
 	}
+	// Let the worker send its query upstream now, not when this reader next
+	// finds the socket empty: under a stream of cache hits that can be a
+	// whole time slice away, and misses would pile up, each on a goroutine.
+	runtime.Gosched()
 }
 
 func (u *udpServer) worker(j udpJob) {
