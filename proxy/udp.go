@@ -27,11 +27,24 @@ import (
 type udpServer struct {
 	s       *Server
 	conn    *net.UDPConn
-	work    chan udpJob   // unbuffered: a query handed to an idle worker
 	quit    chan struct{} // closed once the readers are gone: idle workers leave
 	closing atomic.Bool
 	readers sync.WaitGroup
 	workers sync.WaitGroup
+
+	mu   sync.Mutex // guards idle and idled
+	idle []idleWorker
+	// idled counts workers going idle, to order them; tests read it.
+	idled uint64
+}
+
+// idleWorker is a worker waiting for a query on its own channel (buffered,
+// so that handing over never blocks). Queries go to the worker that went
+// idle last, so that after a burst the workers it needed beyond the steady
+// load go unused and leave after workerIdle.
+type idleWorker struct {
+	jobs chan udpJob
+	seq  uint64 // idled when it went idle
 }
 
 // udpJob is one query for the full path; pkt is the worker's own copy.
@@ -44,7 +57,7 @@ type udpJob struct {
 const workerIdle = 10 * time.Second
 
 func newUDPServer(s *Server, conn *net.UDPConn) *udpServer {
-	return &udpServer{s: s, conn: conn, work: make(chan udpJob), quit: make(chan struct{})}
+	return &udpServer{s: s, conn: conn, quit: make(chan struct{})}
 }
 
 // start runs a reader per CPU: reads on one socket take turns, but one
@@ -60,14 +73,21 @@ func (u *udpServer) read() {
 	defer u.readers.Done()
 	in := make([]byte, maxQuerySize)
 	sc := &udpScratch{out: make([]byte, 0, maxUDPSize)}
+	var backoff time.Duration
 	for {
 		n, from, err := u.conn.ReadFromUDPAddrPort(in)
 		if err != nil {
-			if !u.closing.Load() && !errors.Is(err, net.ErrClosed) {
-				u.s.log.Error("listener stopped", "error", err.Error())
+			if u.closing.Load() || errors.Is(err, net.ErrClosed) {
+				return
 			}
-			return
+			// Not expected from an unconnected UDP socket; keep serving, as
+			// miekg/dns's server does, without spinning on a lasting error.
+			backoff = min(max(2*backoff, time.Millisecond), time.Second)
+			u.s.log.Error("reading UDP query", "error", err.Error(), "retry_in", backoff)
+			time.Sleep(backoff)
+			continue
 		}
+		backoff = 0
 		if u.s.serveUDPHit(u.conn, in[:n], from, sc) {
 			continue
 		}
@@ -75,11 +95,16 @@ func (u *udpServer) read() {
 	}
 }
 
-// dispatch hands j to an idle worker, or starts one.
+// dispatch hands j to the worker that went idle last, or starts one.
 func (u *udpServer) dispatch(j udpJob) {
-	select {
-	case u.work <- j:
-	default:
+	u.mu.Lock()
+	if n := len(u.idle); n > 0 {
+		w := u.idle[n-1]
+		u.idle = u.idle[:n-1]
+		u.mu.Unlock()
+		w.jobs <- j
+	} else {
+		u.mu.Unlock()
 		u.workers.Add(1)
 		go u.worker(j)
 	}
@@ -91,19 +116,42 @@ func (u *udpServer) dispatch(j udpJob) {
 
 func (u *udpServer) worker(j udpJob) {
 	defer u.workers.Done()
-	idle := time.NewTimer(workerIdle)
-	defer idle.Stop()
+	jobs := make(chan udpJob, 1)
+	timer := time.NewTimer(workerIdle)
+	defer timer.Stop()
 	for {
 		u.serve(j)
-		idle.Reset(workerIdle)
+		u.mu.Lock()
+		u.idled++
+		u.idle = append(u.idle, idleWorker{jobs: jobs, seq: u.idled})
+		u.mu.Unlock()
+		timer.Reset(workerIdle)
 		select {
-		case j = <-u.work:
-		case <-idle.C:
-			return
+		case j = <-jobs:
+			continue
+		case <-timer.C:
 		case <-u.quit:
-			return
+		}
+		if !u.leave(jobs) {
+			j = <-jobs // a reader took this worker just now: its query is on the way
+			continue
+		}
+		return
+	}
+}
+
+// leave takes the worker of jobs off the idle stack, or says false if a
+// reader has taken it already.
+func (u *udpServer) leave(jobs chan udpJob) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for i, w := range u.idle {
+		if w.jobs == jobs {
+			u.idle = append(u.idle[:i], u.idle[i+1:]...)
+			return true
 		}
 	}
+	return false
 }
 
 // serve answers one query the full way, with miekg/dns's server's rules for
@@ -116,34 +164,49 @@ func (u *udpServer) serve(j udpJob) {
 	if len(b) < headerLen || b[2]&0x80 != 0 {
 		return
 	}
-	opcode := int(b[2]>>3) & 0xF
-	if opcode != dns.OpcodeQuery && opcode != dns.OpcodeNotify {
-		w.WriteMsg(rejection(b, dns.RcodeNotImplemented, opcode))
-		return
+	req := &dns.Msg{MsgHdr: header(b)}
+	switch {
+	case req.Opcode != dns.OpcodeQuery && req.Opcode != dns.OpcodeNotify:
+		w.WriteMsg(rejection(req, dns.RcodeNotImplemented))
+	case be16(b[4:]) != 1 || be16(b[6:]) > 1 || be16(b[8:]) > 1 || be16(b[10:]) > 2:
+		w.WriteMsg(rejection(req, dns.RcodeFormatError))
+	case req.Unpack(b) != nil: // req keeps what did unpack: the question, if that much
+		w.WriteMsg(rejection(req, dns.RcodeFormatError))
+	default:
+		u.s.ServeDNS(w, req)
 	}
-	if be16(b[4:]) != 1 || be16(b[6:]) > 1 || be16(b[8:]) > 1 || be16(b[10:]) > 2 {
-		w.WriteMsg(rejection(b, dns.RcodeFormatError, dns.OpcodeQuery))
-		return
-	}
-	req := new(dns.Msg)
-	if err := req.Unpack(b); err != nil {
-		w.WriteMsg(rejection(b, dns.RcodeFormatError, dns.OpcodeQuery))
-		return
-	}
-	u.s.ServeDNS(w, req)
 }
 
-// rejection is a bare answer to the packed query b: its ID, RD and CD bits,
-// and rcode.
-func rejection(b []byte, rcode, opcode int) *dns.Msg {
-	m := new(dns.Msg)
-	m.Id = binary.BigEndian.Uint16(b)
-	m.Response = true
-	m.Opcode = opcode
-	m.RecursionDesired = b[2]&0x01 != 0
-	m.CheckingDisabled = b[3]&0x10 != 0
-	m.Rcode = rcode
-	return m
+// header reads the header of the packed message b (len(b) >= headerLen).
+func header(b []byte) dns.MsgHdr {
+	return dns.MsgHdr{
+		Id:                 binary.BigEndian.Uint16(b),
+		Response:           b[2]&0x80 != 0,
+		Opcode:             int(b[2]>>3) & 0xF,
+		Authoritative:      b[2]&0x04 != 0,
+		Truncated:          b[2]&0x02 != 0,
+		RecursionDesired:   b[2]&0x01 != 0,
+		RecursionAvailable: b[3]&0x80 != 0,
+		Zero:               b[3]&0x40 != 0,
+		AuthenticatedData:  b[3]&0x20 != 0,
+		CheckingDisabled:   b[3]&0x10 != 0,
+		Rcode:              int(b[3] & 0x0F),
+	}
+}
+
+// rejection turns req, the query as far as it was read, into miekg/dns's
+// server's answer to what it does not accept: the header with QR set, AA
+// and Z cleared and the rcode (NOTIMP keeps the opcode), the question if it
+// was read, no records.
+func rejection(req *dns.Msg, rcode int) *dns.Msg {
+	opcode := req.Opcode
+	req.SetRcodeFormatError(req)
+	req.Zero = false
+	if rcode == dns.RcodeNotImplemented {
+		req.Opcode, req.Rcode = opcode, rcode
+	}
+	req.Answer, req.Ns, req.Extra = nil, nil, nil
+	return req
 }
 
 // shutdown stops reading, lets workers finish their queries until ctx

@@ -2,9 +2,11 @@ package proxy
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -157,18 +159,22 @@ func TestUDPFastPathAnswersAsTheFullPathDoes(t *testing.T) {
 	})
 }
 
-// TestUDPAnswersAsMiekgServerDid: what is not a plain query gets what a
-// miekg/dns server gives it, over the wire.
+// TestUDPAnswersAsMiekgServerDid: what is not a plain query gets, byte for
+// byte, what a miekg/dns server gives it, and what that server ignores is
+// ignored.
 func TestUDPAnswersAsMiekgServerDid(t *testing.T) {
 	up := startUpstream(t, answerA("192.0.2.1", 60))
 	_, addr := startProxy(t, nil, up.addr)
-	conn, err := net.Dial("udp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	exchange := func(b []byte) *dns.Msg {
+	// A miekg/dns server whose handler must never be reached: its own
+	// rules answer every packet below.
+	miekg := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) { t.Errorf("handler reached with %v", r) })
+	exchange := func(addr string, b []byte) []byte {
 		t.Helper()
+		conn, err := net.Dial("udp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
 		if _, err := conn.Write(b); err != nil {
 			t.Fatal(err)
 		}
@@ -176,47 +182,118 @@ func TestUDPAnswersAsMiekgServerDid(t *testing.T) {
 		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 		n, err := conn.Read(buf)
 		if err != nil {
-			t.Fatalf("no answer: %v", err)
+			t.Fatalf("no answer from %s: %v", addr, err)
 		}
-		m := new(dns.Msg)
-		if err := m.Unpack(buf[:n]); err != nil {
-			t.Fatal(err)
-		}
-		return m
+		return buf[:n]
 	}
 	twoQ := question("a.example.test.", dns.TypeA)
-	twoQ.Id = 1
 	twoQ.Question = append(twoQ.Question, dns.Question{Name: "b.example.test.", Qtype: dns.TypeA, Qclass: dns.ClassINET})
 	update := question("example.test.", dns.TypeSOA)
-	update.Id, update.Opcode = 2, dns.OpcodeUpdate
-	runt := []byte{0, 3, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0} // one question promised, none sent
+	update.Opcode, update.Truncated, update.AuthenticatedData, update.RecursionAvailable = dns.OpcodeUpdate, true, true, true
+	badOPT := pack(t, withEDNS(question("www.example.test.", dns.TypeA), 1232, false))
+	badOPT[len(badOPT)-1] = 9 // RDLENGTH 9, with nothing after it
 	for _, tt := range []struct {
 		name  string
 		b     []byte
-		id    uint16
 		rcode int
 	}{
-		{"two questions", pack(t, twoQ), 1, dns.RcodeFormatError},
-		{"UPDATE", pack(t, update), 2, dns.RcodeNotImplemented},
-		{"a question promised, none sent", runt, 3, dns.RcodeFormatError},
+		{"two questions", pack(t, twoQ), dns.RcodeFormatError},
+		{"UPDATE, with TC, AD and RA set", pack(t, update), dns.RcodeNotImplemented},
+		{"an OPT record longer than the packet", badOPT, dns.RcodeFormatError},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if r := exchange(tt.b); r.Id != tt.id || r.Rcode != tt.rcode || !r.Response {
-				t.Errorf("answer %v, want ID %d and %s", r, tt.id, dns.RcodeToString[tt.rcode])
+			got, want := exchange(addr, tt.b), exchange(miekg.addr, tt.b)
+			if !bytes.Equal(got, want) {
+				t.Errorf("nxray answered\n%x\na miekg/dns server\n%x", got, want)
+			}
+			if r := new(dns.Msg); r.Unpack(got) != nil || r.Id != be16(tt.b) || r.Rcode != tt.rcode || !r.Response {
+				t.Errorf("answer %v, want ID %d and %s", r, be16(tt.b), dns.RcodeToString[tt.rcode])
 			}
 		})
 	}
+	t.Run("a question promised, none sent", func(t *testing.T) {
+		// miekg/dns reads this as a query without a question and hands it
+		// to ServeDNS, which answers FORMERR.
+		b := exchange(addr, []byte{0, 3, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0})
+		if r := new(dns.Msg); r.Unpack(b) != nil || r.Id != 3 || r.Rcode != dns.RcodeFormatError {
+			t.Errorf("answer %x, want FORMERR with ID 3", b)
+		}
+	})
 	t.Run("a response or a runt is not answered", func(t *testing.T) {
+		conn, err := net.Dial("udp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
 		resp := question("a.example.test.", dns.TypeA)
 		resp.Id, resp.Response = 4, true
 		conn.Write(pack(t, resp))
 		conn.Write([]byte{0, 5, 0})
 		q := question("a.example.test.", dns.TypeA)
 		q.Id = 6
-		if r := exchange(pack(t, q)); r.Id != 6 {
-			t.Errorf("first answer has ID %d, want 6: a response or a runt was answered", r.Id)
+		conn.Write(pack(t, q))
+		buf := make([]byte, 65535)
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, err := conn.Read(buf)
+		if err != nil || n < 2 || be16(buf) != 6 {
+			t.Errorf("first answer %x (%v), want the one with ID 6: a response or a runt was answered", buf[:n], err)
 		}
 	})
+}
+
+// TestIdleWorkersBeyondTheLoadGoUnused: after a burst, queries go to the
+// worker that went idle last, so the workers only the burst needed stay
+// idle and leave after workerIdle rather than each being kept alive by a
+// share of the queries.
+func TestIdleWorkersBeyondTheLoadGoUnused(t *testing.T) {
+	const burst = 8
+	arrived := make(chan struct{}, burst)
+	release := make(chan struct{})
+	unblock := sync.OnceFunc(func() { close(release) })
+	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		if r.Question[0].Name == "held.example.test." {
+			arrived <- struct{}{}
+			<-release
+		}
+		answerA("192.0.2.1", 60)(w, r)
+	})
+	t.Cleanup(unblock)
+	s, addr := startProxy(t, func(c *Config) { c.Cache = CacheConfig{} }, up.addr)
+	answered := make(chan *dns.Msg, burst)
+	for range burst {
+		go func() {
+			c := &dns.Client{Timeout: 5 * time.Second}
+			r, _, _ := c.Exchange(question("held.example.test.", dns.TypeA), addr)
+			answered <- r
+		}()
+	}
+	for range burst {
+		<-arrived // every query of the burst holds a worker
+	}
+	unblock()
+	for range burst {
+		if r := <-answered; r == nil || r.Rcode != dns.RcodeSuccess {
+			t.Fatalf("burst query answered %v", r)
+		}
+	}
+	u := s.udp[0]
+	u.mu.Lock()
+	afterBurst := u.idled
+	u.mu.Unlock()
+	for i := range 20 {
+		query(t, "udp", addr, question(fmt.Sprintf("q%d.example.test.", i), dns.TypeA))
+	}
+	u.mu.Lock()
+	untouched := 0
+	for _, w := range u.idle {
+		if w.seq <= afterBurst {
+			untouched++
+		}
+	}
+	u.mu.Unlock()
+	if untouched < burst/2 {
+		t.Errorf("%d of the burst's %d workers left untouched by 20 queries in a row, want at least %d", untouched, burst, burst/2)
+	}
 }
 
 // FuzzUDPPacket drives the UDP packet path, fast path first, as a reader
@@ -245,6 +322,7 @@ func FuzzUDPPacket(f *testing.F) {
 		Upstreams: []Upstream{{Net: "udp", Addr: up.addr}},
 		ACL:       loopbackACL,
 		Cache:     CacheConfig{Size: 1000, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour},
+		Now:       newClock().Now, // a still clock: both paths see the same TTLs
 	})
 	if err != nil {
 		f.Fatal(err)
@@ -270,18 +348,29 @@ func FuzzUDPPacket(f *testing.F) {
 		}
 		answered := len(b) >= headerLen && b[2]&0x80 == 0
 		for range 2 { // the second pass finds the first's answer cached
-			if !s.serveUDPHit(p.proxy, b, p.from, sc) {
+			fast := s.serveUDPHit(p.proxy, b, p.from, sc)
+			if !fast {
 				u.serve(udpJob{pkt: bytes.Clone(b), from: p.from})
 			}
 			if !answered {
 				continue
 			}
+			got := p.read(t)
 			r := new(dns.Msg)
-			if err := r.Unpack(p.read(t)); err != nil {
+			if err := r.Unpack(got); err != nil {
 				t.Fatalf("answer does not unpack: %v", err)
 			}
 			if r.Id != be16(b) || !r.Response {
 				t.Fatalf("answer ID %d response %v, want ID %d", r.Id, r.Response, be16(b))
+			}
+			if fast { // the full path must have written the same bytes
+				req := new(dns.Msg)
+				req.Unpack(b)
+				full := newRecorder()
+				s.ServeDNS(full, req)
+				if !bytes.Equal(got, full.out) {
+					t.Fatalf("fast path wrote\n%x\nthe full path\n%x", got, full.out)
+				}
 			}
 		}
 	})
