@@ -55,7 +55,7 @@ type upstream struct {
 // still has its own random source port, and every query a random ID.
 const maxIdleUDP = 64
 
-func (u *upstream) dial(ctx context.Context, network string) (net.Conn, error) {
+func (u *upstream) dial(ctx context.Context, network string, deadline time.Time) (net.Conn, error) {
 	if network == "udp" {
 		u.idleMu.Lock()
 		if n := len(u.idle); n > 0 {
@@ -66,7 +66,7 @@ func (u *upstream) dial(ctx context.Context, network string) (net.Conn, error) {
 		}
 		u.idleMu.Unlock()
 	}
-	var d net.Dialer
+	d := net.Dialer{Deadline: deadline}
 	return d.DialContext(ctx, network, u.Addr)
 }
 
@@ -102,26 +102,29 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, dns.MaxMsgSize); ret
 // answer, retrying over TCP when the UDP answer is truncated. It gives up at
 // the earlier of ctx's deadline and timeout, and at once when ctx is done.
 func (u *upstream) exchange(ctx context.Context, q []byte, id uint16, qs dns.Question, timeout time.Duration) (*dns.Msg, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	if u.Net == "tcp" {
-		return u.exchangeOnce(ctx, "tcp", q, id, qs)
+	// The try's deadline goes on the socket, not into a context of its own:
+	// a context per try costs a timer and a registration with its parent
+	// on every forwarded query.
+	deadline := time.Now().Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
 	}
-	m, err := u.exchangeOnce(ctx, "udp", q, id, qs)
+	if u.Net == "tcp" {
+		return u.exchangeOnce(ctx, "tcp", q, id, qs, deadline)
+	}
+	m, err := u.exchangeOnce(ctx, "udp", q, id, qs, deadline)
 	if err == nil && m.Truncated {
-		return u.exchangeOnce(ctx, "tcp", q, id, qs)
+		return u.exchangeOnce(ctx, "tcp", q, id, qs, deadline)
 	}
 	return m, err
 }
 
-func (u *upstream) exchangeOnce(ctx context.Context, network string, q []byte, id uint16, qs dns.Question) (m *dns.Msg, err error) {
-	conn, err := u.dial(ctx, network)
+func (u *upstream) exchangeOnce(ctx context.Context, network string, q []byte, id uint16, qs dns.Question, deadline time.Time) (m *dns.Msg, err error) {
+	conn, err := u.dial(ctx, network, deadline)
 	if err != nil {
-		return nil, err
+		return nil, ctxErr(ctx, err)
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(dl)
-	}
+	conn.SetDeadline(deadline)
 	// Cancelling ctx (a parallel race lost, shutdown) unblocks the read.
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer func() {
