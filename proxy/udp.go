@@ -32,19 +32,13 @@ type udpServer struct {
 	readers sync.WaitGroup
 	workers sync.WaitGroup
 
-	mu   sync.Mutex // guards idle and idled
-	idle []idleWorker
-	// idled counts workers going idle, to order them; tests read it.
-	idled uint64
-}
-
-// idleWorker is a worker waiting for a query on its own channel (buffered,
-// so that handing over never blocks). Queries go to the worker that went
-// idle last, so that after a burst the workers it needed beyond the steady
-// load go unused and leave after workerIdle.
-type idleWorker struct {
-	jobs chan udpJob
-	seq  uint64 // idled when it went idle
+	// idle holds the channels of the workers waiting for a query, the one
+	// that went idle last at the end. Each is buffered, so that handing a
+	// query over never blocks. Queries go to the last, so that after a
+	// burst the workers it needed beyond the steady load go unused and leave
+	// after workerIdle.
+	mu   sync.Mutex // guards idle
+	idle []chan udpJob
 }
 
 // udpJob is one query for the full path; pkt is the worker's own copy.
@@ -102,7 +96,7 @@ func (u *udpServer) dispatch(j udpJob) {
 		w := u.idle[n-1]
 		u.idle = u.idle[:n-1]
 		u.mu.Unlock()
-		w.jobs <- j
+		w <- j
 	} else {
 		u.mu.Unlock()
 		u.workers.Add(1)
@@ -122,8 +116,7 @@ func (u *udpServer) worker(j udpJob) {
 	for {
 		u.serve(j)
 		u.mu.Lock()
-		u.idled++
-		u.idle = append(u.idle, idleWorker{jobs: jobs, seq: u.idled})
+		u.idle = append(u.idle, jobs)
 		u.mu.Unlock()
 		timer.Reset(workerIdle)
 		select {
@@ -146,7 +139,7 @@ func (u *udpServer) leave(jobs chan udpJob) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for i, w := range u.idle {
-		if w.jobs == jobs {
+		if w == jobs {
 			u.idle = append(u.idle[:i], u.idle[i+1:]...)
 			return true
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -278,17 +279,17 @@ func TestIdleWorkersBeyondTheLoadGoUnused(t *testing.T) {
 	}
 	u := s.udp[0]
 	u.mu.Lock()
-	afterBurst := u.idled
+	afterBurst := slices.Clone(u.idle)
 	u.mu.Unlock()
 	for i := range 20 {
 		query(t, "udp", addr, question(fmt.Sprintf("q%d.example.test.", i), dns.TypeA))
 	}
+	// The workers the 20 queries did not need are still waiting, where they
+	// were: at the bottom of the idle stack.
 	u.mu.Lock()
 	untouched := 0
-	for _, w := range u.idle {
-		if w.seq <= afterBurst {
-			untouched++
-		}
+	for untouched < min(len(afterBurst), len(u.idle)) && u.idle[untouched] == afterBurst[untouched] {
+		untouched++
 	}
 	u.mu.Unlock()
 	if untouched < burst/2 {
