@@ -125,12 +125,15 @@ func TestServeForwardsReloadsAndStops(t *testing.T) {
 	a, b := fixedA(t, "192.0.2.1"), fixedA(t, "192.0.2.2")
 	cfgFile := filepath.Join(t.TempDir(), "nxray.yaml")
 	write := func(up string) {
-		os.WriteFile(cfgFile, []byte("listen: [\"127.0.0.1:0\"]\nhttp: \"\"\nupstreams: [\""+up+"\"]\n"+
+		os.WriteFile(cfgFile, []byte("listen: [\"127.0.0.1:0\"]\nhttp: \"127.0.0.1:0\"\nupstreams: [\""+up+"\"]\n"+
 			"alternates: [\"127.0.0.1:1\"]\nroot_hints: \"127.0.0.1\"\nauth_port: 1\nlog:\n  format: json\n"), 0o644)
 	}
 	write(a)
 	r := start(t, "serve", "--config", cfgFile)
-	var started struct{ Listen []string }
+	var started struct {
+		Listen []string
+		Status string
+	}
 	if err := json.Unmarshal([]byte(r.waitFor(t, `"nxray started"`)), &started); err != nil || len(started.Listen) != 2 {
 		t.Fatalf("start-up line: %v %v", started, err)
 	}
@@ -138,12 +141,32 @@ func TestServeForwardsReloadsAndStops(t *testing.T) {
 	if got := ask(t, addr, "one.example.test.").Answer[0].(*dns.A).A.String(); got != "192.0.2.1" {
 		t.Fatalf("answer %s, want 192.0.2.1", got)
 	}
+	// The status page explains with the upstream of the running configuration.
+	explainedWith := func() string {
+		t.Helper()
+		resp, err := http.Get(strings.TrimSuffix(started.Status, "/") + "/api/v1/explain?name=one.example.test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var v struct{ Upstream string }
+		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("explain from the status page: %d %v", resp.StatusCode, err)
+		}
+		return v.Upstream
+	}
+	if got := explainedWith(); got != a {
+		t.Errorf("status page explained with %q, want %q", got, a)
+	}
 
 	write(b)
 	r.sigs <- syscall.SIGHUP
 	r.waitFor(t, `"reloaded"`)
 	if got := ask(t, addr, "two.example.test.").Answer[0].(*dns.A).A.String(); got != "192.0.2.2" {
 		t.Fatalf("after SIGHUP: answer %s, want the new upstream's 192.0.2.2", got)
+	}
+	if got := explainedWith(); got != b {
+		t.Errorf("after SIGHUP the status page explained with %q, want the new upstream %q", got, b)
 	}
 
 	os.WriteFile(cfgFile, []byte("strategy: nonsense\n"), 0o644)

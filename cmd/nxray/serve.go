@@ -62,7 +62,7 @@ func serve(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 		fmt.Fprintln(stderr, "nxray:", err)
 		return 1
 	}
-	st, err := startStatus(cfg, srv, eng, metrics, log)
+	st, explainer, err := startStatus(cfg, srv, eng, metrics, log)
 	if err != nil {
 		srv.Shutdown(context.Background())
 		fmt.Fprintln(stderr, "nxray:", err)
@@ -71,7 +71,7 @@ func serve(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
 	defer stopStatus(st, log)
 	log.Info("nxray started", "version", version, "listen", addrStrings(srv), "upstreams", upstreamStrings(cfg),
 		"strategy", cfg.Strategy, "cache_size", cfg.Cache.Size, "acl", cfg.ACL, "status", statusURL(st))
-	return waitAndStop(srv, cfg.Shutdown, log, sigs, func() { cfg = reload(srv, eng, fs, cfg, level, log) })
+	return waitAndStop(srv, cfg.Shutdown, log, sigs, func() { cfg = reload(srv, eng, explainer, fs, cfg, level, log) })
 }
 
 // waitAndStop handles signals: SIGHUP calls onHUP (when not nil), anything
@@ -96,7 +96,7 @@ func waitAndStop(srv *proxy.Server, drain time.Duration, log *slog.Logger, sigs 
 
 // reload re-reads flags, environment and file; on any error the running
 // configuration stays.
-func reload(srv *proxy.Server, eng *diagnose.Engine, fs *pflag.FlagSet, old config.Config, level *slog.LevelVar, log *slog.Logger) config.Config {
+func reload(srv *proxy.Server, eng *diagnose.Engine, ex *pageExplainer, fs *pflag.FlagSet, old config.Config, level *slog.LevelVar, log *slog.Logger) config.Config {
 	cfg, err := config.Load(fs)
 	if err != nil {
 		log.Error("reload failed; keeping the running configuration", "error", err.Error())
@@ -112,6 +112,9 @@ func reload(srv *proxy.Server, eng *diagnose.Engine, fs *pflag.FlagSet, old conf
 		return old
 	}
 	eng.SetProber(p)
+	if err := ex.set(cfg); err != nil { // cannot fail where newProber above did not
+		log.Error("reloading the status page's explain", "error", err.Error())
+	}
 	lv, _ := config.ParseLevel(cfg.Log.Level)
 	level.Set(lv)
 	if !slices.Equal(cfg.Listen, old.Listen) {

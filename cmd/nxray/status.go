@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/nxray/nxray/config"
@@ -13,23 +14,51 @@ import (
 
 // startStatus builds and starts the status page for serve, with explain on
 // demand through a prober of its own (so the page's explains do not share
-// the engine's probe budget). It returns nil, nil when cfg.HTTP is empty.
-func startStatus(cfg config.Config, srv *proxy.Server, eng *diagnose.Engine, m *status.Metrics, log *slog.Logger) (*status.Server, error) {
+// the engine's probe budget). It returns nil, nil, nil when cfg.HTTP is
+// empty; otherwise the page's explainer too, for reloads.
+func startStatus(cfg config.Config, srv *proxy.Server, eng *diagnose.Engine, m *status.Metrics, log *slog.Logger) (*status.Server, *pageExplainer, error) {
 	if cfg.HTTP == "" {
-		return nil, nil
+		return nil, nil, nil
+	}
+	ex := new(pageExplainer)
+	if err := ex.set(cfg); err != nil {
+		return nil, nil, err
+	}
+	st, err := runStatus(status.Config{Addr: cfg.HTTP, Token: cfg.HTTPToken, Engine: eng, Proxy: srv,
+		Explain: ex.explain, Metrics: m, Logger: log})
+	return st, ex, err
+}
+
+// pageExplainer explains names for the status page with the configuration
+// of the last successful (re)load. Safe for concurrent use.
+type pageExplainer struct {
+	cur atomic.Pointer[explainTarget]
+}
+
+// explainTarget is what one configuration explains with.
+type explainTarget struct {
+	prober   diagnose.Prober
+	upstream string
+	timeout  time.Duration
+}
+
+// set switches later explains to cfg's prober, first upstream and timeout.
+// A nil receiver (no status page) does nothing.
+func (e *pageExplainer) set(cfg config.Config) error {
+	if e == nil {
+		return nil
 	}
 	p, err := newProber(cfg)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	// The configuration at start: a SIGHUP reload does not reach explains
-	// made from the page.
-	up, timeout := cfg.Parsed.Upstreams[0].Addr, cfg.Timeout
-	explain := func(ctx context.Context, name string, qt uint16) diagnose.Verdict {
-		return runExplain(ctx, p, up, timeout, name, qt)
-	}
-	return runStatus(status.Config{Addr: cfg.HTTP, Token: cfg.HTTPToken, Engine: eng, Proxy: srv,
-		Explain: explain, Metrics: m, Logger: log})
+	e.cur.Store(&explainTarget{prober: p, upstream: cfg.Parsed.Upstreams[0].Addr, timeout: cfg.Timeout})
+	return nil
+}
+
+func (e *pageExplainer) explain(ctx context.Context, name string, qt uint16) diagnose.Verdict {
+	t := e.cur.Load()
+	return runExplain(ctx, t.prober, t.upstream, t.timeout, name, qt)
 }
 
 // runStatus builds and starts a status server.
