@@ -41,20 +41,27 @@ const (
 // keyOf builds the key of req; opt is req's OPT record or nil.
 func keyOf(req *dns.Msg, opt *dns.OPT) cacheKey {
 	q := req.Question[0]
-	k := cacheKey{name: strings.ToLower(q.Name), qtype: q.Qtype, qclass: q.Qclass}
-	if req.CheckingDisabled {
-		k.flags |= keyCD
+	return cacheKey{name: strings.ToLower(q.Name), qtype: q.Qtype, qclass: q.Qclass,
+		flags: keyFlags(req.CheckingDisabled, req.RecursionDesired, opt != nil, opt != nil && opt.Do())}
+}
+
+// keyFlags are the query bits an answer depends on, as the cache key holds
+// them; the fast path reads them from the packet.
+func keyFlags(cd, rd, edns, do bool) uint8 {
+	var f uint8
+	if cd {
+		f |= keyCD
 	}
-	if req.RecursionDesired {
-		k.flags |= keyRD
+	if rd {
+		f |= keyRD
 	}
-	if opt != nil {
-		k.flags |= keyEDNS
-		if opt.Do() {
-			k.flags |= keyDO
+	if edns {
+		f |= keyEDNS
+		if do {
+			f |= keyDO
 		}
 	}
-	return k
+	return f
 }
 
 // entry is one cached answer, kept packed with ID 0.

@@ -122,30 +122,10 @@ func parseOPT(b []byte, off int, q *wireQuery) (int, bool) {
 func be16(b []byte) uint16 { return binary.BigEndian.Uint16(b) }
 
 // flags are the cache key's flags, as keyOf makes them.
-func (q *wireQuery) flags() uint8 {
-	var f uint8
-	if q.cd {
-		f |= keyCD
-	}
-	if q.rd {
-		f |= keyRD
-	}
-	if q.edns {
-		f |= keyEDNS
-		if q.do {
-			f |= keyDO
-		}
-	}
-	return f
-}
+func (q *wireQuery) flags() uint8 { return keyFlags(q.cd, q.rd, q.edns, q.do) }
 
-// limit is the largest answer the client takes over UDP (RFC 6891 6.2.5).
-func (q *wireQuery) limit() int {
-	if q.edns {
-		return max(int(q.udpSize), 512)
-	}
-	return 512
-}
+// limit is the largest answer the client takes over UDP.
+func (q *wireQuery) limit() int { return clientUDPLimit(q.edns, q.udpSize) }
 
 // udpScratch is one UDP reader's memory for the fast path.
 type udpScratch struct {

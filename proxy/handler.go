@@ -261,8 +261,18 @@ func limitFor(w dns.ResponseWriter, req *dns.Msg) int {
 
 // udpLimit is the largest answer a client takes over UDP (RFC 6891 6.2.5).
 func udpLimit(req *dns.Msg) int {
-	if opt := req.IsEdns0(); opt != nil {
-		return max(int(opt.UDPSize()), dns.MinMsgSize)
+	opt := req.IsEdns0()
+	if opt == nil {
+		return clientUDPLimit(false, 0)
+	}
+	return clientUDPLimit(true, opt.UDPSize())
+}
+
+// clientUDPLimit is the largest UDP answer for a client that sent EDNS0
+// with buffer size size, or none: never below 512 bytes.
+func clientUDPLimit(edns bool, size uint16) int {
+	if edns {
+		return max(int(size), dns.MinMsgSize)
 	}
 	return dns.MinMsgSize
 }
