@@ -18,7 +18,7 @@ import (
 
 // The lab: a signed private root, test., and a child zone per fault, with
 // real-behaving resolvers in front, all on 127.0.0.x.
-func startLab(t *testing.T) *lab.Hierarchy {
+func startLab(t testing.TB) *lab.Hierarchy {
 	t.Helper()
 	h, err := lab.StartHierarchy()
 	if err != nil {
@@ -46,7 +46,7 @@ func (v verdicts) Handle(_ context.Context, r slog.Record) error {
 func (v verdicts) WithAttrs([]slog.Attr) slog.Handler { return v }
 func (v verdicts) WithGroup(string) slog.Handler      { return v }
 
-func newProber(t *testing.T, h *lab.Hierarchy, upstream string) *diagnose.NetProber {
+func newProber(t testing.TB, h *lab.Hierarchy, upstream string) *diagnose.NetProber {
 	t.Helper()
 	p, err := diagnose.NewNetProber(diagnose.ProbeConfig{
 		Upstreams:  []string{upstream},

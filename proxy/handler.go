@@ -100,9 +100,9 @@ func (s *Server) serveMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, now
 		s.reply(w, req, dns.RcodeFormatError)
 		return
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Deadline)
-	defer cancel()
-	a, err := rt.pool.exchange(ctx, wire, id, q)
+	// No context per query: the deadline goes down to the sockets, and
+	// shutdown interrupts the pool's sockets itself (Server.abort).
+	a, err := rt.pool.exchange(s.ctx, time.Now().Add(s.cfg.Deadline), wire, id, q)
 	var resp *dns.Msg
 	if err != nil {
 		s.stats.noUpstream.Add(1)

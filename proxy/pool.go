@@ -47,6 +47,14 @@ func newPool(cfg poolConfig) *pool {
 	return p
 }
 
+// interrupt ends the tries in flight and fails those that follow; see
+// upstream.interrupt.
+func (p *pool) interrupt() {
+	for _, u := range p.ups {
+		u.interrupt()
+	}
+}
+
 func (p *pool) close() {
 	p.mu.Lock()
 	p.closed = true
@@ -68,20 +76,24 @@ type answer struct {
 // exchange forwards the packed query and returns the answer to give the
 // client and the upstream it came from. With no usable answer, the last
 // answer that asked for failover is returned; with none at all, an error
-// joining every upstream's failure.
-func (p *pool) exchange(ctx context.Context, q []byte, id uint16, qs dns.Question) (answer, error) {
+// joining every upstream's failure. No try runs past deadline, and none
+// starts once ctx (the server's) is done.
+func (p *pool) exchange(ctx context.Context, deadline time.Time, q []byte, id uint16, qs dns.Question) (answer, error) {
 	order := p.order()
 	if p.cfg.strategy == "parallel" {
-		return p.race(ctx, order, q, id, qs)
+		return p.race(ctx, deadline, order, q, id, qs)
 	}
 	var errs []error
 	var fallback answer
 	for _, u := range order {
-		if ctx.Err() != nil {
-			errs = append(errs, &upstreamError{upstream: u.String(), err: ctx.Err()})
+		if err := ctx.Err(); err != nil || !time.Now().Before(deadline) {
+			if err == nil {
+				err = context.DeadlineExceeded
+			}
+			errs = append(errs, &upstreamError{upstream: u.String(), err: err})
 			continue
 		}
-		a := p.try(ctx, u, q, id, qs)
+		a := p.try(ctx, false, u, q, id, qs, deadline)
 		if a.err != nil {
 			errs = append(errs, a.err)
 			continue
@@ -99,7 +111,7 @@ func (p *pool) exchange(ctx context.Context, q []byte, id uint16, qs dns.Questio
 
 // race asks every upstream at once; the first final answer wins and the
 // others are cancelled and waited for, so no goroutine outlives the query.
-func (p *pool) race(ctx context.Context, order []*upstream, q []byte, id uint16, qs dns.Question) (answer, error) {
+func (p *pool) race(ctx context.Context, deadline time.Time, order []*upstream, q []byte, id uint16, qs dns.Question) (answer, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	results := make(chan answer, len(order)) // room for all: no sender blocks
 	var wg sync.WaitGroup
@@ -111,7 +123,7 @@ func (p *pool) race(ctx context.Context, order []*upstream, q []byte, id uint16,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results <- p.try(ctx, u, q, id, qs)
+			results <- p.try(ctx, true, u, q, id, qs, deadline)
 		}()
 	}
 	var errs []error
@@ -133,17 +145,23 @@ func (p *pool) race(ctx context.Context, order []*upstream, q []byte, id uint16,
 	return answer{}, fmt.Errorf("%w: %w", ErrNoUpstream, errors.Join(errs...))
 }
 
-// try asks one upstream, marking it down on a network failure.
-func (p *pool) try(ctx context.Context, u *upstream, q []byte, id uint16, qs dns.Question) answer {
+// try asks one upstream until the per-try timeout or deadline, whichever
+// comes first, marking it down on a network failure. watch ends the try
+// as soon as ctx is done.
+func (p *pool) try(ctx context.Context, watch bool, u *upstream, q []byte, id uint16, qs dns.Question, deadline time.Time) answer {
 	start := time.Now()
-	m, err := u.exchange(ctx, q, id, qs, p.cfg.timeout)
+	tryEnd := start.Add(p.cfg.timeout)
+	if deadline.Before(tryEnd) {
+		tryEnd = deadline
+	}
+	m, err := u.exchange(ctx, watch, q, id, qs, tryEnd)
 	if p.cfg.recorder != nil {
 		p.cfg.recorder.Tried(u.String(), time.Since(start), err)
 	}
 	if err != nil {
-		// A try cut short by the client's own deadline or a won race says
-		// nothing about the upstream.
-		if ctx.Err() == nil {
+		// A try cut short by the client's own deadline, a won race or
+		// shutdown says nothing about the upstream.
+		if ctx.Err() == nil && time.Now().Before(deadline) && !errors.Is(err, errInterrupted) {
 			p.markDown(u, err)
 		}
 		return answer{up: u, err: &upstreamError{upstream: u.String(), err: err}}
@@ -244,7 +262,7 @@ func (p *pool) probe(u *upstream) {
 		if err != nil {
 			return
 		}
-		if _, err := u.exchange(p.ctx, wire, q.Id, q.Question[0], p.cfg.timeout); err == nil {
+		if _, err := u.exchange(p.ctx, true, wire, q.Id, q.Question[0], time.Now().Add(p.cfg.timeout)); err == nil {
 			u.down.Store(false)
 			p.cfg.log.Info("upstream up", "upstream", u.String())
 			return

@@ -248,7 +248,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.servers, s.udp = nil, nil
 	s.mu.Unlock()
 	// Past the drain deadline, queries still waiting on upstreams give up.
-	stop := context.AfterFunc(ctx, s.cancel)
+	stop := context.AfterFunc(ctx, s.abort)
 	defer stop()
 	var (
 		wg    sync.WaitGroup
@@ -286,6 +286,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.cancel()
 	s.route.Load().pool.close()
 	return errors.Join(errs...)
+}
+
+// abort makes the queries in flight give up at once: no new try starts,
+// and those waiting on an upstream's socket are woken.
+func (s *Server) abort() {
+	s.cancel()
+	s.route.Load().pool.interrupt()
 }
 
 // bindPair binds addr over UDP and TCP on the same port. With port 0 it

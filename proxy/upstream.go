@@ -45,9 +45,11 @@ type upstream struct {
 	// mismatched counts answers dropped for a wrong ID or question; shared.
 	mismatched *atomic.Uint64
 
-	idleMu sync.Mutex // guards idle and closed
-	idle   []net.Conn // connected UDP sockets free for the next query
-	closed bool
+	connMu      sync.Mutex            // guards the fields below
+	idle        []net.Conn            // connected UDP sockets free for the next query
+	open        map[net.Conn]struct{} // every socket dialed and not yet closed
+	closed      bool                  // no socket is kept for reuse
+	interrupted bool                  // every try fails at once
 }
 
 // maxIdleUDP bounds the UDP sockets kept open per upstream between queries.
@@ -57,76 +59,110 @@ const maxIdleUDP = 64
 
 func (u *upstream) dial(ctx context.Context, network string, deadline time.Time) (net.Conn, error) {
 	if network == "udp" {
-		u.idleMu.Lock()
+		u.connMu.Lock()
 		if n := len(u.idle); n > 0 {
 			c := u.idle[n-1]
 			u.idle = u.idle[:n-1]
-			u.idleMu.Unlock()
+			u.connMu.Unlock()
 			return c, nil
 		}
-		u.idleMu.Unlock()
+		u.connMu.Unlock()
 	}
 	d := net.Dialer{Deadline: deadline}
-	return d.DialContext(ctx, network, u.Addr)
+	c, err := d.DialContext(ctx, network, u.Addr)
+	if err != nil {
+		return nil, err
+	}
+	u.connMu.Lock()
+	defer u.connMu.Unlock()
+	if u.interrupted {
+		c.Close()
+		return nil, errInterrupted
+	}
+	if u.open == nil {
+		u.open = make(map[net.Conn]struct{})
+	}
+	u.open[c] = struct{}{}
+	return c, nil
 }
+
+// errInterrupted is a try cut short because the server is shutting down.
+var errInterrupted = errors.New("interrupted: nxray is shutting down")
 
 // release keeps a UDP socket that finished a clean exchange for reuse;
 // anything else is closed.
 func (u *upstream) release(c net.Conn, network string, clean bool) {
-	if network == "udp" && clean {
-		u.idleMu.Lock()
-		if !u.closed && len(u.idle) < maxIdleUDP {
-			u.idle = append(u.idle, c)
-			u.idleMu.Unlock()
-			return
-		}
-		u.idleMu.Unlock()
+	u.connMu.Lock()
+	defer u.connMu.Unlock()
+	if network == "udp" && clean && !u.closed && len(u.idle) < maxIdleUDP {
+		u.idle = append(u.idle, c)
+		return
 	}
+	delete(u.open, c)
 	c.Close()
 }
 
 // closeIdle closes the kept sockets; later releases close theirs.
 func (u *upstream) closeIdle() {
-	u.idleMu.Lock()
-	defer u.idleMu.Unlock()
+	u.connMu.Lock()
+	defer u.connMu.Unlock()
 	u.closed = true
 	for _, c := range u.idle {
+		delete(u.open, c)
 		c.Close()
 	}
 	u.idle = nil
+}
+
+// interrupt ends every try in flight at once and fails those that follow:
+// the server is shutting down and its drain deadline has passed. Tries are
+// not each watched by a context for this: that costs a registration per
+// forwarded query, and sockets are dialed far less often than used.
+func (u *upstream) interrupt() {
+	u.connMu.Lock()
+	defer u.connMu.Unlock()
+	u.interrupted, u.closed = true, true
+	for _, c := range u.idle {
+		delete(u.open, c)
+		c.Close()
+	}
+	u.idle = nil
+	for c := range u.open {
+		c.SetDeadline(time.Unix(1, 0))
+	}
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, dns.MaxMsgSize); return &b }}
 
 // exchange sends the packed query q (ID id, question qs) and returns the
 // answer, retrying over TCP when the UDP answer is truncated. It gives up at
-// the earlier of ctx's deadline and timeout, and at once when ctx is done.
-func (u *upstream) exchange(ctx context.Context, q []byte, id uint16, qs dns.Question, timeout time.Duration) (*dns.Msg, error) {
-	// The try's deadline goes on the socket, not into a context of its own:
-	// a context per try costs a timer and a registration with its parent
-	// on every forwarded query.
-	deadline := time.Now().Add(timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
+// deadline, when u is interrupted, and, if watch is set, as soon as ctx is
+// done (a parallel race lost). ctx's error, if any, is the failure's reason.
+func (u *upstream) exchange(ctx context.Context, watch bool, q []byte, id uint16, qs dns.Question, deadline time.Time) (*dns.Msg, error) {
 	if u.Net == "tcp" {
-		return u.exchangeOnce(ctx, "tcp", q, id, qs, deadline)
+		return u.exchangeOnce(ctx, watch, "tcp", q, id, qs, deadline)
 	}
-	m, err := u.exchangeOnce(ctx, "udp", q, id, qs, deadline)
+	m, err := u.exchangeOnce(ctx, watch, "udp", q, id, qs, deadline)
 	if err == nil && m.Truncated {
-		return u.exchangeOnce(ctx, "tcp", q, id, qs, deadline)
+		return u.exchangeOnce(ctx, watch, "tcp", q, id, qs, deadline)
 	}
 	return m, err
 }
 
-func (u *upstream) exchangeOnce(ctx context.Context, network string, q []byte, id uint16, qs dns.Question, deadline time.Time) (m *dns.Msg, err error) {
+func (u *upstream) exchangeOnce(ctx context.Context, watch bool, network string, q []byte, id uint16, qs dns.Question, deadline time.Time) (m *dns.Msg, err error) {
 	conn, err := u.dial(ctx, network, deadline)
 	if err != nil {
 		return nil, ctxErr(ctx, err)
 	}
+	// The deadline goes on the socket, not into a context of the try's own:
+	// a context per try costs a timer and a registration with its parent
+	// on every forwarded query.
 	conn.SetDeadline(deadline)
-	// Cancelling ctx (a parallel race lost, shutdown) unblocks the read.
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	stop := func() bool { return true }
+	if watch {
+		// Cancelling ctx (a parallel race lost) unblocks the read.
+		stop = context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	}
 	defer func() {
 		// A socket whose cancel func has run (or is running) carries a
 		// deadline in the past: it is closed, not reused.
