@@ -72,9 +72,9 @@ type Engine struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 
-	mu      sync.Mutex            // guards pending, zones, waiters, and every store.put
-	pending map[verdictKey]int    // failures counted onto a diagnosis under way
-	zones   map[string]zoneRecord // by lowercased zone and rcode
+	mu      sync.Mutex         // guards pending, zones, waiters, and every store.put
+	pending map[verdictKey]int // failures counted onto a diagnosis under way
+	zones   map[zoneKey]zoneRecord
 	waiters map[verdictKey]*waiter
 
 	observed, deduplicated, grouped, dropped, diagnosed, probes atomic.Uint64
@@ -99,7 +99,11 @@ func (e *Engine) SetProber(p Prober) {
 type zoneRecord struct {
 	v       Verdict
 	expires time.Time
+	summary string // of the verdicts grouped under it, made once
 }
+
+// zoneKey is a lowercased zone and an rcode.
+type zoneKey struct{ zone, rcode string }
 
 // New starts an engine with cfg.Workers workers.
 func New(cfg Config) (*Engine, error) {
@@ -138,7 +142,7 @@ func New(cfg Config) (*Engine, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{cfg: cfg, queue: make(chan Failure, cfg.QueueSize), store: st,
 		limiter: rate.NewLimiter(rate.Limit(cfg.ProbeRate), cfg.ProbeBurst),
-		ctx:     ctx, cancel: cancel, pending: map[verdictKey]int{}, zones: map[string]zoneRecord{},
+		ctx:     ctx, cancel: cancel, pending: map[verdictKey]int{}, zones: map[zoneKey]zoneRecord{},
 		waiters: map[verdictKey]*waiter{}, subs: map[chan Verdict]struct{}{}}
 	e.prober.Store(&proberBox{cfg.Prober})
 	for range cfg.Workers {
@@ -193,14 +197,14 @@ func (e *Engine) Observe(f Failure) {
 func (e *Engine) zoneVerdict(f Failure) (Verdict, bool) {
 	name := strings.ToLower(dns.Fqdn(f.Name))
 	for off, end := 0, false; !end; off, end = dns.NextLabel(name, off) {
-		r, ok := e.zones[name[off:]+"|"+rcode(f.Rcode)]
+		r, ok := e.zones[zoneKey{zone: name[off:], rcode: rcode(f.Rcode)}]
 		if !ok || !f.Time.Before(r.expires) {
 			continue
 		}
 		v := r.v
 		v.ID, v.Name, v.Qtype, v.Count = e.newID(), f.Name, qtype(f.Qtype), 1
 		v.FirstSeen, v.LastSeen, v.DurationMS, v.Evidence = f.Time, f.Time, 0, nil
-		v.Summary = "Not probed on its own: " + r.v.Name + " in the same zone failed the same way. " + r.v.Summary
+		v.Summary = r.summary
 		return v, true
 	}
 	return Verdict{}, false

@@ -25,11 +25,11 @@ const maxAnnotation = 512
 // annotate adds nxray's explanation to a failing answer for a client that
 // sent EDNS0, after any EDE of the upstream's, cut so that the answer still
 // fits the client's buffer. wait > 0 holds the answer up to wait for an
-// explanation under way.
-func (s *Server) annotate(resp *dns.Msg, q dns.Question, limit int, ann Annotator, wait time.Duration) {
+// explanation under way. It says whether it added one.
+func (s *Server) annotate(resp *dns.Msg, q dns.Question, limit int, ann Annotator, wait time.Duration) bool {
 	opt := resp.IsEdns0()
 	if ann == nil || opt == nil || !isFailure(resp.Rcode) {
-		return
+		return false
 	}
 	var code uint16
 	var text string
@@ -42,14 +42,15 @@ func (s *Server) annotate(resp *dns.Msg, q dns.Question, limit int, ann Annotato
 		code, text, ok = ann.Annotation(q.Name, q.Qtype, resp.Rcode)
 	}
 	if !ok {
-		return
+		return false
 	}
 	resp.Compress = true
 	room := limit - resp.Len() - 6 // option code, length, INFO-CODE
 	if room < 0 {
-		return // not even the code fits: the answer matters more
+		return false // not even the code fits: the answer matters more
 	}
 	opt.Option = append(opt.Option, &dns.EDNS0_EDE{InfoCode: code, ExtraText: clip(text, min(room, maxAnnotation))})
+	return true
 }
 
 // attribute prefixes the EXTRA-TEXT of an upstream's EDE options with the

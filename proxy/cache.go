@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/binary"
 	"hash/maphash"
 	"strings"
@@ -86,12 +87,7 @@ func (e *entry) render(buf []byte, req *dns.Msg, now time.Time) {
 // stamp patches buf, a copy of e.wire, with the query's ID and RD bit and
 // TTLs counted down by the time spent in the cache.
 func (e *entry) stamp(buf []byte, id uint16, rd bool, now time.Time) {
-	binary.BigEndian.PutUint16(buf, id)
-	if rd {
-		buf[2] |= 0x01
-	} else {
-		buf[2] &^= 0x01
-	}
+	e.patch(buf, id, rd)
 	age := uint32(now.Sub(e.stored) / time.Second)
 	left := uint32((e.expires.Sub(now) + time.Second - 1) / time.Second)
 	for _, r := range e.ttls {
@@ -100,6 +96,16 @@ func (e *entry) stamp(buf []byte, id uint16, rd bool, now time.Time) {
 			ttl = r.ttl - age
 		}
 		binary.BigEndian.PutUint32(buf[r.off:], min(ttl, left))
+	}
+}
+
+// patch gives buf, a copy of e.wire, the query's ID and RD bit.
+func (e *entry) patch(buf []byte, id uint16, rd bool) {
+	binary.BigEndian.PutUint16(buf, id)
+	if rd {
+		buf[2] |= 0x01
+	} else {
+		buf[2] &^= 0x01
 	}
 }
 
@@ -180,27 +186,30 @@ func (c *cache) get(k cacheKey, now time.Time) (*entry, bool) {
 	return e, true
 }
 
-// put stores resp under k if it may be cached, and says whether it did.
-// resp is not modified.
-func (c *cache) put(k cacheKey, resp *dns.Msg, now time.Time) bool {
+// put stores resp under k if it may be cached, and returns the entry it
+// stored, or nil. resp is not modified.
+func (c *cache) put(k cacheKey, resp *dns.Msg, now time.Time) *entry {
 	ttl := c.lifetime(resp)
 	if ttl <= 0 {
-		return false
+		return nil
 	}
 	m := *resp // shallow: only the header changes
 	m.Id = 0
 	m.Compress = true
-	wire, err := m.Pack()
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	packed, err := m.PackBuffer(*bp)
 	if err != nil {
-		return false
+		return nil
 	}
-	refs, qlen, err := scanTTLs(wire)
+	refs, qlen, err := scanTTLs(packed)
 	if err != nil {
-		return false
+		return nil
 	}
-	c.shard(k).Add(k, &entry{wire: wire, ttls: refs, qnameLen: qlen, rcode: resp.Rcode,
-		stored: now, expires: now.Add(ttl)})
-	return true
+	e := &entry{wire: bytes.Clone(packed), ttls: refs, qnameLen: qlen, rcode: resp.Rcode,
+		stored: now, expires: now.Add(ttl)}
+	c.shard(k).Add(k, e)
+	return e
 }
 
 // lifetime is how long resp may be served from the cache; 0 means never.

@@ -1,6 +1,9 @@
 package proxy
 
 import (
+	"bytes"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -172,5 +175,94 @@ func TestCacheDisabled(t *testing.T) {
 	}
 	if st := s.Stats(); st.CacheHits != 0 || st.CacheEntries != 0 {
 		t.Errorf("stats with the cache off: %+v", st)
+	}
+}
+
+// TestMissAnswerSentFromTheCacheEntry: a cached miss is sent from the bytes
+// the cache packed, not packed a second time. The client must get the
+// answer a server without a cache gives, compressed as a cache hit is
+// (a server without a cache sends a UDP answer that fits uncompressed).
+func TestMissAnswerSentFromTheCacheEntry(t *testing.T) {
+	nsid := &dns.EDNS0_NSID{Code: dns.EDNS0NSID, Nsid: "6e7872617921"}
+	cookie := &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"}
+	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		q := r.Question[0]
+		m := new(dns.Msg).SetReply(r)
+		switch {
+		case strings.HasPrefix(strings.ToLower(q.Name), "nx"):
+			m.Rcode = dns.RcodeNameError
+			m.Ns = []dns.RR{testSOA(300, 60)}
+		case strings.HasPrefix(strings.ToLower(q.Name), "big"):
+			for i := range 40 { // 40 A records: more than 512 bytes
+				m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
+					A: net.IPv4(192, 0, 2, byte(i))})
+			}
+		default:
+			m.Answer = []dns.RR{
+				&dns.CNAME{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: 300}, Target: "web.example.test."},
+				&dns.A{Hdr: dns.RR_Header{Name: "web.example.test.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, 1)},
+				&dns.A{Hdr: dns.RR_Header{Name: "web.example.test.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, 2)},
+			}
+		}
+		if opt := r.IsEdns0(); opt != nil {
+			m.SetEdns0(1232, opt.Do())
+			o := m.IsEdns0()
+			o.Option = append(o.Option, nsid, cookie)
+		}
+		w.WriteMsg(m)
+	})
+	server := func(cacheSize int) *Server {
+		s, err := New(Config{Upstreams: []Upstream{{Net: "udp", Addr: up.addr}}, ACL: loopbackACL,
+			Cache: CacheConfig{Size: cacheSize, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.route.Load().pool.close)
+		return s
+	}
+	cached, uncached := server(1000), server(0)
+	tests := []struct {
+		name string
+		req  func() *dns.Msg
+	}{
+		{"plain", func() *dns.Msg { return question("www.example.test.", dns.TypeA) }},
+		{"0x20 case", func() *dns.Msg { return question("WwW.CaSe.ExAmPlE.TeSt.", dns.TypeA) }},
+		{"escaped label", func() *dns.Msg { return question(`w\.w\065.example.test.`, dns.TypeA) }},
+		{"no RD", func() *dns.Msg { m := question("rd.example.test.", dns.TypeA); m.RecursionDesired = false; return m }},
+		{"EDNS0 with DO and cookie", func() *dns.Msg {
+			m := question("do.example.test.", dns.TypeA)
+			m.SetEdns0(4096, true)
+			m.IsEdns0().Option = append(m.IsEdns0().Option, cookie)
+			return m
+		}},
+		{"NXDOMAIN", func() *dns.Msg { return question("nx.example.test.", dns.TypeA) }},
+		{"NXDOMAIN with EDNS0", func() *dns.Msg { m := question("NX2.example.test.", dns.TypeA); m.SetEdns0(1232, false); return m }},
+		{"too big for the client", func() *dns.Msg { return question("big.example.test.", dns.TypeA) }},
+		{"big, fits EDNS0", func() *dns.Msg { m := question("big2.example.test.", dns.TypeA); m.SetEdns0(4096, false); return m }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := tt.req()
+			b, _ := req.Pack()
+			req.Unpack(b) // as it arrives: names as miekg/dns spells them
+			plain, got := newRecorder(), newRecorder()
+			uncached.ServeDNS(plain, req.Copy())
+			before := cached.cache.len()
+			cached.ServeDNS(got, req.Copy())
+			if cached.cache.len() != before+1 {
+				t.Fatalf("the answer was not cached: the test does not exercise the cached miss")
+			}
+			want := new(dns.Msg)
+			if err := want.Unpack(plain.out); err != nil {
+				t.Fatal(err)
+			}
+			want.Compress = true
+			wantb, _ := want.Pack()
+			if !bytes.Equal(got.out, wantb) {
+				g := new(dns.Msg)
+				g.Unpack(got.out)
+				t.Errorf("cached miss wrote\n%x\n%v\nwant\n%x\n%v", got.out, g, wantb, want)
+			}
+		})
 	}
 }

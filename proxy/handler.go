@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/binary"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -95,7 +97,9 @@ func (s *Server) serveMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, now
 		return
 	}
 	q := req.Question[0]
-	wire, id, err := upstreamQuery(req)
+	qp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(qp)
+	wire, id, err := upstreamQuery(req, *qp)
 	if err != nil {
 		s.reply(w, req, dns.RcodeFormatError)
 		return
@@ -104,6 +108,7 @@ func (s *Server) serveMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, now
 	// shutdown interrupts the pool's sockets itself (Server.abort).
 	a, err := rt.pool.exchange(s.ctx, time.Now().Add(s.cfg.Deadline), wire, id, q)
 	var resp *dns.Msg
+	var cached *entry
 	if err != nil {
 		s.stats.noUpstream.Add(1)
 		resp = noUpstreamAnswer(req, err)
@@ -112,7 +117,7 @@ func (s *Server) serveMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, now
 		fitOPT(resp, req.IsEdns0() != nil)
 		attribute(resp.IsEdns0(), a.up.String())
 		if s.cache != nil {
-			s.cache.put(key, resp, now)
+			cached = s.cache.put(key, resp, now)
 		}
 	}
 	resp.Id = req.Id
@@ -128,25 +133,39 @@ func (s *Server) serveMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, now
 		s.cfg.Observer.Observe(Failure{Time: now, Client: client, Name: q.Name, Qtype: q.Qtype,
 			Qclass: q.Qclass, Rcode: resp.Rcode, Upstream: upstream, EDE: edeOf(a.msg), Err: err})
 	}
-	s.annotate(resp, q, limitFor(w, req), rt.annotator, rt.annotateWait)
+	annotated := s.annotate(resp, q, limitFor(w, req), rt.annotator, rt.annotateWait)
 	// Counted before the write, like the observer: whoever reads the
 	// counters after seeing the answer finds it counted.
 	s.stats.rcodes[resp.Rcode&0xF].Add(1)
 	if s.cfg.Recorder != nil {
 		s.cfg.Recorder.Answered(protoOf(isUDP(w)), resp.Rcode, false)
 	}
-	s.write(w, req, resp)
+	if cached != nil && !annotated && len(cached.wire) <= limitFor(w, req) {
+		// The answer is packed already, in the cache: send those bytes
+		// with the client's ID, RD bit and spelling, not a second packing.
+		bp := bufPool.Get().(*[]byte)
+		buf := (*bp)[:len(cached.wire)]
+		copy(buf, cached.wire)
+		cached.patch(buf, req.Id, req.RecursionDesired)
+		copyCase(buf[headerLen:headerLen+cached.qnameLen], q.Name)
+		if _, err := w.Write(buf); err != nil {
+			s.log.Debug("writing answer", "error", err.Error())
+		}
+		bufPool.Put(bp)
+	} else {
+		s.write(w, req, resp)
+	}
 	if rt.logQueries {
 		s.logQuery(client, q, resp.Rcode, upstream, false, now)
 	}
 }
 
-// upstreamQuery packs the query to send upstream under a fresh random ID:
-// the client's question as spelled, its RD and CD bits, and its EDNS0 with
-// the DO bit and end-to-end options but nxray's own buffer size.
-func upstreamQuery(req *dns.Msg) ([]byte, uint16, error) {
+// upstreamQuery packs into buf the query to send upstream under a fresh
+// random ID: the client's question as spelled, its RD and CD bits, and its
+// EDNS0 with the DO bit and end-to-end options but nxray's own buffer size.
+func upstreamQuery(req *dns.Msg, buf []byte) ([]byte, uint16, error) {
 	out := dns.Msg{MsgHdr: req.MsgHdr, Question: req.Question}
-	out.Id = dns.Id()
+	out.Id = randomID()
 	out.Response, out.Authoritative, out.Truncated, out.RecursionAvailable = false, false, false, false
 	if opt := req.IsEdns0(); opt != nil {
 		o := newOPT(opt.Do())
@@ -157,8 +176,16 @@ func upstreamQuery(req *dns.Msg) ([]byte, uint16, error) {
 		}
 		out.Extra = []dns.RR{o}
 	}
-	wire, err := out.Pack()
+	wire, err := out.PackBuffer(buf)
 	return wire, out.Id, err
+}
+
+// randomID is a query ID from the system's CSPRNG (RFC 5452 section 9.2),
+// as dns.Id is, without its allocation.
+func randomID() uint16 {
+	var b [2]byte
+	crand.Read(b[:])
+	return binary.BigEndian.Uint16(b[:])
 }
 
 // fitOPT gives the answer nxray's own OPT record: none for a client that
@@ -247,6 +274,9 @@ func isFailure(rcode int) bool {
 }
 
 func isUDP(w dns.ResponseWriter) bool {
+	if _, ok := w.(*udpWriter); ok {
+		return true // without making its net.Addr
+	}
 	_, ok := w.RemoteAddr().(*net.UDPAddr)
 	return ok
 }
@@ -278,6 +308,9 @@ func clientUDPLimit(edns bool, size uint16) int {
 }
 
 func clientAddr(w dns.ResponseWriter) netip.Addr {
+	if u, ok := w.(*udpWriter); ok {
+		return u.to.Addr().Unmap()
+	}
 	switch a := w.RemoteAddr().(type) {
 	case *net.UDPAddr:
 		return a.AddrPort().Addr().Unmap()

@@ -210,6 +210,9 @@ func edeOf(m *dns.Msg) []dns.EDNS0_EDE {
 // or shuffled for random), then those down, so that a query still has a
 // chance when all are marked down. Parallel uses only those up, if any.
 func (p *pool) order() []*upstream {
+	if p.cfg.strategy != "random" && !p.anyDown() {
+		return p.ups // the configured order; callers only read it
+	}
 	up := make([]*upstream, 0, len(p.ups))
 	var down []*upstream
 	for _, u := range p.ups {
@@ -226,6 +229,15 @@ func (p *pool) order() []*upstream {
 		return up
 	}
 	return append(up, down...)
+}
+
+func (p *pool) anyDown() bool {
+	for _, u := range p.ups {
+		if u.down.Load() {
+			return true
+		}
+	}
+	return false
 }
 
 // markDown takes u out of the first rank and starts its health probe,

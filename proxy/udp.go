@@ -244,7 +244,9 @@ func (w *udpWriter) RemoteAddr() net.Addr {
 }
 
 func (w *udpWriter) WriteMsg(m *dns.Msg) error {
-	b, err := m.Pack()
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	b, err := m.PackBuffer(*bp)
 	if err != nil {
 		return err
 	}
