@@ -55,6 +55,12 @@
 #   UPSTREAM_PORT=15400 (UPSTREAM_PORT+1, +2: the kill scenario's upstreams)
 #                    base ports; the next free port is taken if one is busy
 #   BENCH_SKIP_NXRAY=1  run only the peer/direct rows (script development)
+#   SUT_CPU_QUOTA    cap each server under test at this percent of CPU 0 with
+#                    a cgroup CPU quota (v2 cpu.max or v1 cfs_quota_us, 10 ms
+#                    period; needs root). Unset: no cap. Without a cap, the
+#                    fastest servers answer hits faster than one dnsperf on
+#                    CPU 1 asks, so their hit figures measure dnsperf; with
+#                    one (e.g. 60), the server is the bottleneck.
 set -euo pipefail
 
 DURATION=${DURATION:-8}
@@ -83,6 +89,7 @@ KILL_AT=${KILL_AT:-4}
 KILL_TIMEOUT=${KILL_TIMEOUT:-500ms}
 KILL_OUTSTANDING=${KILL_OUTSTANDING:-2000}
 BENCH_SKIP_NXRAY=${BENCH_SKIP_NXRAY:-0}
+SUT_CPU_QUOTA=${SUT_CPU_QUOTA:-}
 SERVER_CPU=0
 LOAD_CPU=1
 
@@ -96,6 +103,7 @@ has() { [[ " $1 " == *" $2 "* ]]; } # LIST WORD
 
 # ---------------------------------------------------------------- cleanup
 PIDS=()
+CGROUP=
 cleanup() {
 	local rc=$?
 	local p
@@ -107,6 +115,7 @@ cleanup() {
 		for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$p" 2>/dev/null || true
 	done
+	[ -z "$CGROUP" ] || rmdir "$CGROUP" 2>/dev/null || true
 	rm -f "$WORK/nxray"   # built binary; logs stay in $WORK
 	rm -rf "$WORK/dnsproxy-build"
 	log "raw output kept in $WORK"
@@ -236,6 +245,28 @@ start_server() {
 	taskset -c "$cpu" "$@" >"$WORK/$name.log" 2>&1 </dev/null &
 	STARTED_PID=$!
 	PIDS+=("$STARTED_PID")
+	# a server under test goes into the capped cgroup with all its threads
+	if [ "$cpu" = "$SERVER_CPU" ] && [ -n "$CGROUP" ]; then echo "$STARTED_PID" >"$CGROUP/cgroup.procs"; fi
+}
+# cgroup_setup: a cgroup holding SUT_CPU_QUOTA% of one CPU, in CGROUP
+cgroup_setup() {
+	[ -n "$SUT_CPU_QUOTA" ] || return 0
+	[[ $SUT_CPU_QUOTA =~ ^[0-9]+$ ]] && [ "$SUT_CPU_QUOTA" -ge 10 ] && [ "$SUT_CPU_QUOTA" -le 100 ] ||
+		die "SUT_CPU_QUOTA=$SUT_CPU_QUOTA: want a percent of one CPU, 10 to 100"
+	local quota=$((SUT_CPU_QUOTA * 100)) period=10000
+	if [ -f /sys/fs/cgroup/cgroup.controllers ]; then # cgroup v2
+		grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control || echo +cpu >/sys/fs/cgroup/cgroup.subtree_control ||
+			die "cannot enable the cgroup v2 cpu controller"
+		CGROUP=/sys/fs/cgroup/nxray-bench-$$
+		mkdir "$CGROUP" && echo "$quota $period" >"$CGROUP/cpu.max" || die "cannot make $CGROUP"
+	elif [ -d /sys/fs/cgroup/cpu ]; then # cgroup v1
+		CGROUP=/sys/fs/cgroup/cpu/nxray-bench-$$
+		mkdir "$CGROUP" && echo "$period" >"$CGROUP/cpu.cfs_period_us" && echo "$quota" >"$CGROUP/cpu.cfs_quota_us" ||
+			die "cannot make $CGROUP"
+	else
+		die "SUT_CPU_QUOTA needs cgroup CPU control (/sys/fs/cgroup)"
+	fi
+	log "servers under test capped at ${SUT_CPU_QUOTA}% of CPU $SERVER_CPU ($CGROUP)"
 }
 probe() { # one query; succeeds if answered
 	local out
@@ -365,10 +396,13 @@ max_latency_ms() { # FILE -> max latency of completed queries (ms)
 
 # throughput SCENARIO SERVER PORT PID QFILE REP
 throughput() {
-	local out=$WORK/tput-$1-$2-$6.txt c0 c1 t0 t1 cpu
+	local out=$WORK/tput-$1-$2-$6.txt c0 c1 t0 t1 cpu TIMEFORMAT='%R %U %S'
 	c0=$(cpu_secs "$4"); t0=$(date +%s.%N)
-	taskset -c $LOAD_CPU dnsperf -s 127.0.0.1 -p "$3" -d "$5" -l "$DURATION" \
-		-c "$CLIENTS" -q "$OUTSTANDING" -t 2 >"$out" 2>&1 || true
+	# bash's `time` reports dnsperf's own CPU (taskset execs it): GEN_CPU,
+	# in % of one CPU, tells whether the load generator was the bottleneck
+	{ time taskset -c $LOAD_CPU dnsperf -s 127.0.0.1 -p "$3" -d "$5" -l "$DURATION" \
+		-c "$CLIENTS" -q "$OUTSTANDING" -t 2 >"$out" 2>&1 || true; } 2>"$out.time"
+	GEN_CPU=$(awk '{printf "%.0f", 100 * ($2 + $3) / ($1 + 1e-9)}' "$out.time")
 	c1=$(cpu_secs "$4"); t1=$(date +%s.%N)
 	cpu=$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" 'BEGIN {printf "%.0f", 100 * (b - a) / (e - s)}')
 	local r; r=$(parse_dnsperf "$out")
@@ -430,6 +464,7 @@ offbox_check() { # PID NAME: warn about any socket not on loopback
 }
 
 idle_check before
+cgroup_setup
 log "work dir $WORK; ports: upstream $UP_PORT (kill scenario $UPA_PORT, $UPB_PORT), nxray $NX_PORT, coredns $CD_PORT, dnsproxy $DP_PORT, dnsdist $DD_PORT"
 log "$COREDNS_VER_STR; dnsproxy $DNSPROXY_VER_STR; dnsdist $DNSDIST_VER_STR; dnsperf $DNSPERF_VER; nxray $NXRAY_GIT"
 [ -n "$NXRAY" ] && log "nxray extra flags (keep everything on loopback): ${NX_LOCAL[*]:-none}"
@@ -510,6 +545,7 @@ if has "$BENCH_SCENARIOS" flood; then
 		throughput "flood-$phase" "$sv" "$port" "$pid" "$WORK/q-hit.txt" "$round"
 		c1=$(cpu_secs "$pid"); t1=$(date +%s.%N)
 		echo "floodinfo $sv cpu-$phase-$round $(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" 'BEGIN {printf "%.0f", 100 * (b - a) / (e - s)}')" >>"$RES"
+		echo "floodinfo $sv gencpu-$phase-$round $GEN_CPU" >>"$RES"
 		if [ -n "$fpid" ]; then
 			# dnsperf stops by itself after -l; bounded wait
 			for _ in $(seq 1 $((fl_len * 10 + 100))); do kill -0 "$fpid" 2>/dev/null || break; sleep 0.1; done
@@ -619,6 +655,7 @@ awk -v reps="$REPS" -v dur="$DURATION" -v latqps="$LAT_QPS" -v floodqps="$FLOOD_
 	$1 == "floodinfo" { fi[$2, $3] = $0; if (!($2 in fseen)) { fsv[++nfs] = $2; fseen[$2] = 1 } }
 	$1 == "tput" && $2 ~ /^flood-/ { p = substr($2, 7); fq[$3, p, $4] = $5; if ($4 + 0 > nround) nround = $4 + 0 }
 	$1 == "floodinfo" && $3 ~ /^cpu-/ { split($3, z, "-"); fcpu[$2, z[2], z[3]] = $4 }
+	$1 == "floodinfo" && $3 ~ /^gencpu-/ { split($3, z, "-"); fgen[$2, z[2], z[3]] = $4 }
 	$1 == "floodinfo" && $3 ~ /^flood-/ { split($3, z, "-"); fsent[$2, z[2], z[3]] = $5; fcomp[$2, z[2], z[3]] = $6; flost[$2, z[2], z[3]] = $7; frc[$2, z[2], z[3]] = $9 }
 	$1 == "kill" { kl[++nkl] = $0 }
 	END {
@@ -664,21 +701,21 @@ awk -v reps="$REPS" -v dur="$DURATION" -v latqps="$LAT_QPS" -v floodqps="$FLOOD_
 			print ""
 			print "Flood (" pretty(s) ", cache on; " nround " rounds of: a hit run without flood, one while the flood goes to the upstream (control), one while it goes to " pretty(s) "; dnsperf -l " dur " each; flood at " floodqps " qps of fresh rnd-N.bench.test. names):"
 			print ""
-			print "| run | hit QPS (mean) | QPS per round | vs no flood (mean of per-round ratios; min-max) | " pretty(s) " CPU (% of CPU 0) |"
-			print "|---|---:|---:|---:|---:|"
+			print "| run | hit QPS (mean) | QPS per round | vs no flood (mean of per-round ratios; min-max) | " pretty(s) " CPU (% of CPU 0) | dnsperf (hits) CPU (% of CPU 1) |"
+			print "|---|---:|---:|---:|---:|---:|"
 			np = split("off ctl on", ph, " ")
 			delete ratio
 			for (j = 1; j <= np; j++) {
 				k = "flood-" ph[j] SUBSEP s; if (!(k in mq)) continue
-				rmin = 1e9; rmax = 0; rsum = 0; rn = 0; csum = 0
+				rmin = 1e9; rmax = 0; rsum = 0; rn = 0; csum = 0; gsum = 0
 				for (r = 1; r <= nround; r++) {
 					if (!((s, ph[j], r) in fq) || !((s, "off", r) in fq)) continue
 					x = fq[s, ph[j], r] / fq[s, "off", r]; rsum += x; rn++
 					if (x < rmin) rmin = x; if (x > rmax) rmax = x
-					csum += fcpu[s, ph[j], r]
+					csum += fcpu[s, ph[j], r]; gsum += fgen[s, ph[j], r]
 				}
 				desc = (ph[j] == "off" ? "no flood" : ph[j] == "ctl" ? "control: flood sent to the upstream, not " pretty(s) : "flood sent to " pretty(s))
-				printf "| %s | %.0f | %s | %.1f%% (%.0f-%.0f%%) | %.0f |\n", desc, mq[k], qs[k], 100 * rsum / rn, 100 * rmin, 100 * rmax, csum / rn
+				printf "| %s | %.0f | %s | %.1f%% (%.0f-%.0f%%) | %.0f | %.0f |\n", desc, mq[k], qs[k], 100 * rsum / rn, 100 * rmin, 100 * rmax, csum / rn, gsum / rn
 				ratio[ph[j]] = rsum / rn
 			}
 			print ""
@@ -723,6 +760,7 @@ awk -v reps="$REPS" -v dur="$DURATION" -v latqps="$LAT_QPS" -v floodqps="$FLOOD_
 	echo
 	echo "- machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), kernel $(uname -r); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "- nxray $NXRAY_GIT; $COREDNS_VER_STR; dnsproxy $DNSPROXY_VER_STR; dnsdist $DNSDIST_VER_STR; dnsperf $DNSPERF_VER; $(go version | awk '{print $3}')"
+	[ -z "$SUT_CPU_QUOTA" ] || echo "- every server under test capped at ${SUT_CPU_QUOTA}% of CPU $SERVER_CPU (cgroup CPU quota, 10 ms period)"
 	echo "- server under test on CPU $SERVER_CPU; dnsperf and upstream on CPU $LOAD_CPU; machine CPU use while the servers were idle (other load): ${BUSY_SAMPLES[*]}"
 	echo "- CPU time stolen by the VM's host, share of all CPU time up to each check: ${STEAL_SAMPLES[*]}"
 	echo "- throughput: dnsperf -l $DURATION -c $CLIENTS -q $OUTSTANDING -t 2 (no rate limit), $REPS reps, interleaved"
