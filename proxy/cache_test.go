@@ -182,6 +182,9 @@ func TestCacheDisabled(t *testing.T) {
 // the cache packed, not packed a second time. The client must get the
 // answer a server without a cache gives, compressed as a cache hit is
 // (a server without a cache sends a UDP answer that fits uncompressed).
+// The upstream here echoes the client's spelling; when it does not, names
+// compressed against the question take the client's spelling as on a hit
+// (RFC 4343: the same names).
 func TestMissAnswerSentFromTheCacheEntry(t *testing.T) {
 	nsid := &dns.EDNS0_NSID{Code: dns.EDNS0NSID, Nsid: "6e7872617921"}
 	cookie := &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"}
@@ -264,5 +267,38 @@ func TestMissAnswerSentFromTheCacheEntry(t *testing.T) {
 				t.Errorf("cached miss wrote\n%x\n%v\nwant\n%x\n%v", got.out, g, wantb, want)
 			}
 		})
+	}
+}
+
+// TestCachedMissKeepsClientSpelling: an upstream that answers with the
+// question lowercased; the client still gets its own spelling back, on the
+// miss (sent from the cache entry's bytes) as on the hit.
+func TestCachedMissKeepsClientSpelling(t *testing.T) {
+	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg).SetReply(r)
+		m.Question[0].Name = strings.ToLower(m.Question[0].Name)
+		m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: m.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
+			A: net.IPv4(192, 0, 2, 1)}}
+		w.WriteMsg(m)
+	})
+	s, err := New(Config{Upstreams: []Upstream{{Net: "udp", Addr: up.addr}}, ACL: loopbackACL,
+		Cache: CacheConfig{Size: 1000, MaxTTL: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.route.Load().pool.close)
+	for _, pass := range []string{"miss", "hit"} {
+		w := newRecorder()
+		s.ServeDNS(w, question("WwW.ExAmPlE.TeSt.", dns.TypeA))
+		m := new(dns.Msg)
+		if err := m.Unpack(w.out); err != nil {
+			t.Fatal(err)
+		}
+		if got := m.Question[0].Name; got != "WwW.ExAmPlE.TeSt." {
+			t.Errorf("%s: question %q, want the client's spelling", pass, got)
+		}
+	}
+	if n := up.queries.Load(); n != 1 {
+		t.Errorf("upstream saw %d queries, want 1 (a miss, then a hit)", n)
 	}
 }

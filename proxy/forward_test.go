@@ -107,6 +107,42 @@ func TestFailoverPastDeadAndSlowUpstreams(t *testing.T) {
 	}
 }
 
+// TestTimeoutMarksDownOnlyWhenTheUpstreamHadItsTime: an upstream that lets
+// a try run out is marked down, even when the query's deadline equals the
+// per-try timeout (as config allows); one whose try the query's deadline
+// cut short is not.
+func TestTimeoutMarksDownOnlyWhenTheUpstreamHadItsTime(t *testing.T) {
+	t.Run("deadline equals timeout", func(t *testing.T) {
+		silent, _ := blackhole(t)
+		good := startUpstream(t, answerA("192.0.2.7", 60))
+		s, addr := startProxy(t, func(c *Config) {
+			c.Timeout, c.Deadline = 300*time.Millisecond, 300*time.Millisecond
+			c.Cache.Size = 0
+		}, silent, good.addr)
+		query(t, "udp", addr, question("a.example.test.", dns.TypeA)) // the silent one's try takes the whole deadline
+		if !s.route.Load().pool.ups[0].down.Load() {
+			t.Error("an upstream that never answered within its whole timeout is not marked down")
+		}
+	})
+	t.Run("try cut short by the deadline", func(t *testing.T) {
+		first, _ := blackhole(t)
+		second, secondGot := blackhole(t)
+		s, addr := startProxy(t, func(c *Config) {
+			c.Timeout, c.Deadline = 300*time.Millisecond, 400*time.Millisecond
+			c.Cache.Size = 0
+		}, first, second)
+		query(t, "udp", addr, question("a.example.test.", dns.TypeA))
+		<-secondGot // tried, with at most 100ms of the 300ms timeout left
+		ups := s.route.Load().pool.ups
+		if !ups[0].down.Load() {
+			t.Error("the first upstream timed out with its whole timeout and is not marked down")
+		}
+		if ups[1].down.Load() {
+			t.Error("the second upstream, whose try the query's deadline cut to a third, is marked down")
+		}
+	})
+}
+
 func TestParallelFirstGoodAnswerWins(t *testing.T) {
 	slow, _ := blackhole(t)
 	failing := startUpstream(t, answerRcode(dns.RcodeServerFailure, nil))

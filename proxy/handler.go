@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -97,8 +98,8 @@ func (s *Server) serveMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, now
 		return
 	}
 	q := req.Question[0]
-	qp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(qp)
+	qp := queryBufPool.Get().(*[]byte)
+	defer queryBufPool.Put(qp)
 	wire, id, err := upstreamQuery(req, *qp)
 	if err != nil {
 		s.reply(w, req, dns.RcodeFormatError)
@@ -159,6 +160,11 @@ func (s *Server) serveMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, now
 		s.logQuery(client, q, resp.Rcode, upstream, false, now)
 	}
 }
+
+// queryBufPool holds buffers for queries packed to go upstream. They are
+// held for a whole exchange, so they are small: a query that needs more
+// is packed into a buffer of its own.
+var queryBufPool = sync.Pool{New: func() any { b := make([]byte, 512); return &b }}
 
 // upstreamQuery packs into buf the query to send upstream under a fresh
 // random ID: the client's question as spelled, its RD and CD bits, and its

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -107,6 +109,105 @@ func TestShutdownDeadlineCutsQueriesShort(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("Shutdown took %v with a 200ms drain deadline", d)
+	}
+}
+
+// TestShutdownAfterReloadCutsQueriesShort: a reload leaves the old pool's
+// queries running; shutdown's drain deadline must still reach them.
+func TestShutdownAfterReloadCutsQueriesShort(t *testing.T) {
+	silent, got := blackhole(t)
+	s, addr := startProxy(t, func(c *Config) { c.Timeout = 10 * time.Second; c.Deadline = 10 * time.Second }, silent)
+	conn, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	b, _ := question("stuck.example.test.", dns.TypeA).Pack()
+	conn.Write(b)
+	<-got
+	if err := s.Reload(s.cfg); err != nil { // the same upstreams, in a new pool
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	s.Shutdown(ctx)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Shutdown took %v with a 200ms drain deadline and a query in flight on the old pool", d)
+	}
+}
+
+// TestInterruptEndsEveryTry: shutdown's interrupt wakes every try in flight,
+// whatever it was doing at that moment (taking a kept socket, dialing,
+// setting its deadline, reading): none runs on to its own deadline. Many
+// rounds, to land the interrupt in each of those steps; with the deadline
+// set outside the registry's lock it failed in 3 of 4 runs.
+func TestInterruptEndsEveryTry(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	var silent atomic.Bool
+	var answered atomic.Int64
+	busy := make(chan struct{}, 1)
+	go func() { // answers each query with itself as a response, until silent
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if !silent.Load() {
+				buf[2] |= 0x80
+				pc.WriteTo(buf[:n], from)
+				if answered.Add(1)%200 == 0 {
+					select {
+					case busy <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}
+	}()
+	q := question("x.example.test.", dns.TypeA)
+	wire, _ := q.Pack()
+	for round := range 500 {
+		silent.Store(false)
+		select { // a signal left from the last round says nothing of this one
+		case <-busy:
+		default:
+		}
+		u := &upstream{Upstream: Upstream{Net: "udp", Addr: pc.LocalAddr().String()},
+			mismatched: new(atomic.Uint64), sockets: new(sockets)}
+		var wg sync.WaitGroup
+		for range 32 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					if _, err := u.exchange(context.Background(), false, wire, q.Id, q.Question[0], time.Now().Add(5*time.Second)); err != nil {
+						return
+					}
+				}
+			}()
+		}
+		select {
+		case <-busy: // the tries are under way
+		case <-time.After(10 * time.Second):
+			t.Fatal("the upstream answered no queries")
+		}
+		silent.Store(true)
+		start := time.Now()
+		u.sockets.interrupt()
+		wg.Wait()
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("round %d: tries ran on %v after the interrupt", round, d)
+		}
+		u.closeIdle()
+		if n := len(u.sockets.open); n != 0 {
+			t.Fatalf("round %d: %d sockets still open", round, n)
+		}
 	}
 }
 

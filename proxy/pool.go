@@ -24,6 +24,7 @@ type poolConfig struct {
 	log            *slog.Logger
 	mismatched     *atomic.Uint64 // counts answers dropped for a wrong ID or question
 	recorder       Recorder       // may be nil
+	sockets        *sockets       // shared by a Server's pools; nil: the pool's own
 }
 
 // pool sends queries to the upstreams by its strategy. Safe for concurrent
@@ -41,18 +42,13 @@ type pool struct {
 func newPool(cfg poolConfig) *pool {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &pool{cfg: cfg, ctx: ctx, cancel: cancel}
+	if cfg.sockets == nil {
+		cfg.sockets = new(sockets)
+	}
 	for _, u := range cfg.upstreams {
-		p.ups = append(p.ups, &upstream{Upstream: u, mismatched: cfg.mismatched})
+		p.ups = append(p.ups, &upstream{Upstream: u, mismatched: cfg.mismatched, sockets: cfg.sockets})
 	}
 	return p
-}
-
-// interrupt ends the tries in flight and fails those that follow; see
-// upstream.interrupt.
-func (p *pool) interrupt() {
-	for _, u := range p.ups {
-		u.interrupt()
-	}
 }
 
 func (p *pool) close() {
@@ -154,14 +150,17 @@ func (p *pool) try(ctx context.Context, watch bool, u *upstream, q []byte, id ui
 	if deadline.Before(tryEnd) {
 		tryEnd = deadline
 	}
+	// cut: the query's deadline, not the upstream, will end this try; a
+	// try left 90% of its timeout or more is the upstream's to answer.
+	cut := deadline.Before(start.Add(p.cfg.timeout * 9 / 10))
 	m, err := u.exchange(ctx, watch, q, id, qs, tryEnd)
 	if p.cfg.recorder != nil {
 		p.cfg.recorder.Tried(u.String(), time.Since(start), err)
 	}
 	if err != nil {
-		// A try cut short by the client's own deadline, a won race or
-		// shutdown says nothing about the upstream.
-		if ctx.Err() == nil && time.Now().Before(deadline) && !errors.Is(err, errInterrupted) {
+		// A try cut short by the query's own deadline, a won race or
+		// shutdown (which ends ctx first) says nothing about the upstream.
+		if ctx.Err() == nil && !cut {
 			p.markDown(u, err)
 		}
 		return answer{up: u, err: &upstreamError{upstream: u.String(), err: err}}

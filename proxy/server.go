@@ -123,8 +123,9 @@ type Server struct {
 	route    atomic.Pointer[routing]
 	inflight chan struct{} // a slot per query waiting on upstreams
 	stats    counters
-	ctx      context.Context // parent of every query's context
+	ctx      context.Context // ends at shutdown: at the drain deadline, or once drained
 	cancel   context.CancelFunc
+	sockets  sockets // every pool's upstream sockets, for abort
 
 	mu      sync.Mutex // guards servers, udp and addrs
 	servers []*listener
@@ -156,7 +157,7 @@ func (s *Server) newRouting(cfg Config) *routing {
 	return &routing{
 		pool: newPool(poolConfig{upstreams: cfg.Upstreams, strategy: cfg.Strategy, timeout: cfg.Timeout,
 			failoverRcodes: cfg.FailoverRcodes, healthInterval: cfg.HealthInterval, log: s.log,
-			mismatched: &s.stats.mismatched, recorder: s.cfg.Recorder}),
+			mismatched: &s.stats.mismatched, recorder: s.cfg.Recorder, sockets: &s.sockets}),
 		acl:          cfg.ACL,
 		logQueries:   cfg.LogQueries,
 		annotator:    cfg.Annotator,
@@ -292,7 +293,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // and those waiting on an upstream's socket are woken.
 func (s *Server) abort() {
 	s.cancel()
-	s.route.Load().pool.interrupt()
+	s.sockets.interrupt()
 }
 
 // bindPair binds addr over UDP and TCP on the same port. With port 0 it

@@ -44,12 +44,13 @@ type upstream struct {
 	probing atomic.Bool // a health probe is in flight
 	// mismatched counts answers dropped for a wrong ID or question; shared.
 	mismatched *atomic.Uint64
+	// sockets holds every socket this upstream has open; it is shared by
+	// all the pools of one Server, so that shutdown reaches them all.
+	sockets *sockets
 
-	connMu      sync.Mutex            // guards the fields below
-	idle        []net.Conn            // connected UDP sockets free for the next query
-	open        map[net.Conn]struct{} // every socket dialed and not yet closed
-	closed      bool                  // no socket is kept for reuse
-	interrupted bool                  // every try fails at once
+	idleMu sync.Mutex // guards idle and closed
+	idle   []net.Conn // connected UDP sockets free for the next query
+	closed bool
 }
 
 // maxIdleUDP bounds the UDP sockets kept open per upstream between queries.
@@ -57,32 +58,32 @@ type upstream struct {
 // still has its own random source port, and every query a random ID.
 const maxIdleUDP = 64
 
+// dial returns a socket to the upstream with deadline set on it: a kept
+// UDP socket if there is one, else a new one.
 func (u *upstream) dial(ctx context.Context, network string, deadline time.Time) (net.Conn, error) {
 	if network == "udp" {
-		u.connMu.Lock()
+		u.idleMu.Lock()
 		if n := len(u.idle); n > 0 {
 			c := u.idle[n-1]
 			u.idle = u.idle[:n-1]
-			u.connMu.Unlock()
+			u.idleMu.Unlock()
+			if !u.sockets.arm(c, deadline, false) {
+				u.sockets.close(c)
+				return nil, errInterrupted
+			}
 			return c, nil
 		}
-		u.connMu.Unlock()
+		u.idleMu.Unlock()
 	}
 	d := net.Dialer{Deadline: deadline}
 	c, err := d.DialContext(ctx, network, u.Addr)
 	if err != nil {
 		return nil, err
 	}
-	u.connMu.Lock()
-	defer u.connMu.Unlock()
-	if u.interrupted {
+	if !u.sockets.arm(c, deadline, true) {
 		c.Close()
 		return nil, errInterrupted
 	}
-	if u.open == nil {
-		u.open = make(map[net.Conn]struct{})
-	}
-	u.open[c] = struct{}{}
 	return c, nil
 }
 
@@ -92,42 +93,75 @@ var errInterrupted = errors.New("interrupted: nxray is shutting down")
 // release keeps a UDP socket that finished a clean exchange for reuse;
 // anything else is closed.
 func (u *upstream) release(c net.Conn, network string, clean bool) {
-	u.connMu.Lock()
-	defer u.connMu.Unlock()
-	if network == "udp" && clean && !u.closed && len(u.idle) < maxIdleUDP {
-		u.idle = append(u.idle, c)
-		return
+	if network == "udp" && clean {
+		u.idleMu.Lock()
+		if !u.closed && len(u.idle) < maxIdleUDP {
+			u.idle = append(u.idle, c)
+			u.idleMu.Unlock()
+			return
+		}
+		u.idleMu.Unlock()
 	}
-	delete(u.open, c)
-	c.Close()
+	u.sockets.close(c)
 }
 
 // closeIdle closes the kept sockets; later releases close theirs.
 func (u *upstream) closeIdle() {
-	u.connMu.Lock()
-	defer u.connMu.Unlock()
-	u.closed = true
-	for _, c := range u.idle {
-		delete(u.open, c)
-		c.Close()
+	u.idleMu.Lock()
+	idle := u.idle
+	u.idle, u.closed = nil, true
+	u.idleMu.Unlock()
+	for _, c := range idle {
+		u.sockets.close(c)
 	}
-	u.idle = nil
 }
 
-// interrupt ends every try in flight at once and fails those that follow:
-// the server is shutting down and its drain deadline has passed. Tries are
-// not each watched by a context for this: that costs a registration per
-// forwarded query, and sockets are dialed far less often than used.
-func (u *upstream) interrupt() {
-	u.connMu.Lock()
-	defer u.connMu.Unlock()
-	u.interrupted, u.closed = true, true
-	for _, c := range u.idle {
-		delete(u.open, c)
-		c.Close()
+// sockets is the set of upstream sockets a Server has open, kept so that
+// shutdown can wake every try waiting on one, in whichever pool (a reload
+// leaves the old pool's tries running). Tries are not each watched by a
+// context for this: that costs a registration per forwarded query, and
+// sockets are dialed far less often than used.
+type sockets struct {
+	mu          sync.Mutex
+	open        map[net.Conn]struct{}
+	interrupted bool
+}
+
+// arm sets deadline on c, registering c first if it is new. It fails once
+// interrupt has run. Both happen under one lock, so an interrupt cannot
+// fall between a socket's registration and its deadline and be undone.
+func (s *sockets) arm(c net.Conn, deadline time.Time, isNew bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.interrupted {
+		return false
 	}
-	u.idle = nil
-	for c := range u.open {
+	if isNew {
+		if s.open == nil {
+			s.open = make(map[net.Conn]struct{})
+		}
+		s.open[c] = struct{}{}
+	}
+	c.SetDeadline(deadline)
+	return true
+}
+
+// close unregisters and closes c.
+func (s *sockets) close(c net.Conn) {
+	s.mu.Lock()
+	delete(s.open, c)
+	s.mu.Unlock()
+	c.Close()
+}
+
+// interrupt ends every try in flight at once, kept sockets included, and
+// fails those that follow: the server is shutting down and its drain
+// deadline has passed.
+func (s *sockets) interrupt() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.interrupted = true
+	for c := range s.open {
 		c.SetDeadline(time.Unix(1, 0))
 	}
 }
@@ -150,14 +184,13 @@ func (u *upstream) exchange(ctx context.Context, watch bool, q []byte, id uint16
 }
 
 func (u *upstream) exchangeOnce(ctx context.Context, watch bool, network string, q []byte, id uint16, qs dns.Question, deadline time.Time) (m *dns.Msg, err error) {
+	// The deadline goes on the socket (dial sets it), not into a context
+	// of the try's own: a context per try costs a timer and a registration
+	// with its parent on every forwarded query.
 	conn, err := u.dial(ctx, network, deadline)
 	if err != nil {
 		return nil, ctxErr(ctx, err)
 	}
-	// The deadline goes on the socket, not into a context of the try's own:
-	// a context per try costs a timer and a registration with its parent
-	// on every forwarded query.
-	conn.SetDeadline(deadline)
 	stop := func() bool { return true }
 	if watch {
 		// Cancelling ctx (a parallel race lost) unblocks the read.
