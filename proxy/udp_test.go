@@ -259,11 +259,16 @@ func TestIdleWorkersBeyondTheLoadGoUnused(t *testing.T) {
 		answerA("192.0.2.1", 60)(w, r)
 	})
 	t.Cleanup(unblock)
-	s, addr := startProxy(t, func(c *Config) { c.Cache = CacheConfig{} }, up.addr)
+	s, addr := startProxy(t, func(c *Config) {
+		c.Cache = CacheConfig{}
+		// the burst's first query waits for the last to arrive: on a loaded
+		// machine (the whole suite under -race) that can take a second
+		c.Timeout, c.Deadline = 5*time.Second, 5*time.Second
+	}, up.addr)
 	answered := make(chan *dns.Msg, burst)
 	for range burst {
 		go func() {
-			c := &dns.Client{Timeout: 5 * time.Second}
+			c := &dns.Client{Timeout: 10 * time.Second}
 			r, _, _ := c.Exchange(question("held.example.test.", dns.TypeA), addr)
 			answered <- r
 		}()
