@@ -42,28 +42,47 @@ func nxUpstream(t testing.TB) string {
 	return pc.LocalAddr().String()
 }
 
+// The engine's limits in the flood test and benchmark.
+const (
+	floodProbeRate  = 50.0
+	floodProbeBurst = 10
+	floodQueue      = 32
+	floodWorkers    = 2
+)
+
+// startFloodProxy starts an engine probing the lab and a proxy in front of
+// an upstream that answers NXDOMAIN for ok.test., with a cache of
+// cacheSize answers. The caller shuts both down.
+func startFloodProxy(tb testing.TB, cacheSize int) (*diagnose.Engine, *proxy.Server) {
+	tb.Helper()
+	h := startLab(tb)
+	up := nxUpstream(tb)
+	eng, err := diagnose.New(diagnose.Config{Prober: newProber(tb, h, up), Workers: floodWorkers, QueueSize: floodQueue,
+		ProbeRate: floodProbeRate, ProbeBurst: floodProbeBurst, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv, err := proxy.New(proxy.Config{Listen: []string{"127.0.0.1:0"}, Upstreams: []proxy.Upstream{{Net: "udp", Addr: up}},
+		ACL: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Observer: wire.Observer(eng, ""),
+		Cache: proxy.CacheConfig{Size: cacheSize, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour}})
+	if err != nil {
+		eng.Close()
+		tb.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		eng.Close()
+		tb.Fatal(err)
+	}
+	return eng, srv
+}
+
 // TestFloodOfRandomNamesInOneZone: 12,000 distinct failing names under one
 // zone. The proxy answers every one; the engine stays bounded, counts what
 // it drops or groups, and keeps its probes within the rate limit; and once
 // the cache and the verdict store are full, memory stops growing.
 func TestFloodOfRandomNamesInOneZone(t *testing.T) {
-	h := startLab(t)
-	up := nxUpstream(t)
-	const rate, burst, queue, workers = 50.0, 10, 32, 2
-	eng, err := diagnose.New(diagnose.Config{Prober: newProber(t, h, up), Workers: workers, QueueSize: queue,
-		ProbeRate: rate, ProbeBurst: burst, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := proxy.New(proxy.Config{Listen: []string{"127.0.0.1:0"}, Upstreams: []proxy.Upstream{{Net: "udp", Addr: up}},
-		ACL: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Observer: wire.Observer(eng, ""),
-		Cache: proxy.CacheConfig{Size: 1000, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
+	const rate, burst, queue, workers = floodProbeRate, floodProbeBurst, floodQueue, floodWorkers
+	eng, srv := startFloodProxy(t, 1000)
 	addr := srv.Addrs()[0].String()
 
 	start := time.Now()
@@ -134,23 +153,8 @@ func liveHeap() uint64 {
 // first verdict. Everything runs in this process, so ns/op includes the
 // client and the upstream; allocs/op and a CPU profile show the proxy's share.
 func BenchmarkFloodQuery(b *testing.B) {
-	h := startLab(b)
-	up := nxUpstream(b)
-	eng, err := diagnose.New(diagnose.Config{Prober: newProber(b, h, up), Workers: 2, QueueSize: 32,
-		ProbeRate: 50, ProbeBurst: 10, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
+	eng, srv := startFloodProxy(b, 10000)
 	defer eng.Close()
-	srv, err := proxy.New(proxy.Config{Listen: []string{"127.0.0.1:0"}, Upstreams: []proxy.Upstream{{Net: "udp", Addr: up}},
-		ACL: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Observer: wire.Observer(eng, ""),
-		Cache: proxy.CacheConfig{Size: 10000, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		b.Fatal(err)
-	}
 	defer srv.Shutdown(context.Background())
 	c, err := net.Dial("udp", srv.Addrs()[0].String())
 	if err != nil {

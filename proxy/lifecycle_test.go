@@ -89,51 +89,38 @@ func TestShutdownDrainsQueriesInFlight(t *testing.T) {
 	}
 }
 
+// TestShutdownDeadlineCutsQueriesShort: past the drain deadline, a query
+// waiting on a silent upstream gives up, also when a reload left it on the
+// old pool.
 func TestShutdownDeadlineCutsQueriesShort(t *testing.T) {
-	silent, got := blackhole(t)
-	s, addr := startProxy(t, func(c *Config) { c.Timeout = 10 * time.Second; c.Deadline = 10 * time.Second }, silent)
-	conn, err := net.Dial("udp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	b, _ := question("stuck.example.test.", dns.TypeA).Pack()
-	conn.Write(b)
-	<-got
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	err = s.Shutdown(ctx)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Shutdown = %v, want the drain deadline reported", err)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("Shutdown took %v with a 200ms drain deadline", d)
-	}
-}
-
-// TestShutdownAfterReloadCutsQueriesShort: a reload leaves the old pool's
-// queries running; shutdown's drain deadline must still reach them.
-func TestShutdownAfterReloadCutsQueriesShort(t *testing.T) {
-	silent, got := blackhole(t)
-	s, addr := startProxy(t, func(c *Config) { c.Timeout = 10 * time.Second; c.Deadline = 10 * time.Second }, silent)
-	conn, err := net.Dial("udp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	b, _ := question("stuck.example.test.", dns.TypeA).Pack()
-	conn.Write(b)
-	<-got
-	if err := s.Reload(s.cfg); err != nil { // the same upstreams, in a new pool
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	s.Shutdown(ctx)
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("Shutdown took %v with a 200ms drain deadline and a query in flight on the old pool", d)
+	for _, reload := range []bool{false, true} {
+		t.Run(map[bool]string{false: "in flight", true: "in flight on the pool a reload left"}[reload], func(t *testing.T) {
+			silent, got := blackhole(t)
+			s, addr := startProxy(t, func(c *Config) { c.Timeout = 10 * time.Second; c.Deadline = 10 * time.Second }, silent)
+			conn, err := net.Dial("udp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			b, _ := question("stuck.example.test.", dns.TypeA).Pack()
+			conn.Write(b)
+			<-got
+			if reload {
+				if err := s.Reload(s.cfg); err != nil { // the same upstreams, in a new pool
+					t.Fatal(err)
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			err = s.Shutdown(ctx)
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("Shutdown = %v, want the drain deadline reported", err)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("Shutdown took %v with a 200ms drain deadline", d)
+			}
+		})
 	}
 }
 
