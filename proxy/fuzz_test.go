@@ -49,6 +49,26 @@ func echoUpstream(w dns.ResponseWriter, r *dns.Msg) {
 	w.WriteMsg(m)
 }
 
+// fuzzServer adds the malformed packets every packet fuzzer starts from and
+// returns a caching Server in front of echoUpstream, not listening. now is
+// its clock; nil is the real one.
+func fuzzServer(f *testing.F, now func() time.Time) *Server {
+	f.Add([]byte{0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 1, 0, 1}) // pointer loop
+	f.Add([]byte{0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0})                                // cut after the name
+	up := startUpstream(f, echoUpstream)
+	s, err := New(Config{
+		Upstreams: []Upstream{{Net: "udp", Addr: up.addr}},
+		ACL:       loopbackACL,
+		Cache:     CacheConfig{Size: 1000, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour},
+		Now:       now,
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { s.route.Load().pool.close() })
+	return s
+}
+
 // FuzzServeDNS drives the query path as miekg/dns does for each packet:
 // unpack, then ServeDNS. Whatever arrives, nxray must not panic, and what
 // it writes must be a DNS answer to that query. Each input is served twice
@@ -63,19 +83,7 @@ func FuzzServeDNS(f *testing.F) {
 	seed(question(`<img\032src=x\032onerror=alert(1)>.example.test.`, dns.TypeTXT))        // HTML in a label
 	long := strings.Repeat(strings.Repeat("a", 63)+".", 3) + strings.Repeat("b", 61) + "." // 255 bytes
 	seed(question(long, dns.TypeTXT))
-	f.Add([]byte{0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 1, 0, 1}) // pointer loop
-	f.Add([]byte{0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0})                                // cut after the name
-
-	up := startUpstream(f, echoUpstream)
-	s, err := New(Config{
-		Upstreams: []Upstream{{Net: "udp", Addr: up.addr}},
-		ACL:       loopbackACL,
-		Cache:     CacheConfig{Size: 1000, MaxTTL: 3600e9, NegativeMaxTTL: 3600e9},
-	})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { s.route.Load().pool.close() })
+	s := fuzzServer(f, nil)
 
 	f.Fuzz(func(t *testing.T, packet []byte) {
 		req := new(dns.Msg)

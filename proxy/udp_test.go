@@ -320,20 +320,7 @@ func FuzzUDPPacket(f *testing.F) {
 		b, _ := m.Pack()
 		f.Add(b)
 	}
-	f.Add([]byte{0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 1, 0, 1}) // pointer loop
-	f.Add([]byte{0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0})                                // cut after the name
-
-	up := startUpstream(f, echoUpstream)
-	s, err := New(Config{
-		Upstreams: []Upstream{{Net: "udp", Addr: up.addr}},
-		ACL:       loopbackACL,
-		Cache:     CacheConfig{Size: 1000, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour},
-		Now:       newClock().Now, // a still clock: both paths see the same TTLs
-	})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { s.route.Load().pool.close() })
+	s := fuzzServer(f, newClock().Now) // a still clock: both paths see the same TTLs
 	p := newUDPPair(f)
 	u := newUDPServer(s, p.proxy)
 	sc := &udpScratch{}
