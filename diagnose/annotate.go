@@ -15,17 +15,41 @@ type waiter struct {
 
 // Annotation returns the Extended DNS Error to attach to a failing answer
 // for name and type with the given rcode: the INFO-CODE of the verdict's
-// cause and "nxray: <cause>: <summary>". It never blocks. A verdict made
-// when no upstream answered stands for the SERVFAIL nxray then gave.
+// cause and "nxray: <cause>: <summary>". A name grouped under its zone's
+// verdict gets that verdict's, saying it was not probed on its own. It
+// never blocks for long. A verdict made when no upstream answered stands
+// for the SERVFAIL nxray then gave.
 func (e *Engine) Annotation(name string, qtype uint16, rc int) (uint16, string, bool) {
-	v, ok := e.store.get(name, qtype)
-	if !ok || v.AttachEDE < 0 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.annotation(name, qtype, rc)
+}
+
+// annotation is Annotation with e.mu held.
+func (e *Engine) annotation(name string, qtype uint16, rc int) (uint16, string, bool) {
+	if v, ok := e.store.get(name, qtype); ok && matchesRcode(v.Rcode, rc) {
+		return annotationOf(v, v.Summary)
+	}
+	now := e.cfg.Now()
+	r, ok := e.zoneFor(name, rcode(rc), now)
+	if !ok && rc == dns.RcodeServerFailure {
+		r, ok = e.zoneFor(name, rcode(NoAnswer), now)
+	}
+	if !ok {
 		return 0, "", false
 	}
-	if v.Rcode != rcode(rc) && !(v.Rcode == rcode(NoAnswer) && rc == dns.RcodeServerFailure) {
+	return annotationOf(r.v, r.summary)
+}
+
+func matchesRcode(verdict string, rc int) bool {
+	return verdict == rcode(rc) || (verdict == rcode(NoAnswer) && rc == dns.RcodeServerFailure)
+}
+
+func annotationOf(v Verdict, summary string) (uint16, string, bool) {
+	if v.AttachEDE < 0 {
 		return 0, "", false
 	}
-	return uint16(v.AttachEDE), "nxray: " + string(v.Cause) + ": " + v.Summary, true
+	return uint16(v.AttachEDE), "nxray: " + string(v.Cause) + ": " + summary, true
 }
 
 // Wait is Annotation that waits until a verdict for name and type is
@@ -34,7 +58,7 @@ func (e *Engine) Wait(ctx context.Context, name string, qtype uint16, rc int) (u
 	k := keyFor(name, qtype)
 	for {
 		e.mu.Lock() // verdicts are stored under e.mu: none can slip in between
-		if code, text, ok := e.Annotation(name, qtype, rc); ok {
+		if code, text, ok := e.annotation(name, qtype, rc); ok {
 			e.mu.Unlock()
 			return code, text, true
 		}

@@ -39,7 +39,7 @@ func (e *Engine) diagnose(f Failure) {
 		FirstSeen: f.Time, LastSeen: e.cfg.Now(), Count: count,
 		DurationMS: time.Since(start).Milliseconds(), Evidence: evidence, Zone: fd.Zone, AttachEDE: res.EDE}
 	if z := groupZone(fd); z != "" && zoneWide(res.Cause) {
-		e.rememberZone(zoneKey{zone: lower(z), rcode: v.Rcode}, v)
+		e.rememberZone(zoneKey{zone: lower(z), rcode: v.Rcode}, keyFor(v.Name, f.Qtype), v)
 	}
 	e.store.put(v, f.Qtype) // before pending is gone, so no second diagnosis starts
 	e.wake(k)
@@ -69,7 +69,7 @@ func groupZone(fd Findings) string {
 
 // rememberZone records a zone-wide verdict, within StoreSize zones. Called
 // with e.mu held.
-func (e *Engine) rememberZone(key zoneKey, v Verdict) {
+func (e *Engine) rememberZone(key zoneKey, vk verdictKey, v Verdict) {
 	if len(e.zones) >= e.cfg.StoreSize {
 		now := e.cfg.Now()
 		for k, r := range e.zones {
@@ -81,6 +81,6 @@ func (e *Engine) rememberZone(key zoneKey, v Verdict) {
 			return
 		}
 	}
-	e.zones[key] = zoneRecord{v: v, expires: v.LastSeen.Add(e.cfg.StoreTTL),
+	e.zones[key] = zoneRecord{v: v, key: vk, expires: v.LastSeen.Add(e.cfg.StoreTTL),
 		summary: "Not probed on its own: " + v.Name + " in the same zone failed the same way. " + v.Summary}
 }

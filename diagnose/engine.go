@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,8 +97,9 @@ func (e *Engine) SetProber(p Prober) {
 // names under one zone becomes one diagnosis, not one walk per name.
 type zoneRecord struct {
 	v       Verdict
+	key     verdictKey // v's in the store, where grouped failures are counted
 	expires time.Time
-	summary string // of the verdicts grouped under it, made once
+	summary string // for the annotations of the names grouped under it, made once
 }
 
 // zoneKey is a lowercased zone and an rcode.
@@ -177,11 +177,12 @@ func (e *Engine) Observe(f Failure) {
 		e.deduplicated.Add(1)
 		return
 	}
-	if v, ok := e.zoneVerdict(f); ok {
-		e.store.put(v, f.Qtype)
+	if r, ok := e.zoneFor(f.Name, rcode(f.Rcode), f.Time); ok {
+		// Counted onto the zone's verdict, not stored as one of its own:
+		// a flood of random names must not push every other verdict out.
+		e.store.group(r.key, r.v, f.Name, f.Time)
 		e.wake(k)
 		e.grouped.Add(1)
-		e.publish(v)
 		return
 	}
 	select {
@@ -192,22 +193,16 @@ func (e *Engine) Observe(f Failure) {
 	}
 }
 
-// zoneVerdict finds a live zone-wide verdict for a zone above f.Name with
-// the same rcode, and makes f's verdict from it. Called with e.mu held.
-func (e *Engine) zoneVerdict(f Failure) (Verdict, bool) {
-	name := strings.ToLower(dns.Fqdn(f.Name))
+// zoneFor finds a live zone-wide verdict with this rcode for a zone above
+// name. Called with e.mu held.
+func (e *Engine) zoneFor(name, rc string, at time.Time) (zoneRecord, bool) {
+	name = lower(name)
 	for off, end := 0, false; !end; off, end = dns.NextLabel(name, off) {
-		r, ok := e.zones[zoneKey{zone: name[off:], rcode: rcode(f.Rcode)}]
-		if !ok || !f.Time.Before(r.expires) {
-			continue
+		if r, ok := e.zones[zoneKey{zone: name[off:], rcode: rc}]; ok && at.Before(r.expires) {
+			return r, true
 		}
-		v := r.v
-		v.ID, v.Name, v.Qtype, v.Count = e.newID(), f.Name, qtype(f.Qtype), 1
-		v.FirstSeen, v.LastSeen, v.DurationMS, v.Evidence = f.Time, f.Time, 0, nil
-		v.Summary = r.summary
-		return v, true
 	}
-	return Verdict{}, false
+	return zoneRecord{}, false
 }
 
 // zoneWide causes are about the zone, not the one name.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,7 @@ type fakeProber struct {
 	probes int // how many times to call take
 	hold   chan struct{}
 	fd     Findings
+	byName map[string]Findings // findings for these names instead of fd
 }
 
 func (p *fakeProber) Probe(ctx context.Context, f Failure, take func() bool) (Findings, []Evidence) {
@@ -39,6 +41,9 @@ func (p *fakeProber) Probe(ctx context.Context, f Failure, take func() bool) (Fi
 			break
 		}
 		ev = append(ev, Evidence{Server: "192.0.2.1:53", Role: "authoritative", Query: f.Name + " A +norec", Rcode: "NXDOMAIN"})
+	}
+	if fd, ok := p.byName[f.Name]; ok {
+		return fd, ev
 	}
 	return p.fd, ev
 }
@@ -198,31 +203,58 @@ func TestFloodUnderOneZoneIsOneDiagnosis(t *testing.T) {
 }
 
 func testFloodGrouped(t *testing.T, fd Findings) {
-	p := &fakeProber{fd: fd, probes: 4}
+	p := &fakeProber{fd: fd, probes: 4, byName: map[string]Findings{
+		"www.other.test.": {Zone: "other.test.", Auth: []Answer{dead("192.0.2.9:53")}}}}
 	log := newLines()
-	e, err := New(Config{Prober: p, Workers: 4, QueueSize: 64, ProbeRate: 200, ProbeBurst: 20, Logger: slog.New(log)})
+	const storeSize = 10
+	e, err := New(Config{Prober: p, Workers: 4, QueueSize: 64, StoreSize: storeSize, ProbeRate: 200, ProbeBurst: 20, Logger: slog.New(log)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer e.Close()
+	// A failure elsewhere, diagnosed before the flood.
+	e.Observe(Failure{Name: "www.other.test.", Qtype: dns.TypeA, Rcode: dns.RcodeServerFailure})
+	waitDiagnosed(t, log, 1)
 	e.Observe(Failure{Name: "first.flood.test.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError})
 	waitDiagnosed(t, log, 1)
-	for i := range 10000 {
-		e.Observe(Failure{Name: fmt.Sprintf("r%08x.flood.test.", i*7919), Qtype: dns.TypeA, Rcode: dns.RcodeNameError})
+	name := func(i int) string { return fmt.Sprintf("r%08x.flood.test.", i*7919) }
+	const n = 10000
+	for i := range n {
+		e.Observe(Failure{Name: name(i), Qtype: dns.TypeA, Rcode: dns.RcodeNameError})
 	}
 	st := e.Stats()
-	if p.calls.Load() != 1 || st.Grouped != 10000 {
-		t.Errorf("a flood of 10000 names under one zone made %d diagnoses (grouped %d), want 1", p.calls.Load(), st.Grouped)
+	if p.calls.Load() != 2 || st.Grouped != n {
+		t.Errorf("a flood of %d names under one zone made %d diagnoses besides the other name's (grouped %d), want 1", n, p.calls.Load()-1, st.Grouped)
 	}
-	v, ok := e.Lookup(fmt.Sprintf("r%08x.flood.test.", 9999*7919), dns.TypeA)
-	if !ok || v.Cause != NXDomainConfirmed || !strings.Contains(v.Summary, "first.flood.test.") {
-		t.Errorf("grouped verdict = %+v", v)
+	// The flood is one verdict, counted, with a sample of its names; the
+	// verdict from before it is still there, though the flood's names
+	// were a thousand times the store's size.
+	all := e.Verdicts()
+	if len(all) != 2 {
+		t.Fatalf("%d verdicts after the flood, want the other name's and the zone's: %+v", len(all), all)
+	}
+	zv, other := all[0], all[1]
+	if other.Name != "www.other.test." {
+		t.Errorf("the verdict from before the flood: %+v", other)
+	}
+	if zv.Name != "first.flood.test." || zv.Cause != NXDomainConfirmed || zv.Count != n+1 || zv.Grouped != n ||
+		!slices.Equal(zv.GroupedNames, []string{name(0), name(1), name(2), name(3), name(4)}) {
+		t.Errorf("the flood's verdict: name %s, cause %s, count %d, grouped %d, names %v; want first.flood.test., %s, %d, %d, the first 5",
+			zv.Name, zv.Cause, zv.Count, zv.Grouped, zv.GroupedNames, NXDomainConfirmed, n+1, n)
+	}
+	// A flood name's answer still explains itself, by its zone's verdict.
+	code, text, ok := e.Annotation(name(n-1), dns.TypeAAAA, dns.RcodeNameError)
+	if !ok || code != dns.ExtendedErrorCodeOther || !strings.Contains(text, "nxray: nxdomain_confirmed: Not probed on its own: first.flood.test.") {
+		t.Errorf("annotation for a flood name: %d %q %v", code, text, ok)
+	}
+	if _, _, ok := e.Annotation(name(n-1), dns.TypeA, dns.RcodeServerFailure); ok {
+		t.Error("a SERVFAIL in the zone annotated with its NXDOMAIN verdict")
 	}
 	// Another rcode in the same zone is diagnosed on its own.
 	e.Observe(Failure{Name: "x.flood.test.", Qtype: dns.TypeA, Rcode: dns.RcodeServerFailure})
 	waitDiagnosed(t, log, 1)
-	if p.calls.Load() != 2 {
-		t.Errorf("prober ran %d times, want 2", p.calls.Load())
+	if p.calls.Load() != 3 {
+		t.Errorf("prober ran %d times, want 3", p.calls.Load())
 	}
 }
 

@@ -128,6 +128,15 @@ func TestFloodOfRandomNamesInOneZone(t *testing.T) {
 	if st.Diagnosed > workers+queue+1 {
 		t.Errorf("%d diagnoses for one zone's flood: the queue or grouping is not bounding it (%+v)", st.Diagnosed, st)
 	}
+	// The status page shows the diagnoses, with the flood's names counted
+	// onto them, not a verdict per flood name.
+	vs, grouped := eng.Verdicts(), 0
+	for _, v := range vs {
+		grouped += v.Grouped
+	}
+	if uint64(len(vs)) > st.Diagnosed || uint64(grouped) != st.Grouped {
+		t.Errorf("%d verdicts with %d failures grouped onto them, for %d diagnoses and %d grouped", len(vs), grouped, st.Diagnosed, st.Grouped)
+	}
 	if limit := float64(burst) + rate*elapsed; float64(st.Probes) > limit+1 {
 		t.Errorf("%d probes in %.1fs, above the rate limit's %.0f", st.Probes, elapsed, limit)
 	}

@@ -43,6 +43,12 @@ type Verdict struct {
 	Evidence   []Evidence `json:"evidence"`
 	// Zone is the zone the findings were about; it groups later failures.
 	Zone string `json:"zone,omitempty"`
+	// Grouped counts failures of other names under Zone, with the same
+	// rcode, that were counted onto this verdict instead of diagnosed on
+	// their own (Count includes them): a flood of random names is this one
+	// verdict. GroupedNames are the first few of those names.
+	Grouped      int      `json:"grouped,omitempty"`
+	GroupedNames []string `json:"grouped_names,omitempty"`
 	// AttachEDE is the INFO-CODE for later answers, -1 for none.
 	AttachEDE int `json:"-"`
 }
@@ -84,6 +90,36 @@ func (s *store) put(v Verdict, qtype uint16) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.lru.Add(keyFor(v.Name, qtype), &stored{v: v, expires: s.now().Add(s.ttl)})
+}
+
+// maxGroupedNames bounds the names a verdict keeps of those grouped onto it.
+const maxGroupedNames = 5
+
+// group counts a failure of name at at onto zv, the verdict of its zone,
+// stored under key. A zone verdict evicted meanwhile is stored again; one
+// replaced by a later verdict for the same name and type is left alone.
+func (s *store) group(key verdictKey, zv Verdict, name string, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.lru.Get(key)
+	switch {
+	case !ok || !at.Before(e.expires):
+		e = &stored{v: zv}
+		s.lru.Add(key, e)
+	case e.v.ID != zv.ID:
+		return
+	}
+	e.v.Count++
+	e.v.LastSeen = at
+	e.expires = at.Add(s.ttl)
+	if keyFor(name, 0).name != key.name {
+		e.v.Grouped++
+		if len(e.v.GroupedNames) < maxGroupedNames {
+			// Appended, never changed in place: copies handed out share
+			// the array up to their own length.
+			e.v.GroupedNames = append(e.v.GroupedNames, name)
+		}
+	}
 }
 
 // get returns the live verdict for name and type.

@@ -17,7 +17,9 @@ import (
 func TestPage(t *testing.T) {
 	evil := verdict("x", `<script>alert("x")</script>&.ok.test.`, diagnose.NXDomainConfirmed)
 	evil.Advice = `<b onmouseover="alert(1)">`
-	s := newTestServer(t, Config{Proxy: fakeProxy{}, Engine: newFakeEngine(append(sampleVerdicts(), evil)...)})
+	flood := verdict("f", "first.flood.test.", diagnose.NXDomainConfirmed)
+	flood.Grouped, flood.GroupedNames = 7, []string{"r1.flood.test.", `<i>r2</i>.flood.test.`}
+	s := newTestServer(t, Config{Proxy: fakeProxy{}, Engine: newFakeEngine(append(sampleVerdicts(), evil, flood)...)})
 
 	w := get(t, s, "/")
 	body := w.Body.String()
@@ -29,12 +31,14 @@ func TestPage(t *testing.T) {
 		`name="viewport"`, `<script src="/static/live.js" defer></script>`, "www.lame.test.",
 		`class="badge cause-lame_delegation"`, "advice for www.dsmismatch.test.", "127.0.0.12:53", "30%", "NXDOMAIN 4",
 		`<span class="state down">down</span>`,
+		`Also counts 7 failures of other names in the same zone with the same rcode, not probed on their own: ` +
+			`<span class="mono">r1.flood.test.</span>, <span class="mono">&lt;i&gt;r2&lt;/i&gt;.flood.test.</span>, …`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %s", want)
 		}
 	}
-	for _, bad := range []string{"<script>alert", "<b onmouseover", "<script>\n"} {
+	for _, bad := range []string{"<script>alert", "<b onmouseover", "<script>\n", "<i>r2"} {
 		if strings.Contains(body, bad) {
 			t.Errorf("page holds raw %q", bad)
 		}

@@ -44,7 +44,9 @@
     return wrap;
   }
 
-  // verdictItem builds the same markup the server's template does.
+  // verdictItem builds the same markup the server's template does for a
+  // verdict as it is published: when it is made, before any failures of
+  // other names are grouped onto it.
   function verdictItem(v) {
     var li = el('li', 'verdict fresh');
     li.dataset.id = v.id;
