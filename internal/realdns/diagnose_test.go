@@ -119,6 +119,7 @@ func TestDiagnosisAgainstBINDAndUnbound(t *testing.T) {
 		{"www.expired.test.", Validating, diagnose.DNSSECExpired},
 		{"www.lame.test.", Validating, diagnose.LameDelegation},
 		{"www.dead.test.", Validating, diagnose.AuthoritativeUnreachable},
+		{"www.notcp.test.", Validating, diagnose.TruncatedNoTCP},
 		{"blocked.ok.test.", Filtering, diagnose.ResolverFiltering},
 		{"www.ok.test.", Refusing, diagnose.UpstreamRefused},
 		{"www.ok.test.", "dead", diagnose.UpstreamUnreachable},

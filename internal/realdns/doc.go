@@ -2,7 +2,8 @@
 // Debian, for integration tests: BIND 9 serves a DNSSEC-signed root, the
 // TLD test. and a child zone per fault (signed with dnssec-signzone), and
 // Unbound resolvers (validating, non-validating, filtering, refusing) use
-// the private root's trust anchor. Everything listens on 127.0.1.x port 53
+// the private root's trust anchor; one more Unbound serves notcp.test. from
+// local data over UDP only, so that a too-big answer cannot be had. Everything listens on 127.0.1.x port 53
 // (Unbound follows glue to port 53 only), so it needs root and the
 // packages bind9, bind9-utils and unbound; Available says what is missing.
 //

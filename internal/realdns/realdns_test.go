@@ -54,9 +54,19 @@ func TestTreeAnswersAsBuilt(t *testing.T) {
 		{v, "www.lame.test.", false, dns.RcodeServerFailure},
 		{tr.Resolvers[Filtering], "blocked.ok.test.", false, dns.RcodeNameError},
 		{tr.Resolvers[Refusing], "www.ok.test.", false, dns.RcodeRefused},
+		{v, "www.notcp.test.", false, dns.RcodeServerFailure},
 	} {
 		if r := ask(tt.server, tt.name, tt.cd); r.Rcode != tt.rcode {
 			t.Errorf("%s (cd=%v) at %s: %s, want %s", tt.name, tt.cd, tt.server, dns.RcodeToString[r.Rcode], dns.RcodeToString[tt.rcode])
 		}
+	}
+	// notcp.test.'s server truncates www over UDP and takes no TCP.
+	noTCP := ipNoTCP + ":53"
+	if r := ask(noTCP, "www.notcp.test.", false); !r.Truncated || !r.Authoritative {
+		t.Errorf("www.notcp.test. over UDP at %s: TC %v AA %v, want both", noTCP, r.Truncated, r.Authoritative)
+	}
+	m := new(dns.Msg).SetQuestion("www.notcp.test.", dns.TypeA)
+	if _, _, err := (&dns.Client{Net: "tcp", Timeout: 2 * time.Second}).Exchange(m, noTCP); err == nil {
+		t.Errorf("%s answered over TCP", noTCP)
 	}
 }

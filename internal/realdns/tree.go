@@ -90,6 +90,10 @@ func Start(dir string) (*Tree, error) {
 		t.Close()
 		return nil, err
 	}
+	if err := t.startNoTCP(); err != nil {
+		t.Close()
+		return nil, err
+	}
 	if err := t.startUnbounds(); err != nil {
 		t.Close()
 		return nil, err
@@ -253,6 +257,52 @@ stub-zone:
 		if err := waitReady(addr, "ok.test.", dns.TypeSOA, r.role == Refusing); err != nil {
 			return fmt.Errorf("unbound %s: %w", r.role, err)
 		}
+	}
+	return nil
+}
+
+// noTCPAnswers is how many A records www.notcp.test. has: at 16 bytes
+// each, more than a 1232-byte EDNS0 buffer holds, so that every UDP answer
+// is truncated.
+const noTCPAnswers = 100
+
+// startNoTCP runs the server of notcp.test.: an Unbound that answers for
+// the zone from local data (authoritatively) over UDP only (do-tcp: no), as
+// a server behind a firewall that drops DNS over TCP. www.notcp.test.'s
+// answer never fits in UDP, so nobody can have it.
+func (t *Tree) startNoTCP() error {
+	var b strings.Builder
+	fmt.Fprintf(&b, `server:
+	interface: %s
+	port: 53
+	do-tcp: no
+	do-ip6: no
+	chroot: ""
+	username: ""
+	directory: "%s"
+	pidfile: "%s/unbound-notcp.pid"
+	use-syslog: no
+	logfile: "%s/unbound-notcp.log"
+	num-threads: 1
+	module-config: "iterator"
+	access-control: 127.0.0.0/8 allow
+	local-zone: "test." nodefault
+	local-zone: "notcp.test." static
+	local-data: "notcp.test. 300 SOA ns1.notcp.test. hostmaster.notcp.test. 1 %s"
+	local-data: "notcp.test. 300 NS ns1.notcp.test."
+	local-data: "ns1.notcp.test. 300 A %s"
+`, ipNoTCP, t.Dir, t.Dir, t.Dir, soaTimes, ipNoTCP)
+	for i := range noTCPAnswers {
+		fmt.Fprintf(&b, "\tlocal-data: \"www.notcp.test. 300 A 192.0.2.%d\"\n", i+1)
+	}
+	if err := t.write("unbound-notcp.conf", b.String()); err != nil {
+		return err
+	}
+	if err := t.spawn("unbound", "-d", "-c", filepath.Join(t.Dir, "unbound-notcp.conf")); err != nil {
+		return err
+	}
+	if err := waitReady(net.JoinHostPort(ipNoTCP, "53"), "notcp.test.", dns.TypeSOA, false); err != nil {
+		return fmt.Errorf("unbound for notcp.test.: %w", err)
 	}
 	return nil
 }

@@ -23,6 +23,7 @@ const (
 	ipNSM2     = "127.0.1.18"
 	ipNSM3     = "127.0.1.19"
 	ipDead     = "127.0.1.20" // nothing listens here
+	ipNoTCP    = "127.0.1.21" // an Unbound serving notcp.test. over UDP only
 	ipValid    = "127.0.1.30"
 	ipNonValid = "127.0.1.31"
 	ipFilter   = "127.0.1.32"
@@ -58,6 +59,8 @@ var children = []child{
 		apex: map[string]string{"ns1.partial.test": ipPartial, "ns2.partial.test": ipDead}, records: []string{"www A 192.0.2.12"}},
 	{name: "nsmismatch.test", parent: map[string]string{"ns1.nsmismatch.test": ipNSM1, "ns2.nsmismatch.test": ipNSM2},
 		apex: map[string]string{"ns1.nsmismatch.test": ipNSM1, "ns3.nsmismatch.test": ipNSM3}, records: []string{"www A 192.0.2.13"}},
+	// Served by Unbound, not BIND (startNoTCP): BIND cannot be kept off TCP.
+	{name: "notcp.test", parent: map[string]string{"ns1.notcp.test": ipNoTCP}},
 }
 
 // servedBy says which addresses serve which zone file (BIND views by destination).
