@@ -46,10 +46,11 @@ type Config struct {
 	// Annotate is off, cached, or wait:DURATION.
 	Annotate string `mapstructure:"annotate"`
 
-	Cache    Cache         `mapstructure:"cache"`
-	TCP      TCP           `mapstructure:"tcp"`
-	Log      Log           `mapstructure:"log"`
-	Shutdown time.Duration `mapstructure:"shutdown_timeout"`
+	Cache     Cache         `mapstructure:"cache"`
+	TCP       TCP           `mapstructure:"tcp"`
+	Diagnosis Diagnosis     `mapstructure:"diagnosis"`
+	Log       Log           `mapstructure:"log"`
+	Shutdown  time.Duration `mapstructure:"shutdown_timeout"`
 
 	// Parsed holds the validated forms of the fields above; Load fills it.
 	Parsed Parsed `mapstructure:"-"`
@@ -70,6 +71,30 @@ type Cache struct {
 type TCP struct {
 	MaxConnections int           `mapstructure:"max_connections"`
 	IdleTimeout    time.Duration `mapstructure:"idle_timeout"`
+}
+
+// Diagnosis sizes the diagnosis engine. Every field is above zero once
+// validated: unlike diagnose.Config, zero here is an error, not the default.
+// The engine is built once, so these change only on restart.
+type Diagnosis struct {
+	// Workers is how many diagnoses run at once.
+	Workers int `mapstructure:"workers"`
+	// QueueSize is how many failures wait for a worker; beyond it they are
+	// dropped and counted.
+	QueueSize int `mapstructure:"queue_size"`
+	// StoreSize is how many verdicts are kept.
+	StoreSize int `mapstructure:"store_size"`
+	// VerdictTTL is how long a verdict is kept after it was last seen.
+	VerdictTTL time.Duration `mapstructure:"verdict_ttl"`
+	// ProbeRate is probes per second, all diagnoses together.
+	ProbeRate float64 `mapstructure:"probe_rate"`
+	// ProbeBurst is how many probes may go back to back before ProbeRate
+	// spaces them.
+	ProbeBurst int `mapstructure:"probe_burst"`
+	// ProbeBudget is how many probes one diagnosis may send.
+	ProbeBudget int `mapstructure:"probe_budget"`
+	// Timeout bounds one diagnosis, all its probes.
+	Timeout time.Duration `mapstructure:"timeout"`
 }
 
 // Log configures logging.
@@ -131,7 +156,17 @@ func Default() Config {
 			NegativeMaxTTL: time.Hour,
 			ServfailTTL:    5 * time.Second,
 		},
-		TCP:      TCP{MaxConnections: 256, IdleTimeout: 10 * time.Second},
+		TCP: TCP{MaxConnections: 256, IdleTimeout: 10 * time.Second},
+		Diagnosis: Diagnosis{
+			Workers:     4,
+			QueueSize:   256,
+			StoreSize:   1000,
+			VerdictTTL:  10 * time.Minute,
+			ProbeRate:   100,
+			ProbeBurst:  20,
+			ProbeBudget: 64,
+			Timeout:     10 * time.Second,
+		},
 		Log:      Log{Format: "text", Level: "info"},
 		Shutdown: 5 * time.Second,
 	}

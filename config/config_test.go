@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/pflag"
 )
 
 // load parses args as flags and loads, with a resolv.conf of our own so
@@ -279,5 +281,19 @@ func TestHTTPToken(t *testing.T) {
 	t.Setenv("NXRAY_HTTP_TOKEN", "")
 	if _, err := load(t, "--http", "127.0.0.1:9000"); err != nil {
 		t.Errorf("loopback needs no token: %v", err)
+	}
+}
+
+// Every flag (but --config) sets a key, so it shows up in flagKeys.
+func TestEveryFlagHasAKey(t *testing.T) {
+	Flags("test").VisitAll(func(f *pflag.Flag) {
+		if _, ok := flagKeys[f.Name]; !ok && f.Name != "config" {
+			t.Errorf("--%s is in Flags but not in flagKeys: it would never be applied", f.Name)
+		}
+	})
+	for name := range flagKeys {
+		if Flags("test").Lookup(name) == nil {
+			t.Errorf("flagKeys has --%s, which Flags does not define", name)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"strings"
 	"time"
@@ -30,6 +31,15 @@ var flagKeys = map[string]string{
 	"timeout":       "timeout",
 	"acl":           "acl",
 	"cache-size":    "cache.size",
+
+	"diagnosis-workers":      "diagnosis.workers",
+	"diagnosis-queue-size":   "diagnosis.queue_size",
+	"diagnosis-store-size":   "diagnosis.store_size",
+	"diagnosis-verdict-ttl":  "diagnosis.verdict_ttl",
+	"diagnosis-probe-rate":   "diagnosis.probe_rate",
+	"diagnosis-probe-burst":  "diagnosis.probe_burst",
+	"diagnosis-probe-budget": "diagnosis.probe_budget",
+	"diagnosis-timeout":      "diagnosis.timeout",
 }
 
 // Flags returns a fresh flag set with every configuration flag, for serve and
@@ -49,6 +59,14 @@ func Flags(name string) *pflag.FlagSet {
 	fs.String("root-hints", "", "root server IPs (IP,IP) or a hints file for the delegation walk")
 	fs.String("trust-anchors", "", "file of DS or DNSKEY records to use as DNSSEC trust anchors")
 	fs.Int("auth-port", d.AuthPort, "port used to reach authoritative servers (labs change it)")
+	fs.Int("diagnosis-workers", d.Diagnosis.Workers, "diagnoses run at once, 1 to 256 (changes on restart)")
+	fs.Int("diagnosis-queue-size", d.Diagnosis.QueueSize, "failures waiting for a worker, up to 1000000; beyond it they are dropped and counted (changes on restart)")
+	fs.Int("diagnosis-store-size", d.Diagnosis.StoreSize, "verdicts kept, up to 1000000 (changes on restart)")
+	fs.Duration("diagnosis-verdict-ttl", d.Diagnosis.VerdictTTL, "how long a verdict is kept after it was last seen (changes on restart)")
+	fs.Float64("diagnosis-probe-rate", d.Diagnosis.ProbeRate, "probes per second, all diagnoses together, above 0 and up to 10000 (changes on restart)")
+	fs.Int("diagnosis-probe-burst", d.Diagnosis.ProbeBurst, "probes that may go back to back before the rate spaces them, up to 10000 (changes on restart)")
+	fs.Int("diagnosis-probe-budget", d.Diagnosis.ProbeBudget, "probes one diagnosis may send, up to 10000 (changes on restart)")
+	fs.Duration("diagnosis-timeout", d.Diagnosis.Timeout, "time allowed for one diagnosis, all its probes (changes on restart)")
 	fs.String("http", d.HTTP, "status page address; empty disables it")
 	fs.String("http-token", d.HTTPToken, "bearer token for the status page and API; required when --http is not loopback")
 	fs.String("annotate", d.Annotate, "attach diagnoses to answers: off, cached or wait:DURATION")
@@ -91,6 +109,7 @@ func Load(fs *pflag.FlagSet) (Config, error) {
 
 	var cfg Config
 	hook := viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
+		numberHook,
 		durationHook,
 		mapstructure.StringToSliceHookFunc(","),
 	))
@@ -136,6 +155,29 @@ func durationHook(from, to reflect.Type, data any) (any, error) {
 		return nil, fmt.Errorf("%q is not a duration such as 300ms or 5s", data)
 	}
 	return d, nil
+}
+
+// numberHook refuses numbers that decoding would quietly turn into another
+// value: a fraction for a count (workers: 2.5 would be 2) and a bare number
+// for a duration (verdict_ttl: 10 would be 10ns). 0 is 0 in any unit.
+func numberHook(from, to reflect.Type, data any) (any, error) {
+	v := reflect.ValueOf(data)
+	if !v.CanInt() && !v.CanUint() && !v.CanFloat() {
+		return data, nil
+	}
+	switch {
+	case to == reflect.TypeFor[time.Duration]():
+		if from != to && !v.IsZero() {
+			return nil, fmt.Errorf("%v is not a duration such as 300ms or 5s: give a unit", data)
+		}
+	case v.CanFloat() && (v.Float() != math.Trunc(v.Float()) || math.Abs(v.Float()) >= 1<<63):
+		switch to.Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			return nil, fmt.Errorf("%v is not a whole number", data)
+		}
+	}
+	return data, nil
 }
 
 // ErrInvalid marks a configuration that loaded but does not validate.

@@ -106,6 +106,7 @@ func (c *Config) Validate() error {
 	if c.Cache.MaxTTL < c.Cache.MinTTL {
 		bad("cache.max_ttl", c.Cache.MaxTTL, "must be at least cache.min_ttl ("+c.Cache.MinTTL.String()+")")
 	}
+	c.Diagnosis.validate(bad)
 	if c.AuthPort < 1 || c.AuthPort > 65535 {
 		bad("auth_port", c.AuthPort, "must be a port from 1 to 65535")
 	}
@@ -137,6 +138,38 @@ func (c *Config) Validate() error {
 		bad("log.level", c.Log.Level, "want debug, info, warn or error")
 	}
 	return errors.Join(errs...)
+}
+
+// Upper bounds of the diagnosis sizes: beyond them a typo costs goroutines,
+// memory, or a flood of probes at other people's servers.
+const (
+	maxWorkers = 256
+	maxEntries = 1_000_000 // failures waiting, and verdicts kept
+	maxProbes  = 10_000    // probes per second, and per burst and per diagnosis
+)
+
+// validate checks the diagnosis sizes. Zero is an error here, not "the
+// default": the defaults come from Default, so a 0 was written by someone.
+func (d Diagnosis) validate(bad func(key string, value any, why string)) {
+	between := func(key string, v, hi int) {
+		if v < 1 || v > hi {
+			bad(key, v, fmt.Sprintf("must be from 1 to %d", hi))
+		}
+	}
+	between("diagnosis.workers", d.Workers, maxWorkers)
+	between("diagnosis.queue_size", d.QueueSize, maxEntries)
+	between("diagnosis.store_size", d.StoreSize, maxEntries)
+	between("diagnosis.probe_burst", d.ProbeBurst, maxProbes)
+	between("diagnosis.probe_budget", d.ProbeBudget, maxProbes)
+	if !(d.ProbeRate > 0 && d.ProbeRate <= maxProbes) { // NaN fails too
+		bad("diagnosis.probe_rate", d.ProbeRate, fmt.Sprintf("must be above 0 and at most %d probes per second", maxProbes))
+	}
+	if d.VerdictTTL <= 0 {
+		bad("diagnosis.verdict_ttl", d.VerdictTTL, "must be above zero")
+	}
+	if d.Timeout <= 0 {
+		bad("diagnosis.timeout", d.Timeout, "must be above zero")
+	}
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {

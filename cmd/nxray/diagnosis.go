@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"strings"
 
@@ -26,7 +27,45 @@ func newEngine(cfg config.Config, log *slog.Logger) (*diagnose.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return diagnose.New(diagnose.Config{Prober: p, Logger: log})
+	return diagnose.New(engineConfig(cfg.Diagnosis, p, log))
+}
+
+// engineConfig sizes the engine from the diagnosis keys, every one of them
+// above zero once validated, so none falls back to the engine's own default.
+func engineConfig(d config.Diagnosis, p diagnose.Prober, log *slog.Logger) diagnose.Config {
+	return diagnose.Config{
+		Prober:      p,
+		Workers:     d.Workers,
+		QueueSize:   d.QueueSize,
+		StoreSize:   d.StoreSize,
+		StoreTTL:    d.VerdictTTL,
+		ProbeRate:   d.ProbeRate,
+		ProbeBurst:  d.ProbeBurst,
+		ProbeBudget: d.ProbeBudget,
+		Timeout:     d.Timeout,
+		Logger:      log,
+	}
+}
+
+// restartOnly lists the diagnosis keys that differ between the running and
+// the configured sizes, as "key: running -> configured". The engine is built
+// once, so a reload cannot apply them.
+func restartOnly(running, configured config.Diagnosis) []string {
+	var out []string
+	diff := func(key string, r, c any) {
+		if r != c {
+			out = append(out, fmt.Sprintf("%s: %v -> %v", key, r, c))
+		}
+	}
+	diff("diagnosis.workers", running.Workers, configured.Workers)
+	diff("diagnosis.queue_size", running.QueueSize, configured.QueueSize)
+	diff("diagnosis.store_size", running.StoreSize, configured.StoreSize)
+	diff("diagnosis.verdict_ttl", running.VerdictTTL, configured.VerdictTTL)
+	diff("diagnosis.probe_rate", running.ProbeRate, configured.ProbeRate)
+	diff("diagnosis.probe_burst", running.ProbeBurst, configured.ProbeBurst)
+	diff("diagnosis.probe_budget", running.ProbeBudget, configured.ProbeBudget)
+	diff("diagnosis.timeout", running.Timeout, configured.Timeout)
+	return out
 }
 
 func addrs(ups []config.Upstream) []string {

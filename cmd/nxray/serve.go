@@ -29,7 +29,8 @@ then logs one "diagnosis" line with the cause.
 
 Signals: SIGINT or SIGTERM drain queries in flight and stop; SIGHUP re-reads
 the configuration (upstreams, strategy, timeouts, ACL, log level, and whom the
-diagnosis asks) without closing the listeners.
+diagnosis asks) without closing the listeners. Listen addresses and the
+diagnosis sizes (--diagnosis-*) change only on restart.
 
 Flags:
 `
@@ -120,6 +121,10 @@ func reload(srv *proxy.Server, eng *diagnose.Engine, ex *pageExplainer, fs *pfla
 	if !slices.Equal(cfg.Listen, old.Listen) {
 		log.Warn("listen addresses change only on restart", "running", old.Listen, "configured", cfg.Listen)
 		cfg.Listen = old.Listen
+	}
+	if changed := restartOnly(old.Diagnosis, cfg.Diagnosis); len(changed) > 0 {
+		log.Warn("diagnosis sizes change only on restart", "changed", changed)
+		cfg.Diagnosis = old.Diagnosis
 	}
 	log.Info("reloaded", "upstreams", upstreamStrings(cfg), "strategy", cfg.Strategy, "acl", cfg.ACL,
 		"log_level", cfg.Log.Level)
