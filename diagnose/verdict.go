@@ -68,18 +68,31 @@ type stored struct {
 // library's expirable LRU runs a goroutine that never stops and reads the
 // wall clock). Safe for concurrent use.
 type store struct {
-	mu  sync.Mutex // guards lru's contents, which are mutated in place
+	mu  sync.Mutex // guards lru's contents, which are mutated in place, and ids
 	lru *lru.Cache[verdictKey, *stored]
+	ids map[string]verdictKey // the key of each stored verdict's ID
 	ttl time.Duration
 	now func() time.Time
 }
 
 func newStore(size int, ttl time.Duration, now func() time.Time) (*store, error) {
-	l, err := lru.New[verdictKey, *stored](size)
+	s := &store{ids: map[string]verdictKey{}, ttl: ttl, now: now}
+	// Called with s.mu held, by the Add or Remove that drops the entry.
+	l, err := lru.NewWithEvict(size, func(_ verdictKey, e *stored) { delete(s.ids, e.v.ID) })
 	if err != nil {
 		return nil, err
 	}
-	return &store{lru: l, ttl: ttl, now: now}, nil
+	s.lru = l
+	return s, nil
+}
+
+// add stores e under k, in place of whatever k held. Called with s.mu held.
+func (s *store) add(k verdictKey, e *stored) {
+	if old, ok := s.lru.Peek(k); ok {
+		delete(s.ids, old.v.ID) // replaced, not evicted: no callback
+	}
+	s.lru.Add(k, e)
+	s.ids[e.v.ID] = k
 }
 
 func keyFor(name string, qtype uint16) verdictKey {
@@ -89,7 +102,7 @@ func keyFor(name string, qtype uint16) verdictKey {
 func (s *store) put(v Verdict, qtype uint16) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.lru.Add(keyFor(v.Name, qtype), &stored{v: v, expires: s.now().Add(s.ttl)})
+	s.add(keyFor(v.Name, qtype), &stored{v: v, expires: s.now().Add(s.ttl)})
 }
 
 // maxGroupedNames bounds the names a verdict keeps of those grouped onto it.
@@ -105,7 +118,7 @@ func (s *store) group(key verdictKey, zv Verdict, name string, at time.Time) {
 	switch {
 	case !ok || !at.Before(e.expires):
 		e = &stored{v: zv}
-		s.lru.Add(key, e)
+		s.add(key, e)
 	case e.v.ID != zv.ID:
 		return
 	}
@@ -156,12 +169,17 @@ func (s *store) seen(name string, qtype uint16, rcode string, at time.Time) bool
 
 // byID returns the live verdict with this ID.
 func (s *store) byID(id string) (Verdict, bool) {
-	for _, v := range s.all() {
-		if v.ID == id {
-			return v, true
-		}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.ids[id]
+	if !ok {
+		return Verdict{}, false
 	}
-	return Verdict{}, false
+	e, ok := s.lru.Peek(k)
+	if !ok || e.v.ID != id || !s.now().Before(e.expires) {
+		return Verdict{}, false
+	}
+	return e.v, true
 }
 
 // all returns the live verdicts, newest (last seen) first.
