@@ -59,7 +59,11 @@ type Config struct {
 // Cache configures the answer cache.
 type Cache struct {
 	// Size is the number of answers kept; 0 disables the cache.
-	Size           int           `mapstructure:"size"`
+	Size int `mapstructure:"size"`
+	// NegativeSize is the number of negative answers (NXDOMAIN, NODATA,
+	// SERVFAIL) kept apart from the others, so that a flood of names that
+	// do not exist cannot push out the answers that do.
+	NegativeSize   int           `mapstructure:"negative_size"`
 	MinTTL         time.Duration `mapstructure:"min_ttl"`
 	MaxTTL         time.Duration `mapstructure:"max_ttl"`
 	NegativeMaxTTL time.Duration `mapstructure:"negative_max_ttl"`
@@ -151,6 +155,7 @@ func Default() Config {
 		Annotate: "cached",
 		Cache: Cache{
 			Size:           10000,
+			NegativeSize:   2500,
 			MinTTL:         0,
 			MaxTTL:         24 * time.Hour,
 			NegativeMaxTTL: time.Hour,

@@ -65,6 +65,7 @@ strategy: parallel
 timeout: 500ms
 cache:
   size: 42
+  negative_size: 9
   negative_max_ttl: 10m
 log:
   level: debug
@@ -74,7 +75,7 @@ log:
 		t.Fatal(err)
 	}
 	if cfg.Strategy != "parallel" || cfg.Timeout != 500*time.Millisecond || cfg.Cache.Size != 42 ||
-		cfg.Cache.NegativeMaxTTL != 10*time.Minute || cfg.Log.Level != "debug" {
+		cfg.Cache.NegativeSize != 9 || cfg.Cache.NegativeMaxTTL != 10*time.Minute || cfg.Log.Level != "debug" {
 		t.Errorf("file not applied: %+v", cfg)
 	}
 	want := []Upstream{{"udp", "192.0.2.1:53"}, {"tcp", "192.0.2.2:5353"}}
@@ -121,6 +122,7 @@ func TestErrorsNameKeyAndValue(t *testing.T) {
 		{"bad strategy", "strategy: fastest\n", nil, []string{"strategy", "fastest", "failover"}},
 		{"bad duration", "timeout: soon\n", nil, []string{"timeout", "soon"}},
 		{"negative cache size", "cache:\n  size: -1\n", nil, []string{"cache.size", "-1"}},
+		{"no room for negative answers", "cache:\n  negative_size: 0\n", nil, []string{"cache.negative_size", "0", "negative_max_ttl"}},
 		{"bad acl", "acl: [\"10.0.0.0/33\"]\n", nil, []string{"acl", "10.0.0.0/33"}},
 		{"bad listen", "listen: [\"localhost:53\"]\n", nil, []string{"listen", "localhost:53", "IP:port"}},
 		{"bad rcode", "failover_rcodes: [SERVFAIL, OOPS]\n", nil, []string{"failover_rcodes", "OOPS"}},

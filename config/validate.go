@@ -96,6 +96,9 @@ func (c *Config) Validate() error {
 	if c.Cache.Size < 0 {
 		bad("cache.size", c.Cache.Size, "must be zero (no cache) or more")
 	}
+	if c.Cache.NegativeSize < 1 && c.Cache.Size > 0 {
+		bad("cache.negative_size", c.Cache.NegativeSize, "must be 1 or more (cache.negative_max_ttl: 0s keeps no negative answers)")
+	}
 	for key, d := range map[string]time.Duration{"cache.min_ttl": c.Cache.MinTTL,
 		"cache.max_ttl": c.Cache.MaxTTL, "cache.negative_max_ttl": c.Cache.NegativeMaxTTL,
 		"cache.servfail_ttl": c.Cache.ServfailTTL} {

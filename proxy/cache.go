@@ -15,6 +15,10 @@ import (
 type CacheConfig struct {
 	// Size is the number of answers kept; 0 disables the cache.
 	Size int
+	// NegativeSize is the number of negative answers (NXDOMAIN, NODATA,
+	// SERVFAIL) kept, apart from the others, so that a flood of names that
+	// do not exist cannot push out the answers that do; 0 means Size/4.
+	NegativeSize int
 	// MinTTL and MaxTTL bound how long a positive answer is kept.
 	MinTTL, MaxTTL time.Duration
 	// NegativeMaxTTL caps NXDOMAIN and NODATA lifetimes (RFC 2308 section 5).
@@ -136,13 +140,32 @@ func copyCase(wire []byte, name string) {
 
 const cacheShards = 16
 
-// cache is a sharded LRU of packed answers. Sharding keeps the lock that
-// every hit takes (an LRU moves the entry to the front) from being one lock
-// for every core.
+// cache holds packed answers in two LRUs: one for answers with records, one
+// for negative answers. A random-subdomain flood churns only the second.
 type cache struct {
-	cfg    CacheConfig
-	seed   maphash.Seed
-	shards []*lru.Cache[cacheKey, *entry]
+	cfg      CacheConfig
+	seed     maphash.Seed
+	pos, neg lruShards
+}
+
+// lruShards is a sharded LRU. Sharding keeps the lock that every hit takes
+// (an LRU moves the entry to the front) from being one lock for every core.
+type lruShards []*lru.Cache[cacheKey, *entry]
+
+func newShards(size int) (lruShards, error) {
+	n := cacheShards
+	if size < 4*n {
+		n = 1
+	}
+	s := make(lruShards, n)
+	for i := range s {
+		l, err := lru.New[cacheKey, *entry]((size + n - 1) / n)
+		if err != nil {
+			return nil, err
+		}
+		s[i] = l
+	}
+	return s, nil
 }
 
 // newCache returns nil when cfg.Size is 0: no cache.
@@ -150,37 +173,43 @@ func newCache(cfg CacheConfig) (*cache, error) {
 	if cfg.Size <= 0 {
 		return nil, nil
 	}
-	n := cacheShards
-	if cfg.Size < 4*n {
-		n = 1
+	if cfg.NegativeSize <= 0 {
+		cfg.NegativeSize = max(cfg.Size/4, 1)
 	}
-	c := &cache{cfg: cfg, seed: maphash.MakeSeed(), shards: make([]*lru.Cache[cacheKey, *entry], n)}
-	for i := range c.shards {
-		l, err := lru.New[cacheKey, *entry]((cfg.Size + n - 1) / n)
-		if err != nil {
-			return nil, err
-		}
-		c.shards[i] = l
+	c := &cache{cfg: cfg, seed: maphash.MakeSeed()}
+	var err error
+	if c.pos, err = newShards(cfg.Size); err != nil {
+		return nil, err
+	}
+	if c.neg, err = newShards(cfg.NegativeSize); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
 
-func (c *cache) shard(k cacheKey) *lru.Cache[cacheKey, *entry] {
-	if len(c.shards) == 1 {
-		return c.shards[0]
+func (c *cache) shard(s lruShards, k cacheKey) *lru.Cache[cacheKey, *entry] {
+	if len(s) == 1 {
+		return s[0]
 	}
-	return c.shards[maphash.String(c.seed, k.name)%uint64(len(c.shards))]
+	return s[maphash.String(c.seed, k.name)%uint64(len(s))]
 }
 
 // get returns the live entry for k, if any.
 func (c *cache) get(k cacheKey, now time.Time) (*entry, bool) {
-	s := c.shard(k)
-	e, ok := s.Get(k)
+	if e, ok := c.getFrom(c.pos, k, now); ok {
+		return e, true
+	}
+	return c.getFrom(c.neg, k, now)
+}
+
+func (c *cache) getFrom(s lruShards, k cacheKey, now time.Time) (*entry, bool) {
+	l := c.shard(s, k)
+	e, ok := l.Get(k)
 	if !ok {
 		return nil, false
 	}
 	if !now.Before(e.expires) {
-		s.Remove(k)
+		l.Remove(k)
 		return nil, false
 	}
 	return e, true
@@ -208,7 +237,12 @@ func (c *cache) put(k cacheKey, resp *dns.Msg, now time.Time) *entry {
 	}
 	e := &entry{wire: bytes.Clone(packed), ttls: refs, qnameLen: qlen, rcode: resp.Rcode,
 		stored: now, expires: now.Add(ttl)}
-	c.shard(k).Add(k, e)
+	to, other := c.pos, c.neg
+	if resp.Rcode != dns.RcodeSuccess || len(resp.Answer) == 0 {
+		to, other = c.neg, c.pos
+	}
+	c.shard(other, k).Remove(k) // the name's earlier answer, if it was of the other kind
+	c.shard(to, k).Add(k, e)
 	return e
 }
 
@@ -266,7 +300,10 @@ func minTTL(m *dns.Msg) (time.Duration, bool) {
 // len counts the entries held, live or expired.
 func (c *cache) len() int {
 	n := 0
-	for _, s := range c.shards {
+	for _, s := range c.pos {
+		n += s.Len()
+	}
+	for _, s := range c.neg {
 		n += s.Len()
 	}
 	return n

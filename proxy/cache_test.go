@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -300,5 +301,43 @@ func TestCachedMissKeepsClientSpelling(t *testing.T) {
 	}
 	if n := up.queries.Load(); n != 1 {
 		t.Errorf("upstream saw %d queries, want 1 (a miss, then a hit)", n)
+	}
+}
+
+// A random-subdomain flood does not push the answers that exist out of the
+// cache: negative answers are kept apart, in a part of their own.
+func TestFloodKeepsAnswersCached(t *testing.T) {
+	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		if strings.HasPrefix(r.Question[0].Name, "www") {
+			answerA("192.0.2.1", 300)(w, r)
+		} else {
+			answerRcode(dns.RcodeNameError, testSOA(3600, 300))(w, r)
+		}
+	})
+	s, addr := startProxy(t, func(c *Config) { c.Cache.Size, c.Cache.NegativeSize = 40, 10 }, up.addr)
+	const names, flood = 20, 200
+	ask := func(format string, n int, rcode int) {
+		t.Helper()
+		for i := range n {
+			if r := query(t, "udp", addr, question(fmt.Sprintf(format, i), dns.TypeA)); r.Rcode != rcode {
+				t.Fatalf("%s: %s, want %s", fmt.Sprintf(format, i), dns.RcodeToString[r.Rcode], dns.RcodeToString[rcode])
+			}
+		}
+	}
+	ask("www%d.example.test.", names, dns.RcodeSuccess)
+	ask("rnd%d.example.test.", flood, dns.RcodeNameError)
+	before := up.queries.Load()
+	ask("www%d.example.test.", names, dns.RcodeSuccess)
+	if n := up.queries.Load() - before; n != 0 {
+		t.Errorf("after a flood of %d names that do not exist, %d of %d cached answers had to be asked again", flood, n, names)
+	}
+	// The flood's latest names are cached too, within their part's size.
+	ask("rnd%d.example.test.", 1, dns.RcodeNameError)
+	query(t, "udp", addr, question(fmt.Sprintf("rnd%d.example.test.", flood-1), dns.TypeA))
+	if n := up.queries.Load() - before; n != 1 {
+		t.Errorf("the flood's first name (evicted) and last name (cached): %d upstream queries, want 1", n)
+	}
+	if st := s.Stats(); st.CacheEntries != names+10 {
+		t.Errorf("%d entries cached, want %d answers and 10 negative ones", st.CacheEntries, names)
 	}
 }

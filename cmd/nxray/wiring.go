@@ -30,6 +30,7 @@ func proxyConfig(cfg config.Config, log *slog.Logger, obs proxy.Observer, ann pr
 		ACL:            cfg.Parsed.ACL,
 		Cache: proxy.CacheConfig{
 			Size:           cfg.Cache.Size,
+			NegativeSize:   cfg.Cache.NegativeSize,
 			MinTTL:         cfg.Cache.MinTTL,
 			MaxTTL:         cfg.Cache.MaxTTL,
 			NegativeMaxTTL: cfg.Cache.NegativeMaxTTL,
