@@ -4,7 +4,8 @@
 //
 // The hot path is a UDP cache hit: udp.go's readers answer it from the
 // packet's bytes (fastpath.go) without unpacking or allocating; everything
-// else goes through ServeDNS (handler.go), as TCP queries do.
+// else goes through ServeDNS (handler.go), as TCP queries do: tcp.go reads
+// each connection's pipelined queries and answers them concurrently.
 //
 // It does not explain failures: it reports them through the Observer
 // interface, which cmd/nxray wires to the diagnosis engine, and it never

@@ -144,3 +144,61 @@ func FuzzScanTTLs(f *testing.F) {
 		}
 	})
 }
+
+// FuzzTCPStream writes arbitrary bytes to a TCP connection as a client's
+// stream of length-prefixed queries, then half-closes it. Whatever the
+// stream, nxray must not panic; each thing it writes must be a whole DNS
+// answer to a message in the stream; and it must close the connection once
+// it has answered what it read.
+func FuzzTCPStream(f *testing.F) {
+	q := func(name string, qtype, id uint16) []byte {
+		m := question(name, qtype)
+		m.Id = id
+		b, _ := m.Pack()
+		return b
+	}
+	resp, _ := new(dns.Msg).SetReply(question("r.example.test.", dns.TypeA)).Pack()
+	update := question("example.test.", dns.TypeSOA)
+	update.Opcode = dns.OpcodeUpdate
+	upd, _ := update.Pack()
+	f.Add(framed(q("a.example.test.", dns.TypeTXT, 1), q("b.example.test.", dns.TypeA, 2)))      // pipelined
+	f.Add(framed(q("a.example.test.", dns.TypeTXT, 1))[:9])                                      // cut short
+	f.Add(framed(q("a.example.test.", dns.TypeTXT, 1), nil, q("b.example.test.", dns.TypeA, 2))) // zero length: done
+	f.Add(framed([]byte{0xAB}, resp, upd))                                                       // a runt, a response, UPDATE
+	f.Add(framed([]byte{0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 1, 0, 1}))  // pointer loop
+	f.Add([]byte{0xFF, 0xFF, 0, 1, 1, 0})                                                        // more promised than sent
+	up := startUpstream(f, echoUpstream)
+	_, addr := startProxy(f, nil, up.addr)
+
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		if len(stream) > 4096 {
+			return // enough for many messages; keeps each run short
+		}
+		asked := map[uint16]int{} // answers each ID may get
+		for b := stream; len(b) >= 2; {
+			n := int(be16(b))
+			if n == 0 || len(b) < 2+n {
+				break
+			}
+			if n >= 2 {
+				asked[be16(b[2:])]++
+			}
+			b = b[2+n:]
+		}
+		conn := dial(t, addr)
+		if _, err := conn.Write(stream); err != nil {
+			t.Fatal(err)
+		}
+		conn.(*net.TCPConn).CloseWrite()
+		for _, b := range readFrames(t, conn) {
+			r := new(dns.Msg)
+			if err := r.Unpack(b); err != nil {
+				t.Fatalf("answer %x does not unpack: %v", b, err)
+			}
+			if !r.Response || asked[r.Id] == 0 {
+				t.Fatalf("answer %v: not a response, or to no message sent", r)
+			}
+			asked[r.Id]--
+		}
+	})
+}

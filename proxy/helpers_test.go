@@ -292,3 +292,79 @@ func heldUpstream(t testing.TB, held string) (up *fakeUpstream, arrived <-chan s
 	t.Cleanup(unblock)
 	return up, in, unblock
 }
+
+// gatedUpstream holds the query for each of names until its release is
+// called; arrived receives each such query's name as it comes in. Every
+// gate opens at cleanup, so that a failed test does not hold the upstream's
+// shutdown.
+func gatedUpstream(t testing.TB, names ...string) (up *fakeUpstream, arrived <-chan string, release map[string]func()) {
+	t.Helper()
+	in := make(chan string, len(names))
+	gates := map[string]chan struct{}{}
+	release = map[string]func(){}
+	for _, n := range names {
+		g := make(chan struct{})
+		gates[n], release[n] = g, sync.OnceFunc(func() { close(g) })
+	}
+	up = startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		if g, ok := gates[r.Question[0].Name]; ok {
+			in <- r.Question[0].Name
+			<-g
+		}
+		answerA("192.0.2.1", 60)(w, r)
+	})
+	t.Cleanup(func() {
+		for _, f := range release {
+			f()
+		}
+	})
+	return up, in, release
+}
+
+// dial opens a TCP connection that fails the test's reads after 5s rather
+// than hang, and is closed at cleanup.
+func dial(t testing.TB, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// send writes m on c, with the given ID.
+func send(t testing.TB, c *dns.Conn, m *dns.Msg, id uint16) {
+	t.Helper()
+	m.Id = id
+	if err := c.WriteMsg(m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// receive reads the next answer on c and checks its ID.
+func receive(t testing.TB, c *dns.Conn, id uint16) *dns.Msg {
+	t.Helper()
+	r, err := c.ReadMsg()
+	if err != nil {
+		t.Fatalf("waiting for the answer with ID %d: %v", id, err)
+	}
+	if r.Id != id {
+		t.Fatalf("answer with ID %d came first, want %d", r.Id, id)
+	}
+	return r
+}
+
+// wait receives from ch, failing the test after 5s.
+func wait[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no %s within 5s", what)
+	}
+	var zero T
+	return zero
+}

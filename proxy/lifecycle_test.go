@@ -1,10 +1,12 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -87,6 +89,90 @@ func TestShutdownDrainsQueriesInFlight(t *testing.T) {
 	if err := <-stopped; err != nil {
 		t.Errorf("Shutdown: %v", err)
 	}
+}
+
+func TestTCPShutdown(t *testing.T) {
+	t.Run("answers in flight are written", func(t *testing.T) {
+		up, arrived, release := gatedUpstream(t, "a.slow.test.", "b.slow.test.")
+		s, addr := startProxy(t, func(c *Config) {
+			c.TCPIdleTimeout = time.Minute
+			c.Timeout, c.Deadline = 10*time.Second, 10*time.Second
+		}, up.addr)
+		c := &dns.Conn{Conn: dial(t, addr)}
+		send(t, c, question("a.slow.test.", dns.TypeA), 7)
+		send(t, c, question("b.slow.test.", dns.TypeA), 8)
+		wait(t, arrived, "first slow query upstream")
+		wait(t, arrived, "second slow query upstream")
+		idle := dialAndAsk(t, addr)
+		defer idle.Close()
+		idle.SetDeadline(time.Now().Add(5 * time.Second))
+		stopped := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			stopped <- s.Shutdown(ctx)
+		}()
+		// Shutdown has begun once it closes the idle connection.
+		if _, err := idle.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+			t.Fatalf("shutdown did not close an idle connection: %v", err)
+		}
+		for _, q := range []struct {
+			name string
+			id   uint16
+		}{{"b.slow.test.", 8}, {"a.slow.test.", 7}} {
+			select {
+			case err := <-stopped:
+				t.Fatalf("Shutdown returned (%v) while a query was in flight", err)
+			default:
+			}
+			release[q.name]()
+			if r := receive(t, c, q.id); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+				t.Errorf("answer in flight at shutdown: %v", r)
+			}
+		}
+		if _, err := c.ReadMsg(); err == nil || isTimeout(err) {
+			t.Errorf("connection not closed once drained: %v", err)
+		}
+		if err := wait(t, stopped, "Shutdown"); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	})
+	t.Run("past the drain deadline", func(t *testing.T) {
+		up, arrived, _ := gatedUpstream(t, "a.slow.test.", "b.slow.test.")
+		s, addr := startProxy(t, func(c *Config) { c.Timeout, c.Deadline = 10*time.Second, 10*time.Second }, up.addr)
+		c := &dns.Conn{Conn: dial(t, addr)}
+		send(t, c, question("a.slow.test.", dns.TypeA), 7)
+		send(t, c, question("b.slow.test.", dns.TypeA), 8)
+		wait(t, arrived, "first slow query upstream")
+		wait(t, arrived, "second slow query upstream")
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		if err := s.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Shutdown = %v, want the drain deadline reported", err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("Shutdown took %v with a 200ms drain deadline", d)
+		}
+		buf := make([]byte, 1<<20)
+		if stacks := buf[:runtime.Stack(buf, true)]; bytes.Contains(stacks, []byte("proxy.(*tcp")) {
+			t.Errorf("TCP server goroutines left after Shutdown:\n%s", stacks)
+		}
+		// The queries given up may still have had their SERVFAIL written,
+		// before the connection was closed; nothing else.
+		for {
+			r, err := c.ReadMsg()
+			if err != nil {
+				if isTimeout(err) {
+					t.Errorf("connection left open past the drain deadline")
+				}
+				break
+			}
+			if r.Rcode != dns.RcodeServerFailure {
+				t.Errorf("answer past the drain deadline: %v", r)
+			}
+		}
+	})
 }
 
 // TestShutdownDeadlineCutsQueriesShort: past the drain deadline, a query

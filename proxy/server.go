@@ -127,11 +127,12 @@ type Server struct {
 	cancel   context.CancelFunc
 	sockets  sockets // every pool's upstream sockets, for abort
 
-	mu      sync.Mutex // guards servers, udp and addrs
+	mu      sync.Mutex // guards servers, udp, tcp and addrs
 	servers []*listener
 	udp     []*udpServer
+	tcp     []*tcpServer
 	addrs   []net.Addr
-	wg      sync.WaitGroup // serving goroutines
+	wg      sync.WaitGroup // the goroutines running miekg/dns servers
 }
 
 var _ dns.Handler = (*Server)(nil)
@@ -187,16 +188,11 @@ func (s *Server) Start() error {
 			s.Shutdown(context.Background())
 			return err
 		}
-		tcp := &dns.Server{
-			Listener:      newCappedListener(ln, s.cfg.TCPMaxConns, &s.stats.tcpRejected),
-			Handler:       s,
-			ReadTimeout:   s.cfg.TCPIdleTimeout,
-			IdleTimeout:   func() time.Duration { return s.cfg.TCPIdleTimeout },
-			MaxTCPQueries: -1,
-		}
+		t := newTCPServer(s, newCappedListener(ln, s.cfg.TCPMaxConns, &s.stats.tcpRejected))
 		s.mu.Lock()
 		s.addrs = append(s.addrs, pc.LocalAddr(), ln.Addr())
-		srvs := []*dns.Server{tcp}
+		s.tcp = append(s.tcp, t)
+		t.start()
 		if conn, ok := pc.(*net.UDPConn); ok && !pc.LocalAddr().(*net.UDPAddr).IP.IsUnspecified() {
 			u := newUDPServer(s, conn)
 			s.udp = append(s.udp, u)
@@ -204,9 +200,7 @@ func (s *Server) Start() error {
 		} else {
 			// miekg/dns reads UDP queries into 512-byte buffers unless told
 			// otherwise; an EDNS0 query with padding or big options is larger.
-			srvs = append(srvs, &dns.Server{PacketConn: pc, Handler: s, UDPSize: maxQuerySize})
-		}
-		for _, srv := range srvs {
+			srv := &dns.Server{PacketConn: pc, Handler: s, UDPSize: maxQuerySize}
 			l := &listener{srv: srv, started: make(chan struct{})}
 			srv.NotifyStartedFunc = l.markStarted
 			s.servers = append(s.servers, l)
@@ -224,8 +218,9 @@ func (s *Server) Start() error {
 	return nil
 }
 
-// listener is one dns.Server and the sign that it has started: miekg/dns
-// refuses to shut down a server that has not marked itself started yet.
+// listener is a dns.Server, serving UDP on a wildcard address, and the sign
+// that it has started: miekg/dns refuses to shut down a server that has not
+// marked itself started yet.
 type listener struct {
 	srv     *dns.Server
 	once    sync.Once
@@ -233,6 +228,14 @@ type listener struct {
 }
 
 func (l *listener) markStarted() { l.once.Do(func() { close(l.started) }) }
+
+func (l *listener) shutdown(ctx context.Context) error {
+	select {
+	case <-l.started:
+	case <-ctx.Done():
+	}
+	return l.srv.ShutdownContext(ctx)
+}
 
 // Addrs lists the bound addresses: UDP then TCP for each listen address.
 func (s *Server) Addrs() []net.Addr {
@@ -245,8 +248,8 @@ func (s *Server) Addrs() []net.Addr {
 // ends, then stops the health probes. It waits for every goroutine it owns.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	servers, udp := s.servers, s.udp
-	s.servers, s.udp = nil, nil
+	servers, udp, tcp := s.servers, s.udp, s.tcp
+	s.servers, s.udp, s.tcp = nil, nil, nil
 	s.mu.Unlock()
 	// Past the drain deadline, queries still waiting on upstreams give up.
 	stop := context.AfterFunc(ctx, s.abort)
@@ -256,31 +259,25 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		errMu sync.Mutex
 		errs  []error
 	)
-	for _, l := range servers {
+	shutdown := func(f func(context.Context) error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			select {
-			case <-l.started:
-			case <-ctx.Done():
-			}
-			if err := l.srv.ShutdownContext(ctx); err != nil {
+			if err := f(ctx); err != nil {
 				errMu.Lock()
 				errs = append(errs, err)
 				errMu.Unlock()
 			}
 		}()
 	}
+	for _, l := range servers {
+		shutdown(l.shutdown)
+	}
 	for _, u := range udp {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := u.shutdown(ctx); err != nil {
-				errMu.Lock()
-				errs = append(errs, err)
-				errMu.Unlock()
-			}
-		}()
+		shutdown(u.shutdown)
+	}
+	for _, t := range tcp {
+		shutdown(t.shutdown)
 	}
 	wg.Wait()
 	s.wg.Wait()

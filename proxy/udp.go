@@ -3,7 +3,6 @@ package proxy
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"net"
 	"net/netip"
@@ -147,59 +146,9 @@ func (u *udpServer) leave(jobs chan udpJob) bool {
 	return false
 }
 
-// serve answers one query the full way, with miekg/dns's server's rules for
-// what is not a query it accepts: responses and runts get no answer (any
-// answer could be used for amplification), other opcodes NOTIMP, more
-// records than a query has or an unpacking error FORMERR.
+// serve answers one query the full way.
 func (u *udpServer) serve(j udpJob) {
-	w := &udpWriter{conn: u.conn, to: j.from}
-	b := j.pkt
-	if len(b) < headerLen || b[2]&0x80 != 0 {
-		return
-	}
-	req := &dns.Msg{MsgHdr: header(b)}
-	switch {
-	case req.Opcode != dns.OpcodeQuery && req.Opcode != dns.OpcodeNotify:
-		w.WriteMsg(rejection(req, dns.RcodeNotImplemented))
-	case be16(b[4:]) != 1 || be16(b[6:]) > 1 || be16(b[8:]) > 1 || be16(b[10:]) > 2:
-		w.WriteMsg(rejection(req, dns.RcodeFormatError))
-	case req.Unpack(b) != nil: // req keeps what did unpack: the question, if that much
-		w.WriteMsg(rejection(req, dns.RcodeFormatError))
-	default:
-		u.s.ServeDNS(w, req)
-	}
-}
-
-// header reads the header of the packed message b (len(b) >= headerLen).
-func header(b []byte) dns.MsgHdr {
-	return dns.MsgHdr{
-		Id:                 binary.BigEndian.Uint16(b),
-		Response:           b[2]&0x80 != 0,
-		Opcode:             int(b[2]>>3) & 0xF,
-		Authoritative:      b[2]&0x04 != 0,
-		Truncated:          b[2]&0x02 != 0,
-		RecursionDesired:   b[2]&0x01 != 0,
-		RecursionAvailable: b[3]&0x80 != 0,
-		Zero:               b[3]&0x40 != 0,
-		AuthenticatedData:  b[3]&0x20 != 0,
-		CheckingDisabled:   b[3]&0x10 != 0,
-		Rcode:              int(b[3] & 0x0F),
-	}
-}
-
-// rejection turns req, the query as far as it was read, into miekg/dns's
-// server's answer to what it does not accept: the header with QR set, AA
-// and Z cleared and the rcode (NOTIMP keeps the opcode), the question if it
-// was read, no records.
-func rejection(req *dns.Msg, rcode int) *dns.Msg {
-	opcode := req.Opcode
-	req.SetRcodeFormatError(req)
-	req.Zero = false
-	if rcode == dns.RcodeNotImplemented {
-		req.Opcode, req.Rcode = opcode, rcode
-	}
-	req.Answer, req.Ns, req.Extra = nil, nil, nil
-	return req
+	u.s.serveWire(&udpWriter{conn: u.conn, to: j.from}, j.pkt)
 }
 
 // shutdown stops reading, lets workers finish their queries until ctx
