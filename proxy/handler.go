@@ -190,11 +190,14 @@ func (s *Server) serveMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, now
 			Qclass: q.Qclass, Rcode: resp.Rcode, Upstream: upstream, EDE: edeOf(a.msg), Err: err})
 	}
 	annotated := s.annotate(resp, q, limitFor(w, req), rt.annotator, rt.annotateWait)
-	// Counted before the write, like the observer: whoever reads the
-	// counters after seeing the answer finds it counted.
+	// Counted and logged before the write, like the observer: whoever
+	// reads the counters or the log after seeing the answer finds it there.
 	s.stats.rcodes[resp.Rcode&0xF].Add(1)
 	if s.cfg.Recorder != nil {
 		s.cfg.Recorder.Answered(protoOf(isUDP(w)), resp.Rcode, false)
+	}
+	if rt.logQueries {
+		s.logQuery(client, q, resp.Rcode, upstream, false, now)
 	}
 	if cached != nil && !annotated && len(cached.wire) <= limitFor(w, req) {
 		// The answer is packed already, in the cache: send those bytes
@@ -210,9 +213,6 @@ func (s *Server) serveMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, now
 		bufPool.Put(bp)
 	} else {
 		s.write(w, req, resp)
-	}
-	if rt.logQueries {
-		s.logQuery(client, q, resp.Rcode, upstream, false, now)
 	}
 }
 
