@@ -91,7 +91,7 @@ func (e *entry) render(buf []byte, req *dns.Msg, now time.Time) {
 // stamp patches buf, a copy of e.wire, with the query's ID and RD bit and
 // TTLs counted down by the time spent in the cache.
 func (e *entry) stamp(buf []byte, id uint16, rd bool, now time.Time) {
-	e.patch(buf, id, rd)
+	patchHeader(buf, id, rd)
 	age := uint32(now.Sub(e.stored) / time.Second)
 	left := uint32((e.expires.Sub(now) + time.Second - 1) / time.Second)
 	for _, r := range e.ttls {
@@ -103,8 +103,8 @@ func (e *entry) stamp(buf []byte, id uint16, rd bool, now time.Time) {
 	}
 }
 
-// patch gives buf, a copy of e.wire, the query's ID and RD bit.
-func (e *entry) patch(buf []byte, id uint16, rd bool) {
+// patchHeader gives the packed answer buf the query's ID and RD bit.
+func patchHeader(buf []byte, id uint16, rd bool) {
 	binary.BigEndian.PutUint16(buf, id)
 	if rd {
 		buf[2] |= 0x01
@@ -218,9 +218,8 @@ func (c *cache) getFrom(s lruShards, k cacheKey, now time.Time) (*entry, bool) {
 // put stores resp under k if it may be cached, and returns the entry it
 // stored, or nil. resp is not modified.
 func (c *cache) put(k cacheKey, resp *dns.Msg, now time.Time) *entry {
-	ttl := c.lifetime(resp)
-	if ttl <= 0 {
-		return nil
+	if resp.Truncated || !cacheable(resp.Rcode) {
+		return nil // not worth packing
 	}
 	m := *resp // shallow: only the header changes
 	m.Id = 0
@@ -231,14 +230,28 @@ func (c *cache) put(k cacheKey, resp *dns.Msg, now time.Time) *entry {
 	if err != nil {
 		return nil
 	}
-	refs, qlen, err := scanTTLs(packed)
+	return c.putWire(k, bytes.Clone(packed), now)
+}
+
+func cacheable(rcode int) bool {
+	return rcode == dns.RcodeSuccess || rcode == dns.RcodeNameError || rcode == dns.RcodeServerFailure
+}
+
+// putWire stores the packed answer b, ID 0, under k if it may be cached,
+// and returns the entry it stored, or nil. The entry keeps b.
+func (c *cache) putWire(k cacheKey, b []byte, now time.Time) *entry {
+	l, err := scanMsg(b)
 	if err != nil {
 		return nil
 	}
-	e := &entry{wire: bytes.Clone(packed), ttls: refs, qnameLen: qlen, rcode: resp.Rcode,
-		stored: now, expires: now.Add(ttl)}
+	ttl := c.lifetime(b, &l)
+	if ttl <= 0 {
+		return nil
+	}
+	rcode := int(b[3] & 0xF)
+	e := &entry{wire: b, ttls: l.refs, qnameLen: l.qnameLen, rcode: rcode, stored: now, expires: now.Add(ttl)}
 	to, other := c.pos, c.neg
-	if resp.Rcode != dns.RcodeSuccess || len(resp.Answer) == 0 {
+	if rcode != dns.RcodeSuccess || binary.BigEndian.Uint16(b[6:]) == 0 {
 		to, other = c.neg, c.pos
 	}
 	c.shard(other, k).Remove(k) // the name's earlier answer, if it was of the other kind
@@ -246,23 +259,27 @@ func (c *cache) put(k cacheKey, resp *dns.Msg, now time.Time) *entry {
 	return e
 }
 
-// lifetime is how long resp may be served from the cache; 0 means never.
-func (c *cache) lifetime(resp *dns.Msg) time.Duration {
-	if resp.Truncated || len(resp.Question) != 1 {
-		return 0
+// lifetime is how long the packed answer b, of layout l, may be served from
+// the cache; 0 means never. An OPT record's extended RCODE is not cached.
+func (c *cache) lifetime(b []byte, l *layout) time.Duration {
+	if b[2]&0x02 != 0 || binary.BigEndian.Uint16(b[4:]) != 1 || (l.opt >= 0 && extRcode(b, l.opt) != 0) {
+		return 0 // truncated, not one question, or an extended RCODE
 	}
-	switch resp.Rcode {
+	switch int(b[3] & 0xF) {
 	case dns.RcodeSuccess:
-		if len(resp.Answer) == 0 {
-			return c.negative(resp)
+		if binary.BigEndian.Uint16(b[6:]) == 0 {
+			return c.negative(l)
 		}
-		ttl, ok := minTTL(resp)
-		if !ok {
+		if len(l.refs) == 0 {
 			return 0
 		}
-		return min(max(ttl, c.cfg.MinTTL), c.cfg.MaxTTL)
+		lowest := l.refs[0].ttl
+		for _, r := range l.refs[1:] {
+			lowest = min(lowest, r.ttl)
+		}
+		return min(max(time.Duration(lowest)*time.Second, c.cfg.MinTTL), c.cfg.MaxTTL)
 	case dns.RcodeNameError:
-		return c.negative(resp)
+		return c.negative(l)
 	case dns.RcodeServerFailure:
 		return c.cfg.ServfailTTL
 	}
@@ -271,30 +288,20 @@ func (c *cache) lifetime(resp *dns.Msg) time.Duration {
 
 // negative applies RFC 2308 section 5: a negative answer lives as long as
 // the smaller of its SOA's TTL and MINIMUM, and is not cached without a SOA.
-func (c *cache) negative(resp *dns.Msg) time.Duration {
-	for _, rr := range resp.Ns {
-		if soa, ok := rr.(*dns.SOA); ok {
-			ttl := time.Duration(min(soa.Hdr.Ttl, soa.Minttl)) * time.Second
-			return min(ttl, c.cfg.NegativeMaxTTL)
-		}
+func (c *cache) negative(l *layout) time.Duration {
+	if !l.soa {
+		return 0
 	}
-	return 0
+	return min(time.Duration(min(l.soaTTL, l.soaMin))*time.Second, c.cfg.NegativeMaxTTL)
 }
 
-func minTTL(m *dns.Msg) (time.Duration, bool) {
-	lowest, found := uint32(0), false
-	for _, sec := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
-		for _, rr := range sec {
-			h := rr.Header()
-			if h.Rrtype == dns.TypeOPT {
-				continue
-			}
-			if !found || h.Ttl < lowest {
-				lowest, found = h.Ttl, true
-			}
-		}
+// extRcode is the upper 8 bits of the RCODE, held by the OPT record at off.
+func extRcode(b []byte, off int) byte {
+	n, err := skipName(b, off)
+	if err != nil || n+5 > len(b) {
+		return 0xFF
 	}
-	return time.Duration(lowest) * time.Second, found
+	return b[n+4]
 }
 
 // len counts the entries held, live or expired.

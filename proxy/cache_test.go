@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"strings"
@@ -156,10 +157,24 @@ func TestCacheLifetime(t *testing.T) {
 		{"truncated never", msg(func(m *dns.Msg) { m.Answer = []dns.RR{a(60)}; m.Truncated = true }), 0},
 		{"refused never", msg(func(m *dns.Msg) { m.Rcode = dns.RcodeRefused }), 0},
 		{"servfail_ttl 0 never", msg(func(m *dns.Msg) { m.Rcode = dns.RcodeServerFailure }), 0},
+		{"nxdomain: SOA minimum", msg(func(m *dns.Msg) { m.Rcode = dns.RcodeNameError; m.Ns = []dns.RR{testSOA(300, 30)} }), 30 * time.Second},
+		{"nodata: SOA TTL", msg(func(m *dns.Msg) { m.Ns = []dns.RR{testSOA(20, 900)} }), 20 * time.Second},
+		{"nodata without SOA never", msg(func(m *dns.Msg) {}), 0},
+		{"a SOA in the answer is not the negative TTL", msg(func(m *dns.Msg) { m.Rcode = dns.RcodeNameError; m.Answer = []dns.RR{testSOA(300, 30)} }), 0},
+		{"extended RCODE never", msg(func(m *dns.Msg) { m.Answer = []dns.RR{a(60)}; m.SetEdns0(1232, false); m.Rcode = dns.RcodeBadVers }), 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := c.lifetime(tt.m); got != tt.want {
+			tt.m.Compress = true
+			b, err := tt.m.Pack()
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := scanMsg(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.lifetime(b, &l); got != tt.want {
 				t.Errorf("lifetime = %v, want %v", got, tt.want)
 			}
 		})
@@ -180,12 +195,13 @@ func TestCacheDisabled(t *testing.T) {
 }
 
 // TestMissAnswerSentFromTheCacheEntry: a cached miss is sent from the bytes
-// the cache packed, not packed a second time. The client must get the
-// answer a server without a cache gives, compressed as a cache hit is
-// (a server without a cache sends a UDP answer that fits uncompressed).
-// The upstream here echoes the client's spelling; when it does not, names
-// compressed against the question take the client's spelling as on a hit
-// (RFC 4343: the same names).
+// the cache holds, not packed a second time. The client gets the bytes a
+// server without a cache sends: the upstream's own for a plain answer
+// (TestPlainAnswerServedAsItCame), and for the rest the same answer
+// compressed, as a cache hit is (a server without a cache sends a UDP
+// answer that fits uncompressed). The upstream here echoes the client's
+// spelling; when it does not, names compressed against the question take
+// the client's spelling as on a hit (RFC 4343: the same names).
 func TestMissAnswerSentFromTheCacheEntry(t *testing.T) {
 	nsid := &dns.EDNS0_NSID{Code: dns.EDNS0NSID, Nsid: "6e7872617921"}
 	cookie := &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"}
@@ -256,6 +272,10 @@ func TestMissAnswerSentFromTheCacheEntry(t *testing.T) {
 			if cached.cache.len() != before+1 {
 				t.Fatalf("the answer was not cached: the test does not exercise the cached miss")
 			}
+			if bytes.Equal(got.out, plain.out) {
+				return // a plain answer: the upstream's bytes, both times
+			}
+			// Packed by nxray: compressed from the cache, not without it.
 			want := new(dns.Msg)
 			if err := want.Unpack(plain.out); err != nil {
 				t.Fatal(err)
@@ -339,5 +359,86 @@ func TestFloodKeepsAnswersCached(t *testing.T) {
 	}
 	if st := s.Stats(); st.CacheEntries != names+10 {
 		t.Errorf("%d entries cached, want %d answers and 10 negative ones", st.CacheEntries, names)
+	}
+}
+
+// TestPlainAnswerServedAsItCame: a plain answer (plainAnswer) goes to the
+// client, and into the cache, as the upstream packed it, with only the
+// client's ID and spelling and, under EDNS0, nxray's buffer size and no
+// flags but DO in the OPT record, as fitOPT would make them.
+func TestPlainAnswerServedAsItCame(t *testing.T) {
+	answer := func(r *dns.Msg) *dns.Msg {
+		m := new(dns.Msg).SetReply(r)
+		m.RecursionAvailable = true
+		if strings.HasPrefix(r.Question[0].Name, "nx") {
+			m.Rcode = dns.RcodeNameError
+			m.Ns = []dns.RR{testSOA(300, 60)}
+		} else {
+			m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
+				A: net.IPv4(192, 0, 2, 1)}}
+		}
+		if opt := r.IsEdns0(); opt != nil {
+			m.SetEdns0(4096, true)
+			m.IsEdns0().SetZ(0x1234) // flags fitOPT would not keep
+		}
+		return m // packed uncompressed: nxray would compress what it packs
+	}
+	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		b, err := answer(r).Pack()
+		if err != nil {
+			t.Error(err)
+		}
+		w.Write(b)
+	})
+	clk := newClock()
+	_, addr := startProxy(t, func(c *Config) { c.Now = clk.Now }, up.addr)
+	queries := 0
+	for _, tt := range []struct {
+		name string
+		edns bool
+	}{{"www.example.test.", false}, {"edns.example.test.", true}, {"nx.example.test.", false}, {"nx2.example.test.", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			q := question(tt.name, dns.TypeA)
+			if tt.edns {
+				q.SetEdns0(1232, true)
+			}
+			want := answer(q)
+			want.Question[0].Name = tt.name
+			if opt := want.IsEdns0(); opt != nil {
+				opt.SetUDPSize(maxUDPSize)
+				opt.SetZ(0)
+			}
+			wantb, _ := want.Pack()
+			for _, pass := range []string{"miss", "hit"} {
+				q.Id++
+				binary.BigEndian.PutUint16(wantb, q.Id)
+				got, err := q.Pack()
+				if err != nil {
+					t.Fatal(err)
+				}
+				c, err := net.Dial("udp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				c.Write(got)
+				buf := make([]byte, 4096)
+				n, err := c.Read(buf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// A hit counts TTLs down within the cache lifetime (60 s for
+				// the NXDOMAIN, from the SOA), so only its length must match:
+				// the upstream's packing, not nxray's, which compresses.
+				if pass == "miss" && !bytes.Equal(buf[:n], wantb) || n != len(wantb) {
+					t.Errorf("%s: got\n%x\nwant the upstream's bytes\n%x", pass, buf[:n], wantb)
+				}
+			}
+			if up.queries.Load() != int32(queries+1) {
+				t.Errorf("upstream asked %d times, want once: the hit was not cached", up.queries.Load()-int32(queries))
+			}
+			queries++
+		})
 	}
 }

@@ -117,9 +117,10 @@ func FuzzServeDNS(f *testing.F) {
 	})
 }
 
-// FuzzScanTTLs feeds arbitrary bytes to the cache's wire reader: it must
-// never panic, and on a message miekg/dns can read it must find every TTL.
-func FuzzScanTTLs(f *testing.F) {
+// FuzzScanMsg feeds arbitrary bytes to the cache's wire reader: it must
+// never panic, and on a message miekg/dns can read it must find every TTL,
+// the OPT record and the negative TTL's SOA.
+func FuzzScanMsg(f *testing.F) {
 	m := question("x.example.test.", dns.TypeA)
 	m.Response = true
 	m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: "x.example.test.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 9}, A: net.IPv4(192, 0, 2, 1)}}
@@ -130,17 +131,28 @@ func FuzzScanTTLs(f *testing.F) {
 	f.Add(b)
 	f.Add([]byte{0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0xC0})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		refs, _, err := scanTTLs(b)
+		l, err := scanMsg(b)
 		msg := new(dns.Msg)
 		if msg.Unpack(b) != nil || err != nil {
 			return
 		}
-		want := len(msg.Answer) + len(msg.Ns) + len(msg.Extra)
-		if msg.IsEdns0() != nil {
-			want--
+		want, opts := len(msg.Answer)+len(msg.Ns)+len(msg.Extra), 0
+		for _, rr := range append(append(msg.Answer, msg.Ns...), msg.Extra...) {
+			if rr.Header().Rrtype == dns.TypeOPT {
+				want--
+				opts++
+			}
 		}
-		if len(refs) != want {
-			t.Fatalf("found %d TTLs, message has %d records", len(refs), want)
+		if len(l.refs) != want || l.opts != opts {
+			t.Fatalf("found %d TTLs and %d OPT records, message has %d and %d", len(l.refs), l.opts, want, opts)
+		}
+		for _, rr := range msg.Ns {
+			if soa, ok := rr.(*dns.SOA); ok {
+				if !l.soa || l.soaTTL != soa.Hdr.Ttl || l.soaMin != soa.Minttl {
+					t.Fatalf("SOA TTL %d MINIMUM %d read as %v %d %d", soa.Hdr.Ttl, soa.Minttl, l.soa, l.soaTTL, l.soaMin)
+				}
+				break
+			}
 		}
 	})
 }
@@ -199,6 +211,64 @@ func FuzzTCPStream(f *testing.F) {
 				t.Fatalf("answer %v: not a response, or to no message sent", r)
 			}
 			asked[r.Id]--
+		}
+	})
+}
+
+// FuzzPlainAnswer feeds arbitrary answers to a query, with and without
+// EDNS0, to the check that lets an answer through without unpacking. What it
+// lets through must be what unpacking would have accepted as the answer
+// (when miekg/dns can read it): the query's ID and question, NOERROR or
+// NXDOMAIN, not truncated, and an option-less OPT record of version 0 when,
+// and only when, the query had one. rawFits must then leave nxray's OPT.
+func FuzzPlainAnswer(f *testing.F) {
+	plain := question("www.example.test.", dns.TypeA)
+	edns := withEDNS(question("www.example.test.", dns.TypeA), 1232, true)
+	for _, q := range []*dns.Msg{plain, edns} {
+		m := new(dns.Msg).SetReply(q)
+		m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: "www.example.test.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
+			A: net.IPv4(192, 0, 2, 1)}}
+		if q.IsEdns0() != nil {
+			m.SetEdns0(4096, true)
+		}
+		for _, compress := range []bool{false, true} {
+			m.Compress = compress
+			b, _ := m.Pack()
+			f.Add(b, q.IsEdns0() != nil)
+		}
+		m.Rcode, m.Answer, m.Ns = dns.RcodeNameError, nil, []dns.RR{testSOA(60, 30)}
+		b, _ := m.Pack()
+		f.Add(b, q.IsEdns0() != nil)
+	}
+	queries := map[bool][]byte{}
+	for _, q := range []*dns.Msg{plain, edns} {
+		b, _ := q.Pack()
+		queries[q.IsEdns0() != nil] = b
+	}
+	f.Fuzz(func(t *testing.T, b []byte, withOPT bool) {
+		q := queries[withOPT]
+		if !plainAnswer(b, q) {
+			return
+		}
+		m := new(dns.Msg)
+		if m.Unpack(b) != nil {
+			return // records whose data miekg/dns rejects: passed on as they came
+		}
+		if !matches(m, be16(q), plain.Question[0]) || m.Truncated || (m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeNameError) {
+			t.Fatalf("let through an answer unpacking would not have taken: %v", m)
+		}
+		opt := m.IsEdns0()
+		if (opt != nil) != withOPT || opt != nil && (len(opt.Option) > 0 || opt.Version() != 0 || opt.ExtendedRcode() != 0) {
+			t.Fatalf("let through an answer whose OPT fitOPT would change beyond its size and flags: %v", m)
+		}
+		if !rawFits(b, withOPT, dns.MaxMsgSize) {
+			t.Fatal("a plain answer to a query of the same EDNS0 does not fit a TCP client")
+		}
+		if err := m.Unpack(b); err != nil {
+			t.Fatalf("rawFits broke the answer: %v", err)
+		}
+		if opt := m.IsEdns0(); opt != nil && (opt.UDPSize() != maxUDPSize || opt.Z() != 0) {
+			t.Fatalf("rawFits left OPT size %d, Z %#x", opt.UDPSize(), opt.Z())
 		}
 	})
 }

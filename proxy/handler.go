@@ -4,6 +4,7 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/binary"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -163,57 +164,130 @@ func (s *Server) serveMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, now
 	// No context per query: the deadline goes down to the sockets, and
 	// shutdown interrupts the pool's sockets itself (Server.abort).
 	a, err := rt.pool.exchange(s.ctx, time.Now().Add(s.cfg.Deadline), wire, id, q)
-	var resp *dns.Msg
-	var cached *entry
-	if err != nil {
-		s.stats.noUpstream.Add(1)
-		resp = noUpstreamAnswer(req, err)
-	} else {
-		resp = a.msg
-		fitOPT(resp, req.IsEdns0() != nil)
-		attribute(resp.IsEdns0(), a.up.String())
-		if s.cache != nil {
-			cached = s.cache.put(key, resp, now)
-		}
-	}
-	resp.Id = req.Id
-	resp.RecursionDesired = req.RecursionDesired
-	resp.Question = req.Question // exactly as the client spelled it
+	clientEDNS, limit := req.IsEdns0() != nil, limitFor(w, req)
 	upstream := ""
 	if a.up != nil {
 		upstream = a.up.String()
 	}
+	// A plain answer (plainAnswer) is cached and sent as it came, after
+	// the changes fitOPT would make; the rest are unpacked.
+	if err == nil && a.raw != nil && !rawFits(a.raw, clientEDNS, limit) {
+		if uerr := a.unpack(); uerr != nil {
+			err = fmt.Errorf("%w: unpacking %s's answer: %w", ErrNoUpstream, upstream, uerr)
+		}
+	}
+	var resp *dns.Msg
+	var cached *entry
+	rcode := dns.RcodeServerFailure
+	switch {
+	case err != nil:
+		s.stats.noUpstream.Add(1)
+		resp = noUpstreamAnswer(req, err)
+		rcode = resp.Rcode
+	case a.raw != nil:
+		binary.BigEndian.PutUint16(a.raw, 0)
+		rcode = int(a.raw[3] & 0xF)
+		if s.cache != nil {
+			cached = s.cache.putWire(key, a.raw, now)
+		}
+	default:
+		resp = a.msg
+		rcode = resp.Rcode
+		fitOPT(resp, clientEDNS)
+		attribute(resp.IsEdns0(), upstream)
+		if s.cache != nil {
+			cached = s.cache.put(key, resp, now)
+		}
+	}
 	// Observed before the write, so that whoever sees the answer can find
 	// the failure already reported.
-	if isFailure(resp.Rcode) && s.cfg.Observer != nil {
+	if isFailure(rcode) && s.cfg.Observer != nil {
 		s.cfg.Observer.Observe(Failure{Time: now, Client: client, Name: q.Name, Qtype: q.Qtype,
-			Qclass: q.Qclass, Rcode: resp.Rcode, Upstream: upstream, EDE: edeOf(a.msg), Err: err})
+			Qclass: q.Qclass, Rcode: rcode, Upstream: upstream, EDE: edeOf(a.msg), Err: err})
 	}
-	annotated := s.annotate(resp, q, limitFor(w, req), rt.annotator, rt.annotateWait)
+	if resp == nil && s.explains(rt, q, rcode, clientEDNS) {
+		// An explanation to attach: that takes the message.
+		r := reply{raw: a.raw}
+		if r.unpack() == nil {
+			resp = r.msg
+		}
+	}
+	annotated := false
+	if resp != nil {
+		resp.Id = req.Id
+		resp.RecursionDesired = req.RecursionDesired
+		resp.Question = req.Question // exactly as the client spelled it
+		annotated = s.annotate(resp, q, limit, rt.annotator, rt.annotateWait)
+	}
 	// Counted and logged before the write, like the observer: whoever
 	// reads the counters or the log after seeing the answer finds it there.
-	s.stats.rcodes[resp.Rcode&0xF].Add(1)
+	s.stats.rcodes[rcode&0xF].Add(1)
 	if s.cfg.Recorder != nil {
-		s.cfg.Recorder.Answered(protoOf(isUDP(w)), resp.Rcode, false)
+		s.cfg.Recorder.Answered(protoOf(isUDP(w)), rcode, false)
 	}
 	if rt.logQueries {
-		s.logQuery(client, q, resp.Rcode, upstream, false, now)
+		s.logQuery(client, q, rcode, upstream, false, now)
 	}
-	if cached != nil && !annotated && len(cached.wire) <= limitFor(w, req) {
-		// The answer is packed already, in the cache: send those bytes
-		// with the client's ID, RD bit and spelling, not a second packing.
+	wireOut := a.raw
+	if cached != nil {
+		wireOut = cached.wire
+	}
+	if wireOut != nil && !annotated && len(wireOut) <= limit {
+		// The answer is packed already, by the upstream or the cache: send
+		// those bytes with the client's ID, RD bit and spelling.
 		bp := bufPool.Get().(*[]byte)
-		buf := (*bp)[:len(cached.wire)]
-		copy(buf, cached.wire)
-		cached.patch(buf, req.Id, req.RecursionDesired)
-		copyCase(buf[headerLen:headerLen+cached.qnameLen], q.Name)
+		buf := (*bp)[:len(wireOut)]
+		copy(buf, wireOut)
+		patchHeader(buf, req.Id, req.RecursionDesired)
+		copyCase(buf[headerLen:headerLen+qnameLen(buf)], q.Name)
 		if _, err := w.Write(buf); err != nil {
 			s.log.Debug("writing answer", "error", err.Error())
 		}
 		bufPool.Put(bp)
-	} else {
+	} else if resp != nil {
 		s.write(w, req, resp)
 	}
+}
+
+// rawFits says whether the plain answer b can go to the client as it came:
+// it fits the client's limit, and it has an OPT record if and only if the
+// client sent one. It makes in place what fitOPT would: nxray's buffer
+// size, and no flags but DO.
+func rawFits(b []byte, clientEDNS bool, limit int) bool {
+	if len(b) > limit {
+		return false
+	}
+	l, err := scanMsg(b)
+	if err != nil || (l.opt >= 0) != clientEDNS {
+		return false
+	}
+	if o := l.opt; o >= 0 {
+		binary.BigEndian.PutUint16(b[o+3:], maxUDPSize)
+		b[o+7] &= 0x80 // DO
+		b[o+8] = 0
+	}
+	return true
+}
+
+// explains says whether a failing answer to q will carry an explanation.
+func (s *Server) explains(rt *routing, q dns.Question, rcode int, clientEDNS bool) bool {
+	if rt.annotator == nil || !clientEDNS || !isFailure(rcode) {
+		return false
+	}
+	if rt.annotateWait > 0 {
+		return true // one may come while the answer waits
+	}
+	_, _, ok := rt.annotator.Annotation(q.Name, q.Qtype, rcode)
+	return ok
+}
+
+// qnameLen is the length of the packed question name of b.
+func qnameLen(b []byte) int {
+	end, err := skipName(b, headerLen)
+	if err != nil {
+		return 0
+	}
+	return end - headerLen
 }
 
 // queryBufPool holds buffers for queries packed to go upstream. They are

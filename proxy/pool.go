@@ -64,7 +64,7 @@ func (p *pool) close() {
 
 // answer is what one try at one upstream gave.
 type answer struct {
-	msg *dns.Msg
+	reply
 	up  *upstream
 	err error
 }
@@ -94,12 +94,12 @@ func (p *pool) exchange(ctx context.Context, deadline time.Time, q []byte, id ui
 			errs = append(errs, a.err)
 			continue
 		}
-		if p.final(a.msg) {
+		if p.final(a.reply) {
 			return a, nil
 		}
 		fallback = a
 	}
-	if fallback.msg != nil {
+	if fallback.ok() {
 		return fallback, nil
 	}
 	return answer{}, fmt.Errorf("%w: %w", ErrNoUpstream, errors.Join(errs...))
@@ -129,13 +129,13 @@ func (p *pool) race(ctx context.Context, deadline time.Time, order []*upstream, 
 		switch {
 		case a.err != nil:
 			errs = append(errs, a.err)
-		case p.final(a.msg):
+		case p.final(a.reply):
 			return a, nil
 		default:
 			fallback = a
 		}
 	}
-	if fallback.msg != nil {
+	if fallback.ok() {
 		return fallback, nil
 	}
 	return answer{}, fmt.Errorf("%w: %w", ErrNoUpstream, errors.Join(errs...))
@@ -153,7 +153,7 @@ func (p *pool) try(ctx context.Context, watch bool, u *upstream, q []byte, id ui
 	// cut: the query's deadline, not the upstream, will end this try; a
 	// try left 90% of its timeout or more is the upstream's to answer.
 	cut := deadline.Before(start.Add(p.cfg.timeout * 9 / 10))
-	m, err := u.exchange(ctx, watch, q, id, qs, tryEnd)
+	r, err := u.exchange(ctx, watch, q, id, qs, tryEnd)
 	if p.cfg.recorder != nil {
 		p.cfg.recorder.Tried(u.String(), time.Since(start), err)
 	}
@@ -165,18 +165,19 @@ func (p *pool) try(ctx context.Context, watch bool, u *upstream, q []byte, id ui
 		}
 		return answer{up: u, err: &upstreamError{upstream: u.String(), err: err}}
 	}
-	return answer{msg: m, up: u}
+	return answer{reply: r, up: u}
 }
 
 // final says whether an answer goes to the client as it is, rather than
 // sending nxray on to the next upstream.
-func (p *pool) final(m *dns.Msg) bool {
-	if !slices.Contains(p.cfg.failoverRcodes, m.Rcode) {
+func (p *pool) final(r reply) bool {
+	if !slices.Contains(p.cfg.failoverRcodes, r.rcode()) {
 		return true
 	}
 	// A validating upstream's DNSSEC failure is the truth about the name:
-	// asking another resolver would only hide it.
-	return m.Rcode == dns.RcodeServerFailure && hasDNSSECError(m)
+	// asking another resolver would only hide it. (A plain answer carries
+	// no EDE.)
+	return r.msg != nil && r.msg.Rcode == dns.RcodeServerFailure && hasDNSSECError(r.msg)
 }
 
 func hasDNSSECError(m *dns.Msg) bool {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -168,28 +169,57 @@ func (s *sockets) interrupt() {
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, dns.MaxMsgSize); return &b }}
 
+// reply is an upstream's answer: unpacked, or, when it is plain enough to
+// serve as it came (plainAnswer), its bytes, which the holder owns.
+type reply struct {
+	msg *dns.Msg
+	raw []byte
+}
+
+func (r reply) ok() bool { return r.msg != nil || r.raw != nil }
+
+func (r reply) rcode() int {
+	if r.msg != nil {
+		return r.msg.Rcode
+	}
+	return int(r.raw[3] & 0xF)
+}
+
+// unpack makes r's message from its bytes, if it has none.
+func (r *reply) unpack() error {
+	if r.msg != nil {
+		return nil
+	}
+	m := new(dns.Msg)
+	if err := m.Unpack(r.raw); err != nil {
+		return err
+	}
+	r.msg, r.raw = m, nil
+	return nil
+}
+
 // exchange sends the packed query q (ID id, question qs) and returns the
 // answer, retrying over TCP when the UDP answer is truncated. It gives up at
 // deadline, when u is interrupted, and, if watch is set, as soon as ctx is
 // done (a parallel race lost). ctx's error, if any, is the failure's reason.
-func (u *upstream) exchange(ctx context.Context, watch bool, q []byte, id uint16, qs dns.Question, deadline time.Time) (*dns.Msg, error) {
+func (u *upstream) exchange(ctx context.Context, watch bool, q []byte, id uint16, qs dns.Question, deadline time.Time) (reply, error) {
 	if u.Net == "tcp" {
 		return u.exchangeOnce(ctx, watch, "tcp", q, id, qs, deadline)
 	}
-	m, err := u.exchangeOnce(ctx, watch, "udp", q, id, qs, deadline)
-	if err == nil && m.Truncated {
+	r, err := u.exchangeOnce(ctx, watch, "udp", q, id, qs, deadline)
+	if err == nil && r.msg != nil && r.msg.Truncated {
 		return u.exchangeOnce(ctx, watch, "tcp", q, id, qs, deadline)
 	}
-	return m, err
+	return r, err
 }
 
-func (u *upstream) exchangeOnce(ctx context.Context, watch bool, network string, q []byte, id uint16, qs dns.Question, deadline time.Time) (m *dns.Msg, err error) {
+func (u *upstream) exchangeOnce(ctx context.Context, watch bool, network string, q []byte, id uint16, qs dns.Question, deadline time.Time) (r reply, err error) {
 	// The deadline goes on the socket (dial sets it), not into a context
 	// of the try's own: a context per try costs a timer and a registration
 	// with its parent on every forwarded query.
 	conn, err := u.dial(ctx, network, deadline)
 	if err != nil {
-		return nil, ctxErr(ctx, err)
+		return reply{}, ctxErr(ctx, err)
 	}
 	stop := func() bool { return true }
 	if watch {
@@ -214,12 +244,15 @@ func (u *upstream) exchangeOnce(ctx context.Context, watch bool, network string,
 		_, err = conn.Write(q)
 	}
 	if err != nil {
-		return nil, ctxErr(ctx, err)
+		return reply{}, ctxErr(ctx, err)
 	}
 	for {
 		n, err := readMsg(conn, network, buf)
 		if err != nil {
-			return nil, ctxErr(ctx, err)
+			return reply{}, ctxErr(ctx, err)
+		}
+		if plainAnswer(buf[:n], q) {
+			return reply{raw: bytes.Clone(buf[:n])}, nil
 		}
 		m := new(dns.Msg)
 		if err := m.Unpack(buf[:n]); err != nil || !matches(m, id, qs) {
@@ -228,8 +261,57 @@ func (u *upstream) exchangeOnce(ctx context.Context, watch bool, network string,
 			u.mismatched.Add(1)
 			continue
 		}
-		return m, nil
+		return reply{msg: m}, nil
 	}
+}
+
+// plainAnswer says whether b is an answer to the packed query q that needs
+// no unpacking to be cached and served: q's ID and question (names compared
+// without case), NOERROR or NXDOMAIN, not truncated, every record whole
+// with nothing after them, and no OPT record but one in the additional
+// section, of version 0 and without options, present if q has one. Most
+// answers are; the rest are unpacked, and ServeDNS treats them as before.
+func plainAnswer(b, q []byte) bool {
+	if len(b) < headerLen || len(q) < headerLen || b[0] != q[0] || b[1] != q[1] ||
+		b[2]&0xFA != 0x80 || (b[3]&0xF != dns.RcodeSuccess && b[3]&0xF != dns.RcodeNameError) || // QR, QUERY, no TC
+		binary.BigEndian.Uint16(b[4:]) != 1 {
+		return false
+	}
+	qend, err := skipName(q, headerLen)
+	if err != nil || qend+4 > len(q) || len(b) < qend+4 || !equalFold(b[headerLen:qend], q[headerLen:qend]) ||
+		!bytes.Equal(b[qend:qend+4], q[qend:qend+4]) {
+		return false
+	}
+	l, err := scanMsg(b)
+	if err != nil || l.end != len(b) || l.opts > 1 {
+		return false
+	}
+	if l.opt < 0 {
+		return binary.BigEndian.Uint16(q[10:]) == 0 // the query had no OPT either
+	}
+	o := l.opt // the owner (root), type, UDP size, extended RCODE, version, flags, RDLENGTH 0
+	return l.optLast && o+11 <= len(b) && b[o] == 0 && b[o+5] == 0 && b[o+6] == 0 && b[o+9] == 0 && b[o+10] == 0
+}
+
+// equalFold compares packed names, ASCII letters without case (a label's
+// length, at most 63, is never a letter).
+func equalFold(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 func readMsg(conn net.Conn, network string, buf []byte) (int, error) {

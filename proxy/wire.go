@@ -3,11 +3,14 @@ package proxy
 import (
 	"encoding/binary"
 	"errors"
+
+	"github.com/miekg/dns"
 )
 
-// This file reads just enough of a packed DNS message to serve it again from
-// the cache without unpacking it: where each TTL sits, and how long the
-// question name is. Rendering a hit is then a copy and a few patched bytes.
+// This file reads just enough of a packed DNS message to cache it and serve
+// it again without unpacking it: where each TTL sits, how long the question
+// name is, where the OPT record is, and the negative TTL of its SOA.
+// Rendering a hit is then a copy and a few patched bytes.
 
 const headerLen = 12
 
@@ -43,43 +46,80 @@ func skipName(b []byte, off int) (int, error) {
 	}
 }
 
-// scanTTLs lists the TTL fields of every record in the packed message b,
-// except the OPT pseudo-record whose TTL field holds flags. It also returns
-// the length of the first question's name.
-func scanTTLs(b []byte) (refs []ttlRef, qnameLen int, err error) {
+// layout is what scanMsg reads from a packed message.
+type layout struct {
+	refs     []ttlRef // every record's TTL but the OPT record's, which holds flags
+	qnameLen int      // the length of the first question's name
+	end      int      // where the last record ends: len(b) unless bytes trail
+	opt      int      // the offset of the OPT record, -1 if there is none
+	opts     int      // how many OPT records, anywhere
+	optLast  bool     // the OPT record is in the additional section
+	soa      bool     // the authority section has a SOA record (its first one below)
+	soaTTL   uint32
+	soaMin   uint32 // its MINIMUM, the negative TTL (RFC 2308)
+}
+
+// scanMsg reads the layout of the packed message b, checking that every
+// name and record it holds fits in b.
+func scanMsg(b []byte) (l layout, err error) {
 	if len(b) < headerLen || len(b) > 0xFFFF {
-		return nil, 0, errShortMsg
+		return l, errShortMsg
 	}
 	qd := int(binary.BigEndian.Uint16(b[4:]))
-	rrs := int(binary.BigEndian.Uint16(b[6:])) + int(binary.BigEndian.Uint16(b[8:])) +
-		int(binary.BigEndian.Uint16(b[10:]))
+	an, ns := int(binary.BigEndian.Uint16(b[6:])), int(binary.BigEndian.Uint16(b[8:]))
+	rrs := an + ns + int(binary.BigEndian.Uint16(b[10:]))
 	off := headerLen
 	for i := range qd {
 		end, err := skipName(b, off)
 		if err != nil {
-			return nil, 0, err
+			return l, err
 		}
 		if i == 0 {
-			qnameLen = end - off
+			l.qnameLen = end - off
 		}
 		off = end + 4
 	}
-	refs = make([]ttlRef, 0, rrs)
-	for range rrs {
+	l.refs, l.opt = make([]ttlRef, 0, rrs), -1
+	for i := range rrs {
+		start := off
 		if off, err = skipName(b, off); err != nil {
-			return nil, 0, err
+			return l, err
 		}
 		if off+10 > len(b) {
-			return nil, 0, errShortMsg
+			return l, errShortMsg
 		}
 		rtype := binary.BigEndian.Uint16(b[off:])
-		if rtype != 41 { // OPT
-			refs = append(refs, ttlRef{off: uint16(off + 4), ttl: binary.BigEndian.Uint32(b[off+4:])})
+		ttl := binary.BigEndian.Uint32(b[off+4:])
+		rdEnd := off + 10 + int(binary.BigEndian.Uint16(b[off+8:]))
+		switch {
+		case rtype == dns.TypeOPT:
+			l.opts++
+			l.opt, l.optLast = start, i >= an+ns
+		default:
+			l.refs = append(l.refs, ttlRef{off: uint16(off + 4), ttl: ttl})
+			if rtype == dns.TypeSOA && i >= an && i < an+ns && !l.soa && rdEnd <= len(b) {
+				l.soa, l.soaTTL, l.soaMin = true, ttl, soaMinimum(b[:rdEnd], off+10)
+			}
 		}
-		off += 10 + int(binary.BigEndian.Uint16(b[off+8:]))
+		off = rdEnd
 	}
 	if off > len(b) {
-		return nil, 0, errShortMsg
+		return l, errShortMsg
 	}
-	return refs, qnameLen, nil
+	l.end = off
+	return l, nil
+}
+
+// soaMinimum reads the MINIMUM of the SOA record data at off, which ends
+// where b does: 0 unless the data is whole, as miekg/dns reads data cut
+// short after a field.
+func soaMinimum(b []byte, off int) uint32 {
+	off, err := skipName(b, off)
+	if err != nil {
+		return 0
+	}
+	if off, err = skipName(b, off); err != nil || off+20 != len(b) {
+		return 0
+	}
+	return binary.BigEndian.Uint32(b[off+16:])
 }

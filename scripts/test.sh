@@ -56,7 +56,7 @@ go test -race -count=1 -v ./internal/realdns 2>&1 | grep -E '^\s*(--- |ok|FAIL|P
 fuzztime=${FUZZTIME:-15s}
 if [ "$fuzztime" != "0" ]; then
   echo "== fuzzing, $fuzztime per target"
-  for target in FuzzServeDNS FuzzUDPPacket FuzzTCPStream FuzzScanTTLs; do
+  for target in FuzzServeDNS FuzzUDPPacket FuzzTCPStream FuzzScanMsg FuzzPlainAnswer; do
     go test ./proxy -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime"
   done
   go test ./config -run '^$' -fuzz '^FuzzLoad$' -fuzztime "$fuzztime"
