@@ -31,9 +31,10 @@ func (e *Engine) annotation(name string, qtype uint16, rc int) (uint16, string, 
 		return annotationOf(v, v.Summary)
 	}
 	now := e.cfg.Now()
-	r, ok := e.zoneFor(name, rcode(rc), now)
+	lname := lower(name)
+	r, ok := e.zoneFor(lname, rcode(rc), now)
 	if !ok && rc == dns.RcodeServerFailure {
-		r, ok = e.zoneFor(name, rcode(NoAnswer), now)
+		r, ok = e.zoneFor(lname, rcode(NoAnswer), now)
 	}
 	if !ok {
 		return 0, "", false

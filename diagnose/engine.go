@@ -165,11 +165,11 @@ func (e *Engine) Observe(f Failure) {
 	if f.Time.IsZero() {
 		f.Time = e.cfg.Now()
 	}
-	if e.store.seen(f.Name, f.Qtype, rcode(f.Rcode), f.Time) {
+	k, rc := keyFor(f.Name, f.Qtype), rcode(f.Rcode) // the name lowercased once
+	if e.store.seen(k, rc, f.Time) {
 		e.deduplicated.Add(1)
 		return
 	}
-	k := keyFor(f.Name, f.Qtype)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if _, ok := e.pending[k]; ok {
@@ -177,10 +177,10 @@ func (e *Engine) Observe(f Failure) {
 		e.deduplicated.Add(1)
 		return
 	}
-	if r, ok := e.zoneFor(f.Name, rcode(f.Rcode), f.Time); ok {
+	if r, ok := e.zoneFor(k.name, rc, f.Time); ok {
 		// Counted onto the zone's verdict, not stored as one of its own:
 		// a flood of random names must not push every other verdict out.
-		e.store.group(r.key, r.v, f.Name, f.Time)
+		e.store.group(r.key, r.v, f.Name, k.name == r.key.name, f.Time)
 		e.wake(k)
 		e.grouped.Add(1)
 		return
@@ -194,9 +194,8 @@ func (e *Engine) Observe(f Failure) {
 }
 
 // zoneFor finds a live zone-wide verdict with this rcode for a zone above
-// name. Called with e.mu held.
+// name, lowercased and fully qualified. Called with e.mu held.
 func (e *Engine) zoneFor(name, rc string, at time.Time) (zoneRecord, bool) {
-	name = lower(name)
 	for off, end := 0, false; !end; off, end = dns.NextLabel(name, off) {
 		if r, ok := e.zones[zoneKey{zone: name[off:], rcode: rc}]; ok && at.Before(r.expires) {
 			return r, true

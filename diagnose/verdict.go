@@ -109,9 +109,10 @@ func (s *store) put(v Verdict, qtype uint16) {
 const maxGroupedNames = 5
 
 // group counts a failure of name at at onto zv, the verdict of its zone,
-// stored under key. A zone verdict evicted meanwhile is stored again; one
-// replaced by a later verdict for the same name and type is left alone.
-func (s *store) group(key verdictKey, zv Verdict, name string, at time.Time) {
+// stored under key; own says name is zv's own name. A zone verdict evicted
+// meanwhile is stored again; one replaced by a later verdict for the same
+// name and type is left alone.
+func (s *store) group(key verdictKey, zv Verdict, name string, own bool, at time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.lru.Get(key)
@@ -125,7 +126,7 @@ func (s *store) group(key verdictKey, zv Verdict, name string, at time.Time) {
 	e.v.Count++
 	e.v.LastSeen = at
 	e.expires = at.Add(s.ttl)
-	if keyFor(name, 0).name != key.name {
+	if !own {
 		e.v.Grouped++
 		if len(e.v.GroupedNames) < maxGroupedNames {
 			// Appended, never changed in place: copies handed out share
@@ -151,12 +152,11 @@ func (s *store) get(name string, qtype uint16) (Verdict, bool) {
 	return e.v, true
 }
 
-// seen counts one more failure on a live verdict for the same rcode, and
-// says whether there was one.
-func (s *store) seen(name string, qtype uint16, rcode string, at time.Time) bool {
+// seen counts one more failure on a live verdict under k for the same
+// rcode, and says whether there was one.
+func (s *store) seen(k verdictKey, rcode string, at time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	k := keyFor(name, qtype)
 	e, ok := s.lru.Get(k)
 	if !ok || !at.Before(e.expires) || e.v.Rcode != rcode {
 		return false
