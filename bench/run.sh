@@ -40,7 +40,8 @@
 #   DNSDIST_BIN=dnsdist (Debian package `dnsdist`, apt-get if missing)
 #   FLOOD_SERVERS="nxray $PEERS"  servers put through the flood scenario
 #   FLOOD_QPS=2000   rate of the NXDOMAIN flood (dnsperf -Q)
-#   FLOOD_ROUNDS=5   rounds of (no flood, control, flood), one hit run each
+#   FLOOD_ROUNDS=5   rounds of (no flood, control, flood), one hit run each,
+#                    each round starting one phase later
 #   FLOOD_NAMES=30000  fresh flood names per round (rnd-N.bench.test.; a
 #                    round sends (DURATION+3) * FLOOD_QPS of them)
 #   FLOOD_SETTLE=10  seconds of quiet after each round
@@ -524,8 +525,8 @@ fi
 # three cache-hit runs, "off" (no flood), "ctl" (the flood sent straight to
 # the upstream: CPU 1, where dnsperf and the upstream run, carries the
 # flood's load but the server does not) and "on" (the flood sent to the
-# server), then FLOOD_SETTLE s of quiet. Each round floods FLOOD_NAMES fresh
-# names. Result lines:
+# server), in an order that moves on by one each round, then FLOOD_SETTLE s
+# of quiet. Each round floods FLOOD_NAMES fresh names. Result lines:
 #   tput flood-PHASE SERVER ROUND ...   (as in throughput)
 #   floodinfo SERVER KEY VALUE...
 if has "$BENCH_SCENARIOS" flood; then
@@ -562,9 +563,15 @@ if has "$BENCH_SCENARIOS" flood; then
 		warmup "$fl_port" "$WORK/q-hit.txt"
 		echo "floodinfo $sv rss-start $(vmrss_mib "$fl_pid") $(vmhwm_mib "$fl_pid")" >>"$RES"
 		for round in $(seq 1 "$FLOOD_ROUNDS"); do
-			flood_run "$sv" "$fl_port" "$fl_pid" off "$round" none
-			flood_run "$sv" "$fl_port" "$fl_pid" ctl "$round" "$UP_PORT"
-			flood_run "$sv" "$fl_port" "$fl_pid" on "$round" "$fl_port"
+			# The phases take turns at going first, so that a machine that
+			# slows down or speeds up within a round favours none of them.
+			for k in 0 1 2; do
+				case $(((k + round - 1) % 3)) in
+				0) flood_run "$sv" "$fl_port" "$fl_pid" off "$round" none ;;
+				1) flood_run "$sv" "$fl_port" "$fl_pid" ctl "$round" "$UP_PORT" ;;
+				2) flood_run "$sv" "$fl_port" "$fl_pid" on "$round" "$fl_port" ;;
+				esac
+			done
 			echo "floodinfo $sv rss-on-$round $(vmrss_mib "$fl_pid") $(vmhwm_mib "$fl_pid")" >>"$RES"
 			log "$sv RSS right after flood round $round: $(vmrss_mib "$fl_pid") MiB (peak $(vmhwm_mib "$fl_pid") MiB)"
 			sleep "$FLOOD_SETTLE"
@@ -699,7 +706,7 @@ awk -v reps="$REPS" -v dur="$DURATION" -v latqps="$LAT_QPS" -v floodqps="$FLOOD_
 			s = fsv[fi_i]
 			if (!((("flood-off" SUBSEP s) in mq))) continue
 			print ""
-			print "Flood (" pretty(s) ", cache on; " nround " rounds of: a hit run without flood, one while the flood goes to the upstream (control), one while it goes to " pretty(s) "; dnsperf -l " dur " each; flood at " floodqps " qps of fresh rnd-N.bench.test. names):"
+			print "Flood (" pretty(s) ", cache on; " nround " rounds of: a hit run without flood, one while the flood goes to the upstream (control), one while it goes to " pretty(s) ", each round starting one phase later; dnsperf -l " dur " each; flood at " floodqps " qps of fresh rnd-N.bench.test. names):"
 			print ""
 			print "| run | hit QPS (mean) | QPS per round | vs no flood (mean of per-round ratios; min-max) | " pretty(s) " CPU (% of CPU 0) | dnsperf (hits) CPU (% of CPU 1) |"
 			print "|---|---:|---:|---:|---:|---:|"
