@@ -73,6 +73,51 @@ func TestInflightCapAnswersSERVFAILAtOnce(t *testing.T) {
 	}
 }
 
+// stuckWriter is a client that does not read: its answer's write waits
+// until release is closed.
+type stuckWriter struct {
+	*recorder
+	writing chan struct{} // closed when the write starts
+	release chan struct{}
+}
+
+func (w *stuckWriter) Write(b []byte) (int, error) {
+	close(w.writing)
+	<-w.release
+	return w.recorder.Write(b)
+}
+
+func (w *stuckWriter) WriteMsg(m *dns.Msg) error {
+	b, err := m.Pack()
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+// A query whose client does not take its answer gives its in-flight slot
+// back before the write: the slots are for time spent on upstreams.
+func TestInflightSlotFreeWhileWriting(t *testing.T) {
+	up := startUpstream(t, answerA("192.0.2.1", 60))
+	s, _ := startProxy(t, func(c *Config) { c.MaxInflight = 1 }, up.addr)
+	stuck := &stuckWriter{recorder: newRecorder(), writing: make(chan struct{}), release: make(chan struct{})}
+	done := make(chan struct{})
+	go func() { defer close(done); s.ServeDNS(stuck, question("stuck.example.test.", dns.TypeA)) }()
+	<-stuck.writing
+	w := newRecorder()
+	s.ServeDNS(w, question("next.example.test.", dns.TypeA))
+	close(stuck.release)
+	<-done
+	r := new(dns.Msg)
+	if err := r.Unpack(w.out); err != nil || r.Rcode != dns.RcodeSuccess {
+		t.Errorf("while another answer waited on its client: %v %v, want NOERROR", r, err)
+	}
+	if got := s.Stats().Overloaded; got != 0 {
+		t.Errorf("Overloaded = %d, want 0", got)
+	}
+}
+
 func TestOddQueries(t *testing.T) {
 	up := startUpstream(t, answerA("192.0.2.1", 60))
 	_, addr := startProxy(t, nil, up.addr)

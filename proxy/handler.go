@@ -123,21 +123,24 @@ func (s *Server) serveHit(w dns.ResponseWriter, req *dns.Msg, e *entry, now time
 	if s.cfg.Recorder != nil {
 		s.cfg.Recorder.Answered(protoOf(isUDP(w)), e.rcode, true)
 	}
-	bp := bufPool.Get().(*[]byte)
-	buf := (*bp)[:len(e.wire)]
+	bp := outBuf(len(e.wire))
+	buf := *bp
 	e.render(buf, req, now)
 	if (isUDP(w) && len(buf) > udpLimit(req)) || (isFailure(e.rcode) && rt.annotator != nil) {
 		// Too big for this client's buffer, or a failure to explain: the
 		// slow path, off the hot path of successful hits.
 		m := new(dns.Msg)
-		if err := m.Unpack(buf); err == nil {
+		if err := m.Unpack(buf); err != nil {
+			s.log.Warn("cached answer does not unpack", "name", q.Name, "error", err.Error())
+			m = rcodeOnly(req, dns.RcodeServerFailure)
+		} else {
 			s.annotate(m, q, limitFor(w, req), rt.annotator, 0)
-			s.write(w, req, m)
 		}
+		s.write(w, req, m)
 	} else {
 		w.Write(buf)
 	}
-	bufPool.Put(bp)
+	putOut(bp)
 	if rt.logQueries {
 		s.logQuery(client, q, e.rcode, "", true, now)
 	}
@@ -147,12 +150,21 @@ func (s *Server) serveHit(w dns.ResponseWriter, req *dns.Msg, e *entry, now time
 func (s *Server) serveMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, now time.Time, client netip.Addr, rt *routing) {
 	select {
 	case s.inflight <- struct{}{}:
-		defer func() { <-s.inflight }()
 	default:
 		s.stats.overloaded.Add(1)
 		s.reply(w, req, dns.RcodeServerFailure)
 		return
 	}
+	// The slot is for the upstreams' time: it is given back before the
+	// write, which a TCP client that does not read can hold up.
+	held := true
+	release := func() {
+		if held {
+			<-s.inflight
+			held = false
+		}
+	}
+	defer release()
 	q := req.Question[0]
 	qp := queryBufPool.Get().(*[]byte)
 	defer queryBufPool.Put(qp)
@@ -174,6 +186,7 @@ func (s *Server) serveMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, now
 	if err == nil && a.raw != nil && !rawFits(a.raw, clientEDNS, limit) {
 		if uerr := a.unpack(); uerr != nil {
 			err = fmt.Errorf("%w: unpacking %s's answer: %w", ErrNoUpstream, upstream, uerr)
+			a.raw = nil
 		}
 	}
 	var resp *dns.Msg
@@ -228,6 +241,7 @@ func (s *Server) serveMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, now
 	if rt.logQueries {
 		s.logQuery(client, q, rcode, upstream, false, now)
 	}
+	release()
 	wireOut := a.raw
 	if cached != nil {
 		wireOut = cached.wire
@@ -235,15 +249,15 @@ func (s *Server) serveMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, now
 	if wireOut != nil && !annotated && len(wireOut) <= limit {
 		// The answer is packed already, by the upstream or the cache: send
 		// those bytes with the client's ID, RD bit and spelling.
-		bp := bufPool.Get().(*[]byte)
-		buf := (*bp)[:len(wireOut)]
+		bp := outBuf(len(wireOut))
+		buf := *bp
 		copy(buf, wireOut)
 		patchHeader(buf, req.Id, req.RecursionDesired)
 		copyCase(buf[headerLen:headerLen+qnameLen(buf)], q.Name)
 		if _, err := w.Write(buf); err != nil {
 			s.log.Debug("writing answer", "error", err.Error())
 		}
-		bufPool.Put(bp)
+		putOut(bp)
 	} else if resp != nil {
 		s.write(w, req, resp)
 	}
@@ -383,17 +397,22 @@ func (s *Server) write(w dns.ResponseWriter, req, resp *dns.Msg) {
 
 // reply answers with rcode and nothing else.
 func (s *Server) reply(w dns.ResponseWriter, req *dns.Msg, rcode int) {
+	s.stats.rcodes[rcode&0xF].Add(1)
+	if s.cfg.Recorder != nil {
+		s.cfg.Recorder.Answered(protoOf(isUDP(w)), rcode, false)
+	}
+	s.write(w, req, rcodeOnly(req, rcode))
+}
+
+// rcodeOnly is the answer to req with rcode and nothing else.
+func rcodeOnly(req *dns.Msg, rcode int) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetRcode(req, rcode)
 	m.RecursionAvailable = true
 	if req.IsEdns0() != nil {
 		m.Extra = append(m.Extra, newOPT(false))
 	}
-	s.stats.rcodes[rcode&0xF].Add(1)
-	if s.cfg.Recorder != nil {
-		s.cfg.Recorder.Answered(protoOf(isUDP(w)), rcode, false)
-	}
-	s.write(w, req, m)
+	return m
 }
 
 func (s *Server) logQuery(client netip.Addr, q dns.Question, rcode int, upstream string, cached bool, start time.Time) {

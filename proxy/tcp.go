@@ -71,7 +71,10 @@ func (t *tcpServer) accept() {
 
 // serve starts conn's reader, unless shutdown has begun.
 func (t *tcpServer) serve(conn net.Conn) {
-	c := &tcpConn{t: t, conn: conn, lastActive: time.Now()}
+	c := &tcpConn{t: t, conn: conn, sock: conn, lastActive: time.Now()}
+	if cc, ok := conn.(*countedConn); ok {
+		c.sock = cc.Conn
+	}
 	c.changed.L = &c.mu
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -128,7 +131,8 @@ var (
 // query in flight.
 type tcpConn struct {
 	t    *tcpServer
-	conn net.Conn
+	conn net.Conn   // as accepted: closing it gives back its place under the cap
+	sock net.Conn   // the socket itself, for writev and for closing it early
 	wmu  sync.Mutex // held through each answer's write: answers go out whole
 
 	mu         sync.Mutex // guards the fields below
@@ -269,15 +273,20 @@ func (c *tcpConn) answer(b []byte) {
 	c.mu.Unlock()
 }
 
-// write sends one framed answer whole, in turn with the connection's other
-// answers. A client that does not take it within the idle timeout loses the
-// connection, as does any failed write.
-func (c *tcpConn) write(frame []byte) error {
+// write sends the answer b behind its length, whole, in one system call
+// (writev) and in turn with the connection's other answers. A client that
+// does not take it within the idle timeout loses the connection, as does
+// any failed write; its place under the connection cap is given back when
+// serve ends, once its queries are done.
+func (c *tcpConn) write(b []byte) error {
+	var n [2]byte
+	binary.BigEndian.PutUint16(n[:], uint16(len(b)))
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	c.conn.SetWriteDeadline(time.Now().Add(c.t.s.cfg.TCPIdleTimeout))
-	if _, err := c.conn.Write(frame); err != nil {
-		c.conn.Close() // the reader's next read fails: it stops
+	c.sock.SetWriteDeadline(time.Now().Add(c.t.s.cfg.TCPIdleTimeout))
+	bufs := net.Buffers{n[:], b}
+	if _, err := bufs.WriteTo(c.sock); err != nil {
+		c.sock.Close() // the reader's next read fails: it stops
 		return err
 	}
 	return nil
@@ -300,8 +309,8 @@ func (w *tcpWriter) RemoteAddr() net.Addr { return w.c.conn.RemoteAddr() }
 // writes it.
 func (w *tcpWriter) WriteMsg(m *dns.Msg) error {
 	m.Compress = true
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
+	bp := outBuf(outSize) // PackBuffer makes a bigger one if it must
+	defer putOut(bp)
 	b, err := m.PackBuffer(*bp)
 	if err != nil {
 		return err
@@ -315,11 +324,7 @@ func (w *tcpWriter) Write(b []byte) (int, error) {
 	if len(b) > dns.MaxMsgSize {
 		return 0, fmt.Errorf("%d-byte message: too long for TCP", len(b))
 	}
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	frame := binary.BigEndian.AppendUint16((*bp)[:0], uint16(len(b)))
-	frame = append(frame, b...) // past the pooled buffer only for the largest messages
-	if err := w.c.write(frame); err != nil {
+	if err := w.c.write(b); err != nil {
 		return 0, err
 	}
 	return len(b), nil

@@ -193,8 +193,8 @@ func (w *udpWriter) RemoteAddr() net.Addr {
 }
 
 func (w *udpWriter) WriteMsg(m *dns.Msg) error {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
+	bp := outBuf(outSize)
+	defer putOut(bp)
 	b, err := m.PackBuffer(*bp)
 	if err != nil {
 		return err

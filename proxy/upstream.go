@@ -169,6 +169,32 @@ func (s *sockets) interrupt() {
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, dns.MaxMsgSize); return &b }}
 
+// outPool holds buffers for answers on their way to a client. They are
+// small: most answers fit, and a TCP write that waits on a slow client
+// holds its query's buffer all the while.
+var outPool = sync.Pool{New: func() any { b := make([]byte, outSize); return &b }}
+
+const outSize = 4096
+
+// outBuf returns a buffer of length n, from outPool when n fits; putOut
+// gives it back.
+func outBuf(n int) *[]byte {
+	if n > outSize {
+		b := make([]byte, n)
+		return &b
+	}
+	bp := outPool.Get().(*[]byte)
+	*bp = (*bp)[:n]
+	return bp
+}
+
+func putOut(bp *[]byte) {
+	if cap(*bp) == outSize {
+		*bp = (*bp)[:outSize]
+		outPool.Put(bp)
+	}
+}
+
 // reply is an upstream's answer: unpacked, or, when it is plain enough to
 // serve as it came (plainAnswer), its bytes, which the holder owns.
 type reply struct {
@@ -267,10 +293,11 @@ func (u *upstream) exchangeOnce(ctx context.Context, watch bool, network string,
 
 // plainAnswer says whether b is an answer to the packed query q that needs
 // no unpacking to be cached and served: q's ID and question (names compared
-// without case), NOERROR or NXDOMAIN, not truncated, every record whole
-// with nothing after them, and no OPT record but one in the additional
-// section, of version 0 and without options, present if q has one. Most
-// answers are; the rest are unpacked, and ServeDNS treats them as before.
+// without case), NOERROR or NXDOMAIN, not truncated, every name and record
+// well formed and of a common type (scan, strict), nothing after them, and
+// no OPT record but one in the additional section, of version 0 and without
+// options, present if q has one. Most answers are; the rest are unpacked,
+// and ServeDNS treats them as before.
 func plainAnswer(b, q []byte) bool {
 	if len(b) < headerLen || len(q) < headerLen || b[0] != q[0] || b[1] != q[1] ||
 		b[2]&0xFA != 0x80 || (b[3]&0xF != dns.RcodeSuccess && b[3]&0xF != dns.RcodeNameError) || // QR, QUERY, no TC
@@ -282,7 +309,7 @@ func plainAnswer(b, q []byte) bool {
 		!bytes.Equal(b[qend:qend+4], q[qend:qend+4]) {
 		return false
 	}
-	l, err := scanMsg(b)
+	l, err := scan(b, true)
 	if err != nil || l.end != len(b) || l.opts > 1 {
 		return false
 	}

@@ -61,16 +61,28 @@ type layout struct {
 
 // scanMsg reads the layout of the packed message b, checking that every
 // name and record it holds fits in b.
-func scanMsg(b []byte) (l layout, err error) {
+func scanMsg(b []byte) (layout, error) { return scan(b, false) }
+
+// errNotPlain is a message scan(b, true) does not vouch for.
+var errNotPlain = errors.New("not a message to pass on unread")
+
+// scan is scanMsg. When strict, it also checks every name as miekg/dns
+// would read it (validName) and the data of every record (validData), and
+// fails on record types it does not know: what it passes, unpacking reads.
+func scan(b []byte, strict bool) (l layout, err error) {
 	if len(b) < headerLen || len(b) > 0xFFFF {
 		return l, errShortMsg
+	}
+	name := skipName
+	if strict {
+		name = validName
 	}
 	qd := int(binary.BigEndian.Uint16(b[4:]))
 	an, ns := int(binary.BigEndian.Uint16(b[6:])), int(binary.BigEndian.Uint16(b[8:]))
 	rrs := an + ns + int(binary.BigEndian.Uint16(b[10:]))
 	off := headerLen
 	for i := range qd {
-		end, err := skipName(b, off)
+		end, err := name(b, off)
 		if err != nil {
 			return l, err
 		}
@@ -79,10 +91,12 @@ func scanMsg(b []byte) (l layout, err error) {
 		}
 		off = end + 4
 	}
-	l.refs, l.opt = make([]ttlRef, 0, rrs), -1
+	// A record takes 11 bytes at least: the counts cannot make us allocate
+	// more than the message could hold.
+	l.refs, l.opt = make([]ttlRef, 0, min(rrs, len(b)/11)), -1
 	for i := range rrs {
 		start := off
-		if off, err = skipName(b, off); err != nil {
+		if off, err = name(b, off); err != nil {
 			return l, err
 		}
 		if off+10 > len(b) {
@@ -91,6 +105,9 @@ func scanMsg(b []byte) (l layout, err error) {
 		rtype := binary.BigEndian.Uint16(b[off:])
 		ttl := binary.BigEndian.Uint32(b[off+4:])
 		rdEnd := off + 10 + int(binary.BigEndian.Uint16(b[off+8:]))
+		if strict && (rdEnd > len(b) || !validData(b[:rdEnd], rtype, off+10)) {
+			return l, errNotPlain
+		}
 		switch {
 		case rtype == dns.TypeOPT:
 			l.opts++
@@ -108,6 +125,88 @@ func scanMsg(b []byte) (l layout, err error) {
 	}
 	l.end = off
 	return l, nil
+}
+
+// maxPointers bounds the compression pointers followed in one name, below
+// miekg/dns's bound (126).
+const maxPointers = 64
+
+// validName checks the name at off as miekg/dns reads it, with compression
+// pointers only back into the message past its header (RFC 1035 4.1.4: to
+// a prior occurrence), so that no chain of them loops, at most maxPointers
+// of them, and at most 255 octets in all. It returns the offset just past
+// the name.
+func validName(b []byte, off int) (int, error) {
+	end, total, hops := -1, 1, 0 // total counts the root label
+	for {
+		if off >= len(b) {
+			return 0, errShortMsg
+		}
+		c := int(b[off])
+		switch {
+		case c == 0:
+			if end < 0 {
+				end = off + 1
+			}
+			return end, nil
+		case c < 64:
+			if total += 1 + c; total > 255 || off+1+c > len(b) {
+				return 0, errNotPlain
+			}
+			off += 1 + c
+		case c&0xC0 == 0xC0 && off+2 <= len(b):
+			ptr := int(binary.BigEndian.Uint16(b[off:]) & 0x3FFF)
+			if hops++; ptr >= off || ptr < headerLen || hops > maxPointers {
+				return 0, errNotPlain
+			}
+			if end < 0 {
+				end = off + 2
+			}
+			off = ptr
+		default:
+			return 0, errNotPlain
+		}
+	}
+}
+
+// validData says whether the data of a record of type rtype, from off to
+// the end of b, is what that type holds, for the types a plain answer may
+// carry; any other type is not.
+func validData(b []byte, rtype uint16, off int) bool {
+	n := len(b) - off
+	names := func(off, count int) int { // the offset after count names, or -1
+		for range count {
+			end, err := validName(b, off)
+			if err != nil {
+				return -1
+			}
+			off = end
+		}
+		return off
+	}
+	switch rtype {
+	case dns.TypeA:
+		return n == 4
+	case dns.TypeAAAA:
+		return n == 16
+	case dns.TypeNS, dns.TypeCNAME, dns.TypePTR:
+		return names(off, 1) == len(b)
+	case dns.TypeMX:
+		return n > 2 && names(off+2, 1) == len(b)
+	case dns.TypeSRV:
+		return n > 6 && names(off+6, 1) == len(b)
+	case dns.TypeSOA:
+		end := names(off, 2)
+		return end >= 0 && end+20 == len(b)
+	case dns.TypeTXT:
+		for off < len(b) {
+			off += 1 + int(b[off])
+		}
+		return n > 0 && off == len(b)
+	case dns.TypeOPT:
+		return n == 0 // and no options
+	}
+	return false
 }
 
 // soaMinimum reads the MINIMUM of the SOA record data at off, which ends
