@@ -30,6 +30,9 @@ func (e *Engine) annotation(name string, qtype uint16, rc int) (uint16, string, 
 	if v, ok := e.store.get(name, qtype); ok && matchesRcode(v.Rcode, rc) {
 		return annotationOf(v, v.Summary)
 	}
+	if _, ok := e.pending[keyFor(name, qtype)]; ok {
+		return 0, "", false // probed on its own: its verdict will say
+	}
 	now := e.cfg.Now()
 	lname := lower(name)
 	r, ok := e.zoneFor(lname, rcode(rc), now)

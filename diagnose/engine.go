@@ -172,6 +172,12 @@ func (e *Engine) Observe(f Failure) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	// Again under e.mu: a diagnosis may have stored this verdict, and
+	// left pending, since the look above.
+	if e.store.seen(k, rc, f.Time) {
+		e.deduplicated.Add(1)
+		return
+	}
 	if _, ok := e.pending[k]; ok {
 		e.pending[k]++
 		e.deduplicated.Add(1)
@@ -207,7 +213,7 @@ func (e *Engine) zoneFor(name, rc string, at time.Time) (zoneRecord, bool) {
 // zoneWide causes are about the zone, not the one name.
 func zoneWide(c Cause) bool {
 	switch c {
-	case StaleNegativeCache, ResolverFiltering, Unknown, Healthy, UpstreamRefused:
+	case StaleNegativeCache, ResolverFiltering, Unknown, Healthy, UpstreamRefused, UpstreamUnreachable:
 		return false
 	}
 	return true

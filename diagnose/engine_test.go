@@ -387,3 +387,99 @@ func TestSlowServersDoNotStickWorkers(t *testing.T) {
 		}
 	}
 }
+
+// An upstream that did not answer says nothing about the zone of the name
+// asked: its verdict explains no other name's SERVFAIL.
+func TestUnreachableUpstreamIsNotAZoneVerdict(t *testing.T) {
+	p := &fakeProber{fd: Findings{Zone: "example.test."}} // the health question failed too
+	log := newLines()
+	e, err := New(Config{Prober: p, Logger: slog.New(log)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	e.Observe(Failure{Name: "a.example.test.", Qtype: dns.TypeA, Rcode: NoAnswer, Upstream: "192.0.2.1:53"})
+	waitDiagnosed(t, log, 1)
+	if v, ok := e.Lookup("a.example.test.", dns.TypeA); !ok || v.Cause != UpstreamUnreachable {
+		t.Fatalf("verdict %+v", v)
+	}
+	if code, text, ok := e.Annotation("b.example.test.", dns.TypeAAAA, dns.RcodeServerFailure); ok {
+		t.Errorf("an upstream's SERVFAIL for another name explained by it: %d %q", code, text)
+	}
+}
+
+// holdingProber holds the diagnosis of each name in held until its channel
+// is closed.
+type holdingProber struct {
+	fd   Findings
+	held map[string]chan struct{}
+}
+
+func (p *holdingProber) Probe(ctx context.Context, f Failure, take func() bool) (Findings, []Evidence) {
+	if ch, ok := p.held[f.Name]; ok {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+		}
+	}
+	return p.fd, nil
+}
+
+// A name queued for its own diagnosis before its zone's verdict came is not
+// explained as "not probed on its own" by that verdict meanwhile.
+func TestPendingNameNotExplainedByItsZone(t *testing.T) {
+	second := make(chan struct{})
+	p := &holdingProber{fd: nxFindings("flood.test."), held: map[string]chan struct{}{"second.flood.test.": second}}
+	log := newLines()
+	e, err := New(Config{Prober: p, Logger: slog.New(log)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	e.Observe(Failure{Name: "second.flood.test.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError}) // held
+	e.Observe(Failure{Name: "first.flood.test.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError})
+	waitDiagnosed(t, log, 1) // first's: the zone's verdict
+	if _, _, ok := e.Annotation("other.flood.test.", dns.TypeA, dns.RcodeNameError); !ok {
+		t.Fatal("no zone verdict: the test does not exercise it")
+	}
+	if _, text, ok := e.Annotation("second.flood.test.", dns.TypeA, dns.RcodeNameError); ok {
+		t.Errorf("a name being probed explained by its zone meanwhile: %q", text)
+	}
+	close(second)
+	waitDiagnosed(t, log, 1)
+	if _, text, ok := e.Annotation("second.flood.test.", dns.TypeA, dns.RcodeNameError); !ok || strings.Contains(text, "Not probed") {
+		t.Errorf("after its own diagnosis: %q %v", text, ok)
+	}
+}
+
+// Failures of one name observed at once, while its diagnosis ends, make one
+// diagnosis: none slips between the verdict's storing and the queue. (The
+// cause is not zone-wide, so no zone verdict catches a late one either.)
+func TestConcurrentFailuresOneDiagnosis(t *testing.T) {
+	for range 20 {
+		p := &fakeProber{} // nothing found: unknown
+		log := newLines()
+		e, err := New(Config{Prober: p, Logger: slog.New(log)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stop atomic.Bool
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for !stop.Load() {
+					e.Observe(Failure{Name: "www.example.test.", Qtype: dns.TypeA, Rcode: dns.RcodeServerFailure})
+				}
+			}()
+		}
+		waitDiagnosed(t, log, 1)
+		stop.Store(true)
+		wg.Wait()
+		e.Close()
+		if n := p.calls.Load(); n != 1 {
+			t.Fatalf("%d diagnoses of one name's failures, want 1 (stats %+v)", n, e.Stats())
+		}
+	}
+}
