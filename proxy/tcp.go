@@ -309,14 +309,7 @@ func (w *tcpWriter) RemoteAddr() net.Addr { return w.c.conn.RemoteAddr() }
 // writes it.
 func (w *tcpWriter) WriteMsg(m *dns.Msg) error {
 	m.Compress = true
-	bp := outBuf(outSize) // PackBuffer makes a bigger one if it must
-	defer putOut(bp)
-	b, err := m.PackBuffer(*bp)
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(b)
-	return err
+	return writeMsg(w, m)
 }
 
 // Write sends the packed message b behind its length, in one write.

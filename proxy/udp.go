@@ -192,16 +192,7 @@ func (w *udpWriter) RemoteAddr() net.Addr {
 	return w.remote
 }
 
-func (w *udpWriter) WriteMsg(m *dns.Msg) error {
-	bp := outBuf(outSize)
-	defer putOut(bp)
-	b, err := m.PackBuffer(*bp)
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(b)
-	return err
-}
+func (w *udpWriter) WriteMsg(m *dns.Msg) error { return writeMsg(w, m) }
 
 func (w *udpWriter) Write(b []byte) (int, error) { return w.conn.WriteToUDPAddrPort(b, w.to) }
 func (w *udpWriter) Close() error                { return nil }

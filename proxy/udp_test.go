@@ -169,24 +169,6 @@ func TestUDPAnswersAsMiekgServerDid(t *testing.T) {
 	// A miekg/dns server whose handler must never be reached: its own
 	// rules answer every packet below.
 	miekg := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) { t.Errorf("handler reached with %v", r) })
-	exchange := func(addr string, b []byte) []byte {
-		t.Helper()
-		conn, err := net.Dial("udp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		if _, err := conn.Write(b); err != nil {
-			t.Fatal(err)
-		}
-		buf := make([]byte, 65535)
-		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-		n, err := conn.Read(buf)
-		if err != nil {
-			t.Fatalf("no answer from %s: %v", addr, err)
-		}
-		return buf[:n]
-	}
 	twoQ := question("a.example.test.", dns.TypeA)
 	twoQ.Question = append(twoQ.Question, dns.Question{Name: "b.example.test.", Qtype: dns.TypeA, Qclass: dns.ClassINET})
 	update := question("example.test.", dns.TypeSOA)
@@ -203,7 +185,7 @@ func TestUDPAnswersAsMiekgServerDid(t *testing.T) {
 		{"an OPT record longer than the packet", badOPT, dns.RcodeFormatError},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			got, want := exchange(addr, tt.b), exchange(miekg.addr, tt.b)
+			got, want := exchangeUDP(t, addr, tt.b), exchangeUDP(t, miekg.addr, tt.b)
 			if !bytes.Equal(got, want) {
 				t.Errorf("nxray answered\n%x\na miekg/dns server\n%x", got, want)
 			}
@@ -215,7 +197,7 @@ func TestUDPAnswersAsMiekgServerDid(t *testing.T) {
 	t.Run("a question promised, none sent", func(t *testing.T) {
 		// miekg/dns reads this as a query without a question and hands it
 		// to ServeDNS, which answers FORMERR.
-		b := exchange(addr, []byte{0, 3, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0})
+		b := exchangeUDP(t, addr, []byte{0, 3, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0})
 		if r := new(dns.Msg); r.Unpack(b) != nil || r.Id != 3 || r.Rcode != dns.RcodeFormatError {
 			t.Errorf("answer %x, want FORMERR with ID 3", b)
 		}

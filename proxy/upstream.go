@@ -188,6 +188,19 @@ func outBuf(n int) *[]byte {
 	return bp
 }
 
+// writeMsg packs m into a buffer from outPool (PackBuffer makes a bigger
+// one if it must) and writes it to w.
+func writeMsg(w dns.ResponseWriter, m *dns.Msg) error {
+	bp := outBuf(outSize)
+	defer putOut(bp)
+	b, err := m.PackBuffer(*bp)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
 func putOut(bp *[]byte) {
 	if cap(*bp) == outSize {
 		*bp = (*bp)[:outSize]

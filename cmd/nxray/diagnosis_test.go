@@ -73,15 +73,8 @@ func TestDiagnosisSizesFromTheFile(t *testing.T) {
 		}
 	}
 	write(1, 2)
-	r := start(t, "serve", "--config", cfgFile)
-	var started struct {
-		Listen []string
-		Status string
-	}
-	if err := json.Unmarshal([]byte(r.waitFor(t, `"nxray started"`)), &started); err != nil || len(started.Listen) != 2 {
-		t.Fatalf("start-up line: %v %v", started, err)
-	}
-	addr := strings.TrimPrefix(started.Listen[0], "udp://")
+	r, started := startServe(t, cfgFile)
+	addr := started.udp()
 
 	// Unbounded, this diagnosis would ask two alternates twice and the root.
 	if rc := ask(t, addr, "one.example.test.").Rcode; rc != dns.RcodeNameError {

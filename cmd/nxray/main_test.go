@@ -117,6 +117,27 @@ func serveDNS(t *testing.T, h dns.HandlerFunc) string {
 	return pc.LocalAddr().String()
 }
 
+// startedLine is what serve's start-up log line says.
+type startedLine struct {
+	Listen []string
+	Status string
+}
+
+// udp is the first UDP listen address.
+func (s startedLine) udp() string { return strings.TrimPrefix(s.Listen[0], "udp://") }
+
+// startServe runs serve with the configuration file cfgFile (JSON logs, one
+// listen address) and returns it with its start-up line.
+func startServe(t *testing.T, cfgFile string) (*running, startedLine) {
+	t.Helper()
+	r := start(t, "serve", "--config", cfgFile)
+	var started startedLine
+	if err := json.Unmarshal([]byte(r.waitFor(t, `"nxray started"`)), &started); err != nil || len(started.Listen) != 2 {
+		t.Fatalf("start-up line: %v %v", started, err)
+	}
+	return r, started
+}
+
 func ask(t *testing.T, addr, name string) *dns.Msg {
 	t.Helper()
 	c := &dns.Client{Timeout: 5 * time.Second}
@@ -135,15 +156,8 @@ func TestServeForwardsReloadsAndStops(t *testing.T) {
 			"alternates: [\"127.0.0.1:1\"]\nroot_hints: \"127.0.0.1\"\nauth_port: 1\nlog:\n  format: json\n"), 0o644)
 	}
 	write(a)
-	r := start(t, "serve", "--config", cfgFile)
-	var started struct {
-		Listen []string
-		Status string
-	}
-	if err := json.Unmarshal([]byte(r.waitFor(t, `"nxray started"`)), &started); err != nil || len(started.Listen) != 2 {
-		t.Fatalf("start-up line: %v %v", started, err)
-	}
-	addr := strings.TrimPrefix(started.Listen[0], "udp://")
+	r, started := startServe(t, cfgFile)
+	addr := started.udp()
 	if got := ask(t, addr, "one.example.test.").Answer[0].(*dns.A).A.String(); got != "192.0.2.1" {
 		t.Fatalf("answer %s, want 192.0.2.1", got)
 	}
