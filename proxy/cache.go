@@ -230,21 +230,22 @@ func (c *cache) put(k cacheKey, resp *dns.Msg, now time.Time) *entry {
 	if err != nil {
 		return nil
 	}
-	return c.putWire(k, bytes.Clone(packed), now)
+	b := bytes.Clone(packed)
+	l, err := scanMsg(b)
+	if err != nil {
+		return nil
+	}
+	return c.putWire(k, b, &l, now)
 }
 
 func cacheable(rcode int) bool {
 	return rcode == dns.RcodeSuccess || rcode == dns.RcodeNameError || rcode == dns.RcodeServerFailure
 }
 
-// putWire stores the packed answer b, ID 0, under k if it may be cached,
-// and returns the entry it stored, or nil. The entry keeps b.
-func (c *cache) putWire(k cacheKey, b []byte, now time.Time) *entry {
-	l, err := scanMsg(b)
-	if err != nil {
-		return nil
-	}
-	ttl := c.lifetime(b, &l)
+// putWire stores the packed answer b, ID 0, of layout l, under k if it may
+// be cached, and returns the entry it stored, or nil. The entry keeps b.
+func (c *cache) putWire(k cacheKey, b []byte, l *layout, now time.Time) *entry {
+	ttl := c.lifetime(b, l)
 	if ttl <= 0 {
 		return nil
 	}

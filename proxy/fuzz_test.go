@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -258,8 +259,12 @@ func FuzzPlainAnswer(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte, withOPT bool) {
 		q := queries[withOPT]
-		if !plainAnswer(b, q) {
+		l, ok := plainAnswer(b, q)
+		if !ok {
 			return
+		}
+		if ll, err := scanMsg(b); err != nil || !reflect.DeepEqual(l, ll) {
+			t.Fatalf("the strict scan's layout %+v is not the cache's %+v (%v)", l, ll, err)
 		}
 		m := new(dns.Msg)
 		if err := m.Unpack(b); err != nil {
@@ -272,7 +277,7 @@ func FuzzPlainAnswer(f *testing.F) {
 		if (opt != nil) != withOPT || opt != nil && (len(opt.Option) > 0 || opt.Version() != 0 || opt.ExtendedRcode() != 0) {
 			t.Fatalf("let through an answer whose OPT fitOPT would change beyond its size and flags: %v", m)
 		}
-		if !rawFits(b, withOPT, dns.MaxMsgSize) {
+		if !rawFits(b, &l, withOPT, dns.MaxMsgSize) {
 			t.Fatal("a plain answer to a query of the same EDNS0 does not fit a TCP client")
 		}
 		if err := m.Unpack(b); err != nil {

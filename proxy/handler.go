@@ -183,7 +183,7 @@ func (s *Server) serveMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, now
 	}
 	// A plain answer (plainAnswer) is cached and sent as it came, after
 	// the changes fitOPT would make; the rest are unpacked.
-	if err == nil && a.raw != nil && !rawFits(a.raw, clientEDNS, limit) {
+	if err == nil && a.raw != nil && !rawFits(a.raw, &a.lay, clientEDNS, limit) {
 		if uerr := a.unpack(); uerr != nil {
 			err = fmt.Errorf("%w: unpacking %s's answer: %w", ErrNoUpstream, upstream, uerr)
 			a.raw = nil
@@ -201,7 +201,7 @@ func (s *Server) serveMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, now
 		binary.BigEndian.PutUint16(a.raw, 0)
 		rcode = int(a.raw[3] & 0xF)
 		if s.cache != nil {
-			cached = s.cache.putWire(key, a.raw, now)
+			cached = s.cache.putWire(key, a.raw, &a.lay, now)
 		}
 	default:
 		resp = a.msg
@@ -263,16 +263,12 @@ func (s *Server) serveMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, now
 	}
 }
 
-// rawFits says whether the plain answer b can go to the client as it came:
-// it fits the client's limit, and it has an OPT record if and only if the
-// client sent one. It makes in place what fitOPT would: nxray's buffer
-// size, and no flags but DO.
-func rawFits(b []byte, clientEDNS bool, limit int) bool {
-	if len(b) > limit {
-		return false
-	}
-	l, err := scanMsg(b)
-	if err != nil || (l.opt >= 0) != clientEDNS {
+// rawFits says whether the plain answer b, of layout l, can go to the
+// client as it came: it fits the client's limit, and it has an OPT record
+// if and only if the client sent one. It makes in place what fitOPT would:
+// nxray's buffer size, and no flags but DO.
+func rawFits(b []byte, l *layout, clientEDNS bool, limit int) bool {
+	if len(b) > limit || (l.opt >= 0) != clientEDNS {
 		return false
 	}
 	if o := l.opt; o >= 0 {

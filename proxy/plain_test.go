@@ -74,7 +74,7 @@ func TestPlainAnswer(t *testing.T) {
 		{"a type it does not check", mod(a, func(b []byte) []byte { binary.BigEndian.PutUint16(b[len(b)-14:], dns.TypeCAA); return b }), qb, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := plainAnswer(tt.b, tt.q); got != tt.plain {
+			if _, got := plainAnswer(tt.b, tt.q); got != tt.plain {
 				t.Errorf("plainAnswer = %v, want %v", got, tt.plain)
 			}
 			if tt.plain {

@@ -209,10 +209,12 @@ func putOut(bp *[]byte) {
 }
 
 // reply is an upstream's answer: unpacked, or, when it is plain enough to
-// serve as it came (plainAnswer), its bytes, which the holder owns.
+// serve as it came (plainAnswer), its bytes, which the holder owns, and
+// their layout.
 type reply struct {
 	msg *dns.Msg
 	raw []byte
+	lay layout
 }
 
 func (r reply) ok() bool { return r.msg != nil || r.raw != nil }
@@ -290,8 +292,8 @@ func (u *upstream) exchangeOnce(ctx context.Context, watch bool, network string,
 		if err != nil {
 			return reply{}, ctxErr(ctx, err)
 		}
-		if plainAnswer(buf[:n], q) {
-			return reply{raw: bytes.Clone(buf[:n])}, nil
+		if l, ok := plainAnswer(buf[:n], q); ok {
+			return reply{raw: bytes.Clone(buf[:n]), lay: l}, nil
 		}
 		m := new(dns.Msg)
 		if err := m.Unpack(buf[:n]); err != nil || !matches(m, id, qs) {
@@ -305,32 +307,32 @@ func (u *upstream) exchangeOnce(ctx context.Context, watch bool, network string,
 }
 
 // plainAnswer says whether b is an answer to the packed query q that needs
-// no unpacking to be cached and served: q's ID and question (names compared
+// no unpacking to be cached and served, and gives its layout: q's ID and question (names compared
 // without case), NOERROR or NXDOMAIN, not truncated, every name and record
 // well formed and of a common type (scan, strict), nothing after them, and
 // no OPT record but one in the additional section, of version 0 and without
 // options, present if q has one. Most answers are; the rest are unpacked,
 // and ServeDNS treats them as before.
-func plainAnswer(b, q []byte) bool {
+func plainAnswer(b, q []byte) (layout, bool) {
 	if len(b) < headerLen || len(q) < headerLen || b[0] != q[0] || b[1] != q[1] ||
 		b[2]&0xFA != 0x80 || (b[3]&0xF != dns.RcodeSuccess && b[3]&0xF != dns.RcodeNameError) || // QR, QUERY, no TC
 		binary.BigEndian.Uint16(b[4:]) != 1 {
-		return false
+		return layout{}, false
 	}
 	qend, err := skipName(q, headerLen)
 	if err != nil || qend+4 > len(q) || len(b) < qend+4 || !equalFold(b[headerLen:qend], q[headerLen:qend]) ||
 		!bytes.Equal(b[qend:qend+4], q[qend:qend+4]) {
-		return false
+		return layout{}, false
 	}
 	l, err := scan(b, true)
 	if err != nil || l.end != len(b) || l.opts > 1 {
-		return false
+		return layout{}, false
 	}
 	if l.opt < 0 {
-		return binary.BigEndian.Uint16(q[10:]) == 0 // the query had no OPT either
+		return l, binary.BigEndian.Uint16(q[10:]) == 0 // the query had no OPT either
 	}
 	o := l.opt // the owner (root), type, UDP size, extended RCODE, version, flags, RDLENGTH 0
-	return l.optLast && o+11 <= len(b) && b[o] == 0 && b[o+5] == 0 && b[o+6] == 0 && b[o+9] == 0 && b[o+10] == 0
+	return l, l.optLast && o+11 <= len(b) && b[o] == 0 && b[o+5] == 0 && b[o+6] == 0 && b[o+9] == 0 && b[o+10] == 0
 }
 
 // equalFold compares packed names, ASCII letters without case (a label's
