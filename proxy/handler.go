@@ -191,7 +191,7 @@ func (s *Server) serveMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, now
 	}
 	var resp *dns.Msg
 	var cached *entry
-	rcode := dns.RcodeServerFailure
+	var rcode int
 	switch {
 	case err != nil:
 		s.stats.noUpstream.Add(1)
