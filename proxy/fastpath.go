@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"time"
 	"unsafe"
 )
 
@@ -22,6 +23,7 @@ type wireQuery struct {
 	edns    bool
 	do      bool
 	udpSize uint16
+	bareOPT bool // the OPT record has no options and extended RCODE 0
 }
 
 // maxNameLen is the longest name in presentation form (RFC 1035 2.3.4).
@@ -82,7 +84,7 @@ func parseQuery(b []byte, q *wireQuery, key *[maxNameLen]byte) (n int, ok bool) 
 	if q.qtype == 0 || q.qclass == 0 {
 		return 0, false
 	}
-	q.edns, q.do, q.udpSize = false, false, 0
+	q.edns, q.do, q.udpSize, q.bareOPT = false, false, 0, false
 	if be16(b[10:]) == 1 {
 		if off, ok = parseOPT(b, off, q); !ok {
 			return 0, false
@@ -98,6 +100,7 @@ func parseOPT(b []byte, off int, q *wireQuery) (int, bool) {
 		return 0, false
 	}
 	q.edns, q.udpSize, q.do = true, be16(b[off+3:]), b[off+7]&0x80 != 0
+	q.bareOPT = b[off+5] == 0 && be16(b[off+9:]) == 0
 	end := off + 11 + int(be16(b[off+9:]))
 	if end > len(b) {
 		return 0, false
@@ -127,36 +130,58 @@ func (q *wireQuery) flags() uint8 { return keyFlags(q.cd, q.rd, q.edns, q.do) }
 // limit is the largest answer the client takes over UDP.
 func (q *wireQuery) limit() int { return clientUDPLimit(q.edns, q.udpSize) }
 
-// udpScratch is one UDP reader's memory for the fast path.
+// udpScratch is one UDP reader's memory for the fast path, and what
+// serveUDPHit read from the last query, for startMiss.
 type udpScratch struct {
 	key [maxNameLen]byte
 	out []byte
+
+	q      wireQuery
+	keyLen int
+	rt     *routing
+	now    time.Time
 }
 
+// k is the cache key of the query last read. Its name points into sc.key:
+// the cache compares and hashes it but keeps no reference, so no string
+// need be allocated per query.
+func (sc *udpScratch) k() cacheKey {
+	return cacheKey{name: unsafe.String(&sc.key[0], sc.keyLen), qtype: sc.q.qtype, qclass: sc.q.qclass, flags: sc.q.flags()}
+}
+
+// udpOutcome is what serveUDPHit did with a query.
+type udpOutcome int
+
+const (
+	udpFull udpOutcome = iota // nothing: the full path takes it
+	udpHit                    // answered it from the cache
+	udpMiss                   // nothing is cached for it: startMiss may take it
+)
+
 // serveUDPHit answers pkt from the cache if it is a plain query with a
-// cached successful answer that fits, and says whether it did. Failures
-// (observed and annotated), oversized answers, clients outside the ACL and
-// logged queries take the full path.
-func (s *Server) serveUDPHit(conn *net.UDPConn, pkt []byte, from netip.AddrPort, sc *udpScratch) bool {
-	if s.cache == nil {
-		return false
-	}
-	var q wireQuery
-	n, ok := parseQuery(pkt, &q, &sc.key)
+// cached successful answer that fits. Failures (observed and annotated),
+// oversized answers, clients outside the ACL and logged queries take the
+// full path.
+func (s *Server) serveUDPHit(conn *net.UDPConn, pkt []byte, from netip.AddrPort, sc *udpScratch) udpOutcome {
+	q := &sc.q
+	n, ok := parseQuery(pkt, q, &sc.key)
 	if !ok {
-		return false
+		return udpFull
 	}
 	rt := s.route.Load()
 	if rt.logQueries || !allowed(rt.acl, from.Addr().Unmap()) {
-		return false
+		return udpFull
 	}
-	now := s.cfg.Now()
-	// The key's name points into sc.key: the cache compares and hashes it
-	// but keeps no reference, so no string need be allocated per query.
-	k := cacheKey{name: unsafe.String(&sc.key[0], n), qtype: q.qtype, qclass: q.qclass, flags: q.flags()}
-	e, ok := s.cache.get(k, now)
-	if !ok || isFailure(e.rcode) || len(e.wire) > q.limit() || e.qnameLen != len(q.qname) {
-		return false
+	sc.keyLen, sc.rt, sc.now = n, rt, s.cfg.Now()
+	if s.cache == nil {
+		return udpMiss
+	}
+	e, ok := s.cache.get(sc.k(), sc.now)
+	if !ok {
+		return udpMiss
+	}
+	if isFailure(e.rcode) || len(e.wire) > q.limit() || e.qnameLen != len(q.qname) {
+		return udpFull
 	}
 	s.stats.queries.Add(1)
 	s.stats.cacheHits.Add(1)
@@ -165,10 +190,10 @@ func (s *Server) serveUDPHit(conn *net.UDPConn, pkt []byte, from netip.AddrPort,
 		s.cfg.Recorder.Answered("udp", e.rcode, true)
 	}
 	sc.out = append(sc.out[:0], e.wire...)
-	e.stamp(sc.out, q.id, q.rd, now)
+	e.stamp(sc.out, q.id, q.rd, sc.now)
 	copy(sc.out[headerLen:], q.qname) // the client's spelling of the same name
 	if _, err := conn.WriteToUDPAddrPort(sc.out, from); err != nil {
 		s.log.Debug("writing answer", "error", err.Error())
 	}
-	return true
+	return udpHit
 }

@@ -176,6 +176,14 @@ func (s *Server) serveMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, now
 	// No context per query: the deadline goes down to the sockets, and
 	// shutdown interrupts the pool's sockets itself (Server.abort).
 	a, err := rt.pool.exchange(s.ctx, time.Now().Add(s.cfg.Deadline), wire, id, q)
+	s.finishMiss(w, req, key, now, client, rt, a, err, release)
+}
+
+// finishMiss caches the answer a (or turns err into SERVFAIL), reports a
+// failure, gives back the query's in-flight slot (release) and writes the
+// answer.
+func (s *Server) finishMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, now time.Time, client netip.Addr, rt *routing, a answer, err error, release func()) {
+	q := req.Question[0]
 	clientEDNS, limit := req.IsEdns0() != nil, limitFor(w, req)
 	upstream := ""
 	if a.up != nil {

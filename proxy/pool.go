@@ -46,7 +46,9 @@ func newPool(cfg poolConfig) *pool {
 		cfg.sockets = new(sockets)
 	}
 	for _, u := range cfg.upstreams {
-		p.ups = append(p.ups, &upstream{Upstream: u, mismatched: cfg.mismatched, sockets: cfg.sockets})
+		up := &upstream{Upstream: u, mismatched: cfg.mismatched, sockets: cfg.sockets}
+		up.mx = &mux{u: up}
+		p.ups = append(p.ups, up)
 	}
 	return p
 }
@@ -59,6 +61,7 @@ func (p *pool) close() {
 	p.wg.Wait()
 	for _, u := range p.ups {
 		u.closeIdle()
+		u.mx.close()
 	}
 }
 
@@ -79,8 +82,29 @@ func (p *pool) exchange(ctx context.Context, deadline time.Time, q []byte, id ui
 	if p.cfg.strategy == "parallel" {
 		return p.race(ctx, deadline, order, q, id, qs)
 	}
+	return p.sequence(ctx, deadline, nil, order, q, id, qs)
+}
+
+// sequence tries the upstreams of order in turn, after first, the outcome
+// of a try already made (the fast miss path's), if not nil.
+func (p *pool) sequence(ctx context.Context, deadline time.Time, first *answer, order []*upstream, q []byte, id uint16, qs dns.Question) (answer, error) {
 	var errs []error
 	var fallback answer
+	// done takes a try's outcome and says whether it is the answer.
+	done := func(a answer) bool {
+		switch {
+		case a.err != nil:
+			errs = append(errs, a.err)
+		case p.final(a.reply):
+			return true
+		default:
+			fallback = a
+		}
+		return false
+	}
+	if first != nil && done(*first) {
+		return *first, nil
+	}
 	for _, u := range order {
 		if err := ctx.Err(); err != nil || !time.Now().Before(deadline) {
 			if err == nil {
@@ -89,15 +113,9 @@ func (p *pool) exchange(ctx context.Context, deadline time.Time, q []byte, id ui
 			errs = append(errs, &upstreamError{upstream: u.String(), err: err})
 			continue
 		}
-		a := p.try(ctx, false, u, q, id, qs, deadline)
-		if a.err != nil {
-			errs = append(errs, a.err)
-			continue
-		}
-		if p.final(a.reply) {
+		if a := p.try(ctx, false, u, q, id, qs, deadline); done(a) {
 			return a, nil
 		}
-		fallback = a
 	}
 	if fallback.ok() {
 		return fallback, nil
@@ -145,22 +163,37 @@ func (p *pool) race(ctx context.Context, deadline time.Time, order []*upstream, 
 // comes first, marking it down on a network failure. watch ends the try
 // as soon as ctx is done.
 func (p *pool) try(ctx context.Context, watch bool, u *upstream, q []byte, id uint16, qs dns.Question, deadline time.Time) answer {
-	start := time.Now()
-	tryEnd := start.Add(p.cfg.timeout)
-	if deadline.Before(tryEnd) {
-		tryEnd = deadline
-	}
+	w := p.window(deadline)
+	r, err := u.exchange(ctx, watch, q, id, qs, w.end)
+	return p.tried(ctx, u, w, r, err)
+}
+
+// tryWindow is when one try starts and ends.
+type tryWindow struct {
+	start, end time.Time
 	// cut: the query's deadline, not the upstream, will end this try; a
 	// try left 90% of its timeout or more is the upstream's to answer.
-	cut := deadline.Before(start.Add(p.cfg.timeout * 9 / 10))
-	r, err := u.exchange(ctx, watch, q, id, qs, tryEnd)
+	cut bool
+}
+
+func (p *pool) window(deadline time.Time) tryWindow {
+	start := time.Now()
+	end := start.Add(p.cfg.timeout)
+	if deadline.Before(end) {
+		end = deadline
+	}
+	return tryWindow{start: start, end: end, cut: deadline.Before(start.Add(p.cfg.timeout * 9 / 10))}
+}
+
+// tried records a try at u and what it gave.
+func (p *pool) tried(ctx context.Context, u *upstream, w tryWindow, r reply, err error) answer {
 	if p.cfg.recorder != nil {
-		p.cfg.recorder.Tried(u.String(), time.Since(start), err)
+		p.cfg.recorder.Tried(u.String(), time.Since(w.start), err)
 	}
 	if err != nil {
 		// A try cut short by the query's own deadline, a won race or
 		// shutdown (which ends ctx first) says nothing about the upstream.
-		if ctx.Err() == nil && !cut {
+		if ctx.Err() == nil && !w.cut {
 			p.markDown(u, err)
 		}
 		return answer{up: u, err: &upstreamError{upstream: u.String(), err: err}}

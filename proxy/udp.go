@@ -15,8 +15,9 @@ import (
 )
 
 // udpServer serves one UDP socket bound to a specific address. Its readers
-// answer cache hits themselves (serveUDPHit); every other query goes to a
-// worker, which unpacks it and calls ServeDNS. Unlike miekg/dns's server it
+// answer cache hits themselves (serveUDPHit) and send plain misses upstream
+// (startMiss);
+// every other query goes to a worker, which unpacks it and calls ServeDNS. Unlike miekg/dns's server it
 // starts no goroutine per query: workers live on between queries (idle for
 // workerIdle at most), so their stacks have already grown.
 //
@@ -81,8 +82,13 @@ func (u *udpServer) read() {
 			continue
 		}
 		backoff = 0
-		if u.s.serveUDPHit(u.conn, in[:n], from, sc) {
+		switch u.s.serveUDPHit(u.conn, in[:n], from, sc) {
+		case udpHit:
 			continue
+		case udpMiss:
+			if u.s.startMiss(u, in[:n], from, sc) {
+				continue
+			}
 		}
 		u.dispatch(udpJob{pkt: bytes.Clone(in[:n]), from: from})
 	}

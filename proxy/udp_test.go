@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -113,7 +114,7 @@ func TestUDPFastPathAnswersAsTheFullPathDoes(t *testing.T) {
 			s.ServeDNS(newRecorder(), fill)
 			clk.Advance(7 * time.Second) // TTLs count down
 			tt.m.Id = 0xBEEF
-			if !s.serveUDPHit(p.proxy, pack(t, tt.m), p.from, &udpScratch{}) {
+			if s.serveUDPHit(p.proxy, pack(t, tt.m), p.from, &udpScratch{}) != udpHit {
 				t.Fatal("not answered on the fast path")
 			}
 			fast := p.read(t)
@@ -147,14 +148,14 @@ func TestUDPFastPathAnswersAsTheFullPathDoes(t *testing.T) {
 		{"trailing byte", append(pack(t, question("www.example.test.", dns.TypeA)), 0)},
 	} {
 		t.Run("full path: "+tt.name, func(t *testing.T) {
-			if s.serveUDPHit(p.proxy, tt.b, p.from, &udpScratch{}) {
+			if s.serveUDPHit(p.proxy, tt.b, p.from, &udpScratch{}) == udpHit {
 				t.Errorf("answered on the fast path")
 			}
 		})
 	}
 	t.Run("full path: outside the ACL", func(t *testing.T) {
 		outside := netip.MustParseAddrPort("192.0.2.7:5300") // never written to: it takes the full path
-		if s.serveUDPHit(p.proxy, pack(t, question("www.example.test.", dns.TypeA)), outside, &udpScratch{}) {
+		if s.serveUDPHit(p.proxy, pack(t, question("www.example.test.", dns.TypeA)), outside, &udpScratch{}) == udpHit {
 			t.Errorf("answered on the fast path")
 		}
 	})
@@ -247,11 +248,16 @@ func TestIdleWorkersBeyondTheLoadGoUnused(t *testing.T) {
 		// machine (the whole suite under -race) that can take a second
 		c.Timeout, c.Deadline = 5*time.Second, 5*time.Second
 	}, up.addr)
+	// A cookie sends a query the full path's way: the workers' (the fast
+	// miss path needs none).
+	full := func(name string) *dns.Msg {
+		return withEDNS(question(name, dns.TypeA), 1232, false, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"})
+	}
 	answered := make(chan *dns.Msg, burst)
 	for range burst {
 		go func() {
 			c := &dns.Client{Timeout: 10 * time.Second}
-			r, _, _ := c.Exchange(question("held.example.test.", dns.TypeA), addr)
+			r, _, _ := c.Exchange(full("held.example.test."), addr)
 			answered <- r
 		}()
 	}
@@ -269,7 +275,7 @@ func TestIdleWorkersBeyondTheLoadGoUnused(t *testing.T) {
 	afterBurst := slices.Clone(u.idle)
 	u.mu.Unlock()
 	for i := range 20 {
-		query(t, "udp", addr, question(fmt.Sprintf("q%d.example.test.", i), dns.TypeA))
+		query(t, "udp", addr, full(fmt.Sprintf("q%d.example.test.", i)))
 	}
 	// The workers the 20 queries did not need are still waiting, where they
 	// were: at the bottom of the idle stack.
@@ -320,11 +326,24 @@ func FuzzUDPPacket(f *testing.F) {
 			if got != want || q.limit() != udpLimit(req) || req.Opcode != dns.OpcodeQuery || req.IsEdns0() != nil && req.IsEdns0().Version() != 0 {
 				t.Fatalf("fast path read key %+v limit %d, miekg/dns %+v limit %d", got, q.limit(), want, udpLimit(req))
 			}
+			if !q.edns || q.bareOPT { // the fast miss path's query upstream is the full path's
+				full, id, err := upstreamQuery(req, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				fast := make([]byte, len(b))
+				upstreamWire(fast, b, &q)
+				binary.BigEndian.PutUint16(fast, id)
+				if !bytes.Equal(fast, full) {
+					t.Fatalf("fast miss path sends upstream\n%x\nthe full path\n%x", fast, full)
+				}
+			}
 		}
 		answered := len(b) >= headerLen && b[2]&0x80 == 0
 		for range 2 { // the second pass finds the first's answer cached
-			fast := s.serveUDPHit(p.proxy, b, p.from, sc)
-			if !fast {
+			out := s.serveUDPHit(p.proxy, b, p.from, sc)
+			fast := out == udpHit
+			if !fast && (out != udpMiss || !s.startMiss(u, b, p.from, sc)) {
 				u.serve(udpJob{pkt: bytes.Clone(b), from: p.from})
 			}
 			if !answered {
@@ -364,7 +383,7 @@ func BenchmarkUDPCacheHit(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if !s.serveUDPHit(p.proxy, pkt, p.from, sc) {
+		if s.serveUDPHit(p.proxy, pkt, p.from, sc) != udpHit {
 			b.Fatal("not a fast-path hit")
 		}
 	}

@@ -48,11 +48,15 @@ type upstream struct {
 	// sockets holds every socket this upstream has open; it is shared by
 	// all the pools of one Server, so that shutdown reaches them all.
 	sockets *sockets
+	// mx is the socket the fast miss path shares (mux.go).
+	mx *mux
 
 	idleMu sync.Mutex // guards idle and closed
 	idle   []net.Conn // connected UDP sockets free for the next query
 	closed bool
 }
+
+func (u *upstream) mux() *mux { return u.mx }
 
 // maxIdleUDP bounds the UDP sockets kept open per upstream between queries.
 // Reusing a socket saves a socket, connect and close per query; each one

@@ -1,0 +1,223 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// The fast miss path forwards a plain UDP query (parseQuery) that the cache
+// cannot answer from the reader that read it: the reader sends it upstream
+// on a shared socket (mux.go) and goes back to reading, and the socket's
+// responder finishes it when the answer comes. A plain final answer
+// (plainAnswer, pool.final) is cached and written there and then; anything
+// else (a timeout, a failover rcode, a truncated or unusual answer, a
+// failure to explain) goes on a goroutine of its own to the full path's
+// code, which tries the next upstreams and writes what it would have.
+
+// fastMiss is one query on the fast miss path.
+type fastMiss struct {
+	s     *Server
+	us    *udpServer
+	rt    *routing
+	from  netip.AddrPort
+	pkt   []byte // the client's query
+	q     []byte // the query sent upstream: pkt under another ID
+	wq    wireQuery
+	key   cacheKey
+	now   time.Time
+	order []*upstream // order[0] is asked first
+	win   tryWindow
+	end   time.Time // the query's deadline
+
+	sock  *muxSock
+	id    uint16
+	timer *time.Timer
+}
+
+// startMiss sends the plain query pkt, which serveUDPHit read into sc and
+// found nothing cached for, upstream on the fast miss path, and says
+// whether it did; if not, the full path takes it. It does not when the
+// first upstream is not UDP, the strategy is parallel, or the query has
+// EDNS0 options.
+func (s *Server) startMiss(us *udpServer, pkt []byte, from netip.AddrPort, sc *udpScratch) bool {
+	rt, wq := sc.rt, &sc.q
+	p := rt.pool
+	if p.cfg.strategy == "parallel" || (wq.edns && !wq.bareOPT) {
+		return false
+	}
+	order := p.order()
+	if len(order) == 0 || order[0].Net != "udp" {
+		return false
+	}
+	select {
+	case s.inflight <- struct{}{}:
+	default:
+		return false // the full path answers SERVFAIL and counts it
+	}
+	buf := make([]byte, 2*len(pkt))
+	m := &fastMiss{s: s, us: us, rt: rt, from: from, pkt: buf[:len(pkt)], q: buf[len(pkt):], wq: *wq, now: sc.now, order: order}
+	copy(m.pkt, pkt)
+	m.wq.qname = m.pkt[headerLen : headerLen+len(wq.qname)]
+	m.key = sc.k()
+	m.key.name = strings.Clone(m.key.name)
+	upstreamWire(m.q, m.pkt, wq)
+	m.end = time.Now().Add(s.cfg.Deadline)
+	m.win = p.window(m.end)
+	// Counted before the send: the answer may be written before it returns.
+	s.stats.queries.Add(1)
+	if s.cache != nil {
+		s.stats.cacheMisses.Add(1)
+	}
+	us.workers.Add(1)
+	if err := order[0].mux().send(m); err != nil {
+		us.workers.Done()
+		<-s.inflight
+		s.stats.queries.Add(^uint64(0))
+		if s.cache != nil {
+			s.stats.cacheMisses.Add(^uint64(0))
+		}
+		return false
+	}
+	return true
+}
+
+// upstreamWire writes into q (as long as pkt) the plain query pkt as
+// upstreamQuery would pack it, but for the ID, which send sets: QR, AA, TC
+// and RA cleared, and an OPT record, without options, offering nxray's
+// buffer size with no flags but DO.
+func upstreamWire(q, pkt []byte, wq *wireQuery) {
+	copy(q, pkt)
+	q[2] &= 0x79
+	q[3] &= 0x7F
+	if wq.edns {
+		o := len(q) - 11 // a bare OPT record ends the query
+		binary.BigEndian.PutUint16(q[o+3:], maxUDPSize)
+		q[o+7] &= 0x80
+		q[o+8] = 0
+	}
+}
+
+func (m *fastMiss) setID(id uint16) { binary.BigEndian.PutUint16(m.q, id) }
+
+// accept reads b, an answer carrying m's ID: plain (see plainAnswer), or
+// unpacked if it matches m's question; false if it is not m's answer.
+func (m *fastMiss) accept(b []byte) (reply, bool) {
+	if l, ok := plainAnswer(b, m.q); ok {
+		return reply{raw: bytes.Clone(b), lay: l}, true
+	}
+	r := new(dns.Msg)
+	if r.Unpack(b) != nil || !matches(r, m.id, m.question()) {
+		return reply{}, false
+	}
+	return reply{msg: r}, true
+}
+
+// question is m's question, its name lowercased.
+func (m *fastMiss) question() dns.Question {
+	return dns.Question{Name: m.key.name, Qtype: m.wq.qtype, Qclass: m.wq.qclass}
+}
+
+// expire ends m's try at its end, unless an answer came first.
+func (m *fastMiss) expire() {
+	if m.sock.take(m) {
+		m.tried(reply{}, timeoutError(m.sock.conn))
+	}
+}
+
+// tried finishes m after its try gave r or err: here if r is a plain final
+// answer that needs nothing more, else on a goroutine of its own.
+func (m *fastMiss) tried(r reply, err error) {
+	if err == nil && r.raw != nil && m.rt.pool.final(r) && rawFits(r.raw, &r.lay, m.wq.edns, m.wq.limit()) &&
+		(m.rt.annotator == nil || !m.wq.edns || !isFailure(r.rcode())) {
+		m.s.finishFast(m, r)
+		return
+	}
+	go m.slow(r, err)
+}
+
+// finishFast does what finishMiss does for a plain answer that goes to the
+// client as it came.
+func (s *Server) finishFast(m *fastMiss, r reply) {
+	defer m.us.workers.Done()
+	p := m.rt.pool
+	if p.cfg.recorder != nil {
+		p.cfg.recorder.Tried(m.order[0].String(), time.Since(m.win.start), nil)
+	}
+	raw := r.raw
+	binary.BigEndian.PutUint16(raw, 0)
+	rcode := int(raw[3] & 0xF)
+	var cached *entry
+	if s.cache != nil {
+		cached = s.cache.putWire(m.key, raw, &r.lay, m.now)
+	}
+	if isFailure(rcode) && s.cfg.Observer != nil {
+		s.cfg.Observer.Observe(Failure{Time: m.now, Client: m.from.Addr().Unmap(), Name: m.spelled(),
+			Qtype: m.wq.qtype, Qclass: m.wq.qclass, Rcode: rcode, Upstream: m.order[0].String()})
+	}
+	s.stats.rcodes[rcode&0xF].Add(1)
+	if s.cfg.Recorder != nil {
+		s.cfg.Recorder.Answered("udp", rcode, false)
+	}
+	<-s.inflight
+	if cached != nil {
+		raw = cached.wire
+	}
+	bp := outBuf(len(raw))
+	buf := *bp
+	copy(buf, raw)
+	patchHeader(buf, m.wq.id, m.wq.rd)
+	copy(buf[headerLen:], m.wq.qname) // the client's spelling
+	if _, err := m.us.conn.WriteToUDPAddrPort(buf, m.from); err != nil {
+		s.log.Debug("writing answer", "error", err.Error())
+	}
+	putOut(bp)
+}
+
+// spelled is m's question name as the client spelled it.
+func (m *fastMiss) spelled() string {
+	for _, c := range m.wq.qname {
+		if 'A' <= c && c <= 'Z' {
+			b := []byte(m.key.name)
+			copyCase(b, string(m.wq.qname))
+			return string(b)
+		}
+	}
+	return m.key.name
+}
+
+// slow finishes m the full path's way after its first try gave r or err:
+// over TCP if r is truncated, on to the next upstreams if there is no final
+// answer, then finishMiss.
+func (m *fastMiss) slow(r reply, err error) {
+	defer m.us.workers.Done()
+	s, p := m.s, m.rt.pool
+	released := false
+	release := func() {
+		if !released {
+			<-s.inflight
+			released = true
+		}
+	}
+	defer release()
+	req := new(dns.Msg)
+	if uerr := req.Unpack(m.pkt); uerr != nil {
+		// parseQuery took it, so miekg/dns reads it; should it not, the
+		// client gets what the full path gives a packet it cannot read.
+		s.log.Warn("plain query does not unpack", "error", uerr.Error())
+		return
+	}
+	w := &udpWriter{conn: m.us.conn, to: m.from}
+	q := req.Question[0]
+	up := m.order[0]
+	if err == nil && r.msg != nil && r.msg.Truncated {
+		r, err = up.exchangeOnce(s.ctx, false, "tcp", m.q, m.id, q, m.win.end)
+	}
+	first := p.tried(s.ctx, up, m.win, r, err)
+	a, err := p.sequence(s.ctx, m.end, &first, m.order[1:], m.q, m.id, q)
+	s.finishMiss(w, req, m.key, m.now, m.from.Addr().Unmap(), m.rt, a, err, release)
+}
