@@ -136,6 +136,8 @@ type udpScratch struct {
 	key [maxNameLen]byte
 	out []byte
 
+	slot int // the reader's number: its socket upstream (mux)
+
 	q      wireQuery
 	keyLen int
 	rt     *routing

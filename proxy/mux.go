@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net"
 	"os"
+	"runtime"
+	"slices"
 	"sync"
 	"time"
 )
@@ -14,6 +16,9 @@ import (
 // matches, by ID and question. No goroutine waits per query, and no
 // worker is woken for one.
 //
+// Each UDP reader has a socket of its own (its slot), so that answers are
+// finished on as many goroutines as queries are read on.
+//
 // A socket takes muxUses queries, then a new one (with a new random source
 // port) takes over; the old one closes once its last query is done. So a
 // spoofer still has to guess the port as well as the ID (RFC 5452), about
@@ -21,9 +26,11 @@ import (
 type mux struct {
 	u      *upstream
 	mu     sync.Mutex // guards cur and closed
-	cur    *muxSock
+	cur    []*muxSock // by slot; nil until a query needs it
 	closed bool
 }
+
+func newMux(u *upstream) *mux { return &mux{u: u, cur: make([]*muxSock, runtime.GOMAXPROCS(0))} }
 
 // muxUses is how many queries one mux socket carries.
 const muxUses = 256
@@ -31,6 +38,7 @@ const muxUses = 256
 // muxSock is one of a mux's sockets.
 type muxSock struct {
 	m    *mux
+	slot int
 	conn net.Conn
 
 	mu      sync.Mutex // guards the rest
@@ -43,14 +51,15 @@ type muxSock struct {
 // errMuxClosed is a send on a closed pool's mux.
 var errMuxClosed = errors.New("upstream socket closed")
 
-// send registers m under a fresh ID on the current socket, arms its try's
-// timer and sends its query. It fails, without taking m, if the pool is
-// closed or no socket can be had.
-func (x *mux) send(m *fastMiss) error {
+// send registers m under a fresh ID on slot's current socket, arms its
+// try's timer and sends its query. It fails, without taking m, if the pool
+// is closed or no socket can be had.
+func (x *mux) send(m *fastMiss, slot int) error {
+	slot %= len(x.cur)
 	var s *muxSock
 	for range 3 {
 		var err error
-		if s, err = x.socket(); err != nil {
+		if s, err = x.socket(slot); err != nil {
 			return err
 		}
 		s.mu.Lock()
@@ -74,8 +83,8 @@ func (x *mux) send(m *fastMiss) error {
 	if s.uses++; s.uses >= muxUses {
 		s.retired = true
 		x.mu.Lock()
-		if x.cur == s {
-			x.cur = nil
+		if x.cur[slot] == s {
+			x.cur[slot] = nil
 		}
 		x.mu.Unlock()
 	}
@@ -89,15 +98,15 @@ func (x *mux) send(m *fastMiss) error {
 	return nil
 }
 
-// socket returns the current socket, dialing one if there is none.
-func (x *mux) socket() (*muxSock, error) {
+// socket returns slot's current socket, dialing one if there is none.
+func (x *mux) socket(slot int) (*muxSock, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.closed {
 		return nil, errMuxClosed
 	}
-	if x.cur != nil {
-		return x.cur, nil
+	if s := x.cur[slot]; s != nil {
+		return s, nil
 	}
 	conn, err := net.Dial("udp", x.u.Addr)
 	if err != nil {
@@ -109,27 +118,30 @@ func (x *mux) socket() (*muxSock, error) {
 		conn.Close()
 		return nil, errInterrupted
 	}
-	s := &muxSock{m: x, conn: conn, pending: make(map[uint16]*fastMiss)}
-	x.cur = s
+	s := &muxSock{m: x, slot: slot, conn: conn, pending: make(map[uint16]*fastMiss)}
+	x.cur[slot] = s
 	go s.respond()
 	return s, nil
 }
 
-// close retires the current socket: queries still pending finish.
+// close retires the current sockets: queries still pending finish.
 func (x *mux) close() {
 	x.mu.Lock()
-	s := x.cur
-	x.cur, x.closed = nil, true
+	cur := slices.Clone(x.cur)
+	clear(x.cur)
+	x.closed = true
 	x.mu.Unlock()
-	if s == nil {
-		return
-	}
-	s.mu.Lock()
-	s.retired = true
-	idle := len(s.pending) == 0
-	s.mu.Unlock()
-	if idle {
-		s.m.u.sockets.close(s.conn) // wakes the responder, which leaves
+	for _, s := range cur {
+		if s == nil {
+			continue
+		}
+		s.mu.Lock()
+		s.retired = true
+		idle := len(s.pending) == 0
+		s.mu.Unlock()
+		if idle {
+			s.m.u.sockets.close(s.conn) // wakes the responder, which leaves
+		}
 	}
 }
 
@@ -196,8 +208,8 @@ func (s *muxSock) respond() {
 func (s *muxSock) fail(err error) {
 	if !errors.Is(err, net.ErrClosed) {
 		s.m.mu.Lock()
-		if s.m.cur == s {
-			s.m.cur = nil
+		if s.m.cur[s.slot] == s {
+			s.m.cur[s.slot] = nil
 		}
 		s.m.mu.Unlock()
 	}

@@ -47,7 +47,7 @@ func newPool(cfg poolConfig) *pool {
 	}
 	for _, u := range cfg.upstreams {
 		up := &upstream{Upstream: u, mismatched: cfg.mismatched, sockets: cfg.sockets}
-		up.mx = &mux{u: up}
+		up.mx = newMux(up)
 		p.ups = append(p.ups, up)
 	}
 	return p

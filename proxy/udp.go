@@ -57,16 +57,16 @@ func newUDPServer(s *Server, conn *net.UDPConn) *udpServer {
 // start runs a reader per CPU: reads on one socket take turns, but one
 // reader's write overlaps another's read.
 func (u *udpServer) start() {
-	for range runtime.GOMAXPROCS(0) {
+	for i := range runtime.GOMAXPROCS(0) {
 		u.readers.Add(1)
-		go u.read()
+		go u.read(i)
 	}
 }
 
-func (u *udpServer) read() {
+func (u *udpServer) read(slot int) {
 	defer u.readers.Done()
 	in := make([]byte, maxQuerySize)
-	sc := &udpScratch{out: make([]byte, 0, maxUDPSize)}
+	sc := &udpScratch{out: make([]byte, 0, maxUDPSize), slot: slot}
 	var backoff time.Duration
 	for {
 		n, from, err := u.conn.ReadFromUDPAddrPort(in)

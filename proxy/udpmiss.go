@@ -74,7 +74,7 @@ func (s *Server) startMiss(us *udpServer, pkt []byte, from netip.AddrPort, sc *u
 		s.stats.cacheMisses.Add(1)
 	}
 	us.workers.Add(1)
-	if err := order[0].mux().send(m); err != nil {
+	if err := order[0].mux().send(m, sc.slot); err != nil {
 		us.workers.Done()
 		<-s.inflight
 		s.stats.queries.Add(^uint64(0))

@@ -138,14 +138,25 @@ func TestFastMissSocketsRotate(t *testing.T) {
 		mu.Unlock()
 		answerA("192.0.2.1", 60)(w, r)
 	})
-	_, addr := startProxy(t, nil, up.addr)
+	s, err := New(Config{Upstreams: []Upstream{{Net: "udp", Addr: up.addr}}, ACL: loopbackACL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.route.Load().pool.close() })
+	p := newUDPPair(t)
+	u := newUDPServer(s, p.proxy)
+	sc := &udpScratch{} // one reader: one slot
 	const n = 2*muxUses + 10
 	for i := range n {
-		r := query(t, "udp", addr, question("q"+strconv.Itoa(i)+".example.test.", dns.TypeA))
-		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+		b := pack(t, question("q"+strconv.Itoa(i)+".example.test.", dns.TypeA))
+		if s.serveUDPHit(p.proxy, b, p.from, sc) != udpMiss || !s.startMiss(u, b, p.from, sc) {
+			t.Fatal("not taken by the fast miss path")
+		}
+		if r := new(dns.Msg); r.Unpack(p.read(t)) != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
 			t.Fatalf("query %d answered %v", i, r)
 		}
 	}
+	u.workers.Wait()
 	mu.Lock()
 	defer mu.Unlock()
 	if len(ports) != 3 {
