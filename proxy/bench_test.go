@@ -91,3 +91,33 @@ func cachingServer(b *testing.B) (*Server, *fakeUpstream) {
 	b.Cleanup(s.route.Load().pool.close)
 	return s, up
 }
+
+// BenchmarkUDPMiss is a cache miss as a UDP reader runs it (the fast miss
+// path): a fresh name each time, sent upstream on the shared socket, the
+// answer matched, cached and written to a loopback client.
+func BenchmarkUDPMiss(b *testing.B) {
+	s, _ := cachingServer(b)
+	p := newUDPPair(b)
+	u := newUDPServer(s, p.proxy)
+	pkt := pack(b, question("q00000000.example.test.", dns.TypeA))
+	label := pkt[headerLen+2 : headerLen+10] // the eight digits
+	sc := &udpScratch{}
+	buf := make([]byte, 512)
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		i++
+		for j, n := len(label)-1, i; j >= 0; j, n = j-1, n/10 {
+			label[j] = '0' + byte(n%10)
+		}
+		if s.serveUDPHit(p.proxy, pkt, p.from, sc) != udpMiss || !s.startMiss(u, pkt, p.from, sc) {
+			b.Fatal("not a fast-path miss")
+		}
+		if _, err := p.client.Read(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	u.workers.Wait()
+}

@@ -22,7 +22,9 @@ import (
 // A socket takes muxUses queries, then a new one (with a new random source
 // port) takes over; the old one closes once its last query is done. So a
 // spoofer still has to guess the port as well as the ID (RFC 5452), about
-// as often as with the full path's kept sockets.
+// as often as with the full path's kept sockets; and no more answers can
+// arrive at once on one socket than its receive buffer holds (muxReadBuffer,
+// or the system's default of 208 KiB: 64 answers of 1232 bytes fit).
 type mux struct {
 	u      *upstream
 	mu     sync.Mutex // guards cur and closed
@@ -33,7 +35,11 @@ type mux struct {
 func newMux(u *upstream) *mux { return &mux{u: u, cur: make([]*muxSock, runtime.GOMAXPROCS(0))} }
 
 // muxUses is how many queries one mux socket carries.
-const muxUses = 256
+const muxUses = 64
+
+// muxReadBuffer is the receive buffer asked for each mux socket; the system
+// may cap it (net.core.rmem_max).
+const muxReadBuffer = 1 << 20
 
 // muxSock is one of a mux's sockets.
 type muxSock struct {
@@ -43,6 +49,7 @@ type muxSock struct {
 
 	mu      sync.Mutex // guards the rest
 	pending map[uint16]*fastMiss
+	late    map[uint16]bool // IDs of queries that timed out: their answers are not mismatches
 	uses    int
 	retired bool // takes no more queries; closes once pending is empty
 	dead    bool // its responder has stopped
@@ -77,6 +84,7 @@ func (x *mux) send(m *fastMiss, slot int) error {
 	for s.pending[id] != nil {
 		id = randomID()
 	}
+	delete(s.late, id)
 	m.sock, m.id = s, id
 	m.setID(id)
 	s.pending[id] = m
@@ -91,7 +99,8 @@ func (x *mux) send(m *fastMiss, slot int) error {
 	m.timer = time.AfterFunc(time.Until(m.win.end), m.expire)
 	s.mu.Unlock()
 	if _, err := s.conn.Write(m.q); err != nil {
-		if s.take(m) {
+		if s.take(m, false) {
+			m.timer.Stop()
 			m.tried(reply{}, err)
 		}
 	}
@@ -112,6 +121,7 @@ func (x *mux) socket(slot int) (*muxSock, error) {
 	if err != nil {
 		return nil, err
 	}
+	conn.(*net.UDPConn).SetReadBuffer(muxReadBuffer) // best effort
 	// Registered for Server.abort, which sets a deadline in the past on
 	// it: the responder's read fails, and with it every query pending.
 	if !x.u.sockets.arm(conn, time.Time{}, true) {
@@ -146,13 +156,19 @@ func (x *mux) close() {
 }
 
 // take removes m from s's pending queries and says whether it was there:
-// whoever takes it finishes it. A retired socket with nothing left pending
-// is closed.
-func (s *muxSock) take(m *fastMiss) bool {
+// whoever takes it finishes it. late notes that an answer may still come.
+// A retired socket with nothing left pending is closed.
+func (s *muxSock) take(m *fastMiss, late bool) bool {
 	s.mu.Lock()
 	ok := s.pending[m.id] == m
 	if ok {
 		delete(s.pending, m.id)
+		if late {
+			if s.late == nil {
+				s.late = make(map[uint16]bool)
+			}
+			s.late[m.id] = true
+		}
 	}
 	idle := ok && s.retired && len(s.pending) == 0
 	s.mu.Unlock()
@@ -187,8 +203,13 @@ func (s *muxSock) respond() {
 			r, ok = m.accept(buf[:n])
 		}
 		if !ok {
+			// A late answer to a query that timed out is dropped, as the
+			// full path drops it by closing the try's socket.
+			late := m == nil && s.late[be16(buf)]
 			s.mu.Unlock()
-			s.m.u.mismatched.Add(1)
+			if !late {
+				s.m.u.mismatched.Add(1)
+			}
 			continue
 		}
 		delete(s.pending, m.id)

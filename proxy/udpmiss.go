@@ -124,7 +124,7 @@ func (m *fastMiss) question() dns.Question {
 
 // expire ends m's try at its end, unless an answer came first.
 func (m *fastMiss) expire() {
-	if m.sock.take(m) {
+	if m.sock.take(m, true) {
 		m.tried(reply{}, timeoutError(m.sock.conn))
 	}
 }
@@ -178,16 +178,18 @@ func (s *Server) finishFast(m *fastMiss, r reply) {
 	putOut(bp)
 }
 
-// spelled is m's question name as the client spelled it.
+// spelled is m's question name as the client spelled it, in presentation
+// form: its labels hold nothing that needs escaping (parseQuery).
 func (m *fastMiss) spelled() string {
-	for _, c := range m.wq.qname {
-		if 'A' <= c && c <= 'Z' {
-			b := []byte(m.key.name)
-			copyCase(b, string(m.wq.qname))
-			return string(b)
-		}
+	q := m.wq.qname
+	if !bytes.ContainsFunc(q, func(r rune) bool { return 'A' <= r && r <= 'Z' }) {
+		return m.key.name
 	}
-	return m.key.name
+	b := make([]byte, 0, len(m.key.name))
+	for off := 0; q[off] != 0; off += 1 + int(q[off]) {
+		b = append(append(b, q[off+1:off+1+int(q[off])]...), '.')
+	}
+	return string(b)
 }
 
 // slow finishes m the full path's way after its first try gave r or err:

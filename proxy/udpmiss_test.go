@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"net"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,23 +59,36 @@ func TestFastMissAnswersAsTheFullPathDoes(t *testing.T) {
 		}
 	})
 	second := startUpstream(t, answerA("192.0.2.2", 60))
-	server := func() (*Server, *udpPair, *udpServer) {
+	type side struct {
+		s   *Server
+		p   *udpPair
+		u   *udpServer
+		obs *recordingObserver
+		rec *countingRecorder
+	}
+	server := func() side {
+		obs := &recordingObserver{}
+		rec := &countingRecorder{answers: map[string]int{}, tries: map[string]int{}}
 		s, err := New(Config{
-			Upstreams: []Upstream{{Net: "udp", Addr: first.addr}, {Net: "udp", Addr: second.addr}},
-			ACL:       loopbackACL,
-			Timeout:   300 * time.Millisecond,
-			Deadline:  3 * time.Second,
-			Cache:     CacheConfig{Size: 100, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour},
+			Upstreams:      []Upstream{{Net: "udp", Addr: first.addr}, {Net: "udp", Addr: second.addr}},
+			ACL:            loopbackACL,
+			Timeout:        300 * time.Millisecond,
+			Deadline:       3 * time.Second,
+			Cache:          CacheConfig{Size: 100, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour},
+			FailoverRcodes: []int{dns.RcodeServerFailure, dns.RcodeRefused},
+			Observer:       obs,
+			Recorder:       rec,
+			// explained failures (EDNS0 clients) leave the fast path
+			Annotator: &fakeAnnotator{code: dns.ExtendedErrorCodeOther, text: "nxray: why", known: true},
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.route.Load().pool.close() })
 		p := newUDPPair(t)
-		return s, p, newUDPServer(s, p.proxy)
+		return side{s, p, newUDPServer(s, p.proxy), obs, rec}
 	}
-	fastS, fastP, fastU := server()
-	_, fullP, fullU := server()
+	fast, full := server(), server()
 
 	noRD := question("nord.example.test.", dns.TypeA)
 	noRD.RecursionDesired = false
@@ -91,7 +105,8 @@ func TestFastMissAnswersAsTheFullPathDoes(t *testing.T) {
 		{"no RD", noRD},
 		{"CD", cd},
 		{"NXDOMAIN", question("nx.example.test.", dns.TypeA)},
-		{"NXDOMAIN, EDNS0", withEDNS(question("nx.edns.example.test.", dns.TypeA), 1232, false)},
+		{"NXDOMAIN, 0x20 case", question("Nx.MiXed-1.example.TEST.", dns.TypeA)},
+		{"NXDOMAIN, EDNS0: explained", withEDNS(question("nx.edns.example.test.", dns.TypeA), 1232, false)},
 		{"SERVFAIL: the next upstream", question("fail.example.test.", dns.TypeA)},
 		{"truncated: over TCP", withEDNS(question("tc.example.test.", dns.TypeA), 1232, false)},
 		{"too big for the client: truncated", question("big.example.test.", dns.TypeA)},
@@ -101,17 +116,17 @@ func TestFastMissAnswersAsTheFullPathDoes(t *testing.T) {
 			tt.m.Id = 0xCAFE
 			b := pack(t, tt.m)
 			sc := &udpScratch{}
-			if fastS.serveUDPHit(fastP.proxy, b, fastP.from, sc) != udpMiss || !fastS.startMiss(fastU, b, fastP.from, sc) {
+			if fast.s.serveUDPHit(fast.p.proxy, b, fast.p.from, sc) != udpMiss || !fast.s.startMiss(fast.u, b, fast.p.from, sc) {
 				t.Fatal("not taken by the fast miss path")
 			}
-			fast := fastP.read(t)
-			fullU.serve(udpJob{pkt: b, from: fullP.from})
-			full := fullP.read(t)
-			if !bytes.Equal(fast, full) {
-				t.Errorf("fast miss path wrote\n%x\nthe full path\n%x", fast, full)
+			got := fast.p.read(t)
+			full.u.serve(udpJob{pkt: b, from: full.p.from})
+			want := full.p.read(t)
+			if !bytes.Equal(got, want) {
+				t.Errorf("fast miss path wrote\n%x\nthe full path\n%x", got, want)
 			}
 			r := new(dns.Msg)
-			if r.Unpack(fast) != nil || r.Id != 0xCAFE || r.Question[0].Name != tt.m.Question[0].Name {
+			if r.Unpack(got) != nil || r.Id != 0xCAFE || r.Question[0].Name != tt.m.Question[0].Name {
 				t.Errorf("answer %v: want ID 0xCAFE and the question as asked", r)
 			}
 			if strings.HasPrefix(tt.m.Question[0].Name, "tc.") && len(r.Answer) != 40 {
@@ -119,9 +134,23 @@ func TestFastMissAnswersAsTheFullPathDoes(t *testing.T) {
 			}
 		})
 	}
-	fastU.workers.Wait() // every fast miss finished
-	if st := fastS.Stats(); st.Queries != 12 || st.CacheMisses != 12 {
-		t.Errorf("stats %+v: want 12 queries, 12 misses", st)
+	fast.u.workers.Wait() // every fast miss finished
+	// What the operator sees is the same too: counters, metrics, failures.
+	if a, b := fast.s.Stats(), full.s.Stats(); !reflect.DeepEqual(a, b) || a.Queries != 13 || a.CacheMisses != 13 {
+		t.Errorf("stats, fast miss path %+v\nfull path %+v\nwant 13 queries, 13 misses", a, b)
+	}
+	if !reflect.DeepEqual(fast.rec.answers, full.rec.answers) || !reflect.DeepEqual(fast.rec.tries, full.rec.tries) {
+		t.Errorf("recorded, fast miss path %v %v\nfull path %v %v", fast.rec.answers, fast.rec.tries, full.rec.answers, full.rec.tries)
+	}
+	a, b := fast.obs.failures(), full.obs.failures()
+	if len(a) != 3 || len(a) != len(b) {
+		t.Fatalf("observed %d failures on the fast miss path, %d on the full path, want 3", len(a), len(b))
+	}
+	for i := range a {
+		a[i].Time, b[i].Time = time.Time{}, time.Time{}
+		if !reflect.DeepEqual(a[i], b[i]) {
+			t.Errorf("observed on the fast miss path %+v\non the full path %+v", a[i], b[i])
+		}
 	}
 }
 
@@ -167,4 +196,174 @@ func TestFastMissSocketsRotate(t *testing.T) {
 			t.Errorf("port %s carried %d queries, more than %d", p, c, muxUses)
 		}
 	}
+}
+
+// TestFastMissLateAnswerIsNotMismatched: an answer that comes after its
+// query's try timed out is dropped quietly, as the full path drops it (by
+// closing the try's socket): the mismatched counter is for answers that
+// match no query (spoofed, broken).
+func TestFastMissLateAnswerIsNotMismatched(t *testing.T) {
+	release := make(chan struct{})
+	unblock := sync.OnceFunc(func() { close(release) })
+	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		if strings.HasPrefix(r.Question[0].Name, "late.") {
+			<-release
+		}
+		answerA("192.0.2.1", 60)(w, r)
+	})
+	t.Cleanup(unblock)
+	s, err := New(Config{Upstreams: []Upstream{{Net: "udp", Addr: up.addr}}, ACL: loopbackACL,
+		Timeout: 100 * time.Millisecond, Deadline: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.route.Load().pool.close() })
+	p := newUDPPair(t)
+	u := newUDPServer(s, p.proxy)
+	sc := &udpScratch{}
+	ask := func(name string) *dns.Msg {
+		b := pack(t, question(name, dns.TypeA))
+		if s.serveUDPHit(p.proxy, b, p.from, sc) != udpMiss || !s.startMiss(u, b, p.from, sc) {
+			t.Fatal("not taken by the fast miss path")
+		}
+		r := new(dns.Msg)
+		if err := r.Unpack(p.read(t)); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := ask("late.example.test."); r.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("timed-out query answered %v, want SERVFAIL", r)
+	}
+	unblock() // the late answer goes out, on the socket the next query takes too
+	if r := ask("next.example.test."); r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("next query answered %v", r)
+	}
+	// The socket's answers are read in order: the late one has been read.
+	u.workers.Wait()
+	if got := s.Stats().Mismatched; got != 0 {
+		t.Errorf("mismatched = %d after a late answer, want 0", got)
+	}
+}
+
+// TestFastMissAnswerBurst: as many answers as one shared socket can have
+// queries pending, near the largest size nxray asks for, arriving back to
+// back, are all read: none is lost to the socket's receive buffer.
+func TestFastMissAnswerBurst(t *testing.T) {
+	const n = muxUses
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { // reads n queries, then answers them all at once
+		defer close(done)
+		type query struct {
+			m    *dns.Msg
+			from net.Addr
+		}
+		var qs []query
+		buf := make([]byte, 4096)
+		for len(qs) < n {
+			k, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			m := new(dns.Msg)
+			if m.Unpack(buf[:k]) == nil {
+				qs = append(qs, query{m, from})
+			}
+		}
+		for _, q := range qs {
+			r := new(dns.Msg).SetReply(q.m)
+			for range 5 { // about 1200 bytes
+				r.Answer = append(r.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: q.m.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60},
+					Txt: []string{strings.Repeat("x", 200)}})
+			}
+			r.SetEdns0(1232, false)
+			b, _ := r.Pack()
+			pc.WriteTo(b, q.from)
+		}
+	}()
+	t.Cleanup(func() { pc.Close(); <-done })
+	s, err := New(Config{Upstreams: []Upstream{{Net: "udp", Addr: pc.LocalAddr().String()}}, ACL: loopbackACL,
+		Timeout: 5 * time.Second, Deadline: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.route.Load().pool.close() })
+	p := newUDPPair(t)
+	u := newUDPServer(s, p.proxy)
+	sc := &udpScratch{}
+	answers := make(chan int, n)
+	go func() {
+		buf := make([]byte, 2048)
+		p.client.SetReadDeadline(time.Now().Add(10 * time.Second)) // all of them
+		for range n {
+			k, err := p.client.Read(buf)
+			r := new(dns.Msg)
+			if err != nil || r.Unpack(buf[:k]) != nil {
+				answers <- -1
+				continue
+			}
+			answers <- r.Rcode
+		}
+	}()
+	for i := range n {
+		b := pack(t, withEDNS(question("b"+strconv.Itoa(i)+".example.test.", dns.TypeTXT), 1232, false))
+		if s.serveUDPHit(p.proxy, b, p.from, sc) != udpMiss || !s.startMiss(u, b, p.from, sc) {
+			t.Fatal("not taken by the fast miss path")
+		}
+	}
+	ok := 0
+	for range n {
+		if <-answers == dns.RcodeSuccess {
+			ok++
+		}
+	}
+	u.workers.Wait()
+	if ok != n || s.Stats().NoUpstream != 0 {
+		t.Errorf("%d of %d answered NOERROR, %d queries got no upstream answer", ok, n, s.Stats().NoUpstream)
+	}
+}
+
+// TestFastMissAfterARefusal: an upstream that refuses (ICMP port
+// unreachable, which fails the shared socket) fails its query at once, and
+// once it answers again, plain misses take the fast path again on a new
+// socket.
+func TestFastMissAfterARefusal(t *testing.T) {
+	addr := deadAddr(t)
+	s, err := New(Config{Upstreams: []Upstream{{Net: "udp", Addr: addr}}, ACL: loopbackACL,
+		Timeout: 5 * time.Second, Deadline: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.route.Load().pool.close() })
+	p := newUDPPair(t)
+	u := newUDPServer(s, p.proxy)
+	sc := &udpScratch{}
+	ask := func(name string) *dns.Msg {
+		b := pack(t, withEDNS(question(name, dns.TypeA), 1232, false))
+		if s.serveUDPHit(p.proxy, b, p.from, sc) != udpMiss || !s.startMiss(u, b, p.from, sc) {
+			t.Fatal("not taken by the fast miss path")
+		}
+		r := new(dns.Msg)
+		if err := r.Unpack(p.read(t)); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	start := time.Now()
+	r := ask("refused.example.test.")
+	if ede := edeOf(r); r.Rcode != dns.RcodeServerFailure || len(ede) != 1 || !strings.Contains(ede[0].ExtraText, "refused") {
+		t.Fatalf("query to a closed port answered %v, want SERVFAIL saying it was refused", r)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("refusal took %v: the query waited for its timeout", d)
+	}
+	startUpstreamAt(t, addr, answerA("192.0.2.1", 60)) // the upstream is back
+	if r := ask("back.example.test."); r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("query after the upstream came back answered %v", r)
+	}
+	u.workers.Wait()
 }
