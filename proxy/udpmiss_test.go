@@ -72,8 +72,8 @@ func TestFastMissAnswersAsTheFullPathDoes(t *testing.T) {
 		s, err := New(Config{
 			Upstreams:      []Upstream{{Net: "udp", Addr: first.addr}, {Net: "udp", Addr: second.addr}},
 			ACL:            loopbackACL,
-			Timeout:        300 * time.Millisecond,
-			Deadline:       3 * time.Second,
+			Timeout:        time.Second, // "slow." waits it out, twice
+			Deadline:       5 * time.Second,
 			Cache:          CacheConfig{Size: 100, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour},
 			FailoverRcodes: []int{dns.RcodeServerFailure, dns.RcodeRefused},
 			Observer:       obs,
@@ -213,7 +213,7 @@ func TestFastMissLateAnswerIsNotMismatched(t *testing.T) {
 	})
 	t.Cleanup(unblock)
 	s, err := New(Config{Upstreams: []Upstream{{Net: "udp", Addr: up.addr}}, ACL: loopbackACL,
-		Timeout: 100 * time.Millisecond, Deadline: 100 * time.Millisecond})
+		Timeout: 500 * time.Millisecond, Deadline: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
