@@ -60,18 +60,15 @@ func TestFastMissAnswersAsTheFullPathDoes(t *testing.T) {
 	})
 	second := startUpstream(t, answerA("192.0.2.2", 60))
 	type side struct {
-		s   *Server
-		p   *udpPair
-		u   *udpServer
+		*missRig
 		obs *recordingObserver
 		rec *countingRecorder
 	}
 	server := func() side {
 		obs := &recordingObserver{}
 		rec := &countingRecorder{answers: map[string]int{}, tries: map[string]int{}}
-		s, err := New(Config{
+		return side{newMissRig(t, Config{
 			Upstreams:      []Upstream{{Net: "udp", Addr: first.addr}, {Net: "udp", Addr: second.addr}},
-			ACL:            loopbackACL,
 			Timeout:        time.Second, // "slow." waits it out, twice
 			Deadline:       5 * time.Second,
 			Cache:          CacheConfig{Size: 100, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour},
@@ -80,13 +77,7 @@ func TestFastMissAnswersAsTheFullPathDoes(t *testing.T) {
 			Recorder:       rec,
 			// explained failures (EDNS0 clients) leave the fast path
 			Annotator: &fakeAnnotator{code: dns.ExtendedErrorCodeOther, text: "nxray: why", known: true},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.route.Load().pool.close() })
-		p := newUDPPair(t)
-		return side{s, p, newUDPServer(s, p.proxy), obs, rec}
+		}), obs, rec}
 	}
 	fast, full := server(), server()
 
@@ -115,10 +106,7 @@ func TestFastMissAnswersAsTheFullPathDoes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.m.Id = 0xCAFE
 			b := pack(t, tt.m)
-			sc := &udpScratch{}
-			if fast.s.serveUDPHit(fast.p.proxy, b, fast.p.from, sc) != udpMiss || !fast.s.startMiss(fast.u, b, fast.p.from, sc) {
-				t.Fatal("not taken by the fast miss path")
-			}
+			fast.send(t, b)
 			got := fast.p.read(t)
 			full.u.serve(udpJob{pkt: b, from: full.p.from})
 			want := full.p.read(t)
@@ -167,25 +155,14 @@ func TestFastMissSocketsRotate(t *testing.T) {
 		mu.Unlock()
 		answerA("192.0.2.1", 60)(w, r)
 	})
-	s, err := New(Config{Upstreams: []Upstream{{Net: "udp", Addr: up.addr}}, ACL: loopbackACL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.route.Load().pool.close() })
-	p := newUDPPair(t)
-	u := newUDPServer(s, p.proxy)
-	sc := &udpScratch{} // one reader: one slot
+	rig := newMissRig(t, Config{Upstreams: []Upstream{{Net: "udp", Addr: up.addr}}}) // one reader: one slot
 	const n = 2*muxUses + 10
 	for i := range n {
-		b := pack(t, question("q"+strconv.Itoa(i)+".example.test.", dns.TypeA))
-		if s.serveUDPHit(p.proxy, b, p.from, sc) != udpMiss || !s.startMiss(u, b, p.from, sc) {
-			t.Fatal("not taken by the fast miss path")
-		}
-		if r := new(dns.Msg); r.Unpack(p.read(t)) != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+		if r := rig.ask(t, question("q"+strconv.Itoa(i)+".example.test.", dns.TypeA)); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
 			t.Fatalf("query %d answered %v", i, r)
 		}
 	}
-	u.workers.Wait()
+	rig.u.workers.Wait()
 	mu.Lock()
 	defer mu.Unlock()
 	if len(ports) != 3 {
@@ -203,45 +180,32 @@ func TestFastMissSocketsRotate(t *testing.T) {
 // closing the try's socket): the mismatched counter is for answers that
 // match no query (spoofed, broken).
 func TestFastMissLateAnswerIsNotMismatched(t *testing.T) {
-	release := make(chan struct{})
+	release, sent := make(chan struct{}), make(chan struct{})
 	unblock := sync.OnceFunc(func() { close(release) })
 	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
-		if strings.HasPrefix(r.Question[0].Name, "late.") {
+		late := strings.HasPrefix(r.Question[0].Name, "late.")
+		if late {
 			<-release
 		}
 		answerA("192.0.2.1", 60)(w, r)
+		if late {
+			close(sent)
+		}
 	})
 	t.Cleanup(unblock)
-	s, err := New(Config{Upstreams: []Upstream{{Net: "udp", Addr: up.addr}}, ACL: loopbackACL,
+	rig := newMissRig(t, Config{Upstreams: []Upstream{{Net: "udp", Addr: up.addr}},
 		Timeout: 500 * time.Millisecond, Deadline: 500 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.route.Load().pool.close() })
-	p := newUDPPair(t)
-	u := newUDPServer(s, p.proxy)
-	sc := &udpScratch{}
-	ask := func(name string) *dns.Msg {
-		b := pack(t, question(name, dns.TypeA))
-		if s.serveUDPHit(p.proxy, b, p.from, sc) != udpMiss || !s.startMiss(u, b, p.from, sc) {
-			t.Fatal("not taken by the fast miss path")
-		}
-		r := new(dns.Msg)
-		if err := r.Unpack(p.read(t)); err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
-	if r := ask("late.example.test."); r.Rcode != dns.RcodeServerFailure {
+	if r := rig.ask(t, question("late.example.test.", dns.TypeA)); r.Rcode != dns.RcodeServerFailure {
 		t.Fatalf("timed-out query answered %v, want SERVFAIL", r)
 	}
 	unblock() // the late answer goes out, on the socket the next query takes too
-	if r := ask("next.example.test."); r.Rcode != dns.RcodeSuccess {
+	<-sent
+	if r := rig.ask(t, question("next.example.test.", dns.TypeA)); r.Rcode != dns.RcodeSuccess {
 		t.Fatalf("next query answered %v", r)
 	}
 	// The socket's answers are read in order: the late one has been read.
-	u.workers.Wait()
-	if got := s.Stats().Mismatched; got != 0 {
+	rig.u.workers.Wait()
+	if got := rig.s.Stats().Mismatched; got != 0 {
 		t.Errorf("mismatched = %d after a late answer, want 0", got)
 	}
 }
@@ -286,15 +250,9 @@ func TestFastMissAnswerBurst(t *testing.T) {
 		}
 	}()
 	t.Cleanup(func() { pc.Close(); <-done })
-	s, err := New(Config{Upstreams: []Upstream{{Net: "udp", Addr: pc.LocalAddr().String()}}, ACL: loopbackACL,
+	rig := newMissRig(t, Config{Upstreams: []Upstream{{Net: "udp", Addr: pc.LocalAddr().String()}},
 		Timeout: 5 * time.Second, Deadline: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.route.Load().pool.close() })
-	p := newUDPPair(t)
-	u := newUDPServer(s, p.proxy)
-	sc := &udpScratch{}
+	p := rig.p
 	answers := make(chan int, n)
 	go func() {
 		buf := make([]byte, 2048)
@@ -310,10 +268,7 @@ func TestFastMissAnswerBurst(t *testing.T) {
 		}
 	}()
 	for i := range n {
-		b := pack(t, withEDNS(question("b"+strconv.Itoa(i)+".example.test.", dns.TypeTXT), 1232, false))
-		if s.serveUDPHit(p.proxy, b, p.from, sc) != udpMiss || !s.startMiss(u, b, p.from, sc) {
-			t.Fatal("not taken by the fast miss path")
-		}
+		rig.send(t, pack(t, withEDNS(question("b"+strconv.Itoa(i)+".example.test.", dns.TypeTXT), 1232, false)))
 	}
 	ok := 0
 	for range n {
@@ -321,9 +276,9 @@ func TestFastMissAnswerBurst(t *testing.T) {
 			ok++
 		}
 	}
-	u.workers.Wait()
-	if ok != n || s.Stats().NoUpstream != 0 {
-		t.Errorf("%d of %d answered NOERROR, %d queries got no upstream answer", ok, n, s.Stats().NoUpstream)
+	rig.u.workers.Wait()
+	if ok != n || rig.s.Stats().NoUpstream != 0 {
+		t.Errorf("%d of %d answered NOERROR, %d queries got no upstream answer", ok, n, rig.s.Stats().NoUpstream)
 	}
 }
 
@@ -333,26 +288,9 @@ func TestFastMissAnswerBurst(t *testing.T) {
 // socket.
 func TestFastMissAfterARefusal(t *testing.T) {
 	addr := deadAddr(t)
-	s, err := New(Config{Upstreams: []Upstream{{Net: "udp", Addr: addr}}, ACL: loopbackACL,
+	rig := newMissRig(t, Config{Upstreams: []Upstream{{Net: "udp", Addr: addr}},
 		Timeout: 5 * time.Second, Deadline: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.route.Load().pool.close() })
-	p := newUDPPair(t)
-	u := newUDPServer(s, p.proxy)
-	sc := &udpScratch{}
-	ask := func(name string) *dns.Msg {
-		b := pack(t, withEDNS(question(name, dns.TypeA), 1232, false))
-		if s.serveUDPHit(p.proxy, b, p.from, sc) != udpMiss || !s.startMiss(u, b, p.from, sc) {
-			t.Fatal("not taken by the fast miss path")
-		}
-		r := new(dns.Msg)
-		if err := r.Unpack(p.read(t)); err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
+	ask := func(name string) *dns.Msg { return rig.ask(t, withEDNS(question(name, dns.TypeA), 1232, false)) }
 	start := time.Now()
 	r := ask("refused.example.test.")
 	if ede := edeOf(r); r.Rcode != dns.RcodeServerFailure || len(ede) != 1 || !strings.Contains(ede[0].ExtraText, "refused") {
@@ -365,5 +303,44 @@ func TestFastMissAfterARefusal(t *testing.T) {
 	if r := ask("back.example.test."); r.Rcode != dns.RcodeSuccess {
 		t.Fatalf("query after the upstream came back answered %v", r)
 	}
-	u.workers.Wait()
+	rig.u.workers.Wait()
+}
+
+// missRig is a Server, not listening, driven as one UDP reader drives it.
+type missRig struct {
+	s  *Server
+	p  *udpPair
+	u  *udpServer
+	sc *udpScratch
+}
+
+func newMissRig(t *testing.T, cfg Config) *missRig {
+	t.Helper()
+	cfg.ACL = loopbackACL
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.route.Load().pool.close() })
+	p := newUDPPair(t)
+	return &missRig{s: s, p: p, u: newUDPServer(s, p.proxy), sc: &udpScratch{}}
+}
+
+// send has the packed query b taken by the fast miss path, or fails.
+func (r *missRig) send(t *testing.T, b []byte) {
+	t.Helper()
+	if r.s.serveUDPHit(r.p.proxy, b, r.p.from, r.sc) != udpMiss || !r.s.startMiss(r.u, b, r.p.from, r.sc) {
+		t.Fatal("not taken by the fast miss path")
+	}
+}
+
+// ask sends m on the fast miss path and returns the answer.
+func (r *missRig) ask(t *testing.T, m *dns.Msg) *dns.Msg {
+	t.Helper()
+	r.send(t, pack(t, m))
+	a := new(dns.Msg)
+	if err := a.Unpack(r.p.read(t)); err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
