@@ -77,6 +77,20 @@ func answerA(ip string, ttl uint32) func(dns.ResponseWriter, *dns.Msg) {
 	}
 }
 
+// answerAs answers with n A records, 192.0.2.1 onwards, TTL 300, and an
+// OPT record (1232, the query's DO bit) if the query had one.
+func answerAs(w dns.ResponseWriter, r *dns.Msg, n int) {
+	m := new(dns.Msg).SetReply(r)
+	for i := range n {
+		m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300},
+			A: net.IPv4(192, 0, 2, byte(i+1))})
+	}
+	if o := r.IsEdns0(); o != nil {
+		m.SetEdns0(1232, o.Do())
+	}
+	w.WriteMsg(m)
+}
+
 // answerRcode answers with rcode, and a SOA in authority when soa is set.
 func answerRcode(rcode int, soa *dns.SOA) func(dns.ResponseWriter, *dns.Msg) {
 	return func(w dns.ResponseWriter, r *dns.Msg) {

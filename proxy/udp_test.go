@@ -71,15 +71,7 @@ func TestUDPFastPathAnswersAsTheFullPathDoes(t *testing.T) {
 	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		switch q := r.Question[0]; {
 		case strings.HasPrefix(strings.ToLower(q.Name), "big."):
-			m := new(dns.Msg).SetReply(r)
-			for i := range 40 {
-				m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300},
-					A: net.IPv4(192, 0, 2, byte(i))})
-			}
-			if o := r.IsEdns0(); o != nil {
-				m.SetEdns0(1232, o.Do())
-			}
-			w.WriteMsg(m)
+			answerAs(w, r, 40)
 		case strings.HasPrefix(strings.ToLower(q.Name), "nx."):
 			answerRcode(dns.RcodeNameError, testSOA(60, 60))(w, r)
 		default:

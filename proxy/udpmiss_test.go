@@ -39,23 +39,9 @@ func TestFastMissAnswersAsTheFullPathDoes(t *testing.T) {
 			m.Truncated = true
 			w.WriteMsg(m)
 		case strings.HasPrefix(name, "big.") || strings.HasPrefix(name, "tc."):
-			m := new(dns.Msg).SetReply(r)
-			for i := range 40 {
-				m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300},
-					A: net.IPv4(192, 0, 2, byte(i))})
-			}
-			if opt := r.IsEdns0(); opt != nil {
-				m.SetEdns0(1232, opt.Do())
-			}
-			w.WriteMsg(m)
+			answerAs(w, r, 40)
 		default:
-			m := new(dns.Msg).SetReply(r)
-			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300},
-				A: net.IPv4(192, 0, 2, 1)})
-			if opt := r.IsEdns0(); opt != nil {
-				m.SetEdns0(1232, opt.Do())
-			}
-			w.WriteMsg(m)
+			answerAs(w, r, 1)
 		}
 	})
 	second := startUpstream(t, answerA("192.0.2.2", 60))
