@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"slices"
@@ -19,23 +20,34 @@ import (
 // Each UDP reader has a socket of its own (its slot), so that answers are
 // finished on as many goroutines as queries are read on.
 //
-// A socket takes muxUses queries, then a new one (with a new random source
-// port) takes over; the old one closes once its last query is done. So a
-// spoofer still has to guess the port as well as the ID (RFC 5452), about
-// as often as with the full path's kept sockets; and no more answers can
-// arrive at once on one socket than its receive buffer holds (muxReadBuffer,
-// or the system's default of 208 KiB: 64 answers of 1232 bytes fit).
+// A socket takes muxUses queries, or muxPending at once, then a new one
+// (with a new random source port) takes over; the old one closes once its
+// last query is done. So a spoofer still has to guess the port as well as
+// the ID (RFC 5452); and no more answers can arrive at once on one socket
+// than its receive buffer holds (muxReadBuffer, or the system's default of
+// 208 KiB: 64 answers of 1232 bytes fit).
 type mux struct {
 	u      *upstream
-	mu     sync.Mutex // guards cur and closed
-	cur    []*muxSock // by slot; nil until a query needs it
+	to     *net.UDPAddr // u's address, parsed once; nil if it is a name
+	mu     sync.Mutex   // guards cur and closed
+	cur    []*muxSock   // by slot; nil until a query needs it
 	closed bool
 }
 
-func newMux(u *upstream) *mux { return &mux{u: u, cur: make([]*muxSock, runtime.GOMAXPROCS(0))} }
+func newMux(u *upstream) *mux {
+	x := &mux{u: u, cur: make([]*muxSock, runtime.GOMAXPROCS(0))}
+	if ap, err := netip.ParseAddrPort(u.Addr); err == nil {
+		x.to = net.UDPAddrFromAddrPort(ap)
+	}
+	return x
+}
 
-// muxUses is how many queries one mux socket carries.
-const muxUses = 64
+const (
+	// muxUses is how many queries one mux socket carries in all.
+	muxUses = 256
+	// muxPending is how many queries one mux socket carries at once.
+	muxPending = 64
+)
 
 // muxReadBuffer is the receive buffer asked for each mux socket; the system
 // may cap it (net.core.rmem_max).
@@ -43,24 +55,36 @@ const muxReadBuffer = 1 << 20
 
 // muxSock is one of a mux's sockets.
 type muxSock struct {
-	m    *mux
-	slot int
-	conn net.Conn
+	m     *mux
+	slot  int
+	conn  net.Conn
+	timer *time.Timer // ends the first try pending (expire)
 
 	mu      sync.Mutex // guards the rest
-	pending map[uint16]*fastMiss
-	late    map[uint16]bool // IDs of queries that timed out: their answers are not mismatches
-	uses    int
-	retired bool // takes no more queries; closes once pending is empty
+	tries   []muxTry   // every query sent on it, in order
+	ids     []uint16   // their IDs, which are unique, by index; scanned
+	next    int        // tries before it are done
+	pending int
+	armed   bool // timer is set
+	retired bool // takes no more queries; closes once nothing is pending
 	dead    bool // its responder has stopped
+}
+
+// muxTry is one query sent on a muxSock. Each socket's tries end in the
+// order they were sent (the pool's try timeout and the query deadline are
+// the same for all of them), so one timer per socket ends them all.
+type muxTry struct {
+	m    *fastMiss // nil once done
+	end  time.Time
+	late bool // timed out: an answer to it is not a mismatch
 }
 
 // errMuxClosed is a send on a closed pool's mux.
 var errMuxClosed = errors.New("upstream socket closed")
 
-// send registers m under a fresh ID on slot's current socket, arms its
-// try's timer and sends its query. It fails, without taking m, if the pool
-// is closed or no socket can be had.
+// send registers m under a fresh ID on slot's current socket, arms the
+// socket's timer for it if need be, and sends its query. It fails, without
+// taking m, if the pool is closed or no socket can be had.
 func (x *mux) send(m *fastMiss, slot int) error {
 	slot %= len(x.cur)
 	var s *muxSock
@@ -81,14 +105,15 @@ func (x *mux) send(m *fastMiss, slot int) error {
 		return errMuxClosed
 	}
 	id := randomID()
-	for s.pending[id] != nil {
+	for s.find(id) >= 0 {
 		id = randomID()
 	}
-	delete(s.late, id)
-	m.sock, m.id = s, id
+	m.sock, m.id, m.try = s, id, len(s.tries)
 	m.setID(id)
-	s.pending[id] = m
-	if s.uses++; s.uses >= muxUses {
+	s.tries = append(s.tries, muxTry{m: m, end: m.win.end})
+	s.ids = append(s.ids, id)
+	s.pending++
+	if len(s.tries) >= muxUses || s.pending >= muxPending {
 		s.retired = true
 		x.mu.Lock()
 		if x.cur[slot] == s {
@@ -96,15 +121,28 @@ func (x *mux) send(m *fastMiss, slot int) error {
 		}
 		x.mu.Unlock()
 	}
-	m.timer = time.AfterFunc(time.Until(m.win.end), m.expire)
+	if !s.armed {
+		s.armed = true
+		s.timer.Reset(time.Until(m.win.end))
+	}
 	s.mu.Unlock()
 	if _, err := s.conn.Write(m.q); err != nil {
-		if s.take(m, false) {
-			m.timer.Stop()
+		if s.take(m) {
 			m.tried(reply{}, err)
 		}
 	}
 	return nil
+}
+
+// find is the index of the try with ID id, or -1. It looks from the
+// latest: an answer is most likely to a recent query.
+func (s *muxSock) find(id uint16) int {
+	for i := len(s.ids) - 1; i >= 0; i-- {
+		if s.ids[i] == id {
+			return i
+		}
+	}
+	return -1
 }
 
 // socket returns slot's current socket, dialing one if there is none.
@@ -117,7 +155,13 @@ func (x *mux) socket(slot int) (*muxSock, error) {
 	if s := x.cur[slot]; s != nil {
 		return s, nil
 	}
-	conn, err := net.Dial("udp", x.u.Addr)
+	var conn net.Conn
+	var err error
+	if x.to != nil {
+		conn, err = net.DialUDP("udp", nil, x.to) // no address to resolve
+	} else {
+		conn, err = net.Dial("udp", x.u.Addr)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +172,9 @@ func (x *mux) socket(slot int) (*muxSock, error) {
 		conn.Close()
 		return nil, errInterrupted
 	}
-	s := &muxSock{m: x, slot: slot, conn: conn, pending: make(map[uint16]*fastMiss)}
+	s := &muxSock{m: x, slot: slot, conn: conn, tries: make([]muxTry, 0, muxPending), ids: make([]uint16, 0, muxPending)}
+	s.timer = time.AfterFunc(time.Hour, s.expire)
+	s.timer.Stop()
 	x.cur[slot] = s
 	go s.respond()
 	return s, nil
@@ -147,35 +193,70 @@ func (x *mux) close() {
 		}
 		s.mu.Lock()
 		s.retired = true
-		idle := len(s.pending) == 0
+		idle := s.pending == 0
 		s.mu.Unlock()
 		if idle {
-			s.m.u.sockets.close(s.conn) // wakes the responder, which leaves
+			s.shut() // wakes the responder, which leaves
 		}
 	}
 }
 
-// take removes m from s's pending queries and says whether it was there:
-// whoever takes it finishes it. late notes that an answer may still come.
-// A retired socket with nothing left pending is closed.
-func (s *muxSock) take(m *fastMiss, late bool) bool {
-	s.mu.Lock()
-	ok := s.pending[m.id] == m
-	if ok {
-		delete(s.pending, m.id)
-		if late {
-			if s.late == nil {
-				s.late = make(map[uint16]bool)
-			}
-			s.late[m.id] = true
-		}
+// shut closes s for good.
+func (s *muxSock) shut() {
+	s.timer.Stop()
+	s.m.u.sockets.close(s.conn)
+}
+
+// done marks try i, pending, as done with; late notes that an answer may
+// still come. It says whether s is now retired with nothing pending, so
+// that the caller shuts it once it lets go of s.mu.
+func (s *muxSock) done(i int, late bool) (idle bool) {
+	t := &s.tries[i]
+	t.m, t.late = nil, late
+	s.pending--
+	for s.next < len(s.tries) && s.tries[s.next].m == nil {
+		s.next++
 	}
-	idle := ok && s.retired && len(s.pending) == 0
+	return s.retired && s.pending == 0
+}
+
+// take removes m from s's pending queries and says whether it was there:
+// whoever takes it finishes it. A retired socket with nothing left pending
+// is closed.
+func (s *muxSock) take(m *fastMiss) bool {
+	s.mu.Lock()
+	ok := !s.dead && s.tries[m.try].m == m
+	idle := ok && s.done(m.try, false)
 	s.mu.Unlock()
 	if idle {
-		s.m.u.sockets.close(s.conn)
+		s.shut()
 	}
 	return ok
+}
+
+// expire ends, when the socket's timer fires, every try whose end has come,
+// and sets the timer for the next one.
+func (s *muxSock) expire() {
+	now := time.Now()
+	var ended []*fastMiss
+	s.mu.Lock()
+	s.armed = false
+	idle := false
+	for !s.dead && s.next < len(s.tries) && !s.tries[s.next].end.After(now) {
+		ended = append(ended, s.tries[s.next].m)
+		idle = s.done(s.next, true)
+	}
+	if !s.dead && s.next < len(s.tries) {
+		s.armed = true
+		s.timer.Reset(s.tries[s.next].end.Sub(now))
+	}
+	s.mu.Unlock()
+	if idle {
+		s.shut()
+	}
+	for _, m := range ended {
+		m.tried(reply{}, timeoutError(s.conn))
+	}
 }
 
 // respond reads answers until the socket closes or fails, finishing the
@@ -196,29 +277,32 @@ func (s *muxSock) respond() {
 			continue
 		}
 		s.mu.Lock()
-		m := s.pending[be16(buf)]
+		i := s.find(be16(buf))
+		var m *fastMiss
 		var r reply
-		ok := m != nil
+		ok := i >= 0
 		if ok {
-			r, ok = m.accept(buf[:n])
+			if m = s.tries[i].m; m != nil {
+				r, ok = m.accept(buf[:n])
+			} else {
+				ok = false
+			}
 		}
 		if !ok {
 			// A late answer to a query that timed out is dropped, as the
 			// full path drops it by closing the try's socket.
-			late := m == nil && s.late[be16(buf)]
+			late := i >= 0 && m == nil && s.tries[i].late
 			s.mu.Unlock()
 			if !late {
 				s.m.u.mismatched.Add(1)
 			}
 			continue
 		}
-		delete(s.pending, m.id)
-		idle := s.retired && len(s.pending) == 0
+		idle := s.done(i, false)
 		s.mu.Unlock()
-		m.timer.Stop()
 		m.tried(r, nil)
 		if idle {
-			s.m.u.sockets.close(s.conn)
+			s.shut()
 			return
 		}
 	}
@@ -234,14 +318,19 @@ func (s *muxSock) fail(err error) {
 		}
 		s.m.mu.Unlock()
 	}
+	var pending []*fastMiss
 	s.mu.Lock()
 	s.dead = true
-	pending := s.pending
-	s.pending = nil
+	for i := s.next; i < len(s.tries); i++ {
+		if m := s.tries[i].m; m != nil {
+			pending = append(pending, m)
+			s.tries[i].m = nil
+		}
+	}
+	s.pending = 0
 	s.mu.Unlock()
-	s.m.u.sockets.close(s.conn)
+	s.shut()
 	for _, m := range pending {
-		m.timer.Stop()
 		m.tried(reply{}, err)
 	}
 }

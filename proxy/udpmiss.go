@@ -34,9 +34,9 @@ type fastMiss struct {
 	win   tryWindow
 	end   time.Time // the query's deadline
 
-	sock  *muxSock
-	id    uint16
-	timer *time.Timer
+	sock *muxSock
+	id   uint16
+	try  int // its index in sock.tries
 }
 
 // startMiss sends the plain query pkt, which serveUDPHit read into sc and
@@ -120,13 +120,6 @@ func (m *fastMiss) accept(b []byte) (reply, bool) {
 // question is m's question, its name lowercased.
 func (m *fastMiss) question() dns.Question {
 	return dns.Question{Name: m.key.name, Qtype: m.wq.qtype, Qclass: m.wq.qclass}
-}
-
-// expire ends m's try at its end, unless an answer came first.
-func (m *fastMiss) expire() {
-	if m.sock.take(m, true) {
-		m.tried(reply{}, timeoutError(m.sock.conn))
-	}
 }
 
 // tried finishes m after its try gave r or err: here if r is a plain final

@@ -200,7 +200,7 @@ func TestFastMissLateAnswerIsNotMismatched(t *testing.T) {
 // queries pending, near the largest size nxray asks for, arriving back to
 // back, are all read: none is lost to the socket's receive buffer.
 func TestFastMissAnswerBurst(t *testing.T) {
-	const n = muxUses
+	const n = muxPending
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -265,6 +265,111 @@ func TestFastMissAnswerBurst(t *testing.T) {
 	rig.u.workers.Wait()
 	if ok != n || rig.s.Stats().NoUpstream != 0 {
 		t.Errorf("%d of %d answered NOERROR, %d queries got no upstream answer", ok, n, rig.s.Stats().NoUpstream)
+	}
+}
+
+// TestFastMissPendingCap: one shared socket carries at most muxPending
+// queries at once, however many are sent before the first answer comes, so
+// that a burst of their answers fits its receive buffer; the next queries
+// go out on a new socket, and every query is answered.
+func TestFastMissPendingCap(t *testing.T) {
+	const n = 2*muxPending + 1
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports := map[string]int{}
+	done := make(chan struct{})
+	go func() { // reads n queries, then answers them all
+		defer close(done)
+		type query struct {
+			m    *dns.Msg
+			from net.Addr
+		}
+		var qs []query
+		buf := make([]byte, 4096)
+		for len(qs) < n {
+			k, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			m := new(dns.Msg)
+			if m.Unpack(buf[:k]) == nil {
+				qs = append(qs, query{m, from})
+				ports[from.String()]++
+			}
+		}
+		for _, q := range qs {
+			b, _ := new(dns.Msg).SetReply(q.m).Pack()
+			pc.WriteTo(b, q.from)
+		}
+	}()
+	t.Cleanup(func() { pc.Close() })
+	rig := newMissRig(t, Config{Upstreams: []Upstream{{Net: "udp", Addr: pc.LocalAddr().String()}},
+		Timeout: 5 * time.Second, Deadline: 5 * time.Second})
+	for i := range n {
+		rig.send(t, pack(t, question("p"+strconv.Itoa(i)+".example.test.", dns.TypeA)))
+	}
+	for i := range n {
+		a := new(dns.Msg)
+		if err := a.Unpack(rig.p.read(t)); err != nil || a.Rcode != dns.RcodeSuccess {
+			t.Fatalf("answer %d: %v %v", i, a, err)
+		}
+	}
+	<-done
+	if len(ports) != 3 {
+		t.Errorf("%d queries sent at once came from %d source ports %v, want 3", n, len(ports), ports)
+	}
+	for p, c := range ports {
+		if c > muxPending {
+			t.Errorf("port %s carried %d queries at once, more than %d", p, c, muxPending)
+		}
+	}
+}
+
+// TestFastMissTimeoutsOnOneSocket: queries that get no answer on one
+// shared socket each time out at the end of their own try and go on to the
+// next upstream, though they were sent at different times and answers to
+// others came in between: the socket's one timer moves from try to try.
+func TestFastMissTimeoutsOnOneSocket(t *testing.T) {
+	silent := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		if strings.HasPrefix(r.Question[0].Name, "slow") {
+			time.Sleep(100 * time.Millisecond) // a slow upstream, not a wait for the test
+			answerA("192.0.2.1", 60)(w, r)
+		}
+	})
+	second := startUpstream(t, answerA("192.0.2.2", 60))
+	rig := newMissRig(t, Config{Upstreams: []Upstream{{Net: "udp", Addr: silent.addr}, {Net: "udp", Addr: second.addr}},
+		Timeout: 200 * time.Millisecond, Deadline: 4 * time.Second})
+	from := map[string]string{}
+	await := func(name string) { // reads answers until name's
+		for from[name] == "" {
+			a := new(dns.Msg)
+			if err := a.Unpack(rig.p.read(t)); err != nil || len(a.Answer) != 1 {
+				t.Fatalf("answer %v %v", a, err)
+			}
+			from[a.Question[0].Name] = a.Answer[0].(*dns.A).A.String()
+		}
+	}
+	// quiet2 is sent while quiet1 is pending, after the slow answer to
+	// slow1: it ends about 100 ms after quiet1; quiet3 after quiet2.
+	for _, n := range []string{"quiet1", "slow1", "quiet2", "slow2", "quiet3"} {
+		rig.send(t, pack(t, question(n+".example.test.", dns.TypeA)))
+		if strings.HasPrefix(n, "slow") {
+			await(n + ".example.test.")
+		}
+	}
+	for _, n := range []string{"quiet1", "quiet2", "quiet3"} {
+		await(n + ".example.test.")
+	}
+	for n, got := range from {
+		want := "192.0.2.1"
+		if strings.HasPrefix(n, "quiet") {
+			want = "192.0.2.2" // after its try at the silent upstream timed out
+		}
+		if got != want {
+			t.Errorf("%s answered by %s, want %s", n, got, want)
+		}
 	}
 }
 
