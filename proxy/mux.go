@@ -17,8 +17,9 @@ import (
 // matches, by ID and question. No goroutine waits per query, and no
 // worker is woken for one.
 //
-// Each UDP reader has a socket of its own (its slot), so that answers are
-// finished on as many goroutines as queries are read on.
+// Each UDP reader slot has a socket of its own, so that answers are
+// finished on as many goroutines as queries are read on (readers of two
+// listeners share a slot).
 //
 // A socket takes muxUses queries, or muxPending at once, then a new one
 // (with a new random source port) takes over; the old one closes once its
@@ -82,8 +83,9 @@ type muxTry struct {
 // errMuxClosed is a send on a closed pool's mux.
 var errMuxClosed = errors.New("upstream socket closed")
 
-// send registers m under a fresh ID on slot's current socket, arms the
-// socket's timer for it if need be, and sends its query. It fails, without
+// send registers m under a fresh ID on slot's current socket, sets its
+// deadline and try window, arms the socket's timer for it if need be, and
+// sends its query. It fails, without
 // taking m, if the pool is closed or no socket can be had.
 func (x *mux) send(m *fastMiss, slot int) error {
 	slot %= len(x.cur)
@@ -108,6 +110,10 @@ func (x *mux) send(m *fastMiss, slot int) error {
 	for s.find(id) >= 0 {
 		id = randomID()
 	}
+	// The clock is read under s.mu, so that the socket's tries end in the
+	// order they are sent, as expire needs.
+	m.end = time.Now().Add(m.s.cfg.Deadline)
+	m.win = m.rt.pool.window(m.end)
 	m.sock, m.id, m.try = s, id, len(s.tries)
 	m.setID(id)
 	s.tries = append(s.tries, muxTry{m: m, end: m.win.end})
@@ -237,9 +243,9 @@ func (s *muxSock) take(m *fastMiss) bool {
 // expire ends, when the socket's timer fires, every try whose end has come,
 // and sets the timer for the next one.
 func (s *muxSock) expire() {
-	now := time.Now()
 	var ended []*fastMiss
 	s.mu.Lock()
+	now := time.Now()
 	s.armed = false
 	idle := false
 	for !s.dead && s.next < len(s.tries) && !s.tries[s.next].end.After(now) {

@@ -32,7 +32,7 @@ type fastMiss struct {
 	now   time.Time
 	order []*upstream // order[0] is asked first
 	win   tryWindow
-	end   time.Time // the query's deadline
+	end   time.Time // the query's deadline; send sets it and win
 
 	sock *muxSock
 	id   uint16
@@ -66,8 +66,6 @@ func (s *Server) startMiss(us *udpServer, pkt []byte, from netip.AddrPort, sc *u
 	m.key = sc.k()
 	m.key.name = strings.Clone(m.key.name)
 	upstreamWire(m.q, m.pkt, wq)
-	m.end = time.Now().Add(s.cfg.Deadline)
-	m.win = p.window(m.end)
 	// Counted before the send: the answer may be written before it returns.
 	s.stats.queries.Add(1)
 	if s.cache != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -274,6 +275,9 @@ func TestFastMissAnswerBurst(t *testing.T) {
 // go out on a new socket, and every query is answered.
 func TestFastMissPendingCap(t *testing.T) {
 	const n = 2*muxPending + 1
+	if muxUses <= n {
+		t.Fatalf("muxUses (%d) must exceed %d for this test to see the cap on pending queries", muxUses, n)
+	}
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -329,18 +333,32 @@ func TestFastMissPendingCap(t *testing.T) {
 
 // TestFastMissTimeoutsOnOneSocket: queries that get no answer on one
 // shared socket each time out at the end of their own try and go on to the
-// next upstream, though they were sent at different times and answers to
-// others came in between: the socket's one timer moves from try to try.
+// next upstream, though they were sent at different times and an answer to
+// another came in between: the socket's one timer moves from try to try.
 func TestFastMissTimeoutsOnOneSocket(t *testing.T) {
+	// Slow upstreams, not waits for the test: slow1 is answered 300 ms
+	// after it is sent, mark 600 ms after, whoever it goes to.
+	delay := func(name string) {
+		switch {
+		case strings.HasPrefix(name, "slow"):
+			time.Sleep(300 * time.Millisecond)
+		case strings.HasPrefix(name, "mark"):
+			time.Sleep(600 * time.Millisecond)
+		}
+	}
 	silent := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
-		if strings.HasPrefix(r.Question[0].Name, "slow") {
-			time.Sleep(100 * time.Millisecond) // a slow upstream, not a wait for the test
+		if n := r.Question[0].Name; !strings.HasPrefix(n, "quiet") {
+			delay(n)
 			answerA("192.0.2.1", 60)(w, r)
 		}
 	})
-	second := startUpstream(t, answerA("192.0.2.2", 60))
+	second := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		delay(r.Question[0].Name)
+		answerA("192.0.2.2", 60)(w, r)
+	})
 	rig := newMissRig(t, Config{Upstreams: []Upstream{{Net: "udp", Addr: silent.addr}, {Net: "udp", Addr: second.addr}},
-		Timeout: 200 * time.Millisecond, Deadline: 4 * time.Second})
+		Timeout: time.Second, Deadline: 4 * time.Second})
+	var order []string
 	from := map[string]string{}
 	await := func(name string) { // reads answers until name's
 		for from[name] == "" {
@@ -349,27 +367,25 @@ func TestFastMissTimeoutsOnOneSocket(t *testing.T) {
 				t.Fatalf("answer %v %v", a, err)
 			}
 			from[a.Question[0].Name] = a.Answer[0].(*dns.A).A.String()
+			order = append(order, a.Question[0].Name)
 		}
 	}
-	// quiet2 is sent while quiet1 is pending, after the slow answer to
-	// slow1: it ends about 100 ms after quiet1; quiet3 after quiet2.
-	for _, n := range []string{"quiet1", "slow1", "quiet2", "slow2", "quiet3"} {
-		rig.send(t, pack(t, question(n+".example.test.", dns.TypeA)))
-		if strings.HasPrefix(n, "slow") {
-			await(n + ".example.test.")
+	ask := func(n string) { rig.send(t, pack(t, question(n, dns.TypeA))) }
+	ask("quiet1.example.test.") // times out at T+1000 ms
+	ask("slow1.example.test.")
+	await("slow1.example.test.")
+	ask("quiet2.example.test.") // sent at T+300, so it times out at T+1300
+	await("quiet1.example.test.")
+	ask("mark.example.test.") // sent at T+1000, answered at T+1600
+	await("mark.example.test.")
+	await("quiet2.example.test.")
+	for _, n := range []string{"quiet1.example.test.", "quiet2.example.test."} {
+		if got := from[n]; got != "192.0.2.2" {
+			t.Errorf("%s answered by %s, want 192.0.2.2 after its try timed out", n, got)
 		}
 	}
-	for _, n := range []string{"quiet1", "quiet2", "quiet3"} {
-		await(n + ".example.test.")
-	}
-	for n, got := range from {
-		want := "192.0.2.1"
-		if strings.HasPrefix(n, "quiet") {
-			want = "192.0.2.2" // after its try at the silent upstream timed out
-		}
-		if got != want {
-			t.Errorf("%s answered by %s, want %s", n, got, want)
-		}
+	if i, j := slices.Index(order, "quiet2.example.test."), slices.Index(order, "mark.example.test."); i > j {
+		t.Errorf("answers came in the order %v: quiet2 timed out after mark was answered, far past its try's end", order)
 	}
 }
 
