@@ -202,42 +202,15 @@ func TestFastMissLateAnswerIsNotMismatched(t *testing.T) {
 // back, are all read: none is lost to the socket's receive buffer.
 func TestFastMissAnswerBurst(t *testing.T) {
 	const n = muxPending
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { // reads n queries, then answers them all at once
-		defer close(done)
-		type query struct {
-			m    *dns.Msg
-			from net.Addr
+	up := batchUpstream(t, n, func(q *dns.Msg) *dns.Msg {
+		r := new(dns.Msg).SetReply(q)
+		for range 5 { // about 1200 bytes
+			r.Answer = append(r.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60},
+				Txt: []string{strings.Repeat("x", 200)}})
 		}
-		var qs []query
-		buf := make([]byte, 4096)
-		for len(qs) < n {
-			k, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			m := new(dns.Msg)
-			if m.Unpack(buf[:k]) == nil {
-				qs = append(qs, query{m, from})
-			}
-		}
-		for _, q := range qs {
-			r := new(dns.Msg).SetReply(q.m)
-			for range 5 { // about 1200 bytes
-				r.Answer = append(r.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: q.m.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60},
-					Txt: []string{strings.Repeat("x", 200)}})
-			}
-			r.SetEdns0(1232, false)
-			b, _ := r.Pack()
-			pc.WriteTo(b, q.from)
-		}
-	}()
-	t.Cleanup(func() { pc.Close(); <-done })
-	rig := newMissRig(t, Config{Upstreams: []Upstream{{Net: "udp", Addr: pc.LocalAddr().String()}},
+		return r.SetEdns0(1232, false)
+	})
+	rig := newMissRig(t, Config{Upstreams: []Upstream{{Net: "udp", Addr: up.addr}},
 		Timeout: 5 * time.Second, Deadline: 5 * time.Second})
 	p := rig.p
 	answers := make(chan int, n)
@@ -278,38 +251,8 @@ func TestFastMissPendingCap(t *testing.T) {
 	if muxUses <= n {
 		t.Fatalf("muxUses (%d) must exceed %d for this test to see the cap on pending queries", muxUses, n)
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ports := map[string]int{}
-	done := make(chan struct{})
-	go func() { // reads n queries, then answers them all
-		defer close(done)
-		type query struct {
-			m    *dns.Msg
-			from net.Addr
-		}
-		var qs []query
-		buf := make([]byte, 4096)
-		for len(qs) < n {
-			k, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			m := new(dns.Msg)
-			if m.Unpack(buf[:k]) == nil {
-				qs = append(qs, query{m, from})
-				ports[from.String()]++
-			}
-		}
-		for _, q := range qs {
-			b, _ := new(dns.Msg).SetReply(q.m).Pack()
-			pc.WriteTo(b, q.from)
-		}
-	}()
-	t.Cleanup(func() { pc.Close() })
-	rig := newMissRig(t, Config{Upstreams: []Upstream{{Net: "udp", Addr: pc.LocalAddr().String()}},
+	up := batchUpstream(t, n, func(q *dns.Msg) *dns.Msg { return new(dns.Msg).SetReply(q) })
+	rig := newMissRig(t, Config{Upstreams: []Upstream{{Net: "udp", Addr: up.addr}},
 		Timeout: 5 * time.Second, Deadline: 5 * time.Second})
 	for i := range n {
 		rig.send(t, pack(t, question("p"+strconv.Itoa(i)+".example.test.", dns.TypeA)))
@@ -320,7 +263,7 @@ func TestFastMissPendingCap(t *testing.T) {
 			t.Fatalf("answer %d: %v %v", i, a, err)
 		}
 	}
-	<-done
+	ports := up.ports()
 	if len(ports) != 3 {
 		t.Errorf("%d queries sent at once came from %d source ports %v, want 3", n, len(ports), ports)
 	}
@@ -450,4 +393,55 @@ func (r *missRig) ask(t *testing.T, m *dns.Msg) *dns.Msg {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// batch is an upstream on loopback that answers its queries in one burst.
+type batch struct {
+	addr string
+	done chan struct{}
+	from map[string]int // queries per source port
+}
+
+// batchUpstream starts a batch that reads n queries, then answers them all,
+// back to back, with what answer makes of each.
+func batchUpstream(t *testing.T, n int, answer func(q *dns.Msg) *dns.Msg) *batch {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &batch{addr: pc.LocalAddr().String(), done: make(chan struct{}), from: map[string]int{}}
+	go func() {
+		defer close(b.done)
+		type query struct {
+			m    *dns.Msg
+			from net.Addr
+		}
+		var qs []query
+		buf := make([]byte, 4096)
+		for len(qs) < n {
+			k, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			m := new(dns.Msg)
+			if m.Unpack(buf[:k]) == nil {
+				qs = append(qs, query{m, from})
+				b.from[from.String()]++
+			}
+		}
+		for _, q := range qs {
+			w, _ := answer(q.m).Pack()
+			pc.WriteTo(w, q.from)
+		}
+	}()
+	t.Cleanup(func() { pc.Close(); <-b.done })
+	return b
+}
+
+// ports waits until b has answered and returns how many queries came from
+// each source port.
+func (b *batch) ports() map[string]int {
+	<-b.done
+	return b.from
 }
