@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -142,11 +143,32 @@ const cacheShards = 16
 
 // cache holds packed answers in two LRUs: one for answers with records, one
 // for negative answers. A random-subdomain flood churns only the second.
+//
+// While caching one more negative answer would push a live one out of the
+// second (a flood of names that do not exist fills it), a negative answer is
+// cached only when the doorkeeper saw its key before: asked twice, not once.
+// A flood's names are asked once, so they neither evict the negative answers
+// clients keep asking for (a popular name's missing AAAA) nor cost the
+// insert and the eviction.
 type cache struct {
 	cfg      CacheConfig
 	seed     maphash.Seed
 	pos, neg lruShards
+	negCap   int                     // entries per shard of neg
+	pressed  atomic.Int64            // unix ns until which neg is under pressure
+	door     [doorSize]atomic.Uint32 // fingerprints of negative keys seen once
+	skipped  atomic.Uint64           // negative answers the doorkeeper kept out
 }
+
+const (
+	// doorSize is the doorkeeper's slots: during a 2000 QPS flood a slot is
+	// overwritten every 30 s or so, so a name asked again within seconds
+	// is let in.
+	doorSize = 1 << 16
+	// pressHold is how long neg counts as under pressure after an insert
+	// would have evicted a live answer; then the next insert looks again.
+	pressHold = 10 * time.Second
+)
 
 // lruShards is a sharded LRU. Sharding keeps the lock that every hit takes
 // (an LRU moves the entry to the front) from being one lock for every core.
@@ -184,6 +206,7 @@ func newCache(cfg CacheConfig) (*cache, error) {
 	if c.neg, err = newShards(cfg.NegativeSize); err != nil {
 		return nil, err
 	}
+	c.negCap = (cfg.NegativeSize + len(c.neg) - 1) / len(c.neg)
 	return c, nil
 }
 
@@ -192,6 +215,31 @@ func (c *cache) shard(s lruShards, k cacheKey) *lru.Cache[cacheKey, *entry] {
 		return s[0]
 	}
 	return s[maphash.String(c.seed, k.name)%uint64(len(s))]
+}
+
+// admit says whether a negative answer for k may go into l, k's shard of
+// neg, at time now: always, unless that would push out a live answer; then
+// only if k was seen before.
+func (c *cache) admit(l *lru.Cache[cacheKey, *entry], k cacheKey, now time.Time) bool {
+	ns := now.UnixNano()
+	if ns >= c.pressed.Load() {
+		if l.Len() < c.negCap {
+			return true
+		}
+		if _, oldest, ok := l.GetOldest(); !ok || !now.Before(oldest.expires) {
+			return true // what goes is already dead
+		}
+		c.pressed.Store(ns + int64(pressHold))
+	}
+	h := maphash.String(c.seed, k.name) ^ uint64(k.qtype)<<40 ^ uint64(k.qclass)<<16 ^ uint64(k.flags)
+	h *= 0x9E3779B97F4A7C15
+	slot, fp := &c.door[h%doorSize], uint32(h>>32)|1
+	if slot.Load() == fp {
+		return true
+	}
+	slot.Store(fp)
+	c.skipped.Add(1)
+	return false
 }
 
 // get returns the live entry for k, if any.
@@ -230,12 +278,11 @@ func (c *cache) put(k cacheKey, resp *dns.Msg, now time.Time) *entry {
 	if err != nil {
 		return nil
 	}
-	b := bytes.Clone(packed)
-	l, err := scanMsg(b)
+	l, err := scanMsg(packed)
 	if err != nil {
 		return nil
 	}
-	return c.putWire(k, b, &l, now)
+	return c.putWire(k, packed, &l, now, false)
 }
 
 func cacheable(rcode int) bool {
@@ -243,20 +290,27 @@ func cacheable(rcode int) bool {
 }
 
 // putWire stores the packed answer b, ID 0, of layout l, under k if it may
-// be cached, and returns the entry it stored, or nil. The entry keeps b.
-func (c *cache) putWire(k cacheKey, b []byte, l *layout, now time.Time) *entry {
+// be cached, and returns the entry it stored, or nil. The entry keeps b if
+// own, else a copy of it.
+func (c *cache) putWire(k cacheKey, b []byte, l *layout, now time.Time, own bool) *entry {
 	ttl := c.lifetime(b, l)
 	if ttl <= 0 {
 		return nil
 	}
 	rcode := int(b[3] & 0xF)
-	e := &entry{wire: b, ttls: l.refs, qnameLen: l.qnameLen, rcode: rcode, stored: now, expires: now.Add(ttl)}
-	to, other := c.pos, c.neg
+	to, other := c.shard(c.pos, k), c.shard(c.neg, k)
 	if rcode != dns.RcodeSuccess || binary.BigEndian.Uint16(b[6:]) == 0 {
-		to, other = c.neg, c.pos
+		to, other = other, to
+		if !c.admit(to, k, now) {
+			return nil
+		}
 	}
-	c.shard(other, k).Remove(k) // the name's earlier answer, if it was of the other kind
-	c.shard(to, k).Add(k, e)
+	if !own {
+		b = bytes.Clone(b)
+	}
+	e := &entry{wire: b, ttls: l.refs, qnameLen: l.qnameLen, rcode: rcode, stored: now, expires: now.Add(ttl)}
+	other.Remove(k) // the name's earlier answer, if it was of the other kind
+	to.Add(k, e)
 	return e
 }
 

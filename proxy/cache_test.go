@@ -325,7 +325,10 @@ func TestCachedMissKeepsClientSpelling(t *testing.T) {
 }
 
 // A random-subdomain flood does not push the answers that exist out of the
-// cache: negative answers are kept apart, in a part of their own.
+// cache: negative answers are kept apart, in a part of their own. Once that
+// part is full of live answers, a negative answer is cached the second time
+// it is asked, so the flood's names, asked once each, do not push out one
+// that clients keep asking for.
 func TestFloodKeepsAnswersCached(t *testing.T) {
 	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		if strings.HasPrefix(r.Question[0].Name, "www") {
@@ -336,29 +339,74 @@ func TestFloodKeepsAnswersCached(t *testing.T) {
 	})
 	s, addr := startProxy(t, func(c *Config) { c.Cache.Size, c.Cache.NegativeSize = 40, 10 }, up.addr)
 	const names, flood = 20, 200
-	ask := func(format string, n int, rcode int) {
+	ask := func(format string, from, to int, rcode int) {
 		t.Helper()
-		for i := range n {
+		for i := from; i < to; i++ {
 			if r := query(t, "udp", addr, question(fmt.Sprintf(format, i), dns.TypeA)); r.Rcode != rcode {
 				t.Fatalf("%s: %s, want %s", fmt.Sprintf(format, i), dns.RcodeToString[r.Rcode], dns.RcodeToString[rcode])
 			}
 		}
 	}
-	ask("www%d.example.test.", names, dns.RcodeSuccess)
-	ask("rnd%d.example.test.", flood, dns.RcodeNameError)
-	before := up.queries.Load()
-	ask("www%d.example.test.", names, dns.RcodeSuccess)
-	if n := up.queries.Load() - before; n != 0 {
+	upstreamFor := func(f func()) int32 {
+		t.Helper()
+		before := up.queries.Load()
+		f()
+		return up.queries.Load() - before
+	}
+	ask("www%d.example.test.", 0, names, dns.RcodeSuccess)
+	if n := upstreamFor(func() { ask("rnd%d.example.test.", 0, 10, dns.RcodeNameError) }); n != 10 {
+		t.Fatalf("the first 10 flood names: %d upstream queries, want 10", n)
+	}
+	// The negative part is full of live answers: a name asked once more is
+	// not cached the first time, and is the second.
+	if n := upstreamFor(func() {
+		ask("wpad%d.example.test.", 0, 1, dns.RcodeNameError)
+		ask("wpad%d.example.test.", 0, 1, dns.RcodeNameError)
+		ask("wpad%d.example.test.", 0, 1, dns.RcodeNameError)
+	}); n != 2 {
+		t.Errorf("a negative answer asked three times with the negative part full: %d upstream queries, want 2", n)
+	}
+	ask("rnd%d.example.test.", 10, flood, dns.RcodeNameError)
+	if n := upstreamFor(func() { ask("www%d.example.test.", 0, names, dns.RcodeSuccess) }); n != 0 {
 		t.Errorf("after a flood of %d names that do not exist, %d of %d cached answers had to be asked again", flood, n, names)
 	}
-	// The flood's latest names are cached too, within their part's size.
-	ask("rnd%d.example.test.", 1, dns.RcodeNameError)
-	query(t, "udp", addr, question(fmt.Sprintf("rnd%d.example.test.", flood-1), dns.TypeA))
-	if n := up.queries.Load() - before; n != 1 {
-		t.Errorf("the flood's first name (evicted) and last name (cached): %d upstream queries, want 1", n)
+	if n := upstreamFor(func() { ask("wpad%d.example.test.", 0, 1, dns.RcodeNameError) }); n != 0 {
+		t.Errorf("after the flood, the negative answer asked again had to be asked upstream: %d queries, want 0", n)
 	}
-	if st := s.Stats(); st.CacheEntries != names+10 {
+	// A flood name asked a second time is let in, and then cached.
+	if n := upstreamFor(func() {
+		ask("rnd%d.example.test.", flood-1, flood, dns.RcodeNameError)
+		ask("rnd%d.example.test.", flood-1, flood, dns.RcodeNameError)
+	}); n != 1 {
+		t.Errorf("the flood's last name, asked twice more: %d upstream queries, want 1", n)
+	}
+	st := s.Stats()
+	if st.CacheEntries != names+10 {
 		t.Errorf("%d entries cached, want %d answers and 10 negative ones", st.CacheEntries, names)
+	}
+	if want := uint64(1 + flood - 10); st.CacheSkipped != want {
+		t.Errorf("CacheSkipped = %d, want %d (wpad's first answer and the flood's names past the 10th)", st.CacheSkipped, want)
+	}
+}
+
+// While the negative part is full only of answers that have expired, a
+// negative answer is cached the first time: nothing live would be lost.
+func TestNegativeCachedFirstTimeWhenOnlyDeadAnswersGo(t *testing.T) {
+	clk := newClock()
+	up := startUpstream(t, answerRcode(dns.RcodeNameError, testSOA(3600, 60)))
+	s, addr := startProxy(t, func(c *Config) { c.Now = clk.Now; c.Cache.Size, c.Cache.NegativeSize = 40, 10 }, up.addr)
+	for i := range 10 {
+		query(t, "udp", addr, question(fmt.Sprintf("old%d.example.test.", i), dns.TypeA))
+	}
+	clk.Advance(61 * time.Second)
+	query(t, "udp", addr, question("new.example.test.", dns.TypeA))
+	before := up.queries.Load()
+	query(t, "udp", addr, question("new.example.test.", dns.TypeA))
+	if n := up.queries.Load() - before; n != 0 {
+		t.Errorf("the second ask of a name cached over expired answers went upstream (%d queries)", n)
+	}
+	if st := s.Stats(); st.CacheSkipped != 0 {
+		t.Errorf("CacheSkipped = %d, want 0", st.CacheSkipped)
 	}
 }
 

@@ -209,7 +209,7 @@ func (s *Server) finishMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, no
 		binary.BigEndian.PutUint16(a.raw, 0)
 		rcode = int(a.raw[3] & 0xF)
 		if s.cache != nil {
-			cached = s.cache.putWire(key, a.raw, &a.lay, now)
+			cached = s.cache.putWire(key, a.raw, &a.lay, now, true)
 		}
 	default:
 		resp = a.msg

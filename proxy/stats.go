@@ -37,6 +37,10 @@ type Stats struct {
 	Mismatched uint64
 	// CacheEntries is the number of answers held.
 	CacheEntries int
+	// CacheSkipped counts negative answers not cached because they were
+	// asked once while caching them would push out a live negative answer
+	// (a flood of names that do not exist).
+	CacheSkipped uint64
 	// Rcodes counts answers sent, by rcode name.
 	Rcodes map[string]uint64
 }
@@ -56,6 +60,7 @@ func (s *Server) Stats() Stats {
 	}
 	if s.cache != nil {
 		st.CacheEntries = s.cache.len()
+		st.CacheSkipped = s.cache.skipped.Load()
 	}
 	for rc := range s.stats.rcodes {
 		if n := s.stats.rcodes[rc].Load(); n > 0 {

@@ -103,10 +103,11 @@ func upstreamWire(q, pkt []byte, wq *wireQuery) {
 func (m *fastMiss) setID(id uint16) { binary.BigEndian.PutUint16(m.q, id) }
 
 // accept reads b, an answer carrying m's ID: plain (see plainAnswer), or
-// unpacked if it matches m's question; false if it is not m's answer.
+// unpacked if it matches m's question; false if it is not m's answer. A
+// plain reply's raw is b, which the caller reuses once tried returns.
 func (m *fastMiss) accept(b []byte) (reply, bool) {
 	if l, ok := plainAnswer(b, m.q); ok {
-		return reply{raw: bytes.Clone(b), lay: l}, true
+		return reply{raw: b, lay: l}, true
 	}
 	r := new(dns.Msg)
 	if r.Unpack(b) != nil || !matches(r, m.id, m.question()) {
@@ -121,18 +122,21 @@ func (m *fastMiss) question() dns.Question {
 }
 
 // tried finishes m after its try gave r or err: here if r is a plain final
-// answer that needs nothing more, else on a goroutine of its own.
+// answer that needs nothing more, else on a goroutine of its own. r.raw is
+// the responder's buffer, valid until tried returns.
 func (m *fastMiss) tried(r reply, err error) {
 	if err == nil && r.raw != nil && m.rt.pool.final(r) && rawFits(r.raw, &r.lay, m.wq.edns, m.wq.limit()) &&
 		(m.rt.annotator == nil || !m.wq.edns || !isFailure(r.rcode())) {
 		m.s.finishFast(m, r)
 		return
 	}
+	r.raw = bytes.Clone(r.raw)
 	go m.slow(r, err)
 }
 
 // finishFast does what finishMiss does for a plain answer that goes to the
-// client as it came.
+// client as it came, from r.raw, the responder's buffer; the cache keeps a
+// copy of its own.
 func (s *Server) finishFast(m *fastMiss, r reply) {
 	defer m.us.workers.Done()
 	p := m.rt.pool
@@ -142,9 +146,8 @@ func (s *Server) finishFast(m *fastMiss, r reply) {
 	raw := r.raw
 	binary.BigEndian.PutUint16(raw, 0)
 	rcode := int(raw[3] & 0xF)
-	var cached *entry
 	if s.cache != nil {
-		cached = s.cache.putWire(m.key, raw, &r.lay, m.now)
+		s.cache.putWire(m.key, raw, &r.lay, m.now, false)
 	}
 	if isFailure(rcode) && s.cfg.Observer != nil {
 		s.cfg.Observer.Observe(Failure{Time: m.now, Client: m.from.Addr().Unmap(), Name: m.spelled(),
@@ -155,18 +158,11 @@ func (s *Server) finishFast(m *fastMiss, r reply) {
 		s.cfg.Recorder.Answered("udp", rcode, false)
 	}
 	<-s.inflight
-	if cached != nil {
-		raw = cached.wire
-	}
-	bp := outBuf(len(raw))
-	buf := *bp
-	copy(buf, raw)
-	patchHeader(buf, m.wq.id, m.wq.rd)
-	copy(buf[headerLen:], m.wq.qname) // the client's spelling
-	if _, err := m.us.conn.WriteToUDPAddrPort(buf, m.from); err != nil {
+	patchHeader(raw, m.wq.id, m.wq.rd)
+	copy(raw[headerLen:], m.wq.qname) // the client's spelling
+	if _, err := m.us.conn.WriteToUDPAddrPort(raw, m.from); err != nil {
 		s.log.Debug("writing answer", "error", err.Error())
 	}
-	putOut(bp)
 }
 
 // spelled is m's question name as the client spelled it, in presentation

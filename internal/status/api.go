@@ -155,6 +155,7 @@ type proxyStatsView struct {
 	CacheMisses   uint64            `json:"cache_misses"`
 	CacheHitRatio float64           `json:"cache_hit_ratio"`
 	CacheEntries  int               `json:"cache_entries"`
+	CacheSkipped  uint64            `json:"cache_skipped"`
 	ACLRefused    uint64            `json:"acl_refused"`
 	Overloaded    uint64            `json:"overloaded"`
 	TCPRejected   uint64            `json:"tcp_rejected"`
@@ -181,7 +182,7 @@ func (s *Server) stats() statsView {
 	if p := s.cfg.Proxy; p != nil {
 		st := p.Stats()
 		v.Proxy = &proxyStatsView{Queries: st.Queries, CacheHits: st.CacheHits, CacheMisses: st.CacheMisses,
-			CacheEntries: st.CacheEntries, ACLRefused: st.ACLRefused, Overloaded: st.Overloaded,
+			CacheEntries: st.CacheEntries, CacheSkipped: st.CacheSkipped, ACLRefused: st.ACLRefused, Overloaded: st.Overloaded,
 			TCPRejected: st.TCPRejected, NoUpstream: st.NoUpstream, Mismatched: st.Mismatched, Rcodes: st.Rcodes}
 		if n := st.CacheHits + st.CacheMisses; n > 0 {
 			v.Proxy.CacheHitRatio = float64(st.CacheHits) / float64(n)

@@ -200,13 +200,14 @@ type (
 var (
 	descCacheHits   = prometheus.NewDesc("nxray_cache_hits_total", "Queries answered from the cache.", nil, nil)
 	descCacheMisses = prometheus.NewDesc("nxray_cache_misses_total", "Queries the cache could not answer.", nil, nil)
+	descCacheSkip   = prometheus.NewDesc("nxray_cache_skipped_total", "Negative answers not cached: asked once while the negative cache was full of live answers.", nil, nil)
 	descDropped     = prometheus.NewDesc("nxray_diagnose_dropped_total", "Failures not diagnosed because the queue was full.", nil, nil)
 	descProbes      = prometheus.NewDesc("nxray_diagnose_probes_total", "Probes the diagnosis engine sent.", nil, nil)
 	descUp          = prometheus.NewDesc("nxray_upstream_up", "1 when the upstream is up, 0 when the proxy marked it down.", []string{"upstream"}, nil)
 )
 
 func (s *sources) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descCacheHits, descCacheMisses, descDropped, descProbes, descUp} {
+	for _, d := range []*prometheus.Desc{descCacheHits, descCacheMisses, descCacheSkip, descDropped, descProbes, descUp} {
 		ch <- d
 	}
 }
@@ -216,6 +217,7 @@ func (s *sources) Collect(ch chan<- prometheus.Metric) {
 		st := p.Stats()
 		ch <- prometheus.MustNewConstMetric(descCacheHits, prometheus.CounterValue, float64(st.CacheHits))
 		ch <- prometheus.MustNewConstMetric(descCacheMisses, prometheus.CounterValue, float64(st.CacheMisses))
+		ch <- prometheus.MustNewConstMetric(descCacheSkip, prometheus.CounterValue, float64(st.CacheSkipped))
 		for _, u := range p.Upstreams() {
 			up := 1.0
 			if u.Down {
