@@ -37,7 +37,13 @@ type fastMiss struct {
 	sock *muxSock
 	id   uint16
 	try  int // its index in sock.tries
+
+	buf [2 * maxMissLen]byte // pkt and q, in the one allocation
 }
+
+// maxMissLen is the longest query the fast miss path takes: a header, a
+// 255-byte name, type and class, and a bare OPT record.
+const maxMissLen = headerLen + maxNameLen + 4 + 11
 
 // startMiss sends the plain query pkt, which serveUDPHit read into sc and
 // found nothing cached for, upstream on the fast miss path, and says
@@ -47,7 +53,7 @@ type fastMiss struct {
 func (s *Server) startMiss(us *udpServer, pkt []byte, from netip.AddrPort, sc *udpScratch) bool {
 	rt, wq := sc.rt, &sc.q
 	p := rt.pool
-	if p.cfg.strategy == "parallel" || (wq.edns && !wq.bareOPT) {
+	if p.cfg.strategy == "parallel" || (wq.edns && !wq.bareOPT) || len(pkt) > maxMissLen {
 		return false
 	}
 	order := p.order()
@@ -59,8 +65,8 @@ func (s *Server) startMiss(us *udpServer, pkt []byte, from netip.AddrPort, sc *u
 	default:
 		return false // the full path answers SERVFAIL and counts it
 	}
-	buf := make([]byte, 2*len(pkt))
-	m := &fastMiss{s: s, us: us, rt: rt, from: from, pkt: buf[:len(pkt)], q: buf[len(pkt):], wq: *wq, now: sc.now, order: order}
+	m := &fastMiss{s: s, us: us, rt: rt, from: from, wq: *wq, now: sc.now, order: order}
+	m.pkt, m.q = m.buf[:len(pkt)], m.buf[len(pkt):2*len(pkt)]
 	copy(m.pkt, pkt)
 	m.wq.qname = m.pkt[headerLen : headerLen+len(wq.qname)]
 	m.key = sc.k()
