@@ -263,8 +263,15 @@ func zoneOr(f *Findings) string {
 func qtype(t uint16) string { return dns.TypeToString[t] }
 
 func rcode(rc int) string {
-	if rc == NoAnswer {
+	switch rc { // the failures the engine sees, without a map look-up
+	case NoAnswer:
 		return "no answer"
+	case dns.RcodeNameError:
+		return "NXDOMAIN"
+	case dns.RcodeServerFailure:
+		return "SERVFAIL"
+	case dns.RcodeRefused:
+		return "REFUSED"
 	}
 	return dns.RcodeToString[rc]
 }

@@ -166,15 +166,16 @@ func (e *Engine) Observe(f Failure) {
 		f.Time = e.cfg.Now()
 	}
 	k, rc := keyFor(f.Name, f.Qtype), rcode(f.Rcode) // the name lowercased once
+	adds := e.store.adds.Load()
 	if e.store.seen(k, rc, f.Time) {
 		e.deduplicated.Add(1)
 		return
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	// Again under e.mu: a diagnosis may have stored this verdict, and
-	// left pending, since the look above.
-	if e.store.seen(k, rc, f.Time) {
+	// Again under e.mu if a verdict was stored since the look above: a
+	// diagnosis may have stored this one, and left pending.
+	if e.store.adds.Load() != adds && e.store.seen(k, rc, f.Time) {
 		e.deduplicated.Add(1)
 		return
 	}

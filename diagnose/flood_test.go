@@ -208,3 +208,47 @@ func BenchmarkFloodQuery(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkObserveFlood is the engine's share of a flood query: Observe for
+// a fresh name in a zone already judged, which is counted onto the zone's
+// verdict. It runs on the proxy's answer path, once per flood query.
+func BenchmarkObserveFlood(b *testing.B) {
+	eng, srv := startFloodProxy(b, 10000)
+	defer eng.Close()
+	defer srv.Shutdown(context.Background())
+	c, err := net.Dial("udp", srv.Addrs()[0].String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 1232)
+	for i := 0; eng.Stats().Diagnosed == 0; i++ {
+		q := new(dns.Msg).SetQuestion(fmt.Sprintf("rnd-%d.ok.test.", i), dns.TypeA)
+		wire, err := q.Pack()
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write(wire); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Read(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	names := make([]string, 1<<12)
+	for i := range names {
+		names[i] = fmt.Sprintf("x%d.ok.test.", i)
+	}
+	grouped, now := eng.Stats().Grouped, time.Now()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		eng.Observe(diagnose.Failure{Time: now, Name: names[i%len(names)], Qtype: dns.TypeA,
+			Rcode: dns.RcodeNameError, Upstream: "127.0.0.1:53"})
+		i++
+	}
+	if n := eng.Stats().Grouped - grouped; n != uint64(i) {
+		b.Fatalf("%d of %d failures grouped onto the zone's verdict", n, i)
+	}
+}

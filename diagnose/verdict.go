@@ -4,9 +4,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/miekg/dns"
 )
 
@@ -66,19 +67,23 @@ type stored struct {
 // store keeps verdicts by name and type, bounded in number, each for ttl
 // after it was last seen. Expiry is checked against an injected clock (the
 // library's expirable LRU runs a goroutine that never stops and reads the
-// wall clock). Safe for concurrent use.
+// wall clock). Safe for concurrent use: mu guards all of it, so the LRU is
+// the library's unlocked one.
 type store struct {
-	mu  sync.Mutex // guards lru's contents, which are mutated in place, and ids
-	lru *lru.Cache[verdictKey, *stored]
+	mu  sync.Mutex // guards lru, whose entries are mutated in place, and ids
+	lru *simplelru.LRU[verdictKey, *stored]
 	ids map[string]verdictKey // the key of each stored verdict's ID
-	ttl time.Duration
-	now func() time.Time
+	// adds counts the verdicts added: a look-up that missed need not be
+	// done again while it has not moved.
+	adds atomic.Uint64
+	ttl  time.Duration
+	now  func() time.Time
 }
 
 func newStore(size int, ttl time.Duration, now func() time.Time) (*store, error) {
 	s := &store{ids: map[string]verdictKey{}, ttl: ttl, now: now}
 	// Called with s.mu held, by the Add or Remove that drops the entry.
-	l, err := lru.NewWithEvict(size, func(_ verdictKey, e *stored) { delete(s.ids, e.v.ID) })
+	l, err := simplelru.NewLRU(size, func(_ verdictKey, e *stored) { delete(s.ids, e.v.ID) })
 	if err != nil {
 		return nil, err
 	}
@@ -93,6 +98,7 @@ func (s *store) add(k verdictKey, e *stored) {
 	}
 	s.lru.Add(k, e)
 	s.ids[e.v.ID] = k
+	s.adds.Add(1)
 }
 
 func keyFor(name string, qtype uint16) verdictKey {
