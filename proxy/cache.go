@@ -154,10 +154,10 @@ type cache struct {
 	cfg      CacheConfig
 	seed     maphash.Seed
 	pos, neg lruShards
-	negCap   int                     // entries per shard of neg
-	pressed  atomic.Int64            // unix ns until which neg is under pressure
-	door     [doorSize]atomic.Uint32 // fingerprints of negative keys seen once
-	skipped  atomic.Uint64           // negative answers the doorkeeper kept out
+	negCap   int                                    // entries per shard of neg
+	pressed  [cacheShards]atomic.Pointer[time.Time] // per shard of neg: under pressure until then
+	door     [doorSize]atomic.Uint32                // fingerprints of negative keys seen once
+	skipped  atomic.Uint64                          // negative answers the doorkeeper kept out
 }
 
 const (
@@ -211,28 +211,34 @@ func newCache(cfg CacheConfig) (*cache, error) {
 }
 
 func (c *cache) shard(s lruShards, k cacheKey) *lru.Cache[cacheKey, *entry] {
-	if len(s) == 1 {
-		return s[0]
-	}
-	return s[maphash.String(c.seed, k.name)%uint64(len(s))]
+	return s[c.shardOf(s, k)]
 }
 
-// admit says whether a negative answer for k may go into l, k's shard of
-// neg, at time now: always, unless that would push out a live answer; then
-// only if k was seen before.
-func (c *cache) admit(l *lru.Cache[cacheKey, *entry], k cacheKey, now time.Time) bool {
-	ns := now.UnixNano()
-	if ns >= c.pressed.Load() {
+func (c *cache) shardOf(s lruShards, k cacheKey) int {
+	if len(s) == 1 {
+		return 0
+	}
+	return int(maphash.String(c.seed, k.name) % uint64(len(s)))
+}
+
+// admit says whether a negative answer for k may go into neg's shard i at
+// time now: always, unless that would push out a live answer; then only if
+// k was seen before.
+func (c *cache) admit(i int, k cacheKey, now time.Time) bool {
+	l := c.neg[i]
+	if until := c.pressed[i].Load(); until == nil || !now.Before(*until) {
 		if l.Len() < c.negCap {
 			return true
 		}
 		if _, oldest, ok := l.GetOldest(); !ok || !now.Before(oldest.expires) {
 			return true // what goes is already dead
 		}
-		c.pressed.Store(ns + int64(pressHold))
+		until := now.Add(pressHold)
+		c.pressed[i].Store(&until)
 	}
-	h := maphash.String(c.seed, k.name) ^ uint64(k.qtype)<<40 ^ uint64(k.qclass)<<16 ^ uint64(k.flags)
-	h *= 0x9E3779B97F4A7C15
+	// Every bit of h depends on all of k: the slot on one part, the
+	// fingerprint on another, so a name's types have slots of their own.
+	h := maphash.Comparable(c.seed, k)
 	slot, fp := &c.door[h%doorSize], uint32(h>>32)|1
 	if slot.Load() == fp {
 		return true
@@ -301,7 +307,9 @@ func (c *cache) putWire(k cacheKey, b []byte, l *layout, now time.Time, own bool
 	to, other := c.shard(c.pos, k), c.shard(c.neg, k)
 	if rcode != dns.RcodeSuccess || binary.BigEndian.Uint16(b[6:]) == 0 {
 		to, other = other, to
-		if !c.admit(to, k, now) {
+		if !c.admit(c.shardOf(c.neg, k), k, now) {
+			// pos holds no live answer for k, or k would not have been a
+			// miss; leaving one that two racing misses left is TTL-legal.
 			return nil
 		}
 	}

@@ -389,6 +389,26 @@ func TestFloodKeepsAnswersCached(t *testing.T) {
 	}
 }
 
+// A name's types are told apart by the doorkeeper: a client asking AAAA and
+// HTTPS in turn, both negative, gets each cached on its second ask.
+func TestNegativeTypesAdmittedApart(t *testing.T) {
+	up := startUpstream(t, answerRcode(dns.RcodeNameError, testSOA(3600, 300)))
+	_, addr := startProxy(t, func(c *Config) { c.Cache.Size, c.Cache.NegativeSize = 40, 10 }, up.addr)
+	for i := range 10 { // the negative part, full of live answers
+		query(t, "udp", addr, question(fmt.Sprintf("rnd%d.example.test.", i), dns.TypeA))
+	}
+	for range 2 {
+		query(t, "udp", addr, question("wpad.example.test.", dns.TypeAAAA))
+		query(t, "udp", addr, question("wpad.example.test.", dns.TypeHTTPS))
+	}
+	before := up.queries.Load()
+	query(t, "udp", addr, question("wpad.example.test.", dns.TypeAAAA))
+	query(t, "udp", addr, question("wpad.example.test.", dns.TypeHTTPS))
+	if n := up.queries.Load() - before; n != 0 {
+		t.Errorf("AAAA and HTTPS asked in turn, twice each, then again: %d of 2 went upstream, want 0", n)
+	}
+}
+
 // While the negative part is full only of answers that have expired, a
 // negative answer is cached the first time: nothing live would be lost.
 func TestNegativeCachedFirstTimeWhenOnlyDeadAnswersGo(t *testing.T) {

@@ -66,7 +66,7 @@ func (s *Server) startMiss(us *udpServer, pkt []byte, from netip.AddrPort, sc *u
 		return false // the full path answers SERVFAIL and counts it
 	}
 	m := &fastMiss{s: s, us: us, rt: rt, from: from, wq: *wq, now: sc.now, order: order}
-	m.pkt, m.q = m.buf[:len(pkt)], m.buf[len(pkt):2*len(pkt)]
+	m.pkt, m.q = m.buf[:len(pkt):len(pkt)], m.buf[len(pkt):2*len(pkt):2*len(pkt)]
 	copy(m.pkt, pkt)
 	m.wq.qname = m.pkt[headerLen : headerLen+len(wq.qname)]
 	m.key = sc.k()
