@@ -167,15 +167,20 @@ func (e *Engine) Observe(f Failure) {
 	}
 	k, rc := keyFor(f.Name, f.Qtype), rcode(f.Rcode) // the name lowercased once
 	adds := e.store.adds.Load()
-	if e.store.seen(k, rc, f.Time) {
+	hit, revivable := e.store.seen(k, rc, f.Time)
+	if hit {
 		e.deduplicated.Add(1)
 		return
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	// Again under e.mu if a verdict was stored since the look above: a
-	// diagnosis may have stored this one, and left pending.
-	if e.store.adds.Load() != adds && e.store.seen(k, rc, f.Time) {
+	// Again under e.mu if a verdict was stored since the look above (a
+	// diagnosis may have stored this one, and left pending) or the one
+	// found may have been extended since.
+	if revivable || e.store.adds.Load() != adds {
+		hit, _ = e.store.seen(k, rc, f.Time)
+	}
+	if hit {
 		e.deduplicated.Add(1)
 		return
 	}

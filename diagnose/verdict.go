@@ -160,17 +160,23 @@ func (s *store) get(name string, qtype uint16) (Verdict, bool) {
 
 // seen counts one more failure on a live verdict under k for the same
 // rcode, and says whether there was one.
-func (s *store) seen(k verdictKey, rcode string, at time.Time) bool {
+// A miss says whether the same look-up may hit later with no verdict added
+// (revivable): the verdict had expired at at, and a failure from before at
+// may yet extend it.
+func (s *store) seen(k verdictKey, rcode string, at time.Time) (hit, revivable bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.lru.Get(k)
-	if !ok || !at.Before(e.expires) || e.v.Rcode != rcode {
-		return false
+	if !ok || e.v.Rcode != rcode {
+		return false, false
+	}
+	if !at.Before(e.expires) {
+		return false, true
 	}
 	e.v.Count++
 	e.v.LastSeen = at
 	e.expires = at.Add(s.ttl)
-	return true
+	return true, false
 }
 
 // byID returns the live verdict with this ID.
