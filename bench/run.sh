@@ -20,6 +20,13 @@
 #          (rnd-N.bench.test. at FLOOD_QPS), plus a control run with the same
 #          flood sent to the upstream directly, in FLOOD_ROUNDS interleaved
 #          rounds; the server's RSS
+#   floodalt  each of FLOOD_SERVERS with its cache on: one long cache-hit run
+#          (dnsperf -S 1) while the flood is switched on and off: windows of
+#          ALT_WINDOW s, no flood, flood to the upstream (control), no flood,
+#          flood to the server, ALT_CYCLES times; each 1-s interval inside a
+#          window (its first 0.5 s left out) counts for that window's phase.
+#          Phases seconds apart see the same machine, so a host that slows
+#          down or speeds up over minutes moves them alike.
 #   kill   forwarding at KILL_QPS to two upstreams; the first is killed with
 #          SIGKILL KILL_AT seconds into the run; lost queries, latency tail
 #
@@ -46,6 +53,13 @@
 #                    round sends (DURATION+3) * FLOOD_QPS of them)
 #   FLOOD_SETTLE=10  seconds of quiet after each round
 #                    (nxray's diagnosis queue drains in the background)
+#   ALT_CYCLES=8 ALT_WINDOW=5  floodalt's cycles and window length (s)
+#   FLOOD_CPU=1      CPU of the flood's dnsperf and, during flood and floodalt,
+#                    the upstream. With SUT_CPU_QUOTA, FLOOD_CPU=0 puts them in
+#                    the time of CPU 0 the capped server may not use, so that
+#                    the hit dnsperf has CPU 1 to itself: on two CPUs, the
+#                    flood then costs the hit generator nothing, and the
+#                    control measures what sharing CPU 0 costs the server.
 #   KILL_QPS=2000 KILL_DURATION=12 KILL_AT=4 KILL_TIMEOUT=500ms
 #   KILL_OUTSTANDING=2000
 #                    (KILL_TIMEOUT is nxray's --timeout in the kill scenario;
@@ -73,7 +87,7 @@ LAT_DURATION=${LAT_DURATION:-10}
 ZONE_SIZE=${ZONE_SIZE:-5000}  # www0..www4999.bench.test A
 HIT_NAMES=${HIT_NAMES:-100}   # cache-hit query set: www0..www99
 PEERS=${PEERS:-coredns dnsproxy dnsdist}
-BENCH_SCENARIOS=${BENCH_SCENARIOS:-hit fwd flood kill}
+BENCH_SCENARIOS=${BENCH_SCENARIOS:-hit fwd flood floodalt kill}
 COREDNS_VERSION=${COREDNS_VERSION:-v1.15.0}
 COREDNS_BIN=${COREDNS_BIN:-$HOME/go/bin/coredns}
 DNSPROXY_VERSION=${DNSPROXY_VERSION:-v0.78.0}
@@ -84,6 +98,8 @@ FLOOD_QPS=${FLOOD_QPS:-2000}
 FLOOD_NAMES=${FLOOD_NAMES:-30000}
 FLOOD_ROUNDS=${FLOOD_ROUNDS:-5}
 FLOOD_SETTLE=${FLOOD_SETTLE:-10}
+ALT_CYCLES=${ALT_CYCLES:-8}
+ALT_WINDOW=${ALT_WINDOW:-5}
 KILL_QPS=${KILL_QPS:-2000}
 KILL_DURATION=${KILL_DURATION:-12}
 KILL_AT=${KILL_AT:-4}
@@ -93,6 +109,7 @@ BENCH_SKIP_NXRAY=${BENCH_SKIP_NXRAY:-0}
 SUT_CPU_QUOTA=${SUT_CPU_QUOTA:-}
 SERVER_CPU=0
 LOAD_CPU=1
+FLOOD_CPU=${FLOOD_CPU:-$LOAD_CPU}
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 WORK=$(mktemp -d /tmp/nxray-bench.XXXXXX)
@@ -231,6 +248,8 @@ for i in $(seq 1 "$FLOOD_ROUNDS"); do
 	awk -v n="$FLOOD_NAMES" -v o="$(((i - 1) * FLOOD_NAMES))" 'BEGIN { for (i = o; i < o + n; i++) printf "rnd-%d.bench.test A\n", i }' >"$WORK/q-flood-$i.txt"
 done
 echo "www0.bench.test A" >"$WORK/q-probe.txt"
+# floodalt: fresh names for every window of every server, after the rounds'
+alt_names=$((ALT_WINDOW * FLOOD_QPS + FLOOD_QPS))
 
 corefile_upstream() { # PORT
 	printf 'bench.test.:%s {\n    bind 127.0.0.1\n    file %s\n}\n' "$1" "$ZONE"
@@ -520,6 +539,12 @@ if has "$BENCH_SCENARIOS" fwd; then
 	idle_check after-fwd
 fi
 
+# The upstream moves to FLOOD_CPU for the flood scenarios, and back after.
+if [ "$FLOOD_CPU" != "$LOAD_CPU" ] && { has "$BENCH_SCENARIOS" flood || has "$BENCH_SCENARIOS" floodalt; }; then
+	log "flood scenarios: the flood's dnsperf and the upstream on CPU $FLOOD_CPU"
+	taskset -a -p -c "$FLOOD_CPU" "$UP_PID" >/dev/null
+fi
+
 # --- scenario flood: cache hits during a random-subdomain NXDOMAIN flood ----
 # For each server in FLOOD_SERVERS, with its cache on: FLOOD_ROUNDS rounds of
 # three cache-hit runs, "off" (no flood), "ctl" (the flood sent straight to
@@ -534,7 +559,7 @@ if has "$BENCH_SCENARIOS" flood; then
 	flood_run() { # SERVER PORT PID PHASE ROUND TARGET_PORT|none
 		local sv=$1 port=$2 pid=$3 phase=$4 round=$5 target=$6 fpid="" c0 c1 t0 t1 r
 		if [ "$target" != none ]; then
-			taskset -c $LOAD_CPU dnsperf -s 127.0.0.1 -p "$target" -d "$WORK/q-flood-$round.txt" -l "$fl_len" \
+			taskset -c "$FLOOD_CPU" dnsperf -s 127.0.0.1 -p "$target" -d "$WORK/q-flood-$round.txt" -l "$fl_len" \
 				-Q "$FLOOD_QPS" -c "$CLIENTS" -q 1000 -t 2 >"$WORK/flood-$sv-$phase-$round.txt" 2>&1 </dev/null &
 			fpid=$!; PIDS+=("$fpid")
 		fi
@@ -582,6 +607,63 @@ if has "$BENCH_SCENARIOS" flood; then
 		idle_check "after-flood-$sv"
 	done
 fi
+
+# --- scenario floodalt: the flood switched on and off under one hit run -----
+# Result lines:
+#   alt SERVER PHASE CYCLE QPS        one 1-s interval of the hit run
+#   altinfo SERVER KEY VALUE...
+if has "$BENCH_SCENARIOS" floodalt; then
+	alt_file=0
+	for sv in $FLOOD_SERVERS; do
+		[ "$sv" = nxray ] && [ -z "$NXRAY" ] && continue
+		log "scenario floodalt: $sv cache hits while a ${FLOOD_QPS} qps NXDOMAIN flood is switched on and off every ${ALT_WINDOW} s, $ALT_CYCLES cycles"
+		TAG_SUFFIX=-floodalt start_sut "$sv" hit "$UP_PORT"; pid=$STARTED_PID; port=$STARTED_PORT
+		warmup "$port" "$WORK/q-hit.txt"
+		hits=$WORK/alt-$sv-hits.txt windows=$WORK/alt-$sv-windows.txt
+		: >"$windows"
+		for cycle in $(seq 1 "$ALT_CYCLES"); do
+			for phase in ctl on; do
+				alt_file=$((alt_file + 1))
+				awk -v n="$alt_names" -v o="$((FLOOD_ROUNDS * FLOOD_NAMES + alt_file * alt_names))" \
+					'BEGIN { for (i = o; i < o + n; i++) printf "rnd-%d.bench.test A\n", i }' >"$WORK/q-alt-$sv-$phase-$cycle.txt"
+			done
+		done
+		taskset -c $LOAD_CPU dnsperf -s 127.0.0.1 -p "$port" -d "$WORK/q-hit.txt" -l $((ALT_CYCLES * 4 * ALT_WINDOW + 4)) \
+			-c "$CLIENTS" -q "$OUTSTANDING" -t 2 -S 1 >"$hits" 2>&1 </dev/null &
+		hp=$!; PIDS+=("$hp")
+		sleep 2
+		c0=$(cpu_secs "$pid")
+		for cycle in $(seq 1 "$ALT_CYCLES"); do
+			for phase in off ctl off on; do
+				t0=$(date +%s.%N)
+				if [ "$phase" = off ]; then
+					sleep "$ALT_WINDOW"
+				else
+					target=$port
+					[ "$phase" = ctl ] && target=$UP_PORT
+					taskset -c "$FLOOD_CPU" dnsperf -s 127.0.0.1 -p "$target" -d "$WORK/q-alt-$sv-$phase-$cycle.txt" -l "$ALT_WINDOW" \
+						-Q "$FLOOD_QPS" -c "$CLIENTS" -q 1000 -t 2 >"$WORK/alt-$sv-flood.txt" 2>&1 </dev/null || true
+					echo "altinfo $sv flood-$phase-$cycle $(parse_dnsperf "$WORK/alt-$sv-flood.txt")" >>"$RES"
+				fi
+				echo "$phase $cycle $t0 $(date +%s.%N)" >>"$windows"
+			done
+		done
+		c1=$(cpu_secs "$pid")
+		for _ in $(seq 1 100); do kill -0 "$hp" 2>/dev/null || break; sleep 0.1; done
+		stop_pid "$hp"
+		# dnsperf -S 1 prints "T: QPS" for the second that ended at T
+		awk -v sv="$sv" 'NR == FNR { ph[++n] = $1; cy[n] = $2; b[n] = $3 + 0.5; e[n] = $4; next }
+			/^[0-9]+\.[0-9]+: [0-9.]+$/ { t = $1 + 0; for (i = 1; i <= n; i++) if (t - 1 >= b[i] && t <= e[i]) { printf "alt %s %s %s %.0f\n", sv, ph[i], cy[i], $2; break } }' \
+			"$windows" "$hits" >>"$RES"
+		echo "altinfo $sv cpu $(awk -v a="$c0" -v b="$c1" -v s="$ALT_CYCLES" -v w="$ALT_WINDOW" 'BEGIN {printf "%.0f", 100 * (b - a) / (s * 4 * w)}')" >>"$RES"
+		echo "altinfo $sv rss-end $(vmrss_mib "$pid") $(vmhwm_mib "$pid")" >>"$RES"
+		log "floodalt $sv: $(awk -v sv="$sv" '$1 == "alt" && $2 == sv { s[$3] += $5; n[$3]++ } END { printf "hits/s no flood %.0f (%d s), control %.0f (%d s), flood %.0f (%d s)", s["off"]/n["off"], n["off"], s["ctl"]/n["ctl"], n["ctl"], s["on"]/n["on"], n["on"] }' "$RES")"
+		offbox_check "$pid" "$sv"; stop_pid "$pid"
+		idle_check "after-floodalt-$sv"
+	done
+fi
+
+[ "$FLOOD_CPU" = "$LOAD_CPU" ] || taskset -a -p -c "$LOAD_CPU" "$UP_PID" >/dev/null
 
 # --- scenario kill: first of two upstreams killed mid-run ------------------
 # Result lines: kill SERVER qps sent completed lost avg_ms max_ms p50 p99
@@ -760,6 +842,28 @@ awk -v reps="$REPS" -v dur="$DURATION" -v latqps="$LAT_QPS" -v floodqps="$FLOOD_
 			}
 		}
 	}' "$RES" >"$TABLE"
+# floodalt: means over the 1-s intervals of each phase, and per cycle
+awk -v floodqps="$FLOOD_QPS" -v win="$ALT_WINDOW" -v cycles="$ALT_CYCLES" '
+	$1 == "alt" { if (!($2 in seen)) { sv[++n] = $2; seen[$2] = 1 }; s[$2, $3] += $5; c[$2, $3]++; sc[$2, $3, $4] += $5; cc[$2, $3, $4]++ }
+	$1 == "altinfo" && $3 == "cpu" { cpu[$2] = $4 }
+	$1 == "altinfo" && $3 ~ /^flood-on-/ { sent[$2] += $5; comp[$2] += $6; lost[$2] += $7 }
+	END {
+		if (!n) exit
+		print ""
+		print "Flood switched on and off under one hit run (floodalt: " cycles " cycles of " win "-s windows: no flood, flood to the upstream (control), no flood, flood to the server; dnsperf -S 1; the first 0.5 s of each window left out):"
+		print ""
+		print "| server | hits/s, no flood | control | flood to the server | flood vs no flood | flood vs control | per-cycle flood vs no flood: mean ± standard error (min-max) | server CPU | flood sent / answered / lost |"
+		print "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+		for (i = 1; i <= n; i++) {
+			v = sv[i]; off = s[v, "off"] / c[v, "off"]; ctl = s[v, "ctl"] / c[v, "ctl"]; on = s[v, "on"] / c[v, "on"]
+			lo = 1e9; hi = 0; m = 0; q = 0; k2 = 0
+			for (k = 1; k <= cycles; k++) if (cc[v, "on", k] && cc[v, "off", k]) {
+				r = (sc[v, "on", k] / cc[v, "on", k]) / (sc[v, "off", k] / cc[v, "off", k]); if (r < lo) lo = r; if (r > hi) hi = r
+				k2++; m += r; q += r * r }
+			m /= k2; se = (k2 > 1) ? sqrt((q - k2 * m * m) / (k2 - 1) / k2) : 0
+			printf "| %s | %.0f (%d s) | %.0f (%.1f%%; %d s) | %.0f (%d s) | **%.1f%%** | %.1f%% | %.1f%% ± %.1f (%.0f-%.0f%%) | %s%% | %d / %d / %d |\n", v, off, c[v, "off"], ctl, 100 * ctl / off, c[v, "ctl"], on, c[v, "on"], 100 * on / off, 100 * on / ctl, 100 * m, 100 * se, 100 * lo, 100 * hi, cpu[v], sent[v], comp[v], lost[v]
+		}
+	}' "$RES" >>"$TABLE"
 
 {
 	echo
@@ -768,6 +872,7 @@ awk -v reps="$REPS" -v dur="$DURATION" -v latqps="$LAT_QPS" -v floodqps="$FLOOD_
 	echo "- machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), kernel $(uname -r); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "- nxray $NXRAY_GIT; $COREDNS_VER_STR; dnsproxy $DNSPROXY_VER_STR; dnsdist $DNSDIST_VER_STR; dnsperf $DNSPERF_VER; $(go version | awk '{print $3}')"
 	[ -z "$SUT_CPU_QUOTA" ] || echo "- every server under test capped at ${SUT_CPU_QUOTA}% of CPU $SERVER_CPU (cgroup CPU quota, 10 ms period)"
+	[ "$FLOOD_CPU" = "$LOAD_CPU" ] || echo "- flood scenarios: the flood's dnsperf and the upstream on CPU $FLOOD_CPU, outside the servers' cgroup"
 	echo "- server under test on CPU $SERVER_CPU; dnsperf and upstream on CPU $LOAD_CPU; machine CPU use while the servers were idle (other load): ${BUSY_SAMPLES[*]}"
 	echo "- CPU time stolen by the VM's host, share of all CPU time up to each check: ${STEAL_SAMPLES[*]}"
 	echo "- throughput: dnsperf -l $DURATION -c $CLIENTS -q $OUTSTANDING -t 2 (no rate limit), $REPS reps, interleaved"
