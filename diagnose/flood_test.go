@@ -160,24 +160,23 @@ func liveHeap() uint64 {
 	return m.HeapAlloc
 }
 
-// BenchmarkFloodQuery is one query of a random-subdomain NXDOMAIN flood, as
-// a client sees it over UDP: a fresh name the proxy forwards, caches
-// negatively and hands to the engine, which groups it with the zone's
-// first verdict. Everything runs in this process, so ns/op includes the
-// client and the upstream; allocs/op and a CPU profile show the proxy's share.
-func BenchmarkFloodQuery(b *testing.B) {
+// judgedFlood starts a flood proxy and asks fresh names in ok.test. until
+// the engine has judged the zone, so that the flood that follows is grouped
+// under that verdict, as in a real flood. ask sends the next fresh name
+// over UDP and returns the answer's rcode.
+func judgedFlood(b *testing.B) (eng *diagnose.Engine, ask func() int) {
 	eng, srv := startFloodProxy(b, 10000)
-	defer eng.Close()
-	defer srv.Shutdown(context.Background())
+	b.Cleanup(eng.Close)
+	b.Cleanup(func() { srv.Shutdown(context.Background()) })
 	c, err := net.Dial("udp", srv.Addrs()[0].String())
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer c.Close()
+	b.Cleanup(func() { c.Close() })
 	q := new(dns.Msg)
 	buf := make([]byte, 1232)
 	i := 0
-	ask := func() int {
+	ask = func() int {
 		i++
 		q.SetQuestion(fmt.Sprintf("rnd-%d.ok.test.", i), dns.TypeA)
 		wire, err := q.Pack()
@@ -194,14 +193,21 @@ func BenchmarkFloodQuery(b *testing.B) {
 		}
 		return int(buf[3] & 0xF)
 	}
-	// The first failure is diagnosed; wait for its verdict so that the
-	// flood that follows is grouped under it, as in a real flood.
 	ask()
 	for eng.Stats().Diagnosed == 0 {
 		ask()
 	}
+	return eng, ask
+}
+
+// BenchmarkFloodQuery is one query of a random-subdomain NXDOMAIN flood, as
+// a client sees it over UDP: a fresh name the proxy forwards, caches
+// negatively and hands to the engine, which groups it with the zone's
+// first verdict. Everything runs in this process, so ns/op includes the
+// client and the upstream; allocs/op and a CPU profile show the proxy's share.
+func BenchmarkFloodQuery(b *testing.B) {
+	_, ask := judgedFlood(b)
 	b.ReportAllocs()
-	b.ResetTimer()
 	for b.Loop() {
 		if rc := ask(); rc != dns.RcodeNameError {
 			b.Fatalf("rcode %d, want NXDOMAIN", rc)
@@ -213,29 +219,7 @@ func BenchmarkFloodQuery(b *testing.B) {
 // a fresh name in a zone already judged, which is counted onto the zone's
 // verdict. It runs on the proxy's answer path, once per flood query.
 func BenchmarkObserveFlood(b *testing.B) {
-	eng, srv := startFloodProxy(b, 10000)
-	defer eng.Close()
-	defer srv.Shutdown(context.Background())
-	c, err := net.Dial("udp", srv.Addrs()[0].String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	buf := make([]byte, 1232)
-	for i := 0; eng.Stats().Diagnosed == 0; i++ {
-		q := new(dns.Msg).SetQuestion(fmt.Sprintf("rnd-%d.ok.test.", i), dns.TypeA)
-		wire, err := q.Pack()
-		if err != nil {
-			b.Fatal(err)
-		}
-		c.SetDeadline(time.Now().Add(5 * time.Second))
-		if _, err := c.Write(wire); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := c.Read(buf); err != nil {
-			b.Fatal(err)
-		}
-	}
+	eng, _ := judgedFlood(b)
 	names := make([]string, 1<<12)
 	for i := range names {
 		names[i] = fmt.Sprintf("x%d.ok.test.", i)
