@@ -861,7 +861,7 @@ awk -v floodqps="$FLOOD_QPS" -v win="$ALT_WINDOW" -v cycles="$ALT_CYCLES" '
 				r = (sc[v, "on", k] / cc[v, "on", k]) / (sc[v, "off", k] / cc[v, "off", k]); if (r < lo) lo = r; if (r > hi) hi = r
 				k2++; m += r; q += r * r }
 			m /= k2; se = (k2 > 1) ? sqrt((q - k2 * m * m) / (k2 - 1) / k2) : 0
-			printf "| %s | %.0f (%d s) | %.0f (%.1f%%; %d s) | %.0f (%d s) | **%.1f%%** | %.1f%% | %.1f%% ± %.1f (%.0f-%.0f%%) | %s%% | %d / %d / %d |\n", v, off, c[v, "off"], ctl, 100 * ctl / off, c[v, "ctl"], on, c[v, "on"], 100 * on / off, 100 * on / ctl, 100 * m, 100 * se, 100 * lo, 100 * hi, cpu[v], sent[v], comp[v], lost[v]
+			printf "| %s | %.0f (%d s) | %.0f (%.1f%%; %d s) | %.0f (%d s) | **%.1f%%** | %.1f%% | %.1f%% ± %.1f (%.0f-%.0f%%) | %s%% | %d / %d / %d |\n", (v == "coredns" ? "CoreDNS" : v), off, c[v, "off"], ctl, 100 * ctl / off, c[v, "ctl"], on, c[v, "on"], 100 * on / off, 100 * on / ctl, 100 * m, 100 * se, 100 * lo, 100 * hi, cpu[v], sent[v], comp[v], lost[v]
 		}
 	}' "$RES" >>"$TABLE"
 
