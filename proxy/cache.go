@@ -304,10 +304,11 @@ func (c *cache) putWire(k cacheKey, b []byte, l *layout, now time.Time, own bool
 		return nil
 	}
 	rcode := int(b[3] & 0xF)
-	to, other := c.shard(c.pos, k), c.shard(c.neg, k)
+	ni := c.shardOf(c.neg, k)
+	to, other := c.shard(c.pos, k), c.neg[ni]
 	if rcode != dns.RcodeSuccess || binary.BigEndian.Uint16(b[6:]) == 0 {
 		to, other = other, to
-		if !c.admit(c.shardOf(c.neg, k), k, now) {
+		if !c.admit(ni, k, now) {
 			// pos holds no live answer for k, or k would not have been a
 			// miss; leaving one that two racing misses left is TTL-legal.
 			return nil
