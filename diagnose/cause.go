@@ -18,6 +18,7 @@ const (
 	DNSSECExpired              Cause = "dnssec_expired"
 	LameDelegation             Cause = "lame_delegation"
 	AuthoritativeUnreachable   Cause = "authoritative_unreachable"
+	AuthoritativeInconsistent  Cause = "authoritative_inconsistent"
 	PartialAuthoritativeOutage Cause = "partial_authoritative_outage"
 	UpstreamRefused            Cause = "upstream_refused"
 	UpstreamUnreachable        Cause = "upstream_unreachable"
@@ -28,7 +29,7 @@ const (
 
 // Causes lists every cause, in the order of the design's table.
 var Causes = []Cause{NXDomainConfirmed, StaleNegativeCache, ResolverFiltering, DNSSECBogus,
-	DNSSECExpired, LameDelegation, AuthoritativeUnreachable, PartialAuthoritativeOutage,
+	DNSSECExpired, LameDelegation, AuthoritativeUnreachable, AuthoritativeInconsistent, PartialAuthoritativeOutage,
 	UpstreamRefused, UpstreamUnreachable, TruncatedNoTCP, Unknown, Healthy}
 
 // noEDE marks a cause that attaches no Extended DNS Error to answers.
@@ -44,6 +45,7 @@ var edeCode = map[Cause]int{
 	DNSSECExpired:              int(dns.ExtendedErrorCodeSignatureExpired),
 	LameDelegation:             int(dns.ExtendedErrorCodeNoReachableAuthority),
 	AuthoritativeUnreachable:   int(dns.ExtendedErrorCodeNoReachableAuthority),
+	AuthoritativeInconsistent:  int(dns.ExtendedErrorCodeOther),
 	PartialAuthoritativeOutage: int(dns.ExtendedErrorCodeNetworkError),
 	UpstreamRefused:            int(dns.ExtendedErrorCodeProhibited),
 	UpstreamUnreachable:        int(dns.ExtendedErrorCodeNoReachableAuthority),
