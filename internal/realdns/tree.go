@@ -30,6 +30,7 @@ type Tree struct {
 	AnchorsFile string            // the root's DS, for nxray's trust_anchors
 	Resolvers   map[string]string // role -> "IP:53"
 	procs       []*exec.Cmd
+	lock        *os.File // held while the tree runs: one tree per machine
 	okSerial    int
 	children    []child // this tree's copy: AddToOK changes it
 	aliases     []string
@@ -77,7 +78,11 @@ func Start(dir string) (*Tree, error) {
 	if err := Available(); err != nil {
 		return nil, err
 	}
-	t := &Tree{Dir: dir, RootHints: []string{ipRoot}, Resolvers: map[string]string{}, okSerial: 1,
+	lock, err := lockTree()
+	if err != nil {
+		return nil, err
+	}
+	t := &Tree{lock: lock, Dir: dir, RootHints: []string{ipRoot}, Resolvers: map[string]string{}, okSerial: 1,
 		children: append([]child(nil), children...)}
 	if err := t.buildZones(); err != nil {
 		return nil, err
@@ -95,6 +100,10 @@ func Start(dir string) (*Tree, error) {
 		return nil, err
 	}
 	if err := t.startUnbounds(); err != nil {
+		t.Close()
+		return nil, err
+	}
+	if err := t.startMoreResolvers(); err != nil {
 		t.Close()
 		return nil, err
 	}
@@ -398,12 +407,29 @@ func (t *Tree) addAliases() error {
 	return nil
 }
 
-// Close stops every process, waits for it, and removes the aliases.
+// lockTree takes the machine-wide lock of the tree's fixed addresses, so
+// that two test processes (go test runs packages at once) never start two
+// trees on the same addresses; it waits for the other tree to close.
+func lockTree() (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "nxray-realdns.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking the tree's addresses: %w", err)
+	}
+	return f, nil
+}
+
+// Close stops every process, waits for it, removes the aliases and lets
+// the next tree start.
 func (t *Tree) Close() {
 	defer func() {
 		for _, ip := range t.aliases {
 			t.run("ip", "addr", "del", ip+"/32", "dev", "lo")
 		}
+		t.lock.Close() // releases the flock
 	}()
 	for _, p := range t.procs {
 		p.Process.Signal(syscall.SIGTERM)
