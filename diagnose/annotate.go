@@ -39,10 +39,15 @@ func (e *Engine) annotation(name string, qtype uint16, rc int) (uint16, string, 
 	if !ok && rc == dns.RcodeServerFailure {
 		r, ok = e.zoneFor(lname, rcode(NoAnswer), now)
 	}
-	if !ok {
-		return 0, "", false
+	if ok {
+		return annotationOf(r.v, r.summary)
 	}
-	return annotationOf(r.v, r.summary)
+	if rc == dns.RcodeNameError {
+		if fl := e.floodFor(lname, now); fl != nil && fl.flooding(now) {
+			return annotationOf(fl.v, fl.summary)
+		}
+	}
+	return 0, "", false
 }
 
 func matchesRcode(verdict string, rc int) bool {

@@ -3,6 +3,7 @@ package diagnose
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"strings"
@@ -37,8 +38,11 @@ func (f flags) String() string {
 type asker struct {
 	timeout time.Duration
 	take    func() bool
-	mu      sync.Mutex // guards ev
+	mu      sync.Mutex // guards the fields below
 	ev      []Evidence
+	// notAsked counts the probes not sent (budget, rate, deadline) or
+	// given up when the diagnosis no longer needed them: no row each.
+	notAsked int
 }
 
 func (a *asker) record(e Evidence) {
@@ -52,24 +56,34 @@ func (a *asker) record(e Evidence) {
 func (a *asker) evidence() []Evidence {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	rank := map[string]int{"upstream": 0, "alternate": 1, "root": 2, "authoritative": 3}
+	rank := map[string]int{"upstream": 0, "alternate": 1, "root": 2, "ns lookup": 3, "authoritative": 4}
 	out := append([]Evidence(nil), a.ev...)
 	slices.SortStableFunc(out, func(x, y Evidence) int { return rank[x.Role] - rank[y.Role] })
+	if a.notAsked > 0 {
+		out = append(out, Evidence{Role: "not asked", Query: fmt.Sprintf("%d probes not sent or not waited for "+
+			"(probe budget, rate limit, deadline, or another server answered first)", a.notAsked)})
+	}
 	return out
 }
 
-var errBudget = errors.New("probe budget spent")
+func (a *asker) skipped() {
+	a.mu.Lock()
+	a.notAsked++
+	a.mu.Unlock()
+}
+
+var errNotAsked = errors.New("not asked")
 
 // ask sends one question to server (IP:port) over UDP, and over TCP when
 // the answer is truncated. It returns the answer, if any, and what it saw.
 func (a *asker) ask(ctx context.Context, role, server, name string, qtype uint16, fl flags) (*dns.Msg, Answer) {
 	ans := Answer{Server: server, CD: fl.cd, Rcode: NoAnswer}
-	ev := Evidence{Server: server, Role: role, Query: name + " " + dns.TypeToString[qtype] + fl.String()}
-	defer func() { a.record(ev) }()
-	if !a.take() {
-		ans.Err, ev.Error = errBudget.Error(), errBudget.Error()
+	if ctx.Err() != nil || !a.take() {
+		a.skipped()
+		ans.NotAsked, ans.Err = true, errNotAsked.Error()
 		return nil, ans
 	}
+	ev := Evidence{Server: server, Role: role, Query: name + " " + dns.TypeToString[qtype] + fl.String()}
 	q := new(dns.Msg).SetQuestion(dns.Fqdn(name), qtype)
 	q.RecursionDesired, q.CheckingDisabled = fl.rd, fl.cd
 	q.SetEdns0(1232, fl.do)
@@ -86,6 +100,14 @@ func (a *asker) ask(ctx context.Context, role, server, name string, qtype uint16
 		}
 	}
 	ev.RTTms = float64(time.Since(start).Microseconds()) / 1000
+	if err != nil && ctx.Err() != nil {
+		// Given up by the diagnosis (its deadline, or another server
+		// answered first), not by the server: it was not heard out.
+		a.skipped()
+		ans.NotAsked, ans.Err = true, errNotAsked.Error()
+		return nil, ans
+	}
+	defer func() { a.record(ev) }()
 	if err != nil {
 		ans.Err, ev.Error = short(err), short(err)
 		return nil, ans

@@ -3,6 +3,7 @@ package diagnose
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,6 +17,11 @@ import (
 func (p *NetProber) checkChain(ctx context.Context, a *asker, zone string, ds []*dns.DS, server nsAddr, answer *dns.Msg, now time.Time) *Chain {
 	c := &Chain{Signed: len(ds) > 0}
 	if !c.Signed {
+		return c
+	}
+	if ds = checkable(ds); len(ds) == 0 {
+		c.Unsupported = true
+		c.Detail = zone + "'s DS records use only algorithms or digest types nxray cannot check, so nxray treats it as unsigned"
 		return c
 	}
 	m, _ := a.ask(ctx, "authoritative", server.addr, zone, dns.TypeDNSKEY, flags{do: true})
@@ -101,6 +107,11 @@ func (p *NetProber) checkSigs(c *Chain, what string, sigs []*dns.RRSIG, rrs []dn
 		c.RRSIGMissing, c.Detail = true, "no RRSIG over "+rrs[0].Header().Name+" "+what
 		return true
 	}
+	if sigs = slices.DeleteFunc(slices.Clone(sigs), func(s *dns.RRSIG) bool { return !verifiable[s.Algorithm] }); len(sigs) == 0 {
+		c.Unsupported = true
+		c.Detail = "the RRSIGs over " + rrs[0].Header().Name + " " + what + " use only algorithms nxray cannot check"
+		return false
+	}
 	var last string
 	for _, s := range sigs {
 		if !s.ValidityPeriod(now) {
@@ -123,6 +134,28 @@ func (p *NetProber) checkSigs(c *Chain, what string, sigs []*dns.RRSIG, rrs []dn
 	}
 	c.Detail = last
 	return true
+}
+
+// verifiable are the DNSSEC algorithms whose signatures nxray checks
+// (those miekg/dns verifies and RFC 8624 lets a validator use); a zone
+// signed only with others is, for nxray, unsigned.
+var verifiable = map[uint8]bool{dns.RSASHA1: true, dns.RSASHA1NSEC3SHA1: true, dns.RSASHA256: true,
+	dns.RSASHA512: true, dns.ECDSAP256SHA256: true, dns.ECDSAP384SHA384: true, dns.ED25519: true}
+
+// digests are the DS digest types nxray computes.
+var digests = map[uint8]bool{dns.SHA1: true, dns.SHA256: true, dns.SHA384: true}
+
+// checkable keeps the DS records nxray can check: a known digest type of a
+// key of a verifiable algorithm (RFC 4035 section 5.2: a DS set with none
+// such makes the zone insecure).
+func checkable(ds []*dns.DS) []*dns.DS {
+	var out []*dns.DS
+	for _, d := range ds {
+		if verifiable[d.Algorithm] && digests[d.DigestType] {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 func dsMatches(ds []*dns.DS, keys []*dns.DNSKEY) bool {

@@ -2,7 +2,7 @@ package diagnose
 
 import (
 	"fmt"
-	"strings"
+	"slices"
 
 	"github.com/miekg/dns"
 )
@@ -19,10 +19,13 @@ type Result struct {
 // Classify names the one cause that best explains f. It is a pure function:
 // the same findings always give the same result. The order of the checks is
 // an expert's: first whether nxray reached its upstreams at all, then a
-// policy refusal, then DNSSEC, then the name's servers, then the answer.
+// refusal, then DNSSEC, then what the zone's servers say of the name, then
+// the servers themselves. A cause is named only on evidence for it; what
+// nothing explains is unknown, and a name that still fails is never
+// healthy.
 func Classify(f Findings) Result {
 	for _, check := range []func(*Findings) (Result, bool){
-		upstreamUnreachable, upstreamRefused, dnssec, negativeAnswer, authoritative, truncation, nsSets,
+		upstreamUnreachable, refusal, dnssec, negativeAnswer, authoritative, truncation, nsSets,
 	} {
 		if r, ok := check(&f); ok {
 			r.EDE = edeFor(r.Cause, f.Chain)
@@ -30,17 +33,48 @@ func Classify(f Findings) Result {
 			return r
 		}
 	}
-	r := Result{Cause: Healthy, EDE: noEDE,
-		Summary: fmt.Sprintf("%s %s resolves, and its delegation and servers look right.", f.Name, qtype(f.Qtype)),
-		Advice:  "Nothing to fix."}
-	if !f.Explain {
-		r = Result{Cause: Unknown, EDE: noEDE,
-			Summary: fmt.Sprintf("%s %s got %s from %s, and nothing nxray checked explains it.",
-				f.Name, qtype(f.Qtype), rcode(f.Rcode), f.Upstream),
-			Advice: "Read the evidence; ask the upstream's operator with the query and time."}
-	}
+	r := unexplained(&f)
 	r.Summary = tidy(r.Summary)
 	return r
+}
+
+// unexplained is the verdict when no cause fits: healthy only for a name
+// nxray explain found resolving at the upstream and at every alternate.
+func unexplained(f *Findings) Result {
+	failing := f.Rcode != dns.RcodeSuccess
+	var altFail []string
+	for _, a := range f.Alternates {
+		if !a.CD && (a.Rcode == dns.RcodeServerFailure || a.Rcode == dns.RcodeNameError) {
+			altFail = append(altFail, a.Server)
+		}
+	}
+	if f.Explain && !failing && len(altFail) == 0 {
+		return Result{Cause: Healthy, EDE: noEDE,
+			Summary: fmt.Sprintf("%s %s resolves, and its delegation and servers look right.", f.Name, qtype(f.Qtype)),
+			Advice:  "Nothing to fix."}
+	}
+	summary := fmt.Sprintf("%s %s got %s from %s, and nothing nxray checked explains it.",
+		f.Name, qtype(f.Qtype), rcode(f.Rcode), f.Upstream)
+	if !failing {
+		summary = fmt.Sprintf("%s %s resolves at %s, but %s fail it, and nothing nxray checked explains why.",
+			f.Name, qtype(f.Qtype), f.Upstream, list(dedupe(altFail)))
+	}
+	return Result{Cause: Unknown, EDE: noEDE, Summary: summary + partial(f),
+		Advice: "Read the evidence; ask the upstream's operator with the query and time."}
+}
+
+// partial says how many of the zone's servers were not asked, if any.
+func partial(f *Findings) string {
+	n := 0
+	for _, a := range f.Auth {
+		if a.NotAsked {
+			n++
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" Partial evidence: %d of %d servers of %s not asked (probe budget or deadline).", n, len(f.Auth), f.Zone)
 }
 
 func upstreamUnreachable(f *Findings) (Result, bool) {
@@ -55,9 +89,19 @@ func upstreamUnreachable(f *Findings) (Result, bool) {
 	}, true
 }
 
-func upstreamRefused(f *Findings) (Result, bool) {
+// refusal tells a policy on the name from a policy on the client: the
+// upstream is asked a question every resolver answers.
+func refusal(f *Findings) (Result, bool) {
 	if f.Rcode != dns.RcodeRefused {
 		return Result{}, false
+	}
+	if f.UpstreamControl == ControlAnswered {
+		return Result{Cause: ResolverFiltering,
+			Summary: fmt.Sprintf("%s refuses %s %s but answers other questions (the root's NS set): a policy for this name or its zone.",
+				f.Upstream, f.Name, qtype(f.Qtype)),
+			Advice: fmt.Sprintf("Look at %s's policy for %s (a blocklist, RPZ, a refuse rule for the zone, an access rule by name); "+
+				"the zone itself is not at fault.", f.Upstream, f.Name),
+		}, true
 	}
 	var answering []string
 	for _, a := range f.Alternates {
@@ -65,24 +109,48 @@ func upstreamRefused(f *Findings) (Result, bool) {
 			answering = append(answering, a.Server)
 		}
 	}
-	if len(answering) == 0 {
+	prohibited := slices.Contains(f.UpstreamEDE, dns.ExtendedErrorCodeProhibited)
+	if f.UpstreamControl != ControlRefused && len(answering) == 0 && !prohibited {
 		return Result{}, false
 	}
+	why := "it refuses a question every resolver answers (the root's NS set) too"
+	if f.UpstreamControl != ControlRefused {
+		why = "other resolvers answer it"
+		if len(answering) > 0 {
+			why = list(dedupe(answering)) + " answer it"
+		}
+	}
 	return Result{Cause: UpstreamRefused,
-		Summary: fmt.Sprintf("%s refuses %s %s while %s answer it: the upstream will not serve this client or query.",
-			f.Upstream, f.Name, qtype(f.Qtype), list(answering)),
+		Summary: fmt.Sprintf("%s refuses %s %s, and %s: the upstream will not serve this client.",
+			f.Upstream, f.Name, qtype(f.Qtype), why),
 		Advice: "Ask the upstream's operator to allow nxray's address (its ACL or policy), " +
 			"or forward to a resolver that serves you.",
 	}, true
 }
 
+// dnssecFailure says the upstream's EDE reports a DNSSEC validation
+// failure (RFC 8914 codes 5 to 12; 1 and 2 mean an algorithm or digest it
+// does not support, which makes a zone insecure, not bogus).
+func dnssecFailure(codes []uint16) bool {
+	return hasEDE(codes, dns.ExtendedErrorCodeDNSSECIndeterminate, dns.ExtendedErrorCodeNSECMissing)
+}
+
 func dnssec(f *Findings) (Result, bool) {
-	validating := f.dnssecSignature()
-	upstreamSays := hasEDE(f.UpstreamEDE, dns.ExtendedErrorCodeUnsupportedDNSKEYAlgorithm, dns.ExtendedErrorCodeNoZoneKeyBitSet)
-	if !f.Chain.broken() && len(validating) == 0 && !upstreamSays {
+	if f.Rcode != dns.RcodeServerFailure && f.Rcode != NoAnswer && !f.Explain {
 		return Result{}, false
 	}
-	if f.Rcode != dns.RcodeServerFailure && f.Rcode != NoAnswer && !f.Explain {
+	validating := f.dnssecSignature()
+	upstreamSays := dnssecFailure(f.UpstreamEDE)
+	broken := f.Chain.broken()
+	if r, ok := upstreamValidation(f, validating, upstreamSays, broken); ok {
+		return r, true
+	}
+	if !broken && len(validating) == 0 && !upstreamSays {
+		return Result{}, false
+	}
+	if !broken && f.Chain != nil && !f.Chain.Signed {
+		// The zone has no DS: nothing in it can be bogus, whatever one
+		// resolver's answers looked like at one moment.
 		return Result{}, false
 	}
 	detail := ""
@@ -93,192 +161,71 @@ func dnssec(f *Findings) (Result, bool) {
 	if len(validating) > 0 {
 		who = list(validating) + ", which validate,"
 	}
+	zone := zoneOr(f)
 	if f.Chain != nil && f.Chain.AnchorMismatch {
 		return Result{Cause: DNSSECBogus,
-			Summary: fmt.Sprintf("Validation of %s fails at the top: %s.", f.Name, f.Chain.Detail),
+			Summary: fmt.Sprintf("Validation of %s fails at the top: %s.", f.target(), f.Chain.Detail),
 			Advice: "Update the trust anchors (nxray's trust_anchors, and the validating resolver's) to the root's " +
 				"current keys, as IANA publishes them in root-anchors.xml.",
 		}, true
 	}
 	expired := (f.Chain != nil && (f.Chain.Expired || f.Chain.NotYetValid)) ||
-		hasEDE(f.UpstreamEDE, dns.ExtendedErrorCodeSignatureExpired, dns.ExtendedErrorCodeSignatureNotYetValid)
+		(!broken && hasEDE(f.UpstreamEDE, dns.ExtendedErrorCodeSignatureExpired, dns.ExtendedErrorCodeSignatureNotYetValid))
 	if expired {
 		return Result{Cause: DNSSECExpired,
-			Summary: fmt.Sprintf("The signatures of %s are outside their validity window%s, so %s fail %s; "+
-				"with checking disabled it resolves.", zoneOr(f), detail, who, f.Name),
-			Advice: fmt.Sprintf("Re-sign %s and check the signer runs on schedule (and that its clock is right).", zoneOr(f)),
+			Summary: fmt.Sprintf("The signatures of %s are outside their validity window%s, so %s fail %s%s; "+
+				"with checking disabled it resolves.", zone, detail, who, f.target(), via(f)),
+			Advice: fmt.Sprintf("Re-sign %s and check the signer runs on schedule (and that its clock is right).", zone),
 		}, true
 	}
 	return Result{Cause: DNSSECBogus,
-		Summary: fmt.Sprintf("The DNSSEC chain of %s is broken%s, so %s fail %s; with checking disabled it resolves.",
-			zoneOr(f), detail, who, f.Name),
+		Summary: fmt.Sprintf("The DNSSEC chain of %s is broken%s, so %s fail %s%s; with checking disabled it resolves.",
+			zone, detail, who, f.target(), via(f)),
 		Advice: fmt.Sprintf("Make the DS record at the parent of %s (set at the registrar) match a DNSKEY the zone publishes, "+
-			"or remove the DS if the zone is no longer signed.", zoneOr(f)),
+			"or remove the DS if the zone is no longer signed.", zone),
 	}, true
 }
 
-// negativeAnswer explains an NXDOMAIN by what the zone's own servers say.
-func negativeAnswer(f *Findings) (Result, bool) {
-	if f.Rcode != dns.RcodeNameError {
+// upstreamValidation is the upstream failing a name that other validating
+// resolvers accept and whose chain nxray found sound: its own trust anchor
+// or clock is wrong, not the zone.
+func upstreamValidation(f *Findings, validating []string, upstreamSays, broken bool) (Result, bool) {
+	if f.Rcode != dns.RcodeServerFailure || !upstreamSays || broken || len(validating) > 0 || f.Chain == nil {
 		return Result{}, false
 	}
-	exists, known := f.nameExists()
-	if !known {
-		return Result{}, false // the servers' own trouble explains more
-	}
-	if !exists {
-		return Result{Cause: NXDomainConfirmed,
-			Summary: fmt.Sprintf("%s does not exist: the servers of %s (%s) say NXDOMAIN, and the resolvers agree.",
-				f.Name, f.Zone, servers(f.Auth)),
-			Advice: fmt.Sprintf("Add the record to the zone %s, or fix the name asked for (a typo, a wrong subdomain).", f.Zone),
-		}, true
-	}
-	soa := f.UpstreamSOA
-	if soa != nil && f.ZoneSOA != nil && strings.EqualFold(soa.Zone, f.ZoneSOA.Zone) &&
-		(soa.Serial < f.ZoneSOA.Serial || soa.TTL < f.ZoneSOA.NegativeTTL()) {
-		return Result{Cause: StaleNegativeCache,
-			Summary: fmt.Sprintf("%s now exists at the servers of %s (serial %d), but %s still has the NXDOMAIN it cached "+
-				"(serial %d); it expires within %ds.", f.Name, f.Zone, f.ZoneSOA.Serial, f.Upstream, soa.Serial, soa.TTL),
-			Advice: fmt.Sprintf("Wait %ds, or flush the name from %s's cache; lower the SOA minimum of %s to shorten this next time.",
-				soa.TTL, f.Upstream, f.Zone),
-		}, true
-	}
-	why := "with no SOA"
-	if soa != nil {
-		why = "with a SOA for " + soa.Zone + ", not the zone's own"
-	}
-	return Result{Cause: ResolverFiltering,
-		Summary: fmt.Sprintf("%s exists at the servers of %s, but %s says NXDOMAIN %s: the resolver made that answer up.",
-			f.Name, f.Zone, f.Upstream, why),
-		Advice: fmt.Sprintf("Look at %s's blocklist, policy (RPZ) or split-horizon views; the zone itself is fine.", f.Upstream),
-	}, true
-}
-
-// authoritative looks at the zone's servers: all silent, some lame, some silent.
-func authoritative(f *Findings) (Result, bool) {
-	if len(f.Auth) == 0 {
-		return Result{}, false
-	}
-	good, lame, dead := f.split()
-	switch {
-	case len(good) == 0 && len(lame) == 0:
-		return Result{Cause: AuthoritativeUnreachable,
-			Summary: fmt.Sprintf("None of the servers of %s answers (%s), so no resolver can get an answer for %s.",
-				f.Zone, describe(dead), f.Name),
-			Advice: fmt.Sprintf("Bring the name servers of %s back, or fix the NS records and glue at the parent (the registrar) "+
-				"if the servers moved.", f.Zone),
-		}, true
-	case len(lame) > 0:
-		return Result{Cause: LameDelegation,
-			Summary: fmt.Sprintf("The parent of %s delegates it to %s, which answer but do not serve the zone (%s).",
-				f.Zone, servers(lame), describe(lame)),
-			Advice: fmt.Sprintf("Either configure %s on those servers, or remove them from the NS records at the parent "+
-				"(the registrar) and in the zone.", f.Zone),
-		}, true
-	case len(dead) > 0:
-		return Result{Cause: PartialAuthoritativeOutage,
-			Summary: fmt.Sprintf("Some servers of %s do not answer (%s) while %s do: resolvers that pick the dead ones fail.",
-				f.Zone, describe(dead), servers(good)),
-			Advice: fmt.Sprintf("Bring back %s, or drop them from the NS set of %s at the parent and in the zone.",
-				servers(dead), f.Zone),
-		}, true
-	}
-	return Result{}, false
-}
-
-func truncation(f *Findings) (Result, bool) {
-	var bad []Answer
-	for _, a := range append(append([]Answer(nil), f.Auth...), f.Alternates...) {
-		if a.Truncated && a.TCPFailed {
-			bad = append(bad, a)
+	var fine []string
+	for _, a := range f.Alternates {
+		if !a.CD && a.resolved() {
+			fine = append(fine, a.Server)
 		}
 	}
-	if len(bad) == 0 {
+	if len(fine) == 0 {
 		return Result{}, false
 	}
-	return Result{Cause: TruncatedNoTCP,
-		Summary: fmt.Sprintf("The answer for %s %s does not fit in UDP, and TCP to %s fails.", f.Name, qtype(f.Qtype), servers(bad)),
-		Advice:  "Allow DNS over TCP port 53 to those servers (firewalls often block it), or make the answer smaller.",
+	cause, what := DNSSECBogus, "its trust anchor (the root's key) or its clock"
+	if hasEDE(f.UpstreamEDE, dns.ExtendedErrorCodeSignatureExpired, dns.ExtendedErrorCodeSignatureNotYetValid) {
+		cause, what = DNSSECExpired, "its clock (signatures look expired or not yet valid to it) or its trust anchor"
+	}
+	checked := "nxray found the DNSSEC chain of " + zoneOr(f) + " sound"
+	if !f.Chain.Signed {
+		checked = zoneOr(f) + " is not signed"
+	}
+	return Result{Cause: cause,
+		Summary: fmt.Sprintf("%s fails DNSSEC validation of %s (its EDE %s), while %s validate it and %s: "+
+			"the fault is in %s's own validation, %s, not in the zone.",
+			f.Upstream, f.target(), codes(f.UpstreamEDE), list(dedupe(fine)), checked, f.Upstream, what),
+		Advice: fmt.Sprintf("Check %s's clock (NTP) and its trust anchor (its root key file or managed keys), then restart it "+
+			"or flush its cache; nothing needs to change in %s or at its parent.", f.Upstream, zoneOr(f)),
 	}, true
 }
 
-func nsSets(f *Findings) (Result, bool) {
-	onlyParent, onlyChild := f.nsMismatch()
-	if len(onlyParent)+len(onlyChild) == 0 {
-		return Result{}, false
+// via names the alias a target was reached from, if any.
+func via(f *Findings) string {
+	if len(f.Path) < 2 {
+		return ""
 	}
-	return Result{Cause: LameDelegation,
-		Summary: fmt.Sprintf("The NS sets of %s differ: only the parent lists %s; only the zone lists %s.",
-			f.Zone, orNone(onlyParent), orNone(onlyChild)),
-		Advice: fmt.Sprintf("Make the NS records at the parent (the registrar) and in the zone %s the same.", f.Zone),
-	}, true
+	return " (reached from " + f.Path[0] + " by alias)"
 }
-
-func servers(as []Answer) string {
-	var out []string
-	for _, a := range as {
-		if a.Host != "" {
-			out = append(out, a.Host+" ("+a.Server+")")
-		} else {
-			out = append(out, a.Server)
-		}
-	}
-	return list(out)
-}
-
-// describe says what each server did: "ns1 (192.0.2.1:53) refused".
-func describe(as []Answer) string {
-	var out []string
-	for _, a := range as {
-		what := rcode(a.Rcode)
-		switch {
-		case !a.responded() && a.Err != "":
-			what = a.Err
-		case a.Rcode == dns.RcodeRefused:
-			what = "REFUSED"
-		case a.resolved() && !a.AA:
-			what = "answered without AA"
-		}
-		out = append(out, servers([]Answer{a})+" "+what)
-	}
-	return strings.Join(out, "; ")
-}
-
-func list(s []string) string {
-	if len(s) == 0 {
-		return "none"
-	}
-	return strings.Join(s, ", ")
-}
-
-func orNone(s []string) string { return list(s) }
-
-func zoneOr(f *Findings) string {
-	if f.Zone != "" {
-		return f.Zone
-	}
-	return f.Name
-}
-
-func qtype(t uint16) string { return dns.TypeToString[t] }
-
-func rcode(rc int) string {
-	switch rc { // the failures the engine sees, without a map look-up
-	case NoAnswer:
-		return "no answer"
-	case dns.RcodeNameError:
-		return "NXDOMAIN"
-	case dns.RcodeServerFailure:
-		return "SERVFAIL"
-	case dns.RcodeRefused:
-		return "REFUSED"
-	}
-	return dns.RcodeToString[rc]
-}
-
-// tidy drops the double stop of a sentence that ends in a fully qualified
-// name ("... for www.example.com.."); no name holds an empty label.
-func tidy(s string) string { return strings.ReplaceAll(s, "..", ".") }
 
 // edeFor picks the INFO-CODE for a cause; DNSSEC causes say which part of
 // the chain broke (RFC 8914 section 4).

@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -165,6 +166,94 @@ func TestClassify(t *testing.T) {
 			f.Auth = []Answer{good("192.0.2.1:53", dns.RcodeSuccess), dead("192.0.2.2:53")}
 		}), PartialAuthoritativeOutage, 23, nil},
 
+		{"dangling alias: the target's zone denies it", base(dns.RcodeNameError, func(f *Findings) {
+			f.Name, f.Target, f.Zone = "alias.example.test.", "gone.other.test.", "other.test."
+			f.Path = []string{"alias.example.test.", "gone.other.test."}
+			f.Auth = []Answer{good("192.0.2.7:53", dns.RcodeNameError)}
+			f.UpstreamSOA = &SOA{Zone: "other.test.", Serial: 1, TTL: 300, Minimum: 300}
+		}), NXDomainConfirmed, 0, []string{"alias.example.test. is an alias of gone.other.test.", "other.test."}},
+
+		{"servers out of step: some have the name, some deny it", base(dns.RcodeNameError, func(f *Findings) {
+			a, b := good("192.0.2.1:53", dns.RcodeSuccess), good("192.0.2.2:53", dns.RcodeNameError)
+			a.Listed, b.Listed = ListedByParent|ListedByZone, ListedByParent|ListedByZone
+			a.Serial, a.HasSerial, b.Serial, b.HasSerial = 5, true, 3, true
+			f.Auth = []Answer{a, b}
+		}), AuthoritativeInconsistent, 0, []string{"serial 5", "serial 3", "192.0.2.1:53", "192.0.2.2:53"}},
+
+		{"explain: servers publish different serials", base(dns.RcodeSuccess, func(f *Findings) {
+			f.Explain = true
+			a, b := good("192.0.2.1:53", dns.RcodeSuccess), good("192.0.2.2:53", dns.RcodeSuccess)
+			a.Serial, a.HasSerial, b.Serial, b.HasSerial = 5, true, 3, true
+			f.Auth = []Answer{a, b}
+		}), AuthoritativeInconsistent, 0, []string{"serial 5", "serial 3"}},
+
+		{"the parent lists the old servers; the zone's own NS set names the new", base(dns.RcodeNameError, func(f *Findings) {
+			old, cur := good("192.0.2.1:53", dns.RcodeNameError), good("192.0.2.2:53", dns.RcodeSuccess)
+			old.Listed, cur.Listed = ListedByParent, ListedByZone
+			f.Auth = []Answer{old, cur}
+		}), LameDelegation, 22, []string{"ns-192.0.2.2:53", "wrong"}},
+
+		{"refused by policy: the upstream answers other questions", base(dns.RcodeRefused, func(f *Findings) {
+			f.UpstreamControl = ControlAnswered
+			f.Alternates = []Answer{alt("198.51.100.1:53", false, dns.RcodeSuccess)}
+		}), ResolverFiltering, 17, []string{"192.0.2.53:53", "other questions"}},
+
+		{"refused everything, alternates too: still the upstream's refusal", base(dns.RcodeRefused, func(f *Findings) {
+			f.UpstreamControl = ControlRefused
+			f.Alternates = []Answer{alt("198.51.100.1:53", false, dns.RcodeRefused)}
+		}), UpstreamRefused, 18, []string{"192.0.2.53:53", "root's NS"}},
+
+		{"the upstream's own validation fails; the alternates validate", base(dns.RcodeServerFailure, func(f *Findings) {
+			f.UpstreamEDE = []uint16{dns.ExtendedErrorCodeDNSBogus}
+			f.Alternates = []Answer{alt("198.51.100.1:53", false, dns.RcodeSuccess), alt("198.51.100.1:53", true, dns.RcodeSuccess)}
+			f.Auth = []Answer{good("192.0.2.1:53", dns.RcodeSuccess)}
+			f.Chain = &Chain{Signed: true}
+		}), DNSSECBogus, 6, []string{"own validation", "trust anchor", "192.0.2.53:53"}},
+
+		{"the upstream's clock: expired to it alone", base(dns.RcodeServerFailure, func(f *Findings) {
+			f.UpstreamEDE = []uint16{dns.ExtendedErrorCodeSignatureExpired}
+			f.Alternates = []Answer{alt("198.51.100.1:53", false, dns.RcodeSuccess)}
+			f.Auth = []Answer{good("192.0.2.1:53", dns.RcodeSuccess)}
+			f.Chain = &Chain{Signed: true}
+		}), DNSSECExpired, 7, []string{"clock"}},
+
+		{"an algorithm nxray cannot check is not bogus", base(dns.RcodeNameError, func(f *Findings) {
+			f.Auth = []Answer{good("192.0.2.1:53", dns.RcodeNameError)}
+			f.Chain = &Chain{Signed: true, Unsupported: true, Detail: "algorithm 16"}
+		}), NXDomainConfirmed, 0, nil},
+
+		{"NS names that resolve nowhere", base(dns.RcodeServerFailure, func(f *Findings) {
+			f.Unresolved = []string{"ns1.nowhere.test.", "ns2.example.test."}
+		}), AuthoritativeUnreachable, 22, []string{"do not resolve", "ns1.nowhere.test."}},
+
+		{"servers not asked are not dead", base(dns.RcodeServerFailure, func(f *Findings) {
+			f.Auth = []Answer{dead("192.0.2.1:53"), {Server: "192.0.2.2:53", Rcode: NoAnswer, NotAsked: true, Err: "not asked"}}
+		}), AuthoritativeUnreachable, 22, []string{"(192.0.2.1:53) timeout", "Partial evidence: 1 of 2 servers"}},
+
+		{"a cached denial from the parent, from before the zone was delegated", base(dns.RcodeNameError, func(f *Findings) {
+			f.Auth = []Answer{good("192.0.2.1:53", dns.RcodeSuccess)}
+			f.ZoneSOA = zoneSOA
+			f.UpstreamSOA = &SOA{Zone: "test.", Serial: 9, TTL: 800, Minimum: 900}
+		}), StaleNegativeCache, 19, []string{"test.", "800s"}},
+
+		{"filtering said by the upstream's EDE", base(dns.RcodeNameError, func(f *Findings) {
+			f.Auth = []Answer{good("192.0.2.1:53", dns.RcodeSuccess)}
+			f.ZoneSOA = zoneSOA
+			f.UpstreamSOA = &SOA{Zone: "example.test.", Serial: 2026112601, TTL: 10, Minimum: 300}
+			f.UpstreamEDE = []uint16{dns.ExtendedErrorCodeBlocked}
+		}), ResolverFiltering, 17, []string{"15 (Blocked)"}},
+
+		{"explain: the upstream still fails it, so not healthy", base(dns.RcodeServerFailure, func(f *Findings) {
+			f.Explain = true
+			f.Auth = []Answer{good("192.0.2.1:53", dns.RcodeSuccess)}
+		}), Unknown, -1, []string{"SERVFAIL"}},
+
+		{"explain: resolves at the upstream, fails at an alternate", base(dns.RcodeSuccess, func(f *Findings) {
+			f.Explain = true
+			f.Auth = []Answer{good("192.0.2.1:53", dns.RcodeSuccess)}
+			f.Alternates = []Answer{alt("198.51.100.1:53", false, dns.RcodeServerFailure), alt("198.51.100.1:53", false, dns.RcodeServerFailure)}
+		}), Unknown, -1, []string{"198.51.100.1:53 fail"}},
+
 		{"explain: parent and child NS sets differ", base(dns.RcodeSuccess, func(f *Findings) {
 			f.Explain = true
 			f.Auth = []Answer{good("192.0.2.1:53", dns.RcodeSuccess)}
@@ -199,5 +288,24 @@ func TestClassify(t *testing.T) {
 		if !seen[c] {
 			t.Errorf("no test case yields %s", c)
 		}
+	}
+}
+
+// TestSummariesStaySmall: each server is named once, and long lists are
+// cut, so a verdict stays small whatever the size of the zone's NS set.
+func TestSummariesStaySmall(t *testing.T) {
+	f := Findings{Name: "www.big.test.", Qtype: dns.TypeA, Rcode: dns.RcodeServerFailure, Upstream: "192.0.2.53:53", Zone: "big.test."}
+	for i := range 400 {
+		f.Auth = append(f.Auth, dead(fmt.Sprintf("192.0.2.%d:53", i)))
+	}
+	r := Classify(f)
+	if r.Cause != AuthoritativeUnreachable || !strings.Contains(r.Summary, "and 395 more") || len(r.Summary) > 600 {
+		t.Errorf("%s (%d bytes): %s", r.Cause, len(r.Summary), r.Summary)
+	}
+	f = Findings{Name: "www.example.test.", Qtype: dns.TypeA, Rcode: dns.RcodeServerFailure, Upstream: "192.0.2.53:53",
+		Alternates: []Answer{alt("198.51.100.1:53", false, dns.RcodeServerFailure), alt("198.51.100.1:53", true, dns.RcodeSuccess),
+			alt("198.51.100.1:53", false, dns.RcodeServerFailure), alt("198.51.100.1:53", true, dns.RcodeSuccess)}}
+	if r := Classify(f); strings.Count(r.Summary, "198.51.100.1:53") != 1 {
+		t.Errorf("an alternate asked with CD=0 and CD=1 is named %d times: %s", strings.Count(r.Summary, "198.51.100.1:53"), r.Summary)
 	}
 }

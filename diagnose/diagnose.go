@@ -2,6 +2,7 @@ package diagnose
 
 import (
 	"context"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -23,6 +24,15 @@ func (e *Engine) diagnose(f Failure) {
 		return true
 	}
 	fd, evidence := e.prober.Load().Probe(ctx, f, take)
+	if e.ctx.Err() != nil {
+		// Cut short by Close: what the probes saw is not a verdict.
+		e.mu.Lock()
+		delete(e.pending, keyFor(f.Name, f.Qtype))
+		e.wake(keyFor(f.Name, f.Qtype))
+		e.mu.Unlock()
+		return
+	}
+	evidence = capEvidence(evidence)
 	fd.Name, fd.Qtype, fd.Rcode, fd.Upstream = f.Name, f.Qtype, f.Rcode, f.Upstream
 	fd.UpstreamEDE = f.EDE
 	if f.SOA != nil {
@@ -40,6 +50,8 @@ func (e *Engine) diagnose(f Failure) {
 		DurationMS: time.Since(start).Milliseconds(), Evidence: evidence, Zone: fd.Zone, AttachEDE: res.EDE}
 	if z := groupZone(fd); z != "" && zoneWide(res.Cause) {
 		e.rememberZone(zoneKey{zone: lower(z), rcode: v.Rcode}, keyFor(v.Name, f.Qtype), v)
+	} else if z != "" && res.Cause == NXDomainConfirmed {
+		e.rememberFlood(lower(z), keyFor(v.Name, f.Qtype), v)
 	}
 	e.store.put(v, f.Qtype) // before pending is gone, so no second diagnosis starts
 	e.wake(k)
@@ -48,6 +60,22 @@ func (e *Engine) diagnose(f Failure) {
 	e.diagnosed.Add(1)
 	e.cfg.Logger.Info("diagnosis", "name", v.Name, "qtype", v.Qtype, "rcode", v.Rcode, "cause", string(v.Cause),
 		"summary", v.Summary, "upstream", v.Upstream, "duration_ms", v.DurationMS)
+}
+
+// maxEvidence bounds the probes a verdict lists, so that its JSON stays a
+// few KiB whatever the size of the zone's NS set.
+const maxEvidence = 32
+
+// capEvidence keeps the first maxEvidence-1 rows (the upstream, the
+// alternates and the walk come first) and counts the rest in a last row.
+func capEvidence(ev []Evidence) []Evidence {
+	if len(ev) <= maxEvidence {
+		return ev
+	}
+	more := len(ev) - (maxEvidence - 1)
+	out := append(ev[:maxEvidence-1:maxEvidence-1], Evidence{Role: "not shown",
+		Query: strconv.Itoa(more) + " more probes"})
+	return out
 }
 
 // groupZone is the zone a verdict speaks for: the walk's closest zone, or

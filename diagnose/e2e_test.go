@@ -76,7 +76,7 @@ func TestEndToEnd(t *testing.T) {
 		{"www.lame.test.", lab.RoleValidating, dns.RcodeServerFailure, diagnose.LameDelegation, "authoritative www.lame.test. A +norec +dnssec REFUSED"},
 		{"www.dead.test.", lab.RoleValidating, dns.RcodeServerFailure, diagnose.AuthoritativeUnreachable, "authoritative www.dead.test. A +norec +dnssec  timeout"},
 		{"blocked.ok.test.", lab.RoleFiltering, dns.RcodeNameError, diagnose.ResolverFiltering, "authoritative blocked.ok.test. A +norec +dnssec NOERROR aa"},
-		{"new.ok.test.", lab.RoleStale, dns.RcodeNameError, diagnose.StaleNegativeCache, "upstream new.ok.test. A NXDOMAIN"},
+		{"new.ok.test.", lab.RoleStale, dns.RcodeNameError, diagnose.StaleNegativeCache, "authoritative new.ok.test. A +norec +dnssec NOERROR aa"},
 		{"www.ok.test.", lab.RoleRefusing, dns.RcodeRefused, diagnose.UpstreamRefused, "alternate www.ok.test. A +dnssec NOERROR"},
 		{"www.ok.test.", "dead", dns.RcodeServerFailure, diagnose.UpstreamUnreachable, "upstream . NS  timeout"},
 	}

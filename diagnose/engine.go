@@ -3,6 +3,7 @@ package diagnose
 import (
 	"context"
 	"errors"
+	"hash/maphash"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -71,10 +72,12 @@ type Engine struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 
-	mu      sync.Mutex         // guards pending, zones, waiters, and every store.put
+	mu      sync.Mutex         // guards pending, zones, floods, waiters, and every store.put
 	pending map[verdictKey]int // failures counted onto a diagnosis under way
 	zones   map[zoneKey]zoneRecord
+	floods  map[string]*floodRecord // by zone: its NXDOMAIN verdict and failure rate
 	waiters map[verdictKey]*waiter
+	seed    maphash.Seed
 
 	observed, deduplicated, grouped, dropped, diagnosed, probes atomic.Uint64
 	nextID                                                      atomic.Uint64
@@ -143,6 +146,7 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{cfg: cfg, queue: make(chan Failure, cfg.QueueSize), store: st,
 		limiter: rate.NewLimiter(rate.Limit(cfg.ProbeRate), cfg.ProbeBurst),
 		ctx:     ctx, cancel: cancel, pending: map[verdictKey]int{}, zones: map[zoneKey]zoneRecord{},
+		floods: map[string]*floodRecord{}, seed: maphash.MakeSeed(),
 		waiters: map[verdictKey]*waiter{}, subs: map[chan Verdict]struct{}{}}
 	e.prober.Store(&proberBox{cfg.Prober})
 	for range cfg.Workers {
@@ -197,6 +201,14 @@ func (e *Engine) Observe(f Failure) {
 		e.grouped.Add(1)
 		return
 	}
+	if f.Rcode == dns.RcodeNameError {
+		if fl := e.floodFor(k.name, f.Time); fl != nil && fl.groups(e.seed, k, f.Time) {
+			e.store.group(fl.key, fl.v, f.Name, k.name == fl.key.name, f.Time)
+			e.wake(k)
+			e.grouped.Add(1)
+			return
+		}
+	}
 	select {
 	case e.queue <- f:
 		e.pending[k] = 1
@@ -216,13 +228,16 @@ func (e *Engine) zoneFor(name, rc string, at time.Time) (zoneRecord, bool) {
 	return zoneRecord{}, false
 }
 
-// zoneWide causes are about the zone, not the one name.
+// zoneWide causes are properties of the zone, so they explain the same
+// failure of any name in it; the others are about one name (or about the
+// upstream, for which a zone says nothing).
 func zoneWide(c Cause) bool {
 	switch c {
-	case StaleNegativeCache, ResolverFiltering, Unknown, Healthy, UpstreamRefused, UpstreamUnreachable:
-		return false
+	case DNSSECBogus, DNSSECExpired, LameDelegation, AuthoritativeUnreachable, AuthoritativeInconsistent,
+		PartialAuthoritativeOutage:
+		return true
 	}
-	return true
+	return false
 }
 
 // Get returns the live verdict with this ID.

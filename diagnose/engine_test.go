@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -206,8 +207,10 @@ func testFloodGrouped(t *testing.T, fd Findings) {
 	p := &fakeProber{fd: fd, probes: 4, byName: map[string]Findings{
 		"www.other.test.": {Zone: "other.test.", Auth: []Answer{dead("192.0.2.9:53")}}}}
 	log := newLines()
-	const storeSize = 10
-	e, err := New(Config{Prober: p, Workers: 4, QueueSize: 64, StoreSize: storeSize, ProbeRate: 200, ProbeBurst: 20, Logger: slog.New(log)})
+	clock := &testClock{now: time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)}
+	const storeSize = 20
+	e, err := New(Config{Prober: p, Workers: 4, QueueSize: 64, StoreSize: storeSize, ProbeRate: 200, ProbeBurst: 20,
+		Logger: slog.New(log), Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,43 +221,66 @@ func testFloodGrouped(t *testing.T, fd Findings) {
 	e.Observe(Failure{Name: "first.flood.test.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError})
 	waitDiagnosed(t, log, 1)
 	name := func(i int) string { return fmt.Sprintf("r%08x.flood.test.", i*7919) }
-	const n = 10000
-	for i := range n {
+	// Below a flood's rate, each name that does not exist is its own
+	// diagnosis: another cause may hide in the same zone.
+	for i := range floodNames - 1 {
 		e.Observe(Failure{Name: name(i), Qtype: dns.TypeA, Rcode: dns.RcodeNameError})
 	}
+	waitDiagnosed(t, log, floodNames-1)
+	if st := e.Stats(); st.Grouped != 0 {
+		t.Fatalf("%d of %d names grouped below a flood's rate", st.Grouped, floodNames-1)
+	}
+	// At the flood's rate, the names are counted onto the zone's verdict,
+	// but for one sampled name a second.
+	const n = 10000
+	for i := floodNames - 1; i < n; i++ {
+		e.Observe(Failure{Name: name(i), Qtype: dns.TypeA, Rcode: dns.RcodeNameError})
+	}
+	waitDiagnosed(t, log, 1) // the sample
 	st := e.Stats()
-	if p.calls.Load() != 2 || st.Grouped != n {
-		t.Errorf("a flood of %d names under one zone made %d diagnoses besides the other name's (grouped %d), want 1", n, p.calls.Load()-1, st.Grouped)
+	if want := uint64(n - floodNames); st.Grouped != want || p.calls.Load() != floodNames+2 {
+		t.Errorf("a flood of %d names: %d diagnoses, %d grouped; want %d and %d", n, p.calls.Load(), st.Grouped, floodNames+2, want)
 	}
 	// The flood is one verdict, counted, with a sample of its names; the
 	// verdict from before it is still there, though the flood's names
-	// were a thousand times the store's size.
-	all := e.Verdicts()
-	if len(all) != 2 {
-		t.Fatalf("%d verdicts after the flood, want the other name's and the zone's: %+v", len(all), all)
+	// were hundreds of times the store's size.
+	var zv Verdict
+	for _, v := range e.Verdicts() {
+		if v.Grouped > 0 {
+			zv = v
+		}
 	}
-	zv, other := all[0], all[1]
-	if other.Name != "www.other.test." {
-		t.Errorf("the verdict from before the flood: %+v", other)
+	if _, ok := e.Lookup("www.other.test.", dns.TypeA); !ok {
+		t.Error("the verdict from before the flood was pushed out")
 	}
-	if zv.Name != "first.flood.test." || zv.Cause != NXDomainConfirmed || zv.Count != n+1 || zv.Grouped != n ||
-		!slices.Equal(zv.GroupedNames, []string{name(0), name(1), name(2), name(3), name(4)}) {
-		t.Errorf("the flood's verdict: name %s, cause %s, count %d, grouped %d, names %v; want first.flood.test., %s, %d, %d, the first 5",
-			zv.Name, zv.Cause, zv.Count, zv.Grouped, zv.GroupedNames, NXDomainConfirmed, n+1, n)
+	if zv.Name != "first.flood.test." || zv.Cause != NXDomainConfirmed || zv.Grouped != n-floodNames ||
+		!slices.Equal(zv.GroupedNames, []string{name(floodNames), name(floodNames + 1), name(floodNames + 2), name(floodNames + 3), name(floodNames + 4)}) {
+		t.Errorf("the flood's verdict: name %s, cause %s, grouped %d, names %v; want first.flood.test., %s, %d, the first 5 grouped",
+			zv.Name, zv.Cause, zv.Grouped, zv.GroupedNames, NXDomainConfirmed, n-floodNames)
 	}
 	// A flood name's answer still explains itself, by its zone's verdict.
 	code, text, ok := e.Annotation(name(n-1), dns.TypeAAAA, dns.RcodeNameError)
-	if !ok || code != dns.ExtendedErrorCodeOther || !strings.Contains(text, "nxray: nxdomain_confirmed: Not probed on its own: first.flood.test.") {
+	if !ok || code != dns.ExtendedErrorCodeOther || !strings.Contains(text, "nxray: nxdomain_confirmed: Not probed on its own") {
 		t.Errorf("annotation for a flood name: %d %q %v", code, text, ok)
 	}
 	if _, _, ok := e.Annotation(name(n-1), dns.TypeA, dns.RcodeServerFailure); ok {
 		t.Error("a SERVFAIL in the zone annotated with its NXDOMAIN verdict")
 	}
-	// Another rcode in the same zone is diagnosed on its own.
+	// A name asked again during the flood is no throwaway name: it is
+	// diagnosed on its own, and so is another rcode in the same zone.
+	calls := p.calls.Load()
+	e.Observe(Failure{Name: name(n - 2), Qtype: dns.TypeA, Rcode: dns.RcodeNameError})
 	e.Observe(Failure{Name: "x.flood.test.", Qtype: dns.TypeA, Rcode: dns.RcodeServerFailure})
+	waitDiagnosed(t, log, 2)
+	if p.calls.Load() != calls+2 {
+		t.Errorf("prober ran %d more times, want 2", p.calls.Load()-calls)
+	}
+	// When the flood has passed, names are diagnosed one by one again.
+	clock.Advance(2 * floodWindow)
+	e.Observe(Failure{Name: "later.flood.test.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError})
 	waitDiagnosed(t, log, 1)
-	if p.calls.Load() != 3 {
-		t.Errorf("prober ran %d times, want 3", p.calls.Load())
+	if p.calls.Load() != calls+3 {
+		t.Errorf("after the flood: prober ran %d more times, want 3", p.calls.Load()-calls)
 	}
 }
 
@@ -429,25 +455,25 @@ func (p *holdingProber) Probe(ctx context.Context, f Failure, take func() bool) 
 // explained as "not probed on its own" by that verdict meanwhile.
 func TestPendingNameNotExplainedByItsZone(t *testing.T) {
 	second := make(chan struct{})
-	p := &holdingProber{fd: nxFindings("flood.test."), held: map[string]chan struct{}{"second.flood.test.": second}}
+	p := &holdingProber{fd: Findings{Zone: "flood.test.", Auth: []Answer{refused("192.0.2.9:53")}}, held: map[string]chan struct{}{"second.flood.test.": second}}
 	log := newLines()
 	e, err := New(Config{Prober: p, Logger: slog.New(log)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	e.Observe(Failure{Name: "second.flood.test.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError}) // held
-	e.Observe(Failure{Name: "first.flood.test.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError})
+	e.Observe(Failure{Name: "second.flood.test.", Qtype: dns.TypeA, Rcode: dns.RcodeServerFailure}) // held
+	e.Observe(Failure{Name: "first.flood.test.", Qtype: dns.TypeA, Rcode: dns.RcodeServerFailure})
 	waitDiagnosed(t, log, 1) // first's: the zone's verdict
-	if _, _, ok := e.Annotation("other.flood.test.", dns.TypeA, dns.RcodeNameError); !ok {
+	if _, _, ok := e.Annotation("other.flood.test.", dns.TypeA, dns.RcodeServerFailure); !ok {
 		t.Fatal("no zone verdict: the test does not exercise it")
 	}
-	if _, text, ok := e.Annotation("second.flood.test.", dns.TypeA, dns.RcodeNameError); ok {
+	if _, text, ok := e.Annotation("second.flood.test.", dns.TypeA, dns.RcodeServerFailure); ok {
 		t.Errorf("a name being probed explained by its zone meanwhile: %q", text)
 	}
 	close(second)
 	waitDiagnosed(t, log, 1)
-	if _, text, ok := e.Annotation("second.flood.test.", dns.TypeA, dns.RcodeNameError); !ok || strings.Contains(text, "Not probed") {
+	if _, text, ok := e.Annotation("second.flood.test.", dns.TypeA, dns.RcodeServerFailure); !ok || strings.Contains(text, "Not probed") {
 		t.Errorf("after its own diagnosis: %q %v", text, ok)
 	}
 }
@@ -480,6 +506,31 @@ func TestConcurrentFailuresOneDiagnosis(t *testing.T) {
 		e.Close()
 		if n := p.calls.Load(); n != 1 {
 			t.Fatalf("%d diagnoses of one name's failures, want 1 (stats %+v)", n, e.Stats())
+		}
+	}
+}
+
+// A diagnosis cut short by Close is no verdict: nothing is stored or logged.
+func TestShutdownDropsUnfinishedDiagnosis(t *testing.T) {
+	p := &fakeProber{hold: make(chan struct{}), probes: 1, fd: Findings{Zone: "dead.test.", Auth: []Answer{dead("192.0.2.1:53")}}}
+	log := newLines()
+	e, err := New(Config{Prober: p, Logger: slog.New(log)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Observe(Failure{Name: "www.dead.test.", Qtype: dns.TypeA, Rcode: dns.RcodeServerFailure})
+	for p.calls.Load() == 0 {
+		runtime.Gosched()
+	}
+	e.Close() // the held probe returns when the diagnosis's context ends
+	if st := e.Stats(); st.Diagnosed != 0 || len(e.Verdicts()) != 0 {
+		t.Errorf("a diagnosis cut short by Close was kept: %+v, %d verdicts", st, len(e.Verdicts()))
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	for _, l := range log.all {
+		if strings.HasPrefix(l, "diagnosis") {
+			t.Errorf("logged: %s", l)
 		}
 	}
 }

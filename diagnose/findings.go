@@ -17,16 +17,45 @@ type Answer struct {
 	CD     bool   // the probe set checking disabled
 	Rcode  int    // NoAnswer when nothing came back
 	Err    string // why nothing came back: "timeout", "connection refused"
-	AA     bool
+	// NotAsked: the probe was never sent, or was given up when the
+	// diagnosis ended (probe budget, rate limit, deadline). It says
+	// nothing about the server.
+	NotAsked bool
+	AA       bool
 	// Truncated is set when the UDP answer had TC=1; TCPFailed when the
 	// retry over TCP then failed.
 	Truncated, TCPFailed bool
 	Answers              int      // records in the answer section
 	EDE                  []uint16 // Extended DNS Error codes in the answer
 	SOA                  *SOA     // the SOA of a negative answer, if any
+	// For the zone's servers: who lists the server (the parent, the zone's
+	// own NS set, or both), and the zone's SOA serial at the server.
+	Listed    Listing
+	Serial    uint32
+	HasSerial bool
 }
 
+// Control is the upstream's answer to a question every resolver answers.
+type Control uint8
+
+const (
+	ControlNotAsked Control = iota // or nothing came back
+	ControlAnswered
+	ControlRefused
+)
+
+// Listing says which NS sets name a server of the zone.
+type Listing uint8
+
+const (
+	ListedByParent Listing = 1 << iota // the parent's delegation
+	ListedByZone                       // the zone's own apex NS set
+)
+
 func (a Answer) responded() bool { return a.Rcode != NoAnswer }
+
+// dead says a server was asked and nothing came back.
+func (a Answer) dead() bool { return a.Rcode == NoAnswer && !a.NotAsked }
 
 // resolved says the server gave a definite answer about the name.
 func (a Answer) resolved() bool {
@@ -62,7 +91,11 @@ type Chain struct {
 	NotYetValid   bool // a signature's inception is in the future
 	// AnchorMismatch: the root's keys match none of nxray's trust anchors.
 	AnchorMismatch bool
-	Detail         string
+	// Unsupported: the DS records or signatures use only algorithms or
+	// digest types nxray cannot check, so for nxray the zone is insecure
+	// (RFC 4035 section 5.2, RFC 6840 section 5.2), never bogus.
+	Unsupported bool
+	Detail      string
 }
 
 func (c *Chain) broken() bool {
@@ -83,25 +116,47 @@ type Findings struct {
 	// UpstreamHealthy: the upstreams answered a health question. Read only
 	// when Rcode is NoAnswer.
 	UpstreamHealthy bool
+	// UpstreamControl is what the upstream did with a question every
+	// resolver answers (". NS"), asked when it refused the name.
+	UpstreamControl Control
 
 	Alternates []Answer // each alternate asked with CD=0 and with CD=1
 
-	Zone     string   // the closest existing zone; empty when the walk failed
-	ParentNS []string // NS names the parent lists for Zone
+	// Path is the chain of aliases (CNAME, DNAME) the zones' servers gave,
+	// from Name to Target; empty when Name is no alias. Target is the name
+	// the findings below are about: where the chain breaks, or its end.
+	Path   []string
+	Target string
+
+	Zone     string   // the zone of Target; empty when the walk failed
+	ParentNS []string // NS names the parent lists for Zone; nil when unknown
 	ChildNS  []string // NS names Zone's own apex lists
-	Auth     []Answer // the question to every NS address of Zone, RD=0
-	ZoneSOA  *SOA     // the SOA the authoritative servers publish now
-	Chain    *Chain   // nil when not checked
+	// Unresolved are NS names of Zone that have no address: their own
+	// zone does not exist, or they have no A or AAAA record.
+	Unresolved []string
+	Auth       []Answer // the question to every NS address of Zone, RD=0
+	ZoneSOA    *SOA     // the SOA the authoritative servers publish now (the highest serial)
+	Chain      *Chain   // nil when not checked
 
 	// Explain is set for nxray explain: the name may not be failing.
 	Explain bool
 }
 
+// target is the name the findings are about.
+func (f *Findings) target() string {
+	if f.Target != "" {
+		return f.Target
+	}
+	return f.Name
+}
+
 // split sorts the authoritative answers into the servers that serve the
-// zone, those that answer but do not (lame), and those that do not answer.
+// zone, those that answer but do not (lame), and those that do not answer;
+// servers not asked are in none.
 func (f *Findings) split() (good, lame, dead []Answer) {
 	for _, a := range f.Auth {
 		switch {
+		case a.NotAsked:
 		case !a.responded():
 			dead = append(dead, a)
 		case a.lame():
@@ -163,7 +218,7 @@ func (f *Findings) dnssecSignature() (validating []string) {
 			}
 		}
 	}
-	return validating
+	return dedupe(validating)
 }
 
 func hasEDE(codes []uint16, lo, hi uint16) bool {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,47 +74,57 @@ func NewNetProber(cfg ProbeConfig) (*NetProber, error) {
 
 // Probe gathers the findings about f. The alternates are asked while the
 // delegation is walked, and the zone's servers all at once, so a diagnosis
-// that meets a silent server takes about one probe timeout, not one per
-// silent server.
+// that meets silent servers takes about one probe timeout, not one per
+// silent server. Aliases are followed into the zones they point to.
 func (p *NetProber) Probe(ctx context.Context, f Failure, take func() bool) (Findings, []Evidence) {
-	a := &asker{timeout: p.cfg.Timeout, take: take}
+	r := &run{p: p, a: &asker{timeout: p.cfg.Timeout, take: take}, hosts: map[string][]string{}}
 	var fd Findings
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		fd.Alternates = p.askAlternates(ctx, a, f)
+		fd.Alternates = p.askAlternates(ctx, r.a, f)
 	}()
 	if f.Rcode == NoAnswer {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			fd.UpstreamHealthy = p.upstreamHealthy(ctx, a)
+			fd.UpstreamHealthy = p.upstreamHealthy(ctx, r.a)
+		}()
+	}
+	if f.Rcode == dns.RcodeRefused && len(p.cfg.Upstreams) > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// A question every resolver answers: refused too, the upstream
+			// refuses this client; answered, it refuses this name.
+			if _, ans := r.a.ask(ctx, "upstream", upstreamOf(f, p.cfg.Upstreams), ".", dns.TypeNS, flags{rd: true}); ans.Rcode == dns.RcodeSuccess {
+				fd.UpstreamControl = ControlAnswered
+			} else if ans.Rcode == dns.RcodeRefused {
+				fd.UpstreamControl = ControlRefused
+			}
 		}()
 	}
 	if f.Rcode == dns.RcodeNameError && f.SOA == nil && len(p.cfg.Upstreams) > 0 {
-		if _, ans := a.ask(ctx, "upstream", upstreamOf(f, p.cfg.Upstreams), f.Name, f.Qtype, flags{rd: true}); ans.Rcode == dns.RcodeNameError {
+		if _, ans := r.a.ask(ctx, "upstream", upstreamOf(f, p.cfg.Upstreams), f.Name, f.Qtype, flags{rd: true}); ans.Rcode == dns.RcodeNameError {
 			fd.UpstreamSOA = ans.SOA
 		}
 	}
-	d := p.walk(ctx, a, f.Name, f.Qtype)
-	fd.Zone, fd.ParentNS = d.zone, d.parentNS
-	msgs, answers := p.askServers(ctx, a, d, f)
-	fd.Auth = answers
-	for i, m := range msgs {
-		if m != nil && !answers[i].lame() {
-			s := d.servers[i]
-			fd.ChildNS = p.apexNS(ctx, a, d.zone, s)
-			fd.ZoneSOA = p.zoneSOA(ctx, a, d.zone, s)
-			fd.Chain = p.checkChain(ctx, a, d.zone, d.ds, s, m, p.cfg.Now())
-			if bad := p.checkRoot(ctx, a); bad != nil && len(d.ds) > 0 {
-				fd.Chain = bad
-			}
+	hops := r.follow(ctx, f.Name, f.Qtype)
+	h := hops[pick(hops)]
+	fd.Target, fd.Zone, fd.ParentNS, fd.ChildNS = h.end, h.zone, h.parentNS, h.childNS
+	fd.Unresolved, fd.Auth, fd.ZoneSOA, fd.Chain = h.unresolved, h.auth, h.zoneSOA, h.chain
+	for _, x := range hops {
+		fd.Path = append(fd.Path, x.aliases...)
+		if x.target == h.target {
 			break
 		}
 	}
+	if len(fd.Path) > 0 {
+		fd.Path = append([]string{lower(f.Name)}, fd.Path...)
+	}
 	wg.Wait()
-	return fd, a.evidence()
+	return fd, r.a.evidence()
 }
 
 // askAlternates asks every alternate with CD=0 and CD=1, all at once.
@@ -133,27 +142,6 @@ func (p *NetProber) askAlternates(ctx context.Context, a *asker, f Failure) []An
 	}
 	wg.Wait()
 	return out
-}
-
-// askServers asks the question of every server of the zone the walk has
-// not asked yet, all at once.
-func (p *NetProber) askServers(ctx context.Context, a *asker, d delegation, f Failure) ([]*dns.Msg, []Answer) {
-	msgs, answers := make([]*dns.Msg, len(d.servers)), make([]Answer, len(d.servers))
-	var wg sync.WaitGroup
-	for i, s := range d.servers {
-		if r, ok := d.asked[s.addr]; ok {
-			msgs[i], answers[i] = r.msg, r.ans
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			msgs[i], answers[i] = a.ask(ctx, "authoritative", s.addr, f.Name, f.Qtype, flags{do: true})
-			answers[i].Host = s.host
-		}()
-	}
-	wg.Wait()
-	return msgs, answers
 }
 
 // upstreamHealthy asks each upstream, at once, a question every resolver
@@ -213,33 +201,6 @@ func (p *NetProber) checkRoot(ctx context.Context, a *asker) *Chain {
 	p.rootBad, p.rootUntil = bad, now.Add(rootRecheck)
 	p.mu.Unlock()
 	return bad
-}
-
-func (p *NetProber) apexNS(ctx context.Context, a *asker, zone string, s nsAddr) []string {
-	m, _ := a.ask(ctx, "authoritative", s.addr, zone, dns.TypeNS, flags{})
-	if m == nil {
-		return nil
-	}
-	var out []string
-	for _, rr := range m.Answer {
-		if ns, ok := rr.(*dns.NS); ok && strings.EqualFold(ns.Hdr.Name, zone) {
-			out = append(out, strings.ToLower(ns.Ns))
-		}
-	}
-	return out
-}
-
-func (p *NetProber) zoneSOA(ctx context.Context, a *asker, zone string, s nsAddr) *SOA {
-	m, _ := a.ask(ctx, "authoritative", s.addr, zone, dns.TypeSOA, flags{})
-	if m == nil {
-		return nil
-	}
-	for _, rr := range m.Answer {
-		if soa, ok := rr.(*dns.SOA); ok {
-			return &SOA{Zone: soa.Hdr.Name, Serial: soa.Serial, TTL: soa.Hdr.Ttl, Minimum: soa.Minttl}
-		}
-	}
-	return nil
 }
 
 // upstreamOf picks the upstream that gave the failure, if it is one of ours.

@@ -5,6 +5,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -15,7 +17,9 @@ type delegation struct {
 	zone     string
 	parentNS []string
 	servers  []nsAddr
-	ds       []*dns.DS
+	// unresolved are parent NS names for which no address was found.
+	unresolved []string
+	ds         []*dns.DS
 	// asked holds what the walk already got from the zone's servers, by
 	// address, so they are not asked (and waited for) twice.
 	asked map[string]reply
@@ -33,22 +37,46 @@ type nsAddr struct {
 	addr string // IP:port
 }
 
-// maxReferrals bounds the walk: no real name is more cuts deep.
-const maxReferrals = 16
+const (
+	// maxReferrals bounds the walk: no real name is more cuts deep.
+	maxReferrals = 16
+	// maxHostDepth bounds the walks for NS names without glue, whose own
+	// zones may be served by names without glue in turn.
+	maxHostDepth = 2
+	// walkParallel bounds the servers of one zone asked at once.
+	walkParallel = 4
+	// stagger is how long the walk waits for one server of a zone before
+	// it asks the next as well, so that silent servers cost a fraction of
+	// a probe timeout each, not a whole one.
+	stagger = 150 * time.Millisecond
+)
+
+// run is one diagnosis's probing: the prober's settings, the asker that
+// counts and records its probes, and the NS addresses it has looked up.
+type run struct {
+	p *NetProber
+	a *asker
+
+	mu    sync.Mutex // guards hosts
+	hosts map[string][]string
+}
 
 // walk follows referrals with RD=0 from the root hints towards name, as
 // dig +trace does, and stops at the zone whose servers answer for it
 // with authority, or that the parent delegates to servers that will not
-// (or cannot) answer.
-func (p *NetProber) walk(ctx context.Context, a *asker, name string, qtype uint16) delegation {
+// (or cannot) answer. depth counts the walks made to find NS addresses.
+func (r *run) walk(ctx context.Context, name string, qtype uint16, depth int) delegation {
 	d := delegation{zone: "."}
-	for _, ip := range p.cfg.RootHints {
-		d.servers = append(d.servers, nsAddr{host: "root", addr: p.authAddr(ip)})
+	for _, ip := range r.p.cfg.RootHints {
+		d.servers = append(d.servers, nsAddr{host: "root", addr: r.p.authAddr(ip)})
 	}
 	role := "root"
+	if depth > 0 {
+		role = "ns lookup"
+	}
 	for range maxReferrals {
 		var m *dns.Msg
-		m, d.asked = p.askAny(ctx, a, role, d.servers, name, qtype)
+		m, d.asked = r.askFirst(ctx, role, d.servers, name, qtype)
 		if m == nil || m.Authoritative || m.Rcode != dns.RcodeSuccess {
 			return d // the servers of d.zone answered (or could not): d.zone is it
 		}
@@ -56,8 +84,11 @@ func (p *NetProber) walk(ctx context.Context, a *asker, name string, qtype uint1
 		if !ok {
 			return d
 		}
-		next.servers = p.glue(ctx, a, m, next.parentNS)
-		d, role = next, "authoritative"
+		next.servers, next.unresolved = r.addresses(ctx, m, next.parentNS, depth)
+		d = next
+		if depth == 0 {
+			role = "authoritative"
+		}
 		if len(d.servers) == 0 {
 			return d
 		}
@@ -65,22 +96,74 @@ func (p *NetProber) walk(ctx context.Context, a *asker, name string, qtype uint1
 	return d
 }
 
-// askAny asks each server in turn until one answers, and returns that
-// answer and every server's reply so far.
-func (p *NetProber) askAny(ctx context.Context, a *asker, role string, servers []nsAddr, name string, qtype uint16) (*dns.Msg, map[string]reply) {
+// useful says an answer moves the walk on: a referral or an answer with
+// authority. A lame server's REFUSED or SERVFAIL does not.
+func useful(m *dns.Msg) bool {
+	return m != nil && (m.Authoritative || (m.Rcode == dns.RcodeSuccess && len(m.Ns) > 0))
+}
+
+// askFirst asks the servers of one zone until one gives a useful answer:
+// the first at once, then one more every stagger while none has, at most
+// walkParallel at a time, and the next at once when one fails. It returns
+// that answer (or, when none was useful, the first that came at all) and
+// every server's reply; servers given up on once one answered are not in
+// it, so a later question asks them afresh.
+func (r *run) askFirst(ctx context.Context, role string, servers []nsAddr, name string, qtype uint16) (*dns.Msg, map[string]reply) {
 	asked := map[string]reply{}
-	for _, s := range servers {
-		m, ans := a.ask(ctx, role, s.addr, name, qtype, flags{do: true})
-		ans.Host = s.host
-		asked[s.addr] = reply{m, ans}
-		if m != nil {
-			return m, asked
-		}
-		if ctx.Err() != nil {
-			break
+	if len(servers) == 0 {
+		return nil, asked
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		s nsAddr
+		reply
+	}
+	results := make(chan result, len(servers))
+	next, inflight := 0, 0
+	launch := func() {
+		s := servers[next]
+		next++
+		inflight++
+		go func() {
+			m, ans := r.a.ask(ctx, role, s.addr, name, qtype, flags{do: true})
+			ans.Host = s.host
+			results <- result{s, reply{m, ans}}
+		}()
+	}
+	launch()
+	tick := time.NewTicker(stagger)
+	defer tick.Stop()
+	var best *dns.Msg
+	for inflight > 0 {
+		select {
+		case res := <-results:
+			inflight--
+			if !res.ans.NotAsked {
+				asked[res.s.addr] = res.reply
+			}
+			if best == nil {
+				best = res.msg
+			}
+			if useful(res.msg) {
+				cancel()
+				for ; inflight > 0; inflight-- {
+					if late := <-results; !late.ans.NotAsked {
+						asked[late.s.addr] = late.reply
+					}
+				}
+				return res.msg, asked
+			}
+			if next < len(servers) && ctx.Err() == nil {
+				launch()
+			}
+		case <-tick.C:
+			if next < len(servers) && inflight < walkParallel && ctx.Err() == nil {
+				launch()
+			}
 		}
 	}
-	return nil, asked
+	return best, asked
 }
 
 // referral reads a delegation to a zone below from out of m's authority.
@@ -101,30 +184,71 @@ func referral(m *dns.Msg, from string) (delegation, bool) {
 	return d, d.zone != ""
 }
 
-// glue finds addresses for the NS names of a referral: the glue in the
-// additional section, or else an A lookup through the alternates.
-func (p *NetProber) glue(ctx context.Context, a *asker, m *dns.Msg, hosts []string) []nsAddr {
+// addresses finds addresses for NS names: the glue in m's additional
+// section, or else the name's own address records, found by a walk from
+// the root hints (never through a resolver, which could steer the probes
+// anywhere). It returns the addresses and the names that have none.
+func (r *run) addresses(ctx context.Context, m *dns.Msg, hosts []string, depth int) ([]nsAddr, []string) {
 	var out []nsAddr
+	var none []string
 	for _, h := range hosts {
 		found := false
-		for _, rr := range m.Extra {
-			if ip := addrOf(rr, h); ip != "" {
-				out = append(out, nsAddr{host: h, addr: p.authAddr(ip)})
-				found = true
-			}
-		}
-		if found || len(p.cfg.Alternates) == 0 {
-			continue
-		}
-		if r, _ := a.ask(ctx, "alternate", p.cfg.Alternates[0], h, dns.TypeA, flags{rd: true}); r != nil {
-			for _, rr := range r.Answer {
+		if m != nil {
+			for _, rr := range m.Extra {
 				if ip := addrOf(rr, h); ip != "" {
-					out = append(out, nsAddr{host: h, addr: p.authAddr(ip)})
+					out = append(out, nsAddr{host: h, addr: r.p.authAddr(ip)})
+					found = true
 				}
 			}
 		}
+		if !found {
+			for _, ip := range r.lookupHost(ctx, h, depth) {
+				out = append(out, nsAddr{host: h, addr: r.p.authAddr(ip)})
+				found = true
+			}
+		}
+		if !found {
+			none = append(none, h)
+		}
 	}
-	return out
+	return out, none
+}
+
+// lookupHost finds an NS name's addresses by walking from the root: its A
+// records, or its AAAA records when it has no A. Each name is looked up
+// once per diagnosis.
+func (r *run) lookupHost(ctx context.Context, host string, depth int) []string {
+	if depth >= maxHostDepth {
+		return nil
+	}
+	key := strings.ToLower(dns.Fqdn(host))
+	r.mu.Lock()
+	ips, ok := r.hosts[key]
+	r.mu.Unlock()
+	if ok {
+		return ips
+	}
+	for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		d := r.walk(ctx, key, qt, depth+1)
+		for _, rep := range d.asked {
+			if rep.msg == nil || !rep.msg.Authoritative {
+				continue
+			}
+			for _, rr := range rep.msg.Answer {
+				if ip := addrOf(rr, key); ip != "" {
+					ips = append(ips, ip)
+				}
+			}
+			break
+		}
+		if len(ips) > 0 {
+			break
+		}
+	}
+	r.mu.Lock()
+	r.hosts[key] = ips
+	r.mu.Unlock()
+	return ips
 }
 
 func addrOf(rr dns.RR, host string) string {
