@@ -102,6 +102,11 @@ func runExplain(ctx context.Context, p diagnose.Prober, up string, timeout time.
 	q.SetEdns0(1232, false)
 	if m, _, err := c.ExchangeContext(ctx, q, up); err == nil {
 		f.Rcode = m.Rcode
+		for _, rr := range m.Ns {
+			if soa, ok := rr.(*dns.SOA); ok && m.Rcode == dns.RcodeNameError {
+				f.SOA = &diagnose.SOA{Zone: soa.Hdr.Name, Serial: soa.Serial, TTL: soa.Hdr.Ttl, Minimum: soa.Minttl}
+			}
+		}
 		if opt := m.IsEdns0(); opt != nil {
 			for _, o := range opt.Option {
 				if e, ok := o.(*dns.EDNS0_EDE); ok {
@@ -113,6 +118,9 @@ func runExplain(ctx context.Context, p diagnose.Prober, up string, timeout time.
 	var used atomic.Int64
 	fd, ev := p.Probe(ctx, f, func() bool { return used.Add(1) <= explainBudget })
 	fd.Name, fd.Qtype, fd.Rcode, fd.Upstream, fd.UpstreamEDE, fd.Explain = name, qt, f.Rcode, up, f.EDE, true
+	if f.SOA != nil {
+		fd.UpstreamSOA = f.SOA
+	}
 	r := diagnose.Classify(fd)
 	rc := "no answer"
 	if f.Rcode != diagnose.NoAnswer {

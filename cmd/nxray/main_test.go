@@ -312,6 +312,13 @@ func TestExplain(t *testing.T) {
 	if v.Name != "www.partial.test." || v.Cause != "partial_authoritative_outage" || v.Summary == "" || len(v.Evidence) == 0 {
 		t.Errorf("--json verdict: %+v", v)
 	}
+	// A name that still fails at the upstream is never healthy, though its
+	// zone's servers have it.
+	out.Reset()
+	filtered := append([]string{"explain", "blocked.ok.test", "--upstream", h.Resolvers[lab.RoleFiltering]}, flags[2:]...)
+	if code := run(filtered, &out, &errs, nil); code != 0 || !strings.Contains(out.String(), "blocked.ok.test. A: resolver_filtering") {
+		t.Errorf("explain through a filtering upstream: exit %d\n%s", code, out.String())
+	}
 	for _, bad := range [][]string{{"explain"}, {"explain", "a", "NOTATYPE"}, {"explain", "a..b"}} {
 		if code := run(bad, &out, &errs, nil); code != 2 {
 			t.Errorf("%v: exit %d, want 2", bad, code)
