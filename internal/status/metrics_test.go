@@ -187,6 +187,7 @@ func TestMetricsScrape(t *testing.T) {
 		{"nxray_upstream_up", []string{"upstream", dead}, 0},
 		{"nxray_upstream_up", []string{"upstream", good}, 1},
 		{"nxray_diagnoses_total", []string{"cause", string(v.Cause)}, 1},
+		{"nxray_diagnoses_total", []string{"cause", "authoritative_inconsistent"}, 0}, // every cause, from zero
 		{"nxray_diagnose_dropped_total", nil, 0},
 		{"nxray_diagnose_probes_total", nil, float64(eng.Stats().Probes)},
 	}

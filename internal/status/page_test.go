@@ -46,7 +46,8 @@ func TestPage(t *testing.T) {
 
 	body = get(t, s, "/?cause=dnssec_bogus").Body.String()
 	if !strings.Contains(body, "www.dsmismatch.test.") || strings.Contains(body, "www.lame.test.") ||
-		!strings.Contains(body, `<option value="dnssec_bogus" selected>`) {
+		!strings.Contains(body, `<option value="dnssec_bogus" selected>`) ||
+		!strings.Contains(body, `<option value="authoritative_inconsistent">`) {
 		t.Errorf("cause filter: %s", body)
 	}
 	body = get(t, s, "/?name=lame").Body.String()
