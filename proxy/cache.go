@@ -78,6 +78,36 @@ type entry struct {
 	rcode    int
 	stored   time.Time
 	expires  time.Time
+	// soa is the SOA an NXDOMAIN's failures report, unpacked when the
+	// first is served (failureSOA); nil until then.
+	soa atomic.Pointer[entrySOA]
+}
+
+// entrySOA is an entry's SOA record, and the offset of its TTL in the wire.
+type entrySOA struct {
+	rr     dns.SOA
+	ttlOff int
+}
+
+// failureSOA is the SOA a failure served from e reports (Failure.SOA): for
+// an NXDOMAIN, a copy of its SOA with the TTL in buf, e.wire as rendered
+// for the client. The record is unpacked once, not on every hit.
+func (e *entry) failureSOA(buf []byte) *dns.SOA {
+	if e.rcode != dns.RcodeNameError {
+		return nil
+	}
+	s := e.soa.Load()
+	if s == nil {
+		rr, off := wireSOA(e.wire)
+		if rr == nil {
+			return nil
+		}
+		s = &entrySOA{rr: *rr, ttlOff: off}
+		e.soa.Store(s) // racing hits store the same
+	}
+	c := s.rr // its strings are never written: the copy may share them
+	c.Hdr.Ttl = binary.BigEndian.Uint32(buf[s.ttlOff:])
+	return &c
 }
 
 // render writes the answer for req into buf (len(buf) == len(e.wire)) as it

@@ -4,6 +4,7 @@ import (
 	"net"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,24 +51,61 @@ func echoUpstream(w dns.ResponseWriter, r *dns.Msg) {
 	w.WriteMsg(m)
 }
 
+// soaObserver checks the SOA each failure reports against echoUpstream's:
+// only an NXDOMAIN has one, testSOA(60, 30), its TTL counted down at most.
+// It keeps the first failure that does not.
+type soaObserver struct {
+	mu  sync.Mutex
+	bad *Failure
+}
+
+func (o *soaObserver) Observe(f Failure) {
+	want, s := testSOA(60, 30), f.SOA
+	if s == nil || f.Rcode == dns.RcodeNameError && strings.EqualFold(s.Hdr.Name, want.Hdr.Name) &&
+		s.Serial == want.Serial && s.Minttl == want.Minttl && s.Hdr.Ttl <= want.Hdr.Ttl {
+		return
+	}
+	o.mu.Lock()
+	if o.bad == nil {
+		o.bad = &f
+	}
+	o.mu.Unlock()
+}
+
+// check fails t if a failure since the last check broke the rule: a
+// failure is observed before its answer is written, so after the answer
+// to an input, for that input.
+func (o *soaObserver) check(t *testing.T) {
+	t.Helper()
+	o.mu.Lock()
+	bad := o.bad
+	o.bad = nil
+	o.mu.Unlock()
+	if bad != nil {
+		t.Fatalf("failure %s %s reported SOA %v", bad.Name, dns.RcodeToString[bad.Rcode], bad.SOA)
+	}
+}
+
 // fuzzServer adds the malformed packets every packet fuzzer starts from and
-// returns a caching Server in front of echoUpstream, not listening. now is
-// its clock; nil is the real one.
-func fuzzServer(f *testing.F, now func() time.Time) *Server {
+// returns a caching Server in front of echoUpstream, not listening, and the
+// observer of its failures. now is its clock; nil is the real one.
+func fuzzServer(f *testing.F, now func() time.Time) (*Server, *soaObserver) {
 	f.Add([]byte{0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 1, 0, 1}) // pointer loop
 	f.Add([]byte{0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0})                                // cut after the name
 	up := startUpstream(f, echoUpstream)
+	obs := &soaObserver{}
 	s, err := New(Config{
 		Upstreams: []Upstream{{Net: "udp", Addr: up.addr}},
 		ACL:       loopbackACL,
 		Cache:     CacheConfig{Size: 1000, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour},
 		Now:       now,
+		Observer:  obs,
 	})
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { s.route.Load().pool.close() })
-	return s
+	return s, obs
 }
 
 // FuzzServeDNS drives the query path as miekg/dns does for each packet:
@@ -84,7 +122,7 @@ func FuzzServeDNS(f *testing.F) {
 	seed(question(`<img\032src=x\032onerror=alert(1)>.example.test.`, dns.TypeTXT))        // HTML in a label
 	long := strings.Repeat(strings.Repeat("a", 63)+".", 3) + strings.Repeat("b", 61) + "." // 255 bytes
 	seed(question(long, dns.TypeTXT))
-	s := fuzzServer(f, nil)
+	s, obs := fuzzServer(f, nil)
 
 	f.Fuzz(func(t *testing.T, packet []byte) {
 		req := new(dns.Msg)
@@ -114,13 +152,16 @@ func FuzzServeDNS(f *testing.F) {
 			if len(w.out) > udpLimit(req) {
 				t.Fatalf("%d-byte UDP answer for a client that takes %d", len(w.out), udpLimit(req))
 			}
+			obs.check(t)
 		}
 	})
 }
 
 // FuzzScanMsg feeds arbitrary bytes to the cache's wire reader: it must
 // never panic, and on a message miekg/dns can read it must find every TTL,
-// the OPT record and the negative TTL's SOA.
+// the OPT record and the negative TTL's SOA. wireSOA, which reads a
+// failure's SOA from the bytes, must not panic either, and must find the
+// SOA the full path finds in the unpacked message.
 func FuzzScanMsg(f *testing.F) {
 	m := question("x.example.test.", dns.TypeA)
 	m.Response = true
@@ -133,9 +174,13 @@ func FuzzScanMsg(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0xC0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		l, err := scanMsg(b)
+		soa, _ := wireSOA(b)
 		msg := new(dns.Msg)
 		if msg.Unpack(b) != nil || err != nil {
 			return
+		}
+		if want := failureSOA(dns.RcodeNameError, msg, nil); (soa == nil) != (want == nil) || soa != nil && *soa != *want {
+			t.Fatalf("wireSOA read %v, the message has %v", soa, want)
 		}
 		want, opts := len(msg.Answer)+len(msg.Ns)+len(msg.Extra), 0
 		for _, rr := range append(append(msg.Answer, msg.Ns...), msg.Extra...) {

@@ -115,17 +115,18 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 func (s *Server) serveHit(w dns.ResponseWriter, req *dns.Msg, e *entry, now time.Time, client netip.Addr, rt *routing) {
 	s.stats.cacheHits.Add(1)
 	q := req.Question[0]
+	bp := outBuf(len(e.wire))
+	buf := *bp
+	e.render(buf, req, now)
 	if isFailure(e.rcode) && s.cfg.Observer != nil {
+		// Its SOA from the rendered answer: with the TTL counted down.
 		s.cfg.Observer.Observe(Failure{Time: now, Client: client, Name: q.Name, Qtype: q.Qtype,
-			Qclass: q.Qclass, Rcode: e.rcode, Cached: true})
+			Qclass: q.Qclass, Rcode: e.rcode, Cached: true, SOA: e.failureSOA(buf)})
 	}
 	s.stats.rcodes[e.rcode&0xF].Add(1)
 	if s.cfg.Recorder != nil {
 		s.cfg.Recorder.Answered(protoOf(isUDP(w)), e.rcode, true)
 	}
-	bp := outBuf(len(e.wire))
-	buf := *bp
-	e.render(buf, req, now)
 	if (isUDP(w) && len(buf) > udpLimit(req)) || (isFailure(e.rcode) && rt.annotator != nil) {
 		// Too big for this client's buffer, or a failure to explain: the
 		// slow path, off the hot path of successful hits.
@@ -224,7 +225,8 @@ func (s *Server) finishMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, no
 	// the failure already reported.
 	if isFailure(rcode) && s.cfg.Observer != nil {
 		s.cfg.Observer.Observe(Failure{Time: now, Client: client, Name: q.Name, Qtype: q.Qtype,
-			Qclass: q.Qclass, Rcode: rcode, Upstream: upstream, EDE: edeOf(a.msg), Err: err})
+			Qclass: q.Qclass, Rcode: rcode, Upstream: upstream, EDE: edeOf(a.msg), Err: err,
+			SOA: failureSOA(rcode, resp, a.raw)})
 	}
 	if resp == nil && s.explains(rt, q, rcode, clientEDNS) {
 		// An explanation to attach: that takes the message.

@@ -300,7 +300,7 @@ func FuzzUDPPacket(f *testing.F) {
 		b, _ := m.Pack()
 		f.Add(b)
 	}
-	s := fuzzServer(f, newClock().Now) // a still clock: both paths see the same TTLs
+	s, obs := fuzzServer(f, newClock().Now) // a still clock: both paths see the same TTLs
 	p := newUDPPair(f)
 	u := newUDPServer(s, p.proxy)
 	sc := &udpScratch{}
@@ -358,6 +358,7 @@ func FuzzUDPPacket(f *testing.F) {
 					t.Fatalf("fast path wrote\n%x\nthe full path\n%x", got, full.out)
 				}
 			}
+			obs.check(t)
 		}
 	})
 }

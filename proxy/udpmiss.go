@@ -157,7 +157,8 @@ func (s *Server) finishFast(m *fastMiss, r reply) {
 	}
 	if isFailure(rcode) && s.cfg.Observer != nil {
 		s.cfg.Observer.Observe(Failure{Time: m.now, Client: m.from.Addr().Unmap(), Name: m.spelled(),
-			Qtype: m.wq.qtype, Qclass: m.wq.qclass, Rcode: rcode, Upstream: m.order[0].String()})
+			Qtype: m.wq.qtype, Qclass: m.wq.qclass, Rcode: rcode, Upstream: m.order[0].String(),
+			SOA: failureSOA(rcode, nil, raw)})
 	}
 	s.stats.rcodes[rcode&0xF].Add(1)
 	if s.cfg.Recorder != nil {

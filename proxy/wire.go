@@ -222,3 +222,41 @@ func soaMinimum(b []byte, off int) uint32 {
 	}
 	return binary.BigEndian.Uint32(b[off+16:])
 }
+
+// wireSOA unpacks the first SOA record in the authority section of the
+// packed message b, as miekg/dns would read it there, and returns it with
+// the offset of its TTL; nil if there is none or b does not read as far as
+// it. It skips what comes before it as scan does, and it allocates: it is
+// for failures only.
+func wireSOA(b []byte) (*dns.SOA, int) {
+	if len(b) < headerLen {
+		return nil, 0
+	}
+	off, err := headerLen, error(nil)
+	for range be16(b[4:]) {
+		if off, err = skipName(b, off); err != nil {
+			return nil, 0
+		}
+		off += 4
+	}
+	an, ns := int(be16(b[6:])), int(be16(b[8:]))
+	for i := range an + ns {
+		start := off
+		if off, err = skipName(b, off); err != nil || off+10 > len(b) {
+			return nil, 0
+		}
+		if i >= an && be16(b[off:]) == dns.TypeSOA {
+			rr, _, uerr := dns.UnpackRR(b, start)
+			if uerr != nil {
+				return nil, 0
+			}
+			// One without data unpacks as a bare header: not a SOA to
+			// report, as it is not in the unpacked message's authority.
+			if s, ok := rr.(*dns.SOA); ok {
+				return s, off + 4
+			}
+		}
+		off += 10 + int(be16(b[off+8:]))
+	}
+	return nil, 0
+}
