@@ -36,5 +36,8 @@ func Failure(f proxy.Failure, upstreams string) diagnose.Failure {
 	for _, e := range f.EDE {
 		df.EDE = append(df.EDE, e.InfoCode)
 	}
+	if s := f.SOA; s != nil {
+		df.SOA = &diagnose.SOA{Zone: s.Hdr.Name, Serial: s.Serial, TTL: s.Hdr.Ttl, Minimum: s.Minttl}
+	}
 	return df
 }

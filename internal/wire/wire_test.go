@@ -22,3 +22,19 @@ func TestFailure(t *testing.T) {
 		t.Errorf("unanswered failure: %+v", got)
 	}
 }
+
+// TestFailureSOA: the SOA of the negative answer reaches the engine, TTL as
+// the client got it; a failure without one has none.
+func TestFailureSOA(t *testing.T) {
+	soa := &dns.SOA{Hdr: dns.RR_Header{Name: "example.test.", Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: 42},
+		Ns: "ns.example.test.", Mbox: "root.example.test.", Serial: 2026112601, Refresh: 60, Retry: 60, Expire: 60, Minttl: 300}
+	got := Failure(proxy.Failure{Name: "gone.example.test.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError,
+		Upstream: "192.0.2.1:53", SOA: soa}, "192.0.2.1:53")
+	want := diagnose.SOA{Zone: "example.test.", Serial: 2026112601, TTL: 42, Minimum: 300}
+	if got.SOA == nil || *got.SOA != want {
+		t.Errorf("SOA = %+v, want %+v", got.SOA, want)
+	}
+	if got := Failure(proxy.Failure{Name: "gone.example.test.", Rcode: dns.RcodeNameError}, ""); got.SOA != nil {
+		t.Errorf("failure without a SOA: SOA = %+v, want nil", got.SOA)
+	}
+}
