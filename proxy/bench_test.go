@@ -121,3 +121,73 @@ func BenchmarkUDPMiss(b *testing.B) {
 	b.StopTimer()
 	u.workers.Wait()
 }
+
+// BenchmarkCacheHitNXDOMAIN is a cached NXDOMAIN on the full path, with an
+// observer: the failure is reported, with the SOA the client got.
+func BenchmarkCacheHitNXDOMAIN(b *testing.B) {
+	s, up := negativeServer(b)
+	req := question("gone.example.test.", dns.TypeA)
+	req.SetEdns0(1232, false)
+	w := newRecorder()
+	s.ServeDNS(w, req) // warm
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		s.ServeDNS(w, req)
+	}
+	b.StopTimer()
+	if up.queries.Load() != 1 {
+		b.Fatalf("upstream saw %d queries: not a cache hit", up.queries.Load())
+	}
+}
+
+// BenchmarkUDPMissNXDOMAIN is BenchmarkUDPMiss for names that do not
+// exist, as in a random-subdomain flood, with an observer: each answer is
+// a failure reported from the fast miss path.
+func BenchmarkUDPMissNXDOMAIN(b *testing.B) {
+	s, _ := negativeServer(b)
+	p := newUDPPair(b)
+	u := newUDPServer(s, p.proxy)
+	pkt := pack(b, question("q00000000.example.test.", dns.TypeA))
+	label := pkt[headerLen+2 : headerLen+10] // the eight digits
+	sc := &udpScratch{}
+	buf := make([]byte, 512)
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		i++
+		for j, n := len(label)-1, i; j >= 0; j, n = j-1, n/10 {
+			label[j] = '0' + byte(n%10)
+		}
+		if s.serveUDPHit(p.proxy, pkt, p.from, sc) != udpMiss || !s.startMiss(u, pkt, p.from, sc) {
+			b.Fatal("not a fast-path miss")
+		}
+		if _, err := p.client.Read(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	u.workers.Wait()
+}
+
+// negativeServer is cachingServer in front of an upstream that answers
+// NXDOMAIN with a SOA, and with an observer that keeps nothing.
+func negativeServer(b *testing.B) (*Server, *fakeUpstream) {
+	up := startUpstream(b, answerRcode(dns.RcodeNameError, testSOA(3600, 3600)))
+	s, err := New(Config{
+		Upstreams: []Upstream{{Net: "udp", Addr: up.addr}},
+		ACL:       loopbackACL,
+		Cache:     CacheConfig{Size: 10000, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour},
+		Observer:  discardObserver{},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(s.route.Load().pool.close)
+	return s, up
+}
+
+type discardObserver struct{}
+
+func (discardObserver) Observe(Failure) {}
