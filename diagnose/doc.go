@@ -1,13 +1,17 @@
-// Package diagnose explains DNS failures. Given what the probes found about
-// a failing name (the alternates' answers with and without DNSSEC checking,
-// the delegation, every authoritative server's answer, the DNSSEC chain and
-// the negative answer's SOA), Classify names one cause from a fixed list and
-// says, in a sentence, what happened, naming the servers involved, and
-// where the fix is.
+// Package diagnose explains DNS failures. The Engine takes failures from
+// the proxy without blocking (a bounded queue; repeats and zone-wide causes
+// are counted onto a verdict already there), and its workers run a Prober
+// for each within a probe budget, a global probe rate and a deadline.
+// NetProber asks as an expert would with dig: the alternates with and
+// without DNSSEC checking, the delegation walked from the root hints, every
+// server of the zone (those the parent lists and those the zone's own NS
+// set lists), the zone's DNSSEC link, and the zones an alias leads to.
+// Classify, a pure function, names one cause from a fixed list (cause.go)
+// and says in a sentence what happened, naming the servers involved, and
+// where the fix is. Verdicts are stored (bounded, with a TTL), logged,
+// published to subscribers and turned into Extended DNS Errors for later
+// answers (annotate.go).
 //
-// Built so far: the causes, the findings the classifier reads, and the
-// classifier itself, a pure function with table tests. Still to come (the
-// diagnosis engine issue): the probes that gather findings, the bounded
-// queue fed by the proxy's Observer, the verdict store and its slog line.
-// The proxy never imports this package; cmd/nxray will wire them.
+// The proxy never imports this package: cmd/nxray adapts one to the other
+// through internal/wire.
 package diagnose
