@@ -69,4 +69,5 @@ func TestTreeAnswersAsBuilt(t *testing.T) {
 	if _, _, err := (&dns.Client{Net: "tcp", Timeout: 2 * time.Second}).Exchange(m, noTCP); err == nil {
 		t.Errorf("%s answered over TCP", noTCP)
 	}
+	t.Run("scenarios", func(t *testing.T) { checkScenarios(t, tr) })
 }

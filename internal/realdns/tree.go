@@ -30,9 +30,9 @@ type Tree struct {
 	AnchorsFile string            // the root's DS, for nxray's trust_anchors
 	Resolvers   map[string]string // role -> "IP:53"
 	procs       []*exec.Cmd
-	lock        *os.File // held while the tree runs: one tree per machine
-	okSerial    int
-	children    []child // this tree's copy: AddToOK changes it
+	lock        *os.File            // held while the tree runs: one tree per machine
+	children    []child             // this tree's copy: AddToOK changes it
+	deleg       map[string][]string // zone -> the NS, glue and DS records of its children
 	aliases     []string
 }
 
@@ -82,8 +82,8 @@ func Start(dir string) (*Tree, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Tree{lock: lock, Dir: dir, RootHints: []string{ipRoot}, Resolvers: map[string]string{}, okSerial: 1,
-		children: append([]child(nil), children...)}
+	t := &Tree{lock: lock, Dir: dir, RootHints: []string{ipRoot}, Resolvers: map[string]string{},
+		children: append(append([]child(nil), children...), scenarios...)}
 	if err := t.buildZones(); err != nil {
 		return nil, err
 	}
@@ -114,102 +114,10 @@ func (t *Tree) write(name, text string) error {
 	return os.WriteFile(filepath.Join(t.Dir, name), []byte(text), 0o644)
 }
 
-// buildZones writes and signs the children, then test., then the root.
-func (t *Tree) buildZones() error {
-	tld := map[string]string{"ns1.nic.test": ipTLD}
-	var delegations []string
-	for _, c := range t.children {
-		for _, h := range sortedKeys(c.parent) {
-			delegations = append(delegations, fmt.Sprintf("%s. NS %s.", c.name, h), fmt.Sprintf("%s. A %s", h, c.parent[h]))
-		}
-		if c.apex == nil {
-			continue
-		}
-		if err := t.buildChild(c); err != nil {
-			return err
-		}
-		if !c.signed {
-			continue
-		}
-		ds, err := t.dsOf(c)
-		if err != nil {
-			return err
-		}
-		delegations = append(delegations, ds)
-	}
-	if err := t.write("test.zone", zoneText("test", 1, tld, delegations)); err != nil {
-		return err
-	}
-	if err := t.sign("test", "test.zone"); err != nil {
-		return err
-	}
-	testDS, err := os.ReadFile(filepath.Join(t.Dir, "dsset-test."))
-	if err != nil {
-		return err
-	}
-	root := []string{"test. NS ns1.nic.test.", "ns1.nic.test. A " + ipTLD, strings.TrimSpace(string(testDS))}
-	if err := t.write("root.zone", zoneText(".", 1, map[string]string{"ns.root": ipRoot}, root)); err != nil {
-		return err
-	}
-	if err := t.sign(".", "root.zone"); err != nil {
-		return err
-	}
-	t.AnchorsFile = filepath.Join(t.Dir, "dsset-.")
-	return nil
-}
-
-func (t *Tree) buildChild(c child) error {
-	serial := 1
-	if c.name == "ok.test" {
-		serial = t.okSerial
-	}
-	file := c.name + ".zone"
-	if err := t.write(file, zoneText(c.name, serial, c.apex, c.records)); err != nil {
-		return err
-	}
-	if !c.signed {
-		return os.Rename(filepath.Join(t.Dir, file), filepath.Join(t.Dir, file+".signed"))
-	}
-	var window []string
-	if c.expired {
-		window = []string{"-P", "-s", "20200101000000", "-e", "20200201000000"} // -P: it would refuse to verify expired signatures
-	}
-	return t.sign(c.name, file, window...)
-}
-
-func (t *Tree) dsOf(c child) (string, error) {
-	if c.wrongDS {
-		return t.wrongDS(c.name)
-	}
-	ds, err := os.ReadFile(filepath.Join(t.Dir, "dsset-"+c.name+"."))
-	return strings.TrimSpace(string(ds)), err
-}
-
 // startNamed runs one BIND serving every zone on its own address, by
 // views that match the destination address.
 func (t *Tree) startNamed() error {
-	var b strings.Builder
-	fmt.Fprintf(&b, `options {
-	directory "%s"; pid-file "%s/named.pid"; session-keyfile "%s/session.key";
-	listen-on port 53 { %s; }; listen-on-v6 { none; };
-	recursion no; dnssec-validation no; allow-query { any; }; notify no;
-	minimal-responses no;
-};
-`, t.Dir, t.Dir, t.Dir, strings.Join(authIPs, "; "))
-	zonesAt := map[string][]string{}
-	for zone, ips := range servedBy {
-		for _, ip := range ips {
-			zonesAt[ip] = append(zonesAt[ip], zone)
-		}
-	}
-	for _, ip := range authIPs {
-		fmt.Fprintf(&b, "view \"v%s\" {\n\tmatch-destinations { %s; };\n", strings.ReplaceAll(ip, ".", "_"), ip)
-		for _, z := range zonesAt[ip] {
-			fmt.Fprintf(&b, "\tzone \"%s\" { type primary; file \"%s.zone.signed\"; };\n", z, fileName(z))
-		}
-		b.WriteString("};\n")
-	}
-	if err := t.write("named.conf", b.String()); err != nil {
+	if err := t.write("named.conf", t.namedConf()); err != nil {
 		return err
 	}
 	if err := t.spawn("named", "-g", "-u", "root", "-c", filepath.Join(t.Dir, "named.conf")); err != nil {
@@ -218,6 +126,12 @@ func (t *Tree) startNamed() error {
 	return waitReady(net.JoinHostPort(ipRoot, "53"), ".", dns.TypeSOA, false)
 }
 
+// startUnbounds starts the four resolver roles. They give up on a silent
+// server after about 2 s (infra-cache-max-rtt, outbound-msg-retry), not
+// Unbound's default of half a minute and more, so that a zone whose servers
+// are dead gets a SERVFAIL before a client's timeout; and they answer a
+// query however long it took (discard-timeout 0: Debian's 1.17.1 drops the
+// answer after 1.9 s by default, expecting the client to have asked again).
 func (t *Tree) startUnbounds() error {
 	roles := []struct{ role, ip, extra string }{
 		{Validating, ipValid, "\tmodule-config: \"validator iterator\"\n\ttrust-anchor-file: \"" + filepath.Join(t.Dir, "dsset-.") + "\"\n"},
@@ -248,6 +162,9 @@ func (t *Tree) startUnbounds() error {
 	ede: yes
 	val-log-level: 2
 	outgoing-range: 64
+	infra-cache-max-rtt: 500
+	outbound-msg-retry: 3
+	discard-timeout: 0
 	local-zone: "test." nodefault
 %s%s
 stub-zone:
@@ -359,10 +276,12 @@ func waitReady(addr, name string, qtype uint16, anyRcode bool) error {
 // AddToOK adds a record to ok.test. with a new serial, re-signs it and has
 // BIND reload, then waits until BIND serves the new serial.
 func (t *Tree) AddToOK(record string) error {
+	serial := 0
 	for i, c := range t.children {
 		if c.name == "ok.test" {
 			t.children[i].records = append(append([]string(nil), c.records...), record)
-			t.okSerial++
+			t.children[i].serial = c.soaSerial() + 1
+			serial = t.children[i].serial
 			if err := t.buildChild(t.children[i]); err != nil {
 				return err
 			}
@@ -375,7 +294,7 @@ func (t *Tree) AddToOK(record string) error {
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		r, _, err := c.Exchange(new(dns.Msg).SetQuestion("ok.test.", dns.TypeSOA), net.JoinHostPort(ipOK, "53"))
-		if err == nil && len(r.Answer) == 1 && int(r.Answer[0].(*dns.SOA).Serial) == t.okSerial {
+		if err == nil && len(r.Answer) == 1 && int(r.Answer[0].(*dns.SOA).Serial) == serial {
 			return nil
 		}
 		time.Sleep(50 * time.Millisecond)
