@@ -2,9 +2,9 @@ package realdns
 
 import "fmt"
 
-// Addresses of the harder scenarios, all on port 53. BIND serves each
-// (scenarioIPs); nothing listens on manyDeadHoles or bigAddr until a test
-// starts its black holes, or ever.
+// Addresses of the harder scenarios, all on port 53, each served by BIND
+// (scenarioIPs). Nothing of the tree listens on manyDeadHoles (a test binds
+// its black holes there) or on bigAddr's addresses.
 const (
 	ipCNAME    = "127.0.1.40" // cname.test.: CNAMEs into other zones
 	ipDNAME    = "127.0.1.41" // dname.test.: a DNAME onto ok.test.
