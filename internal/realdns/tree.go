@@ -127,11 +127,12 @@ func (t *Tree) startNamed() error {
 }
 
 // startUnbounds starts the four resolver roles. They give up on a silent
-// server after about 2 s (infra-cache-max-rtt, outbound-msg-retry), not
-// Unbound's default of half a minute and more, so that a zone whose servers
-// are dead gets a SERVFAIL before a client's timeout; and they answer a
-// query however long it took (discard-timeout 0: Debian's 1.17.1 drops the
-// answer after 1.9 s by default, expecting the client to have asked again).
+// server within a second or two (infra-cache-max-rtt, outbound-msg-retry),
+// not after Unbound's default of half a minute and more, so that a zone
+// whose servers are dead gets a SERVFAIL before a client's timeout; and
+// they answer a query however long it took (discard-timeout 0: Debian's
+// 1.17.1 drops the answer after 1.9 s by default, expecting the client to
+// have asked again).
 func (t *Tree) startUnbounds() error {
 	roles := []struct{ role, ip, extra string }{
 		{Validating, ipValid, "\tmodule-config: \"validator iterator\"\n\ttrust-anchor-file: \"" + filepath.Join(t.Dir, "dsset-.") + "\"\n"},
