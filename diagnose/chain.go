@@ -56,7 +56,7 @@ func (p *NetProber) checkChain(ctx context.Context, a *asker, zone string, ds []
 	}
 	if answer != nil {
 		for _, sec := range [][]dns.RR{answer.Answer, answer.Ns} {
-			if p.checkSection(c, sec, keys, now) {
+			if p.checkSection(c, zone, sec, keys, now) {
 				return c
 			}
 		}
@@ -64,10 +64,13 @@ func (p *NetProber) checkChain(ctx context.Context, a *asker, zone string, ds []
 	return c
 }
 
-// checkSection checks the signatures over each RRset of one section. An
-// RRset is the records of one owner and type: a denial holds NSEC records
-// of several owners, each signed on its own.
-func (p *NetProber) checkSection(c *Chain, sec []dns.RR, keys []*dns.DNSKEY, now time.Time) bool {
+// checkSection checks the signatures over each RRset of one section that
+// the zone signs. An RRset is the records of one owner and type: a denial
+// holds NSEC records of several owners, each signed on its own. Not the
+// zone's to sign: records of other zones (a server may add those it also
+// serves), a delegation's NS set, and a CNAME synthesised from a DNAME
+// (RFC 6672 section 5.3.1: the DNAME's signature covers it).
+func (p *NetProber) checkSection(c *Chain, zone string, sec []dns.RR, keys []*dns.DNSKEY, now time.Time) bool {
 	type setKey struct {
 		owner string
 		rtype uint16
@@ -86,12 +89,32 @@ func (p *NetProber) checkSection(c *Chain, sec []dns.RR, keys []*dns.DNSKEY, now
 		}
 		sets[k] = append(sets[k], rr)
 	}
+	var dnames []string
 	for _, k := range order {
+		if k.rtype == dns.TypeDNAME {
+			dnames = append(dnames, k.owner)
+		}
+	}
+	for _, k := range order {
+		if !dns.IsSubDomain(zone, k.owner) || (k.rtype == dns.TypeNS && !strings.EqualFold(k.owner, zone)) ||
+			(k.rtype == dns.TypeCNAME && slices.ContainsFunc(dnames, func(d string) bool {
+				return dns.IsSubDomain(d, k.owner) && d != k.owner
+			})) {
+			continue
+		}
 		var covering []*dns.RRSIG
+		others := false
 		for _, s := range sigs {
 			if s.TypeCovered == k.rtype && strings.EqualFold(s.Hdr.Name, k.owner) {
+				if !strings.EqualFold(dns.Fqdn(s.SignerName), zone) {
+					others = true
+					continue
+				}
 				covering = append(covering, s)
 			}
+		}
+		if others && len(covering) == 0 {
+			continue // signed by a zone below, served by the same server
 		}
 		if p.checkSigs(c, dns.TypeToString[k.rtype], covering, sets[k], keys, now) {
 			return true
