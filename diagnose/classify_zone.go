@@ -43,11 +43,14 @@ func confirmed(f *Findings, lack []Answer) Result {
 		subject = fmt.Sprintf("%s is an alias of %s, which does not exist", f.Name, name)
 		advice = fmt.Sprintf("Add %s to the zone %s, or point the alias %s at a name that exists.", name, zone, f.Path[len(f.Path)-2])
 	}
-	agree := ", and the resolvers agree"
+	agree := ""
 	var differ []string
 	for _, a := range f.Alternates {
-		if !a.CD && a.Rcode == dns.RcodeSuccess {
+		switch {
+		case !a.CD && a.Rcode == dns.RcodeSuccess:
 			differ = append(differ, a.Server)
+		case !a.CD && a.Rcode == dns.RcodeNameError:
+			agree = ", and the resolvers agree"
 		}
 	}
 	if len(differ) > 0 {

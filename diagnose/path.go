@@ -151,6 +151,11 @@ func (r *run) examine(ctx context.Context, target string, qtype uint16) hop {
 		// are not the parent's, and the DS is theirs to give.
 		h.zone, h.parentNS = lower(soaZone), nil
 		h.childNS, _ = r.apexNS(ctx, h.zone, servers[first])
+		for i := range h.auth {
+			if !slices.Contains(h.childNS, h.auth[i].Host) {
+				h.auth[i].Host = "" // the parent's name for the server: named by address
+			}
+		}
 		ds = r.dsAt(ctx, h.zone, servers[first])
 	}
 	h.chain = r.p.checkChain(ctx, r.a, h.zone, ds, servers[first], msgs[first], r.p.cfg.Now())
