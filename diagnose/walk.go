@@ -187,27 +187,39 @@ func referral(m *dns.Msg, from string) (delegation, bool) {
 // addresses finds addresses for NS names: the glue in m's additional
 // section, or else the name's own address records, found by a walk from
 // the root hints (never through a resolver, which could steer the probes
-// anywhere). It returns the addresses and the names that have none.
+// anywhere), a few names at once. It returns the addresses, in the order
+// of hosts, and the names that have none.
 func (r *run) addresses(ctx context.Context, m *dns.Msg, hosts []string, depth int) ([]nsAddr, []string) {
-	var out []nsAddr
-	var none []string
-	for _, h := range hosts {
-		found := false
+	found := make([][]string, len(hosts))
+	sem := make(chan struct{}, walkParallel)
+	var wg sync.WaitGroup
+	for i, h := range hosts {
 		if m != nil {
 			for _, rr := range m.Extra {
 				if ip := addrOf(rr, h); ip != "" {
-					out = append(out, nsAddr{host: h, addr: r.p.authAddr(ip)})
-					found = true
+					found[i] = append(found[i], ip)
 				}
 			}
 		}
-		if !found {
-			for _, ip := range r.lookupHost(ctx, h, depth) {
-				out = append(out, nsAddr{host: h, addr: r.p.authAddr(ip)})
-				found = true
-			}
+		if len(found[i]) > 0 {
+			continue
 		}
-		if !found {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			found[i] = r.lookupHost(ctx, h, depth)
+		}()
+	}
+	wg.Wait()
+	var out []nsAddr
+	var none []string
+	for i, h := range hosts {
+		for _, ip := range found[i] {
+			out = append(out, nsAddr{host: h, addr: r.p.authAddr(ip)})
+		}
+		if len(found[i]) == 0 {
 			none = append(none, h)
 		}
 	}
