@@ -43,7 +43,7 @@ func (e *Engine) annotation(name string, qtype uint16, rc int) (uint16, string, 
 		return annotationOf(r.v, r.summary)
 	}
 	if rc == dns.RcodeNameError {
-		if fl := e.floodFor(lname, now); fl != nil && fl.flooding(now) {
+		if fl := e.floodFor(lname, now); fl != nil && fl.flooding(now) && fl.saw(e.seed, verdictKey{name: lname, qtype: qtype}) {
 			return annotationOf(fl.v, fl.summary)
 		}
 	}

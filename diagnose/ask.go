@@ -92,6 +92,11 @@ func (a *asker) ask(ctx context.Context, role, server, name string, qtype uint16
 	if err == nil && m.Truncated {
 		ans.Truncated = true
 		tm, terr := a.exchange(ctx, "tcp", server, q)
+		if terr != nil && ctx.Err() != nil {
+			a.skipped() // given up by the diagnosis, not refused by the server
+			ans.NotAsked, ans.Err = true, errNotAsked.Error()
+			return nil, ans
+		}
 		if terr != nil {
 			ans.TCPFailed = true
 			ev.Error = "truncated; TCP: " + short(terr)
@@ -100,9 +105,11 @@ func (a *asker) ask(ctx context.Context, role, server, name string, qtype uint16
 		}
 	}
 	ev.RTTms = float64(time.Since(start).Microseconds()) / 1000
-	if err != nil && ctx.Err() != nil {
+	if err != nil && (ctx.Err() != nil || errors.Is(err, syscall.ENETUNREACH)) {
 		// Given up by the diagnosis (its deadline, or another server
-		// answered first), not by the server: it was not heard out.
+		// answered first), not by the server: it was not heard out. No
+		// route from this host (IPv6 glue on a host without IPv6) says
+		// nothing of the server either.
 		a.skipped()
 		ans.NotAsked, ans.Err = true, errNotAsked.Error()
 		return nil, ans
@@ -119,11 +126,24 @@ func (a *asker) ask(ctx context.Context, role, server, name string, qtype uint16
 	return m, ans
 }
 
+// exchange sends q and waits for the answer until the probe's timeout or
+// until ctx ends: the connection is closed then, since miekg/dns heeds a
+// context's deadline but not its cancellation.
 func (a *asker) exchange(ctx context.Context, network, server string, q *dns.Msg) (*dns.Msg, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
 	c := &dns.Client{Net: network, Timeout: a.timeout, UDPSize: 1232}
-	m, _, err := c.ExchangeContext(ctx, q, server)
+	conn, err := c.DialContext(ctx, server)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	m, _, err := c.ExchangeWithConnContext(ctx, q, conn)
+	if err != nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
 	return m, err
 }
 

@@ -110,7 +110,9 @@ func refusal(f *Findings) (Result, bool) {
 		}
 	}
 	prohibited := slices.Contains(f.UpstreamEDE, dns.ExtendedErrorCodeProhibited)
-	if f.UpstreamControl != ControlRefused && len(answering) == 0 && !prohibited {
+	if f.UpstreamControl != ControlRefused && !prohibited {
+		// Without the control question's answer, others answering the
+		// name fits a policy on the name as well as one on the client.
 		return Result{}, false
 	}
 	why := "it refuses a question every resolver answers (the root's NS set) too"
@@ -193,6 +195,10 @@ func upstreamValidation(f *Findings, validating []string, upstreamSays, broken b
 	if f.Rcode != dns.RcodeServerFailure || !upstreamSays || broken || len(validating) > 0 || f.Chain == nil {
 		return Result{}, false
 	}
+	good, _, _ := f.split()
+	if inconsistent(&Findings{Rcode: dns.RcodeSuccess}, good) {
+		return Result{}, false // one server's copy may be what the upstream met
+	}
 	var fine []string
 	for _, a := range f.Alternates {
 		if !a.CD && a.resolved() {
@@ -207,7 +213,10 @@ func upstreamValidation(f *Findings, validating []string, upstreamSays, broken b
 		cause, what = DNSSECExpired, "its clock (signatures look expired or not yet valid to it) or its trust anchor"
 	}
 	checked := "nxray found the DNSSEC chain of " + zoneOr(f) + " sound"
-	if !f.Chain.Signed {
+	switch {
+	case f.Chain.Unsupported:
+		checked = zoneOr(f) + " uses an algorithm nxray cannot check"
+	case !f.Chain.Signed:
 		checked = zoneOr(f) + " is not signed"
 	}
 	return Result{Cause: cause,

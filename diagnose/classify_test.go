@@ -127,9 +127,14 @@ func TestClassify(t *testing.T) {
 			f.Auth = []Answer{dead("192.0.2.1:53"), good("192.0.2.2:53", dns.RcodeSuccess)}
 		}), PartialAuthoritativeOutage, 23, nil},
 
-		{"upstream refuses while alternates answer", base(dns.RcodeRefused, func(f *Findings) {
+		{"upstream refuses with EDE 18 while alternates answer", base(dns.RcodeRefused, func(f *Findings) {
+			f.UpstreamEDE = []uint16{dns.ExtendedErrorCodeProhibited}
 			f.Alternates = []Answer{alt("198.51.100.1:53", false, dns.RcodeSuccess)}
 		}), UpstreamRefused, 18, []string{"192.0.2.53:53", "198.51.100.1:53"}},
+
+		{"refused, alternates answer, control question unanswered: could be either policy", base(dns.RcodeRefused, func(f *Findings) {
+			f.Alternates = []Answer{alt("198.51.100.1:53", false, dns.RcodeSuccess)}
+		}), Unknown, -1, []string{"REFUSED"}},
 
 		{"everyone refuses: not the upstream's policy", base(dns.RcodeRefused, func(f *Findings) {
 			f.Alternates = []Answer{alt("198.51.100.1:53", false, dns.RcodeRefused)}

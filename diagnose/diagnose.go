@@ -48,7 +48,9 @@ func (e *Engine) diagnose(f Failure) {
 		Summary: res.Summary, Advice: res.Advice, EDE: f.EDE, Upstream: f.Upstream,
 		FirstSeen: f.Time, LastSeen: e.cfg.Now(), Count: count,
 		DurationMS: time.Since(start).Milliseconds(), Evidence: evidence, Zone: fd.Zone, AttachEDE: res.EDE}
-	if z := groupZone(fd); z != "" && zoneWide(res.Cause) {
+	// An NXDOMAIN verdict is about one name, whatever its cause: only a
+	// flood's rate groups other names under it.
+	if z := groupZone(fd); z != "" && zoneWide(res.Cause) && f.Rcode != dns.RcodeNameError {
 		e.rememberZone(zoneKey{zone: lower(z), rcode: v.Rcode}, keyFor(v.Name, f.Qtype), v)
 	} else if z != "" && res.Cause == NXDomainConfirmed {
 		e.rememberFlood(lower(z), keyFor(v.Name, f.Qtype), v)

@@ -201,8 +201,10 @@ func (e *Engine) Observe(f Failure) {
 		e.grouped.Add(1)
 		return
 	}
-	if f.Rcode == dns.RcodeNameError {
-		if fl := e.floodFor(k.name, f.Time); fl != nil && fl.groups(e.seed, k, f.Time) {
+	if f.Rcode == dns.RcodeNameError && f.SOA != nil {
+		// Only names denied by the same zone: not a name under another
+		// zone below it, nor one a resolver made up (no SOA).
+		if fl := e.floods[lower(f.SOA.Zone)]; fl != nil && f.Time.Before(fl.expires) && fl.groups(e.seed, k, f.Time) {
 			e.store.group(fl.key, fl.v, f.Name, k.name == fl.key.name, f.Time)
 			e.wake(k)
 			e.grouped.Add(1)

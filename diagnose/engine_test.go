@@ -218,13 +218,14 @@ func testFloodGrouped(t *testing.T, fd Findings) {
 	// A failure elsewhere, diagnosed before the flood.
 	e.Observe(Failure{Name: "www.other.test.", Qtype: dns.TypeA, Rcode: dns.RcodeServerFailure})
 	waitDiagnosed(t, log, 1)
-	e.Observe(Failure{Name: "first.flood.test.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError})
+	soa := &SOA{Zone: "flood.test.", Serial: 1, TTL: 60, Minimum: 60} // the denials' SOA, as the proxy passes it
+	e.Observe(Failure{Name: "first.flood.test.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, SOA: soa})
 	waitDiagnosed(t, log, 1)
 	name := func(i int) string { return fmt.Sprintf("r%08x.flood.test.", i*7919) }
 	// Below a flood's rate, each name that does not exist is its own
 	// diagnosis: another cause may hide in the same zone.
 	for i := range floodNames - 1 {
-		e.Observe(Failure{Name: name(i), Qtype: dns.TypeA, Rcode: dns.RcodeNameError})
+		e.Observe(Failure{Name: name(i), Qtype: dns.TypeA, Rcode: dns.RcodeNameError, SOA: soa})
 	}
 	waitDiagnosed(t, log, floodNames-1)
 	if st := e.Stats(); st.Grouped != 0 {
@@ -234,12 +235,15 @@ func testFloodGrouped(t *testing.T, fd Findings) {
 	// but for one sampled name a second.
 	const n = 10000
 	for i := floodNames - 1; i < n; i++ {
-		e.Observe(Failure{Name: name(i), Qtype: dns.TypeA, Rcode: dns.RcodeNameError})
+		e.Observe(Failure{Name: name(i), Qtype: dns.TypeA, Rcode: dns.RcodeNameError, SOA: soa})
 	}
+	// A denial a resolver made up (no SOA) is never the flood's.
+	e.Observe(Failure{Name: "blocked.flood.test.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError})
+	waitDiagnosed(t, log, 1)
 	waitDiagnosed(t, log, 1) // the sample
 	st := e.Stats()
-	if want := uint64(n - floodNames); st.Grouped != want || p.calls.Load() != floodNames+2 {
-		t.Errorf("a flood of %d names: %d diagnoses, %d grouped; want %d and %d", n, p.calls.Load(), st.Grouped, floodNames+2, want)
+	if want := uint64(n - floodNames); st.Grouped != want || p.calls.Load() != floodNames+3 {
+		t.Errorf("a flood of %d names: %d diagnoses, %d grouped; want %d and %d", n, p.calls.Load(), st.Grouped, floodNames+3, want)
 	}
 	// The flood is one verdict, counted, with a sample of its names; the
 	// verdict from before it is still there, though the flood's names
@@ -259,7 +263,7 @@ func testFloodGrouped(t *testing.T, fd Findings) {
 			zv.Name, zv.Cause, zv.Grouped, zv.GroupedNames, NXDomainConfirmed, n-floodNames)
 	}
 	// A flood name's answer still explains itself, by its zone's verdict.
-	code, text, ok := e.Annotation(name(n-1), dns.TypeAAAA, dns.RcodeNameError)
+	code, text, ok := e.Annotation(name(n-1), dns.TypeA, dns.RcodeNameError)
 	if !ok || code != dns.ExtendedErrorCodeOther || !strings.Contains(text, "nxray: nxdomain_confirmed: Not probed on its own") {
 		t.Errorf("annotation for a flood name: %d %q %v", code, text, ok)
 	}
@@ -269,7 +273,7 @@ func testFloodGrouped(t *testing.T, fd Findings) {
 	// A name asked again during the flood is no throwaway name: it is
 	// diagnosed on its own, and so is another rcode in the same zone.
 	calls := p.calls.Load()
-	e.Observe(Failure{Name: name(n - 2), Qtype: dns.TypeA, Rcode: dns.RcodeNameError})
+	e.Observe(Failure{Name: name(n - 2), Qtype: dns.TypeA, Rcode: dns.RcodeNameError, SOA: soa})
 	e.Observe(Failure{Name: "x.flood.test.", Qtype: dns.TypeA, Rcode: dns.RcodeServerFailure})
 	waitDiagnosed(t, log, 2)
 	if p.calls.Load() != calls+2 {
@@ -277,7 +281,7 @@ func testFloodGrouped(t *testing.T, fd Findings) {
 	}
 	// When the flood has passed, names are diagnosed one by one again.
 	clock.Advance(2 * floodWindow)
-	e.Observe(Failure{Name: "later.flood.test.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError})
+	e.Observe(Failure{Name: "later.flood.test.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, SOA: soa})
 	waitDiagnosed(t, log, 1)
 	if p.calls.Load() != calls+3 {
 		t.Errorf("after the flood: prober ran %d more times, want 3", p.calls.Load()-calls)

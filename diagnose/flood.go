@@ -97,8 +97,7 @@ func (fl *floodRecord) groups(seed maphash.Seed, k verdictKey, at time.Time) boo
 	if fl.seen == nil {
 		fl.seen = new([floodSlots]uint64)
 	}
-	h := maphash.String(seed, k.name) ^ uint64(k.qtype)
-	h |= 1 // never the empty slot's zero
+	h := fingerprint(seed, k)
 	slot := &fl.seen[h%floodSlots]
 	if *slot == h {
 		return false // asked again: not a flood's throwaway name
@@ -113,3 +112,14 @@ func (fl *floodRecord) groups(seed maphash.Seed, k verdictKey, at time.Time) boo
 
 // flooding says whether the zone's failures are being grouped now.
 func (fl *floodRecord) flooding(at time.Time) bool { return at.Before(fl.until) }
+
+func fingerprint(seed maphash.Seed, k verdictKey) uint64 {
+	return (maphash.String(seed, k.name) ^ uint64(k.qtype)) | 1 // never the empty slot's zero
+}
+
+// saw says the flood counted a failure of k (an annotation for a name the
+// flood never saw would speak for a name it knows nothing of).
+func (fl *floodRecord) saw(seed maphash.Seed, k verdictKey) bool {
+	h := fingerprint(seed, k)
+	return fl.seen != nil && fl.seen[h%floodSlots] == h
+}

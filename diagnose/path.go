@@ -35,11 +35,14 @@ type hop struct {
 // (no server answers or serves it, no address for its servers, a broken
 // DNSSEC chain); 1, some servers fail or disagree; 0, none.
 func (h *hop) severity() int {
-	var good, answering int
+	var good, asked int
 	serials := map[uint32]bool{}
 	for _, a := range h.auth {
+		if a.dead() {
+			asked++
+		}
 		if a.responded() {
-			answering++
+			asked++
 			if !a.lame() {
 				good++
 				if a.HasSerial {
@@ -49,9 +52,9 @@ func (h *hop) severity() int {
 		}
 	}
 	switch {
-	case good == 0 || h.chain.broken():
+	case (good == 0 && (asked > 0 || len(h.unresolved) > 0)) || h.chain.broken():
 		return 2
-	case good < len(h.auth) || len(serials) > 1 || len(h.unresolved) > 0:
+	case good < asked || len(serials) > 1:
 		return 1
 	}
 	return 0
@@ -76,8 +79,12 @@ func (r *run) follow(ctx context.Context, name string, qtype uint16) []hop {
 }
 
 // pick chooses the hop the verdict is about: the first of the worst, so a
-// chain that breaks is diagnosed where it breaks.
-func pick(hops []hop) int {
+// chain that breaks is diagnosed where it breaks. A denial comes from the
+// chain's end, whatever the zones on the way show.
+func pick(hops []hop, rc int) int {
+	if rc == dns.RcodeNameError {
+		return len(hops) - 1
+	}
 	best, worst := len(hops)-1, -1
 	for i := range hops {
 		if s := hops[i].severity(); s > worst {
@@ -233,8 +240,11 @@ func (r *run) serials(ctx context.Context, servers []nsAddr, msgs []*dns.Msg, au
 				return
 			}
 			s := soaOf(m)
+			if s != nil && !dns.IsSubDomain(s.Zone, name) {
+				s = nil // another zone's, added to a chased alias
+			}
 			for _, rr := range m.Answer {
-				if soa, ok := rr.(*dns.SOA); ok {
+				if soa, ok := rr.(*dns.SOA); ok && dns.IsSubDomain(soa.Hdr.Name, name) {
 					s = &SOA{Zone: lower(soa.Hdr.Name), Serial: soa.Serial, TTL: soa.Hdr.Ttl, Minimum: soa.Minttl}
 				}
 			}
@@ -299,6 +309,9 @@ func chase(m *dns.Msg, name string, qtype uint16, zone string) (end string, alia
 		}
 		aliases = append(aliases, t)
 		end = t
+	}
+	if len(aliases) > 0 && !dns.IsSubDomain(zone, end) {
+		return end, aliases, end // the chain leaves the zone, whatever the server added
 	}
 	if len(aliases) == 0 || m.Rcode != dns.RcodeSuccess {
 		return end, aliases, "" // no alias, or a denial of the chain's end

@@ -77,7 +77,7 @@ func NewNetProber(cfg ProbeConfig) (*NetProber, error) {
 // that meets silent servers takes about one probe timeout, not one per
 // silent server. Aliases are followed into the zones they point to.
 func (p *NetProber) Probe(ctx context.Context, f Failure, take func() bool) (Findings, []Evidence) {
-	r := &run{p: p, a: &asker{timeout: p.cfg.Timeout, take: take}, hosts: map[string][]string{}}
+	r := &run{p: p, a: &asker{timeout: p.cfg.Timeout, take: take}, hosts: map[string]hostAddrs{}}
 	var fd Findings
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -111,7 +111,7 @@ func (p *NetProber) Probe(ctx context.Context, f Failure, take func() bool) (Fin
 		}
 	}
 	hops := r.follow(ctx, f.Name, f.Qtype)
-	h := hops[pick(hops)]
+	h := hops[pick(hops, f.Rcode)]
 	fd.Target, fd.Zone, fd.ParentNS, fd.ChildNS = h.end, h.zone, h.parentNS, h.childNS
 	fd.Unresolved, fd.Auth, fd.ZoneSOA, fd.Chain = h.unresolved, h.auth, h.zoneSOA, h.chain
 	for _, x := range hops {

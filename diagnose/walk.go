@@ -58,7 +58,15 @@ type run struct {
 	a *asker
 
 	mu    sync.Mutex // guards hosts
-	hosts map[string][]string
+	hosts map[string]hostAddrs
+}
+
+// hostAddrs is what the walk learned of an NS name: its addresses, and
+// whether its zone's servers said so (known), or the walk never got that
+// far (budget, deadline, depth): then it is not "does not resolve".
+type hostAddrs struct {
+	ips   []string
+	known bool
 }
 
 // walk follows referrals with RD=0 from the root hints towards name, as
@@ -191,6 +199,7 @@ func referral(m *dns.Msg, from string) (delegation, bool) {
 // of hosts, and the names that have none.
 func (r *run) addresses(ctx context.Context, m *dns.Msg, hosts []string, depth int) ([]nsAddr, []string) {
 	found := make([][]string, len(hosts))
+	unknown := make([]bool, len(hosts))
 	sem := make(chan struct{}, walkParallel)
 	var wg sync.WaitGroup
 	for i, h := range hosts {
@@ -209,7 +218,8 @@ func (r *run) addresses(ctx context.Context, m *dns.Msg, hosts []string, depth i
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			found[i] = r.lookupHost(ctx, h, depth)
+			ha := r.lookupHost(ctx, h, depth)
+			found[i], unknown[i] = ha.ips, !ha.known
 		}()
 	}
 	wg.Wait()
@@ -219,7 +229,7 @@ func (r *run) addresses(ctx context.Context, m *dns.Msg, hosts []string, depth i
 		for _, ip := range found[i] {
 			out = append(out, nsAddr{host: h, addr: r.p.authAddr(ip)})
 		}
-		if len(found[i]) == 0 {
+		if len(found[i]) == 0 && !unknown[i] {
 			none = append(none, h)
 		}
 	}
@@ -229,38 +239,39 @@ func (r *run) addresses(ctx context.Context, m *dns.Msg, hosts []string, depth i
 // lookupHost finds an NS name's addresses by walking from the root: its A
 // records, or its AAAA records when it has no A. Each name is looked up
 // once per diagnosis.
-func (r *run) lookupHost(ctx context.Context, host string, depth int) []string {
+func (r *run) lookupHost(ctx context.Context, host string, depth int) hostAddrs {
 	if depth >= maxHostDepth {
-		return nil
+		return hostAddrs{}
 	}
 	key := strings.ToLower(dns.Fqdn(host))
 	r.mu.Lock()
-	ips, ok := r.hosts[key]
+	ha, ok := r.hosts[key]
 	r.mu.Unlock()
 	if ok {
-		return ips
+		return ha
 	}
 	for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
 		d := r.walk(ctx, key, qt, depth+1)
 		for _, rep := range d.asked {
-			if rep.msg == nil || !rep.msg.Authoritative {
+			if rep.msg == nil || !(rep.msg.Authoritative || rep.msg.Rcode == dns.RcodeNameError) {
 				continue
 			}
+			ha.known = true
 			for _, rr := range rep.msg.Answer {
 				if ip := addrOf(rr, key); ip != "" {
-					ips = append(ips, ip)
+					ha.ips = append(ha.ips, ip)
 				}
 			}
 			break
 		}
-		if len(ips) > 0 {
+		if len(ha.ips) > 0 || !ha.known {
 			break
 		}
 	}
 	r.mu.Lock()
-	r.hosts[key] = ips
+	r.hosts[key] = ha
 	r.mu.Unlock()
-	return ips
+	return ha
 }
 
 func addrOf(rr dns.RR, host string) string {
