@@ -74,8 +74,8 @@ func keyFlags(cd, rd, edns, do bool) uint8 {
 type entry struct {
 	wire     []byte
 	ttls     []ttlRef
-	qnameLen int
-	rcode    int
+	qnameLen int32 // int32s keep an entry at 112 bytes with soa
+	rcode    int32
 	stored   time.Time
 	expires  time.Time
 	// soa is the SOA an NXDOMAIN's failures report, unpacked when the
@@ -116,7 +116,7 @@ func (e *entry) failureSOA(buf []byte) *dns.SOA {
 func (e *entry) render(buf []byte, req *dns.Msg, now time.Time) {
 	copy(buf, e.wire)
 	e.stamp(buf, req.Id, req.RecursionDesired, now)
-	copyCase(buf[headerLen:headerLen+e.qnameLen], req.Question[0].Name)
+	copyCase(buf[headerLen:headerLen+int(e.qnameLen)], req.Question[0].Name)
 }
 
 // stamp patches buf, a copy of e.wire, with the query's ID and RD bit and
@@ -347,7 +347,7 @@ func (c *cache) putWire(k cacheKey, b []byte, l *layout, now time.Time, own bool
 	if !own {
 		b = bytes.Clone(b)
 	}
-	e := &entry{wire: b, ttls: l.refs, qnameLen: l.qnameLen, rcode: rcode, stored: now, expires: now.Add(ttl)}
+	e := &entry{wire: b, ttls: l.refs, qnameLen: int32(l.qnameLen), rcode: int32(rcode), stored: now, expires: now.Add(ttl)}
 	other.Remove(k) // the name's earlier answer, if it was of the other kind
 	to.Add(k, e)
 	return e

@@ -182,14 +182,14 @@ func (s *Server) serveUDPHit(conn *net.UDPConn, pkt []byte, from netip.AddrPort,
 	if !ok {
 		return udpMiss
 	}
-	if isFailure(e.rcode) || len(e.wire) > q.limit() || e.qnameLen != len(q.qname) {
+	if isFailure(int(e.rcode)) || len(e.wire) > q.limit() || int(e.qnameLen) != len(q.qname) {
 		return udpFull
 	}
 	s.stats.queries.Add(1)
 	s.stats.cacheHits.Add(1)
 	s.stats.rcodes[e.rcode&0xF].Add(1)
 	if s.cfg.Recorder != nil {
-		s.cfg.Recorder.Answered("udp", e.rcode, true)
+		s.cfg.Recorder.Answered("udp", int(e.rcode), true)
 	}
 	sc.out = append(sc.out[:0], e.wire...)
 	e.stamp(sc.out, q.id, q.rd, sc.now)

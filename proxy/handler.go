@@ -118,16 +118,17 @@ func (s *Server) serveHit(w dns.ResponseWriter, req *dns.Msg, e *entry, now time
 	bp := outBuf(len(e.wire))
 	buf := *bp
 	e.render(buf, req, now)
-	if isFailure(e.rcode) && s.cfg.Observer != nil {
+	rcode := int(e.rcode)
+	if isFailure(rcode) && s.cfg.Observer != nil {
 		// Its SOA from the rendered answer: with the TTL counted down.
 		s.cfg.Observer.Observe(Failure{Time: now, Client: client, Name: q.Name, Qtype: q.Qtype,
-			Qclass: q.Qclass, Rcode: e.rcode, Cached: true, SOA: e.failureSOA(buf)})
+			Qclass: q.Qclass, Rcode: rcode, Cached: true, SOA: e.failureSOA(buf)})
 	}
-	s.stats.rcodes[e.rcode&0xF].Add(1)
+	s.stats.rcodes[rcode&0xF].Add(1)
 	if s.cfg.Recorder != nil {
-		s.cfg.Recorder.Answered(protoOf(isUDP(w)), e.rcode, true)
+		s.cfg.Recorder.Answered(protoOf(isUDP(w)), rcode, true)
 	}
-	if (isUDP(w) && len(buf) > udpLimit(req)) || (isFailure(e.rcode) && rt.annotator != nil) {
+	if (isUDP(w) && len(buf) > udpLimit(req)) || (isFailure(rcode) && rt.annotator != nil) {
 		// Too big for this client's buffer, or a failure to explain: the
 		// slow path, off the hot path of successful hits.
 		m := new(dns.Msg)
@@ -143,7 +144,7 @@ func (s *Server) serveHit(w dns.ResponseWriter, req *dns.Msg, e *entry, now time
 	}
 	putOut(bp)
 	if rt.logQueries {
-		s.logQuery(client, q, e.rcode, "", true, now)
+		s.logQuery(client, q, rcode, "", true, now)
 	}
 }
 
