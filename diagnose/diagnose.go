@@ -97,19 +97,25 @@ func groupZone(fd Findings) string {
 	return zone
 }
 
+// room says m can take one more entry within size, after deleting the
+// entries expired at now when it is full.
+func room[K comparable, V any](m map[K]V, size int, now time.Time, expires func(V) time.Time) bool {
+	if len(m) < size {
+		return true
+	}
+	for k, v := range m {
+		if !now.Before(expires(v)) {
+			delete(m, k)
+		}
+	}
+	return len(m) < size
+}
+
 // rememberZone records a zone-wide verdict, within StoreSize zones. Called
 // with e.mu held.
 func (e *Engine) rememberZone(key zoneKey, vk verdictKey, v Verdict) {
-	if len(e.zones) >= e.cfg.StoreSize {
-		now := e.cfg.Now()
-		for k, r := range e.zones {
-			if !now.Before(r.expires) {
-				delete(e.zones, k)
-			}
-		}
-		if len(e.zones) >= e.cfg.StoreSize {
-			return
-		}
+	if !room(e.zones, e.cfg.StoreSize, e.cfg.Now(), func(r zoneRecord) time.Time { return r.expires }) {
+		return
 	}
 	e.zones[key] = zoneRecord{v: v, key: vk, expires: v.LastSeen.Add(e.cfg.StoreTTL),
 		summary: "Not probed on its own: " + v.Name + " in the same zone failed the same way. " + v.Summary}

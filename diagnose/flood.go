@@ -49,16 +49,8 @@ func (e *Engine) rememberFlood(zone string, vk verdictKey, v Verdict) {
 		fl.summary = floodSummary(v)
 		return
 	}
-	if len(e.floods) >= e.cfg.StoreSize {
-		now := e.cfg.Now()
-		for k, fl := range e.floods {
-			if !now.Before(fl.expires) {
-				delete(e.floods, k)
-			}
-		}
-		if len(e.floods) >= e.cfg.StoreSize {
-			return
-		}
+	if !room(e.floods, e.cfg.StoreSize, e.cfg.Now(), func(fl *floodRecord) time.Time { return fl.expires }) {
+		return
 	}
 	e.floods[zone] = &floodRecord{v: v, key: vk, expires: v.LastSeen.Add(e.cfg.StoreTTL), summary: floodSummary(v)}
 }

@@ -194,69 +194,67 @@ func tag(answers []Answer, listed []Listing) []Answer {
 // the walk's replies), at most askParallel at once.
 func (r *run) askServers(ctx context.Context, servers []nsAddr, asked map[string]reply, name string, qtype uint16) ([]*dns.Msg, []Answer) {
 	msgs, answers := make([]*dns.Msg, len(servers)), make([]Answer, len(servers))
-	sem := make(chan struct{}, askParallel)
-	var wg sync.WaitGroup
-	for i, s := range servers {
+	parallel(len(servers), askParallel, func(i int) {
+		s := servers[i]
 		if rep, ok := asked[s.addr]; ok {
 			msgs[i], answers[i] = rep.msg, rep.ans
-			answers[i].Host = s.host
-			continue
+		} else {
+			msgs[i], answers[i] = r.a.ask(ctx, "authoritative", s.addr, name, qtype, flags{do: true})
 		}
+		answers[i].Host = s.host
+	})
+	return msgs, answers
+}
+
+// parallel calls fn for 0 to n-1, at most limit at once, and waits for all.
+func parallel(n, limit int, fn func(i int)) {
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			msgs[i], answers[i] = r.a.ask(ctx, "authoritative", s.addr, name, qtype, flags{do: true})
-			answers[i].Host = s.host
+			fn(i)
 		}()
 	}
 	wg.Wait()
-	return msgs, answers
 }
 
 // serials fills in each serving server's SOA: from its negative answer, or
 // by asking it for name's SOA, whose answer or denial carries the SOA of
 // the zone that holds name.
 func (r *run) serials(ctx context.Context, servers []nsAddr, msgs []*dns.Msg, auth []Answer, name string) {
-	sem := make(chan struct{}, askParallel)
-	var wg sync.WaitGroup
-	for i := range auth {
+	parallel(len(auth), askParallel, func(i int) {
 		a := &auth[i]
 		if !a.responded() || a.lame() {
-			continue
+			return
 		}
 		if s := soaOf(msgs[i]); s != nil && (a.Rcode == dns.RcodeNameError || a.Answers == 0) {
 			a.Serial, a.HasSerial = s.Serial, true
-			continue
+			return
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			m, _ := r.a.ask(ctx, "authoritative", servers[i].addr, name, dns.TypeSOA, flags{})
-			if m == nil || !m.Authoritative {
-				return
+		m, _ := r.a.ask(ctx, "authoritative", servers[i].addr, name, dns.TypeSOA, flags{})
+		if m == nil || !m.Authoritative {
+			return
+		}
+		s := soaOf(m)
+		if s != nil && !dns.IsSubDomain(s.Zone, name) {
+			s = nil // another zone's, added to a chased alias
+		}
+		for _, rr := range m.Answer {
+			if soa, ok := rr.(*dns.SOA); ok && dns.IsSubDomain(soa.Hdr.Name, name) {
+				s = &SOA{Zone: lower(soa.Hdr.Name), Serial: soa.Serial, TTL: soa.Hdr.Ttl, Minimum: soa.Minttl}
 			}
-			s := soaOf(m)
-			if s != nil && !dns.IsSubDomain(s.Zone, name) {
-				s = nil // another zone's, added to a chased alias
+		}
+		if s != nil {
+			a.Serial, a.HasSerial = s.Serial, true
+			if a.SOA == nil {
+				a.SOA = s
 			}
-			for _, rr := range m.Answer {
-				if soa, ok := rr.(*dns.SOA); ok && dns.IsSubDomain(soa.Hdr.Name, name) {
-					s = &SOA{Zone: lower(soa.Hdr.Name), Serial: soa.Serial, TTL: soa.Hdr.Ttl, Minimum: soa.Minttl}
-				}
-			}
-			if s != nil {
-				a.Serial, a.HasSerial = s.Serial, true
-				if a.SOA == nil {
-					a.SOA = s
-				}
-			}
-		}()
-	}
-	wg.Wait()
+		}
+	})
 }
 
 // serialAfter compares SOA serials in sequence space (RFC 1982).

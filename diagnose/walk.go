@@ -200,29 +200,19 @@ func referral(m *dns.Msg, from string) (delegation, bool) {
 func (r *run) addresses(ctx context.Context, m *dns.Msg, hosts []string, depth int) ([]nsAddr, []string) {
 	found := make([][]string, len(hosts))
 	unknown := make([]bool, len(hosts))
-	sem := make(chan struct{}, walkParallel)
-	var wg sync.WaitGroup
-	for i, h := range hosts {
+	parallel(len(hosts), walkParallel, func(i int) {
 		if m != nil {
 			for _, rr := range m.Extra {
-				if ip := addrOf(rr, h); ip != "" {
+				if ip := addrOf(rr, hosts[i]); ip != "" {
 					found[i] = append(found[i], ip)
 				}
 			}
 		}
-		if len(found[i]) > 0 {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			ha := r.lookupHost(ctx, h, depth)
+		if len(found[i]) == 0 {
+			ha := r.lookupHost(ctx, hosts[i], depth)
 			found[i], unknown[i] = ha.ips, !ha.known
-		}()
-	}
-	wg.Wait()
+		}
+	})
 	var out []nsAddr
 	var none []string
 	for i, h := range hosts {
