@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -93,42 +92,9 @@ func explainArgs(args []string) (string, uint16, error) {
 	return name, qt, nil
 }
 
-// runExplain asks the upstream up, then probes and classifies, within ctx.
+// runExplain is one explain run within the explain budget.
 func runExplain(ctx context.Context, p diagnose.Prober, up string, timeout time.Duration, name string, qt uint16) diagnose.Verdict {
-	start := time.Now()
-	f := diagnose.Failure{Time: start, Name: name, Qtype: qt, Rcode: diagnose.NoAnswer, Upstream: up}
-	c := &dns.Client{Timeout: timeout, UDPSize: 1232}
-	q := new(dns.Msg).SetQuestion(name, qt)
-	q.SetEdns0(1232, false)
-	if m, _, err := c.ExchangeContext(ctx, q, up); err == nil {
-		f.Rcode = m.Rcode
-		for _, rr := range m.Ns {
-			if soa, ok := rr.(*dns.SOA); ok && m.Rcode == dns.RcodeNameError {
-				f.SOA = &diagnose.SOA{Zone: soa.Hdr.Name, Serial: soa.Serial, TTL: soa.Hdr.Ttl, Minimum: soa.Minttl}
-			}
-		}
-		if opt := m.IsEdns0(); opt != nil {
-			for _, o := range opt.Option {
-				if e, ok := o.(*dns.EDNS0_EDE); ok {
-					f.EDE = append(f.EDE, e.InfoCode)
-				}
-			}
-		}
-	}
-	var used atomic.Int64
-	fd, ev := p.Probe(ctx, f, func() bool { return used.Add(1) <= explainBudget })
-	fd.Name, fd.Qtype, fd.Rcode, fd.Upstream, fd.UpstreamEDE, fd.Explain = name, qt, f.Rcode, up, f.EDE, true
-	if f.SOA != nil {
-		fd.UpstreamSOA = f.SOA
-	}
-	r := diagnose.Classify(fd)
-	rc := "no answer"
-	if f.Rcode != diagnose.NoAnswer {
-		rc = dns.RcodeToString[f.Rcode]
-	}
-	return diagnose.Verdict{Name: name, Qtype: dns.TypeToString[qt], Rcode: rc, Cause: r.Cause, Summary: r.Summary,
-		Advice: r.Advice, EDE: f.EDE, Upstream: up, FirstSeen: start, LastSeen: time.Now(), Count: 1,
-		DurationMS: time.Since(start).Milliseconds(), Evidence: ev, Zone: fd.Zone, AttachEDE: r.EDE}
+	return diagnose.Explain(ctx, p, up, timeout, name, qt, explainBudget)
 }
 
 func printVerdict(w io.Writer, v diagnose.Verdict) {

@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -179,42 +178,10 @@ func diagnoseFailure(t *testing.T, p diagnose.Prober, f diagnose.Failure) diagno
 // explainBudget is nxray explain's probe budget (cmd/nxray/explain.go).
 const explainBudget = 200
 
-// explain does what nxray explain does (cmd/nxray/explain.go runExplain):
-// it asks the upstream up first (RD=1, EDNS0, a 2 s timeout), puts its
-// rcode, negative SOA and EDE into the failure, probes within ctx and
-// classifies with Explain set.
+// explain does what nxray explain does, with a 2 s timeout for the
+// upstream's answer.
 func explain(ctx context.Context, p diagnose.Prober, up, name string) diagnose.Verdict {
-	f := diagnose.Failure{Time: time.Now(), Name: name, Qtype: dns.TypeA, Rcode: diagnose.NoAnswer, Upstream: up}
-	q := new(dns.Msg).SetQuestion(name, dns.TypeA)
-	q.SetEdns0(1232, false)
-	if m, _, err := (&dns.Client{Timeout: 2 * time.Second, UDPSize: 1232}).ExchangeContext(ctx, q, up); err == nil {
-		f.Rcode = m.Rcode
-		for _, rr := range m.Ns {
-			if soa, ok := rr.(*dns.SOA); ok && m.Rcode == dns.RcodeNameError {
-				f.SOA = &diagnose.SOA{Zone: soa.Hdr.Name, Serial: soa.Serial, TTL: soa.Hdr.Ttl, Minimum: soa.Minttl}
-			}
-		}
-		if opt := m.IsEdns0(); opt != nil {
-			for _, o := range opt.Option {
-				if e, ok := o.(*dns.EDNS0_EDE); ok {
-					f.EDE = append(f.EDE, e.InfoCode)
-				}
-			}
-		}
-	}
-	var used atomic.Int64
-	fd, ev := p.Probe(ctx, f, func() bool { return used.Add(1) <= explainBudget })
-	fd.Name, fd.Qtype, fd.Rcode, fd.Upstream, fd.UpstreamEDE, fd.Explain = name, dns.TypeA, f.Rcode, up, f.EDE, true
-	if f.SOA != nil {
-		fd.UpstreamSOA = f.SOA
-	}
-	r := diagnose.Classify(fd)
-	rc := "no answer"
-	if f.Rcode != diagnose.NoAnswer {
-		rc = dns.RcodeToString[f.Rcode]
-	}
-	return diagnose.Verdict{Name: name, Qtype: "A", Rcode: rc, Cause: r.Cause, Summary: r.Summary,
-		Advice: r.Advice, EDE: f.EDE, Upstream: up, Evidence: ev, Zone: fd.Zone}
+	return diagnose.Explain(ctx, p, up, 2*time.Second, name, dns.TypeA, explainBudget)
 }
 
 func evidenceText(ev []diagnose.Evidence) string {
