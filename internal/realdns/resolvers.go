@@ -128,7 +128,7 @@ func (t *Tree) startMoreResolvers() error {
 			"\tval-override-date: \"" + time.Now().Add(skew).UTC().Format("20060102150405") + "\"\n"},
 	}
 	for _, u := range unbounds {
-		if err := t.startUnbound(u.role, u.ip, u.extra); err != nil {
+		if err := t.startUnbound(u.role, u.ip, "\taccess-control: 127.0.0.0/8 allow\n"+u.extra); err != nil {
 			return err
 		}
 	}
@@ -141,47 +141,6 @@ func (t *Tree) startMoreResolvers() error {
 		return t.startKnot()
 	}
 	return nil
-}
-
-// startUnbound runs one more Unbound resolving from the tree's root, as
-// startUnbounds does (giving up on a silent server as soon), with extra
-// server: lines.
-func (t *Tree) startUnbound(role, ip, extra string) error {
-	conf := fmt.Sprintf(`server:
-	interface: %s
-	port: 53
-	do-not-query-localhost: no
-	do-ip6: no
-	chroot: ""
-	username: ""
-	directory: "%s"
-	pidfile: "%s/unbound-%s.pid"
-	use-syslog: no
-	logfile: "%s/unbound-%s.log"
-	verbosity: 1
-	num-threads: 1
-	qname-minimisation: no
-	aggressive-nsec: no
-	ede: yes
-	val-log-level: 2
-	outgoing-range: 64
-	infra-cache-max-rtt: 500
-	outbound-msg-retry: 3
-	access-control: 127.0.0.0/8 allow
-	local-zone: "test." nodefault
-%s
-stub-zone:
-	name: "."
-	stub-addr: %s@53
-`, ip, t.Dir, t.Dir, role, t.Dir, role, extra, ipRoot)
-	file := "unbound-" + role + ".conf"
-	if err := t.write(file, conf); err != nil {
-		return err
-	}
-	if err := t.spawn("unbound", "-d", "-c", filepath.Join(t.Dir, file)); err != nil {
-		return err
-	}
-	return t.ready(role, ip)
 }
 
 // startDnsmasq runs dnsmasq as a home router does, forwarding everything
@@ -244,7 +203,7 @@ func (t *Tree) spawnReady(role, ip, name string, args ...string) error {
 func (t *Tree) ready(role, ip string) error {
 	addr := net.JoinHostPort(ip, "53")
 	t.Resolvers[role] = addr
-	if err := waitReady(addr, "ok.test.", dns.TypeSOA, role == BadAnchor || role == SkewedClock); err != nil {
+	if err := waitReady(addr, "ok.test.", dns.TypeSOA, role == Refusing || role == BadAnchor || role == SkewedClock); err != nil {
 		return fmt.Errorf("%s: %w", role, err)
 	}
 	return nil

@@ -145,7 +145,17 @@ func (t *Tree) startUnbounds() error {
 		if r.role == Refusing {
 			acl = "\taccess-control: 127.0.0.0/8 refuse\n"
 		}
-		conf := fmt.Sprintf(`server:
+		if err := t.startUnbound(r.role, r.ip, acl+r.extra); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startUnbound runs one Unbound resolving from the tree's root on ip, with
+// extra server: lines (its module-config and access-control among them).
+func (t *Tree) startUnbound(role, ip, extra string) error {
+	conf := fmt.Sprintf(`server:
 	interface: %s
 	port: 53
 	do-not-query-localhost: no
@@ -167,25 +177,19 @@ func (t *Tree) startUnbounds() error {
 	outbound-msg-retry: 3
 	discard-timeout: 0
 	local-zone: "test." nodefault
-%s%s
+%s
 stub-zone:
 	name: "."
 	stub-addr: %s@53
-`, r.ip, t.Dir, t.Dir, r.role, t.Dir, r.role, acl, r.extra, ipRoot)
-		file := "unbound-" + r.role + ".conf"
-		if err := t.write(file, conf); err != nil {
-			return err
-		}
-		if err := t.spawn("unbound", "-d", "-c", filepath.Join(t.Dir, file)); err != nil {
-			return err
-		}
-		addr := net.JoinHostPort(r.ip, "53")
-		t.Resolvers[r.role] = addr
-		if err := waitReady(addr, "ok.test.", dns.TypeSOA, r.role == Refusing); err != nil {
-			return fmt.Errorf("unbound %s: %w", r.role, err)
-		}
+`, ip, t.Dir, t.Dir, role, t.Dir, role, extra, ipRoot)
+	file := "unbound-" + role + ".conf"
+	if err := t.write(file, conf); err != nil {
+		return err
 	}
-	return nil
+	if err := t.spawn("unbound", "-d", "-c", filepath.Join(t.Dir, file)); err != nil {
+		return err
+	}
+	return t.ready(role, ip)
 }
 
 // noTCPAnswers is how many A records www.notcp.test. has: at 16 bytes
