@@ -2,21 +2,14 @@ package proxy
 
 import (
 	"context"
-	crand "crypto/rand"
 	"encoding/binary"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/miekg/dns"
 )
-
-// maxUDPSize is the EDNS0 buffer size nxray offers upstream and to clients:
-// the DNS Flag Day 2020 size, which avoids IP fragmentation.
-const maxUDPSize = 1232
 
 // serveWire answers the packed query b, as read from UDP or TCP, the full
 // way, with miekg/dns's server's rules for what is not a query it accepts:
@@ -311,181 +304,10 @@ func qnameLen(b []byte) int {
 	return end - headerLen
 }
 
-// queryBufPool holds buffers for queries packed to go upstream. They are
-// held for a whole exchange, so they are small: a query that needs more
-// is packed into a buffer of its own.
-var queryBufPool = sync.Pool{New: func() any { b := make([]byte, 512); return &b }}
-
-// upstreamQuery packs into buf the query to send upstream under a fresh
-// random ID: the client's question as spelled, its RD and CD bits, and its
-// EDNS0 with the DO bit and end-to-end options but nxray's own buffer size.
-func upstreamQuery(req *dns.Msg, buf []byte) ([]byte, uint16, error) {
-	out := dns.Msg{MsgHdr: req.MsgHdr, Question: req.Question}
-	out.Id = randomID()
-	out.Response, out.Authoritative, out.Truncated, out.RecursionAvailable = false, false, false, false
-	if opt := req.IsEdns0(); opt != nil {
-		o := newOPT(opt.Do())
-		for _, e := range opt.Option {
-			if endToEnd(e) {
-				o.Option = append(o.Option, e)
-			}
-		}
-		out.Extra = []dns.RR{o}
-	}
-	wire, err := out.PackBuffer(buf)
-	return wire, out.Id, err
-}
-
-// randomID is a query ID from the system's CSPRNG (RFC 5452 section 9.2),
-// as dns.Id is, without its allocation.
-func randomID() uint16 {
-	var b [2]byte
-	crand.Read(b[:])
-	return binary.BigEndian.Uint16(b[:])
-}
-
-// fitOPT gives the answer nxray's own OPT record: none for a client that
-// sent no EDNS0, else nxray's buffer size with the upstream's end-to-end
-// options (hop-by-hop ones such as cookies stay behind).
-func fitOPT(resp *dns.Msg, clientEDNS bool) {
-	var up *dns.OPT
-	extra := resp.Extra[:0]
-	for _, rr := range resp.Extra {
-		if o, ok := rr.(*dns.OPT); ok {
-			up = o
-			continue
-		}
-		extra = append(extra, rr)
-	}
-	resp.Extra = extra
-	if !clientEDNS {
-		return
-	}
-	o := newOPT(up != nil && up.Do())
-	if up != nil {
-		for _, e := range up.Option {
-			if endToEnd(e) {
-				o.Option = append(o.Option, e)
-			}
-		}
-	}
-	resp.Extra = append(resp.Extra, o)
-}
-
-func newOPT(do bool) *dns.OPT {
-	o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
-	o.SetUDPSize(maxUDPSize)
-	if do {
-		o.SetDo()
-	}
-	return o
-}
-
-// endToEnd tells options that belong to the query or answer from those
-// that belong to one hop (RFC 7873 cookies, RFC 7828 keepalive, padding).
-func endToEnd(e dns.EDNS0) bool {
-	switch e.Option() {
-	case dns.EDNS0COOKIE, dns.EDNS0TCPKEEPALIVE, dns.EDNS0PADDING:
-		return false
-	}
-	return true
-}
-
-// write sends resp, truncated to what a UDP client can take.
-func (s *Server) write(w dns.ResponseWriter, req, resp *dns.Msg) {
-	resp.Compress = true
-	if isUDP(w) {
-		resp.Truncate(udpLimit(req))
-	}
-	if err := w.WriteMsg(resp); err != nil {
-		s.log.Debug("writing answer", "error", err.Error())
-	}
-}
-
-// reply answers with rcode and nothing else.
-func (s *Server) reply(w dns.ResponseWriter, req *dns.Msg, rcode int) {
-	s.stats.rcodes[rcode&0xF].Add(1)
-	if s.cfg.Recorder != nil {
-		s.cfg.Recorder.Answered(protoOf(isUDP(w)), rcode, false)
-	}
-	s.write(w, req, rcodeOnly(req, rcode))
-}
-
-// rcodeOnly is the answer to req with rcode and nothing else.
-func rcodeOnly(req *dns.Msg, rcode int) *dns.Msg {
-	m := new(dns.Msg)
-	m.SetRcode(req, rcode)
-	m.RecursionAvailable = true
-	if req.IsEdns0() != nil {
-		m.Extra = append(m.Extra, newOPT(false))
-	}
-	return m
-}
-
 func (s *Server) logQuery(client netip.Addr, q dns.Question, rcode int, upstream string, cached bool, start time.Time) {
 	s.log.LogAttrs(context.Background(), slog.LevelInfo, "query",
 		slog.String("client", client.String()), slog.String("name", q.Name),
 		slog.String("qtype", dns.TypeToString[q.Qtype]), slog.String("rcode", dns.RcodeToString[rcode]),
 		slog.String("upstream", upstream), slog.Bool("cached", cached),
 		slog.Duration("duration", s.cfg.Now().Sub(start)))
-}
-
-func isFailure(rcode int) bool {
-	return rcode == dns.RcodeNameError || rcode == dns.RcodeServerFailure || rcode == dns.RcodeRefused
-}
-
-func isUDP(w dns.ResponseWriter) bool {
-	if _, ok := w.(*udpWriter); ok {
-		return true // without making its net.Addr
-	}
-	_, ok := w.RemoteAddr().(*net.UDPAddr)
-	return ok
-}
-
-// limitFor is the largest answer this client takes on this transport.
-func limitFor(w dns.ResponseWriter, req *dns.Msg) int {
-	if isUDP(w) {
-		return udpLimit(req)
-	}
-	return dns.MaxMsgSize
-}
-
-// udpLimit is the largest answer a client takes over UDP (RFC 6891 6.2.5).
-func udpLimit(req *dns.Msg) int {
-	opt := req.IsEdns0()
-	if opt == nil {
-		return clientUDPLimit(false, 0)
-	}
-	return clientUDPLimit(true, opt.UDPSize())
-}
-
-// clientUDPLimit is the largest UDP answer for a client that sent EDNS0
-// with buffer size size, or none: never below 512 bytes.
-func clientUDPLimit(edns bool, size uint16) int {
-	if edns {
-		return max(int(size), dns.MinMsgSize)
-	}
-	return dns.MinMsgSize
-}
-
-func clientAddr(w dns.ResponseWriter) netip.Addr {
-	if u, ok := w.(*udpWriter); ok {
-		return u.to.Addr().Unmap()
-	}
-	switch a := w.RemoteAddr().(type) {
-	case *net.UDPAddr:
-		return a.AddrPort().Addr().Unmap()
-	case *net.TCPAddr:
-		return a.AddrPort().Addr().Unmap()
-	}
-	return netip.Addr{}
-}
-
-func allowed(acl []netip.Prefix, a netip.Addr) bool {
-	for _, p := range acl {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
 }

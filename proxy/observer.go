@@ -61,3 +61,7 @@ func failureSOA(rcode int, m *dns.Msg, b []byte) *dns.SOA {
 type Observer interface {
 	Observe(Failure)
 }
+
+func isFailure(rcode int) bool {
+	return rcode == dns.RcodeNameError || rcode == dns.RcodeServerFailure || rcode == dns.RcodeRefused
+}

@@ -302,7 +302,7 @@ var _ dns.ResponseWriter = (*tcpWriter)(nil)
 
 func (w *tcpWriter) LocalAddr() net.Addr { return w.c.conn.LocalAddr() }
 
-// RemoteAddr is a *net.TCPAddr, which handler.go tells from UDP's.
+// RemoteAddr is a *net.TCPAddr, which client.go tells from UDP's.
 func (w *tcpWriter) RemoteAddr() net.Addr { return w.c.conn.RemoteAddr() }
 
 // WriteMsg packs m compressed, as a large answer may only fit so, and
