@@ -42,7 +42,8 @@ func (p *NetProber) checkChain(ctx context.Context, a *asker, zone string, ds []
 		c.DNSKEYMissing, c.Detail = true, zone+" publishes no DNSKEY although its parent has DS"
 		return c
 	}
-	if !dsMatches(ds, keys) {
+	matched := dsMatched(ds, keys)
+	if len(matched) == 0 {
 		c.DSMismatch = true
 		c.Detail = fmt.Sprintf("DS key tag %s at the parent matches no DNSKEY of %s (key tags %s)", dsTags(ds), zone, keyTags(keys))
 		return c
@@ -51,7 +52,13 @@ func (p *NetProber) checkChain(ctx context.Context, a *asker, zone string, ds []
 	for i, k := range keys {
 		rrs[i] = k
 	}
-	if p.checkSigs(c, "DNSKEY", sigs, rrs, keys, now) {
+	// The DNSKEY set must be signed by a key the DS names: a key roll that
+	// moved the DS to a key not yet signing breaks the chain.
+	if p.checkSigs(c, "DNSKEY", sigs, rrs, matched, now) {
+		if c.BadSignature && !c.Expired && !c.NotYetValid {
+			c.Detail = fmt.Sprintf("no signature over %s's DNSKEY set by the key the parent's DS names (key tag %s) verifies",
+				zone, keyTags(matched))
+		}
 		return c
 	}
 	if answer != nil {
@@ -149,7 +156,7 @@ func (p *NetProber) checkSigs(c *Chain, what string, sigs []*dns.RRSIG, rrs []dn
 		}
 		for _, k := range keys {
 			if k.KeyTag() == s.KeyTag && s.Verify(k, rrs) == nil {
-				c.Expired, c.NotYetValid = false, false
+				c.Expired, c.NotYetValid, c.BadSignature = false, false, false
 				return false
 			}
 		}
@@ -181,18 +188,23 @@ func checkable(ds []*dns.DS) []*dns.DS {
 	return out
 }
 
-func dsMatches(ds []*dns.DS, keys []*dns.DNSKEY) bool {
-	for _, d := range ds {
-		for _, k := range keys {
+func dsMatches(ds []*dns.DS, keys []*dns.DNSKEY) bool { return len(dsMatched(ds, keys)) > 0 }
+
+// dsMatched returns the keys some DS record names.
+func dsMatched(ds []*dns.DS, keys []*dns.DNSKEY) []*dns.DNSKEY {
+	var out []*dns.DNSKEY
+	for _, k := range keys {
+		for _, d := range ds {
 			if k.KeyTag() != d.KeyTag {
 				continue
 			}
 			if kd := k.ToDS(d.DigestType); kd != nil && strings.EqualFold(kd.Digest, d.Digest) {
-				return true
+				out = append(out, k)
+				break
 			}
 		}
 	}
-	return false
+	return out
 }
 
 func dsTags(ds []*dns.DS) string {

@@ -103,74 +103,196 @@ func pick(hops []hop, rc int) int {
 func (r *run) examine(ctx context.Context, target string, qtype uint16) hop {
 	d := r.walk(ctx, target, qtype, 0)
 	h := hop{target: target, end: target, zone: d.zone, parentNS: d.parentNS, unresolved: d.unresolved}
-	servers := append([]nsAddr(nil), d.servers...)
-	listed := make([]Listing, len(servers))
-	for i := range listed {
-		listed[i] = ListedByParent
-	}
-	msgs, answers := r.askServers(ctx, servers, d.asked, target, qtype)
-	first := firstGood(answers)
+	z := &zoneServers{servers: append([]nsAddr(nil), d.servers...)}
+	z.msgs, z.answers = r.askServers(ctx, z.servers, d.asked, target, qtype)
+	first := firstGood(z.answers)
 	if first < 0 {
-		h.auth = tag(answers, listed)
+		h.auth = z.tag(h.parentNS, nil, nil)
 		return h
 	}
 	// The zone's own NS set, and the servers only it names.
-	childNS, extra := r.apexNS(ctx, d.zone, servers[first])
+	childNS, nsMsg := r.apexNS(ctx, d.zone, z.servers[first])
 	h.childNS = childNS
-	var only []string
-	for _, n := range h.childNS {
-		if slices.Contains(d.parentNS, n) {
-			continue
-		}
-		only = append(only, n)
-	}
-	if len(only) > 0 {
-		more, none := r.addresses(ctx, extra, only, 0)
-		h.unresolved = append(h.unresolved, none...)
-		mm, ma := r.askServers(ctx, more, nil, target, qtype)
-		servers, msgs, answers = append(servers, more...), append(msgs, mm...), append(answers, ma...)
-		for range more {
-			listed = append(listed, ListedByZone)
-		}
-	}
-	for i, s := range servers {
-		if slices.Contains(h.childNS, s.host) && listed[i] == ListedByParent {
-			listed[i] |= ListedByZone
-		}
-	}
-	h.auth = tag(answers, listed)
-	// Each serving server's SOA: its serial, and the zone that holds the
-	// name (one server may serve a zone and its child with no referral).
-	r.serials(ctx, servers, msgs, h.auth, target)
-	soaZone := ""
-	for _, a := range h.auth {
-		if a.HasSerial && a.SOA != nil {
-			if h.zoneSOA == nil || serialAfter(a.SOA.Serial, h.zoneSOA.Serial) {
-				s := *a.SOA
-				h.zoneSOA = &s
-			}
-			soaZone = a.SOA.Zone
-		}
-	}
+	addrs, none := r.widen(ctx, z, h.childNS, nsMsg, target, qtype)
+	h.unresolved = append(h.unresolved, none...)
+	r.serials(ctx, z.servers, z.msgs, z.answers, target)
 	ds := d.ds
-	if soaZone != "" && !strings.EqualFold(soaZone, d.zone) && dns.IsSubDomain(d.zone, soaZone) {
-		// The parent's servers serve the zone too: the NS sets compared
-		// are not the parent's, and the DS is theirs to give.
-		h.zone, h.parentNS = lower(soaZone), nil
-		h.childNS, _ = r.apexNS(ctx, h.zone, servers[first])
-		for i := range h.auth {
-			if !slices.Contains(h.childNS, h.auth[i].Host) {
-				h.auth[i].Host = "" // the parent's name for the server: named by address
-			}
-		}
-		ds = r.dsAt(ctx, h.zone, servers[first])
+	if soaZone := z.soaZone(); soaZone != "" && !strings.EqualFold(soaZone, d.zone) && dns.IsSubDomain(d.zone, soaZone) {
+		// A server of the parent serves the zone below too, with no
+		// referral: examine that zone. The parent's servers that refer to
+		// it are right, not lame, and their referral is the parent's NS
+		// set; the zone's own NS set may name servers not asked yet.
+		h.zone = lower(soaZone)
+		var refMsg *dns.Msg
+		h.parentNS, refMsg = z.dropReferrals(h.zone)
+		first = firstGood(z.answers)
+		h.childNS, nsMsg = r.apexNS(ctx, h.zone, z.servers[first])
+		n := len(z.servers)
+		addrs, h.unresolved = r.widen(ctx, z, dedupe(append(slices.Clone(h.parentNS), h.childNS...)), merged(nsMsg, refMsg), target, qtype)
+		r.serials(ctx, z.servers[n:], z.msgs[n:], z.answers[n:], target)
+		z.rename(h.childNS, addrs)
+		ds = r.dsAt(ctx, h.zone, z.servers[first])
 	}
-	h.chain = r.p.checkChain(ctx, r.a, h.zone, ds, servers[first], msgs[first], r.p.cfg.Now())
+	h.auth = z.tag(h.parentNS, h.childNS, addrs)
+	h.zoneSOA = z.newestSOA()
+	h.chain = r.chains(ctx, h.zone, ds, z, first)
 	if bad := r.p.checkRoot(ctx, r.a); bad != nil && len(ds) > 0 {
 		h.chain = bad
 	}
-	h.end, h.aliases, h.next = chase(msgs[first], target, qtype, h.zone)
+	h.end, h.aliases, h.next = chase(z.msgs[first], target, qtype, h.zone)
 	return h
+}
+
+// zoneServers are the servers of the zone being examined, with each one's
+// answer to the question: three slices of one length.
+type zoneServers struct {
+	servers []nsAddr
+	msgs    []*dns.Msg
+	answers []Answer
+}
+
+// has says an address is among the servers.
+func (z *zoneServers) has(addr string) bool {
+	return slices.ContainsFunc(z.servers, func(s nsAddr) bool { return s.addr == addr })
+}
+
+// widen asks the servers that names name and that are not asked yet (by
+// name, then by address): their addresses from glue's additional section
+// or the walk. It returns every address found by name, and the names with
+// none.
+func (r *run) widen(ctx context.Context, z *zoneServers, names []string, glue *dns.Msg, target string, qtype uint16) (map[string][]string, []string) {
+	var look []string
+	for _, n := range names {
+		if !slices.ContainsFunc(z.servers, func(s nsAddr) bool { return s.host == n }) {
+			look = append(look, n)
+		}
+	}
+	found, none := r.addresses(ctx, glue, look, 0)
+	addrs := map[string][]string{}
+	var more []nsAddr
+	for _, s := range found {
+		addrs[s.host] = append(addrs[s.host], s.addr)
+		if !z.has(s.addr) && !slices.Contains(more, s) {
+			more = append(more, s)
+		}
+	}
+	mm, ma := r.askServers(ctx, more, nil, target, qtype)
+	z.servers, z.msgs, z.answers = append(z.servers, more...), append(z.msgs, mm...), append(z.answers, ma...)
+	return addrs, none
+}
+
+// dropReferrals removes the servers whose answer refers to zone (they
+// serve its parent only, rightly) and returns the NS names of the first
+// such referral, and that answer, for its glue.
+func (z *zoneServers) dropReferrals(zone string) ([]string, *dns.Msg) {
+	var ns []string
+	var ref *dns.Msg
+	keep := 0
+	for i := range z.servers {
+		if m := z.msgs[i]; m != nil && !m.Authoritative && m.Rcode == dns.RcodeSuccess {
+			if d, ok := referral(m, "."); ok && strings.EqualFold(d.zone, zone) {
+				if ref == nil {
+					ns, ref = d.parentNS, m
+				}
+				continue
+			}
+		}
+		z.servers[keep], z.msgs[keep], z.answers[keep] = z.servers[i], z.msgs[i], z.answers[i]
+		keep++
+	}
+	z.servers, z.msgs, z.answers = z.servers[:keep], z.msgs[:keep], z.answers[:keep]
+	return ns, ref
+}
+
+// rename names each server by the zone's own NS name for its address: the
+// walk named it by its name in the parent zone.
+func (z *zoneServers) rename(childNS []string, addrs map[string][]string) {
+	for i, s := range z.servers {
+		if slices.Contains(childNS, s.host) {
+			continue
+		}
+		z.servers[i].host, z.answers[i].Host = "", ""
+		for _, n := range childNS {
+			if slices.Contains(addrs[n], s.addr) {
+				z.servers[i].host, z.answers[i].Host = n, n
+			}
+		}
+	}
+}
+
+// tag says of each answer who lists its server: the parent, the zone's
+// own NS set, by name or by an address found for a name. With the
+// parent's NS set unknown, every server counts as the parent's.
+func (z *zoneServers) tag(parentNS, childNS []string, addrs map[string][]string) []Answer {
+	in := func(names []string, s nsAddr) bool {
+		return slices.Contains(names, s.host) || slices.ContainsFunc(names, func(n string) bool {
+			return slices.Contains(addrs[n], s.addr)
+		})
+	}
+	for i, s := range z.servers {
+		var l Listing
+		if parentNS == nil || in(parentNS, s) {
+			l |= ListedByParent
+		}
+		if in(childNS, s) {
+			l |= ListedByZone
+		}
+		z.answers[i].Listed = l
+	}
+	return z.answers
+}
+
+// soaZone is the zone the serving servers' SOAs name.
+func (z *zoneServers) soaZone() string {
+	for _, a := range z.answers {
+		if a.HasSerial && a.SOA != nil {
+			return a.SOA.Zone
+		}
+	}
+	return ""
+}
+
+// newestSOA is the SOA with the highest serial the servers publish.
+func (z *zoneServers) newestSOA() *SOA {
+	var out *SOA
+	for _, a := range z.answers {
+		if a.HasSerial && a.SOA != nil && (out == nil || serialAfter(a.SOA.Serial, out.Serial)) {
+			s := *a.SOA
+			out = &s
+		}
+	}
+	return out
+}
+
+// chains checks the zone's DNSSEC link at the first serving server and at
+// one more for each other serial the servers publish (a secondary's copy
+// may be signed apart), and returns the first broken one, or the first.
+func (r *run) chains(ctx context.Context, zone string, ds []*dns.DS, z *zoneServers, first int) *Chain {
+	now := r.p.cfg.Now()
+	out := r.p.checkChain(ctx, r.a, zone, ds, z.servers[first], z.msgs[first], now)
+	seen := map[uint32]bool{z.answers[first].Serial: true}
+	for i, a := range z.answers {
+		if out.broken() || !a.HasSerial || seen[a.Serial] || !a.responded() || a.lame() {
+			continue
+		}
+		seen[a.Serial] = true
+		if c := r.p.checkChain(ctx, r.a, zone, ds, z.servers[i], z.msgs[i], now); c.broken() {
+			c.Detail += " (at " + label(a) + ")"
+			out = c
+		}
+	}
+	return out
+}
+
+// merged is a message whose additional section holds both's.
+func merged(a, b *dns.Msg) *dns.Msg {
+	m := new(dns.Msg)
+	for _, x := range []*dns.Msg{a, b} {
+		if x != nil {
+			m.Extra = append(m.Extra, x.Extra...)
+		}
+	}
+	return m
 }
 
 // firstGood is the index of the first server that serves the zone, or -1.
@@ -181,13 +303,6 @@ func firstGood(answers []Answer) int {
 		}
 	}
 	return -1
-}
-
-func tag(answers []Answer, listed []Listing) []Answer {
-	for i := range answers {
-		answers[i].Listed = listed[i]
-	}
-	return answers
 }
 
 // askServers asks the question of every server not asked yet (asked holds
