@@ -11,7 +11,7 @@
 # Server under test is pinned to CPU 0, dnsperf and the upstream(s) to CPU 1.
 # Prints markdown tables at the end; raw dnsperf output is kept in $WORK.
 #
-# Scenarios (BENCH_SCENARIOS, default "hit fwd flood kill"):
+# Scenarios (BENCH_SCENARIOS, default "hit fwd flood floodalt kill"):
 #   hit    cache hits: every server with its cache on, 100 warmed-up names
 #   fwd    forwarding: every server with its cache off, 5000 names, plus
 #          dnsperf straight to the upstream (baseline)

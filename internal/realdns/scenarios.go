@@ -17,11 +17,12 @@ const (
 	ipAlgo     = "127.0.1.48" // algo.test., signed with ED448
 	ipParentz  = "127.0.1.49" // parentz.test. and its child kid.parentz.test., one server
 	ipManyLive = "127.0.1.50" // ns12.manydead.test., the one live server of twelve
+	ipParentz2 = "127.0.1.62" // ns2.parentz.test.: parentz.test. only, referring kid.parentz.test. to ipParentz
 )
 
 // scenarioIPs are the addresses above, for BIND's listen-on and lo's aliases.
 var scenarioIPs = []string{ipCNAME, ipDNAME, ipHoster, ipNoGlue, ipSplit1, ipSplit2, ipOldHost, ipNewHost,
-	ipAlgo, ipParentz, ipManyLive}
+	ipAlgo, ipParentz, ipManyLive, ipParentz2}
 
 // manyDeadHoles are the addresses of ns01 to ns11.manydead.test.: black
 // holes (a test binds them, reads and never answers), so probes time out.
@@ -86,10 +87,12 @@ var scenarios = []child{
 	// cannot verify.
 	{name: "algo.test", parent: map[string]string{"ns1.algo.test": ipAlgo}, apex: map[string]string{"ns1.algo.test": ipAlgo},
 		at: []string{ipAlgo}, signed: true, alg: "ED448", records: []string{"www A 192.0.2.66"}},
-	// One server for a zone and its child: it answers for the child with
-	// no referral. The child's NS name differs from the parent's.
-	{name: "parentz.test", parent: map[string]string{"ns1.parentz.test": ipParentz},
-		apex: map[string]string{"ns1.parentz.test": ipParentz}, at: []string{ipParentz}, signed: true,
+	// One server (ns1) for a zone and its child: it answers for the child
+	// with no referral. The child's NS name differs from the parent's. The
+	// zone's second server (ns2) serves the parent only and rightly refers
+	// the child to ns1: it is not lame.
+	{name: "parentz.test", parent: map[string]string{"ns1.parentz.test": ipParentz, "ns2.parentz.test": ipParentz2},
+		apex: map[string]string{"ns1.parentz.test": ipParentz, "ns2.parentz.test": ipParentz2}, at: []string{ipParentz, ipParentz2}, signed: true,
 		records: []string{"www A 192.0.2.67"}},
 	{name: "kid.parentz.test", parent: map[string]string{"ns1.kid.parentz.test": ipParentz},
 		apex: map[string]string{"ns1.kid.parentz.test": ipParentz}, at: []string{ipParentz}, signed: true,

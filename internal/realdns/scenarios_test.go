@@ -194,7 +194,11 @@ func checkScenarios(t *testing.T, tr *Tree) {
 			return wantf(fmt.Sprint(nsNames(m.Answer)) == "[ns1.kid.parentz.test.]", "want NS ns1.kid.parentz.test.")
 		}},
 		{ipParentz, "parentz.test.", dns.TypeNS, ok, true, func(m *dns.Msg) error {
-			return wantf(fmt.Sprint(nsNames(m.Answer)) == "[ns1.parentz.test.]", "want NS ns1.parentz.test.")
+			return wantf(fmt.Sprint(nsNames(m.Answer)) == "[ns1.parentz.test. ns2.parentz.test.]", "want NS ns1 and ns2.parentz.test.")
+		}},
+		// ns2 serves parentz.test. only: it refers the child to ns1.
+		{ipParentz2, "www.kid.parentz.test.", dns.TypeA, ok, false, func(m *dns.Msg) error {
+			return wantf(fmt.Sprint(nsNames(m.Ns)) == "[ns1.kid.parentz.test.]", "want a referral to ns1.kid.parentz.test.")
 		}},
 	} {
 		c.run(t)
