@@ -89,7 +89,13 @@ func (a *asker) ask(ctx context.Context, role, server, name string, qtype uint16
 	q.SetEdns0(1232, fl.do)
 	start := time.Now()
 	m, err := a.exchange(ctx, "udp", server, q)
-	if err == nil && m.Truncated {
+	if err == nil && m.Truncated && !a.take() {
+		// No probe left for TCP: the truncated answer is what was seen,
+		// and TCP was not tried, so it did not fail.
+		a.skipped()
+		ans.Truncated = true
+		ev.Error = "truncated; TCP not asked"
+	} else if err == nil && m.Truncated {
 		ans.Truncated = true
 		tm, terr := a.exchange(ctx, "tcp", server, q)
 		if terr != nil && ctx.Err() != nil {

@@ -40,9 +40,10 @@ type ProbeConfig struct {
 type NetProber struct {
 	cfg ProbeConfig
 
-	mu        sync.Mutex // guards the two fields below
-	rootBad   *Chain     // nil: the root matches the anchors (or was not checked)
-	rootUntil time.Time  // when to check the root again
+	mu           sync.Mutex // guards the three fields below
+	rootBad      *Chain     // nil: the root matches the anchors (or was not checked)
+	rootUntil    time.Time  // when to check the root again
+	rootChecking bool       // a diagnosis is checking it now
 }
 
 // rootRecheck is how long a root check against the trust anchors holds.
@@ -170,11 +171,19 @@ func (p *NetProber) checkRoot(ctx context.Context, a *asker) *Chain {
 	}
 	now := p.cfg.Now()
 	p.mu.Lock()
-	if now.Before(p.rootUntil) {
+	if now.Before(p.rootUntil) || p.rootChecking {
+		// Checked lately, or being checked by another diagnosis: its
+		// last finding stands meanwhile.
 		defer p.mu.Unlock()
 		return p.rootBad
 	}
+	p.rootChecking = true
 	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.rootChecking = false
+		p.mu.Unlock()
+	}()
 	var keys []*dns.DNSKEY
 	for _, ip := range p.cfg.RootHints {
 		m, _ := a.ask(ctx, "root", p.authAddr(ip), ".", dns.TypeDNSKEY, flags{do: true})
