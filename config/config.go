@@ -34,6 +34,10 @@ type Config struct {
 	MaxInflight int `mapstructure:"max_inflight"`
 	// ACL lists the client networks served; others get REFUSED.
 	ACL []string `mapstructure:"acl"`
+	// MaxUDPSize caps answers over UDP, whatever buffer size the client
+	// offers; larger answers go out truncated, for the client to ask again
+	// over TCP. It keeps nxray from amplifying spoofed queries.
+	MaxUDPSize int `mapstructure:"max_udp_size"`
 
 	RootHints    string `mapstructure:"root_hints"`
 	TrustAnchors string `mapstructure:"trust_anchors"`
@@ -43,6 +47,10 @@ type Config struct {
 	// HTTPToken is the bearer token the status page asks for; required when
 	// HTTP is not a loopback address.
 	HTTPToken string `mapstructure:"http_token"`
+	// HTTPHosts are further host names the status page answers to (beyond
+	// loopback names and addresses and the http address itself), as when it
+	// is reached through a proxy or a DNS name.
+	HTTPHosts []string `mapstructure:"http_hosts"`
 	// Annotate is off, cached, or wait:DURATION.
 	Annotate string `mapstructure:"annotate"`
 
@@ -73,8 +81,10 @@ type Cache struct {
 
 // TCP bounds the TCP listeners.
 type TCP struct {
-	MaxConnections int           `mapstructure:"max_connections"`
-	IdleTimeout    time.Duration `mapstructure:"idle_timeout"`
+	MaxConnections int `mapstructure:"max_connections"`
+	// MaxPerClient caps the connections one client address may hold.
+	MaxPerClient int           `mapstructure:"max_per_client"`
+	IdleTimeout  time.Duration `mapstructure:"idle_timeout"`
 }
 
 // Diagnosis sizes the diagnosis engine. Every field is above zero once
@@ -99,6 +109,9 @@ type Diagnosis struct {
 	ProbeBudget int `mapstructure:"probe_budget"`
 	// Timeout bounds one diagnosis, all its probes.
 	Timeout time.Duration `mapstructure:"timeout"`
+	// DenyNetworks are never probed, whatever NS records or glue lead to
+	// them; nxray's own listen addresses never are either.
+	DenyNetworks []string `mapstructure:"deny_networks"`
 }
 
 // Log configures logging.
@@ -117,6 +130,7 @@ type Parsed struct {
 	AnnotateWait   time.Duration
 	RootHints      []string  // IPs
 	TrustAnchors   []*dns.DS // DS records of the root's keys
+	DenyNetworks   []netip.Prefix
 }
 
 // Upstream is one resolver address with its transport.
@@ -161,7 +175,8 @@ func Default() Config {
 			NegativeMaxTTL: time.Hour,
 			ServfailTTL:    5 * time.Second,
 		},
-		TCP: TCP{MaxConnections: 256, IdleTimeout: 10 * time.Second},
+		MaxUDPSize: 1232,
+		TCP:        TCP{MaxConnections: 256, MaxPerClient: 32, IdleTimeout: 10 * time.Second},
 		Diagnosis: Diagnosis{
 			Workers:     4,
 			QueueSize:   256,
@@ -171,6 +186,8 @@ func Default() Config {
 			ProbeBurst:  20,
 			ProbeBudget: 64,
 			Timeout:     10 * time.Second,
+			DenyNetworks: []string{"0.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4",
+				"240.0.0.0/4", "::/128", "fe80::/10", "ff00::/8"},
 		},
 		Log:      Log{Format: "text", Level: "info"},
 		Shutdown: 5 * time.Second,

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +11,7 @@ import (
 // flag, and reaches Config as written.
 func TestDiagnosisKeys(t *testing.T) {
 	want := Diagnosis{Workers: 8, QueueSize: 4096, StoreSize: 50000, VerdictTTL: time.Hour, ProbeRate: 2.5,
-		ProbeBurst: 5, ProbeBudget: 200, Timeout: 30 * time.Second}
+		ProbeBurst: 5, ProbeBudget: 200, Timeout: 30 * time.Second, DenyNetworks: Default().Diagnosis.DenyNetworks}
 	file := writeFile(t, `
 diagnosis:
   workers: 8
@@ -26,7 +27,7 @@ diagnosis:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Diagnosis != want {
+	if !reflect.DeepEqual(cfg.Diagnosis, want) {
 		t.Errorf("from the file: %+v, want %+v", cfg.Diagnosis, want)
 	}
 
@@ -36,7 +37,7 @@ diagnosis:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Diagnosis != want {
+	if !reflect.DeepEqual(cfg.Diagnosis, want) {
 		t.Errorf("from the flags: %+v, want %+v", cfg.Diagnosis, want)
 	}
 
@@ -44,7 +45,7 @@ diagnosis:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := Default().Diagnosis; cfg.Diagnosis != d || d.Workers != 4 || d.QueueSize != 256 || d.StoreSize != 1000 ||
+	if d := Default().Diagnosis; !reflect.DeepEqual(cfg.Diagnosis, d) || d.Workers != 4 || d.QueueSize != 256 || d.StoreSize != 1000 ||
 		d.VerdictTTL != 10*time.Minute || d.ProbeRate != 100 || d.ProbeBurst != 20 || d.ProbeBudget != 64 ||
 		d.Timeout != 10*time.Second {
 		t.Errorf("defaults: %+v, want the engine's 4, 256, 1000, 10m, 100/s, 20, 64, 10s", cfg.Diagnosis)

@@ -83,6 +83,12 @@ func (c *Config) Validate() error {
 	if c.TCP.MaxConnections <= 0 {
 		bad("tcp.max_connections", c.TCP.MaxConnections, "must be above zero")
 	}
+	if c.TCP.MaxPerClient <= 0 {
+		bad("tcp.max_per_client", c.TCP.MaxPerClient, "must be above zero")
+	}
+	if c.MaxUDPSize < dns.MinMsgSize || c.MaxUDPSize > dns.MaxMsgSize {
+		bad("max_udp_size", c.MaxUDPSize, fmt.Sprintf("must be from %d to %d bytes (1232 avoids IP fragmentation)", dns.MinMsgSize, dns.MaxMsgSize))
+	}
 	c.Parsed.ACL = nil
 	for _, s := range c.ACL {
 		p, err := parsePrefix(s)
@@ -110,6 +116,15 @@ func (c *Config) Validate() error {
 		bad("cache.max_ttl", c.Cache.MaxTTL, "must be at least cache.min_ttl ("+c.Cache.MinTTL.String()+")")
 	}
 	c.Diagnosis.validate(bad)
+	c.Parsed.DenyNetworks = nil
+	for _, s := range c.Diagnosis.DenyNetworks {
+		p, err := parsePrefix(s)
+		if err != nil {
+			bad("diagnosis.deny_networks", s, "not a network such as 169.254.0.0/16 or an IP")
+			continue
+		}
+		c.Parsed.DenyNetworks = append(c.Parsed.DenyNetworks, p)
+	}
 	if c.AuthPort < 1 || c.AuthPort > 65535 {
 		bad("auth_port", c.AuthPort, "must be a port from 1 to 65535")
 	}
@@ -118,6 +133,11 @@ func (c *Config) Validate() error {
 			bad("http", c.HTTP, "want IP:port, or empty to disable")
 		} else if !ap.Addr().IsLoopback() && c.HTTPToken == "" {
 			bad("http_token", "", "required when http ("+c.HTTP+") is not a loopback address: the status page would be open to the network")
+		}
+	}
+	for _, h := range c.HTTPHosts {
+		if h == "" || strings.ContainsAny(h, "/ \t@?#") {
+			bad("http_hosts", h, "want a host name or address as a browser sends it in Host, as in nxray.lab or nxray.lab:8053")
 		}
 	}
 	c.Parsed.AnnotateWait = 0

@@ -27,6 +27,12 @@ type ProbeConfig struct {
 	// root's DNSKEY set is checked against them (once an hour) whenever a
 	// diagnosis meets a signed zone.
 	TrustAnchors []*dns.DS
+	// Deny lists networks never probed, whatever NS records or glue lead
+	// to them (link-local, multicast and the like: see config's default).
+	Deny []netip.Prefix
+	// Self lists nxray's own listen addresses, never probed either; an
+	// unspecified address stands for every local address at its port.
+	Self []netip.AddrPort
 	// Timeout bounds one probe; zero means 1s.
 	Timeout time.Duration
 	// Now is the clock for signature windows; nil means time.Now.

@@ -43,6 +43,12 @@ type Config struct {
 	TCPMaxConns int
 	// TCPIdleTimeout closes a quiet TCP connection; zero means 10s.
 	TCPIdleTimeout time.Duration
+	// TCPMaxPerClient caps the TCP connections one client address may hold
+	// open, so that one client cannot take them all; zero means 32.
+	TCPMaxPerClient int
+	// MaxUDPSize caps an answer over UDP whatever buffer size the client
+	// offers; larger answers are truncated (TC). Zero means 1232.
+	MaxUDPSize int
 	// LogQueries logs one line per query at Info.
 	LogQueries bool
 	// Logger receives lifecycle and query logs; nil discards them.
@@ -78,6 +84,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.TCPMaxConns == 0 {
 		c.TCPMaxConns = 256
+	}
+	if c.TCPMaxPerClient == 0 {
+		c.TCPMaxPerClient = 32
+	}
+	if c.MaxUDPSize == 0 {
+		c.MaxUDPSize = maxUDPSize
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 
 	"github.com/nxray/nxray/config"
@@ -19,6 +20,8 @@ func newProber(cfg config.Config) (*diagnose.NetProber, error) {
 		RootHints:    cfg.Parsed.RootHints,
 		AuthPort:     cfg.AuthPort,
 		TrustAnchors: cfg.Parsed.TrustAnchors,
+		Deny:         cfg.Parsed.DenyNetworks,
+		Self:         listenAddrs(cfg.Listen),
 	})
 }
 
@@ -65,6 +68,7 @@ func restartOnly(running, configured config.Diagnosis) []string {
 	diff("diagnosis.probe_burst", running.ProbeBurst, configured.ProbeBurst)
 	diff("diagnosis.probe_budget", running.ProbeBudget, configured.ProbeBudget)
 	diff("diagnosis.timeout", running.Timeout, configured.Timeout)
+	diff("diagnosis.deny_networks", strings.Join(running.DenyNetworks, ","), strings.Join(configured.DenyNetworks, ","))
 	return out
 }
 
@@ -79,4 +83,15 @@ func addrs(ups []config.Upstream) []string {
 // newEngineObserver hands the proxy's failures to the engine.
 func newEngineObserver(eng *diagnose.Engine, cfg config.Config) proxy.Observer {
 	return wire.Observer(eng, strings.Join(upstreamStrings(cfg), ", "))
+}
+
+// listenAddrs parses nxray's listen addresses (validated by config.Load).
+func listenAddrs(listen []string) []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, l := range listen {
+		if ap, err := netip.ParseAddrPort(l); err == nil {
+			out = append(out, ap)
+		}
+	}
+	return out
 }

@@ -36,13 +36,15 @@ func proxyConfig(cfg config.Config, log *slog.Logger, obs proxy.Observer, ann pr
 			NegativeMaxTTL: cfg.Cache.NegativeMaxTTL,
 			ServfailTTL:    cfg.Cache.ServfailTTL,
 		},
-		TCPMaxConns:    cfg.TCP.MaxConnections,
-		TCPIdleTimeout: cfg.TCP.IdleTimeout,
-		LogQueries:     cfg.Log.Queries,
-		Logger:         log,
-		Observer:       obs,
-		Annotator:      ann,
-		AnnotateWait:   cfg.Parsed.AnnotateWait,
+		TCPMaxConns:     cfg.TCP.MaxConnections,
+		TCPIdleTimeout:  cfg.TCP.IdleTimeout,
+		TCPMaxPerClient: cfg.TCP.MaxPerClient,
+		MaxUDPSize:      cfg.MaxUDPSize,
+		LogQueries:      cfg.Log.Queries,
+		Logger:          log,
+		Observer:        obs,
+		Annotator:       ann,
+		AnnotateWait:    cfg.Parsed.AnnotateWait,
 	}
 }
 

@@ -54,6 +54,11 @@ type Config struct {
 	// files and the event stream, which a browser cannot give a header).
 	// Required when Addr is not loopback.
 	Token string
+	// Hosts are further names (host or host:port) requests may carry in
+	// Host, beyond loopback names and addresses and Addr itself; requests
+	// for any other host are refused, so that a page whose name rebinds to
+	// this address cannot read or drive the status page.
+	Hosts []string
 	// Engine is required.
 	Engine Engine
 	// Proxy may be nil: the page then shows no traffic or upstreams.
