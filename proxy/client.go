@@ -15,28 +15,34 @@ func isUDP(w dns.ResponseWriter) bool {
 	return ok
 }
 
-// limitFor is the largest answer this client takes on this transport.
-func limitFor(w dns.ResponseWriter, req *dns.Msg) int {
+// limitFor is the largest answer this client gets on this transport.
+func (s *Server) limitFor(w dns.ResponseWriter, req *dns.Msg) int {
 	if isUDP(w) {
-		return udpLimit(req)
+		return udpLimit(req, s.cfg.MaxUDPSize)
 	}
 	return dns.MaxMsgSize
 }
 
-// udpLimit is the largest answer a client takes over UDP (RFC 6891 6.2.5).
-func udpLimit(req *dns.Msg) int {
+// udpLimit is the largest answer a client gets over UDP (RFC 6891 6.2.5),
+// at most ceiling (Config.MaxUDPSize).
+func udpLimit(req *dns.Msg, ceiling int) int {
 	opt := req.IsEdns0()
 	if opt == nil {
-		return clientUDPLimit(false, 0)
+		return clientUDPLimit(false, 0, ceiling)
 	}
-	return clientUDPLimit(true, opt.UDPSize())
+	return clientUDPLimit(true, opt.UDPSize(), ceiling)
 }
 
 // clientUDPLimit is the largest UDP answer for a client that sent EDNS0
-// with buffer size size, or none: never below 512 bytes.
-func clientUDPLimit(edns bool, size uint16) int {
+// with buffer size size, or none: what it takes, never below 512 bytes nor
+// above ceiling. The ceiling is what keeps nxray from being an amplifier:
+// a UDP source address can be forged, and a 50-byte query offering 65535
+// would otherwise draw a cached answer of 60 KB at the forged address,
+// fragmented besides. Beyond it the answer goes out truncated (TC), and a
+// real client asks again over TCP.
+func clientUDPLimit(edns bool, size uint16, ceiling int) int {
 	if edns {
-		return max(int(size), dns.MinMsgSize)
+		return max(min(int(size), ceiling), dns.MinMsgSize)
 	}
 	return dns.MinMsgSize
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -239,9 +240,15 @@ func TestRecorderAndUpstreamState(t *testing.T) {
 	dead := deadAddr(t)
 	good := startUpstream(t, answerA("192.0.2.1", 60))
 	rec := &countingRecorder{answers: map[string]int{}, tries: map[string]int{}}
-	s, addr := startProxy(t, func(c *Config) { c.Recorder = rec }, dead, good.addr)
+	events := make(logEvents, 100)
+	s, addr := startProxy(t, func(c *Config) {
+		c.Recorder = rec
+		c.HealthInterval = time.Hour
+		c.Logger = slog.New(events)
+	}, dead, good.addr)
 	query(t, "udp", addr, question("a.example.test.", dns.TypeA))
 	query(t, "tcp", addr, question("a.example.test.", dns.TypeA))
+	waitLog(t, events, "upstream down") // the dead one's health probe failed
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	if rec.answers["udp NOERROR false"] != 1 || rec.answers["tcp NOERROR true"] != 1 {

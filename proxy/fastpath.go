@@ -30,12 +30,13 @@ type wireQuery struct {
 const maxNameLen = 255
 
 // parseQuery reads a plain query from b: opcode QUERY, one question with an
-// uncompressed name of letters, digits, '-' and '_' and non-zero type and
-// class, no answer or authority records and at most an EDNS0 OPT record of
-// version 0 with no options but NSID, cookie or padding, and nothing after
-// it. It writes the lowercased name in presentation form, as the cache key
-// holds it, into key and returns its length. Anything else gives ok false:
-// miekg/dns's unpacking decides what it is.
+// uncompressed name of letters, digits, '-' and '_', a non-zero class and a
+// type neither zero nor a zone transfer, no answer or authority records and
+// at most an EDNS0 OPT record of version 0 with no options but NSID, cookie
+// or padding, and nothing after it. It writes the lowercased name in
+// presentation form, as the cache key holds it, into key and returns its
+// length. Anything else gives ok false: miekg/dns's unpacking decides what
+// it is.
 func parseQuery(b []byte, q *wireQuery, key *[maxNameLen]byte) (n int, ok bool) {
 	if len(b) < headerLen+5 || b[2]&0xF8 != 0 { // QR set or an opcode other than QUERY
 		return 0, false
@@ -81,7 +82,7 @@ func parseQuery(b []byte, q *wireQuery, key *[maxNameLen]byte) (n int, ok bool) 
 	}
 	q.qtype, q.qclass = be16(b[off:]), be16(b[off+2:])
 	off += 4
-	if q.qtype == 0 || q.qclass == 0 {
+	if q.qtype == 0 || q.qclass == 0 || q.qtype == 251 || q.qtype == 252 { // IXFR, AXFR: notForwarded's
 		return 0, false
 	}
 	q.edns, q.do, q.udpSize, q.bareOPT = false, false, 0, false
@@ -127,8 +128,8 @@ func be16(b []byte) uint16 { return binary.BigEndian.Uint16(b) }
 // flags are the cache key's flags, as keyOf makes them.
 func (q *wireQuery) flags() uint8 { return keyFlags(q.cd, q.rd, q.edns, q.do) }
 
-// limit is the largest answer the client takes over UDP.
-func (q *wireQuery) limit() int { return clientUDPLimit(q.edns, q.udpSize) }
+// limit is the largest answer the client gets over UDP.
+func (q *wireQuery) limit(ceiling int) int { return clientUDPLimit(q.edns, q.udpSize, ceiling) }
 
 // udpScratch is one UDP reader's memory for the fast path, and what
 // serveUDPHit read from the last query, for startMiss.
@@ -182,7 +183,7 @@ func (s *Server) serveUDPHit(conn *net.UDPConn, pkt []byte, from netip.AddrPort,
 	if !ok {
 		return udpMiss
 	}
-	if isFailure(int(e.rcode)) || len(e.wire) > q.limit() || int(e.qnameLen) != len(q.qname) {
+	if isFailure(int(e.rcode)) || len(e.wire) > q.limit(s.cfg.MaxUDPSize) || int(e.qnameLen) != len(q.qname) {
 		return udpFull
 	}
 	s.stats.queries.Add(1)

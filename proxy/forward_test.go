@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -50,15 +51,16 @@ func TestTruncatedAnswerRetriedOverTCP(t *testing.T) {
 		}
 		w.WriteMsg(m)
 	})
-	s, addr := startProxy(t, nil, up.addr)
+	// UDP answers may be as large as 4096 bytes here (the default is 1232).
+	s, addr := startProxy(t, func(c *Config) { c.MaxUDPSize = 4096 }, up.addr)
 	m := question("big.example.test.", dns.TypeTXT)
 	m.SetEdns0(4096, false)
 	r := query(t, "udp", addr, m)
 	if r.Truncated {
 		t.Fatal("client got TC=1 although nxray could fetch the whole answer over TCP")
 	}
-	// 40 records of ~60 bytes exceed nxray's 1232-byte EDNS size: the
-	// client asked for 4096, so it gets them all over UDP.
+	// 40 records of ~60 bytes exceed nxray's 1232-byte EDNS size upstream:
+	// the client asked for 4096, so it gets them all over UDP.
 	if len(r.Answer) != 40 {
 		t.Fatalf("got %d records, want 40", len(r.Answer))
 	}
@@ -80,9 +82,12 @@ func TestFailoverPastDeadAndSlowUpstreams(t *testing.T) {
 	dead := deadAddr(t)
 	slow, slowGot := blackhole(t)
 	good := startUpstream(t, answerA("192.0.2.7", 60))
+	events := make(logEvents, 100)
 	_, addr := startProxy(t, func(c *Config) {
 		c.Timeout = 500 * time.Millisecond
+		c.HealthInterval = time.Hour // one probe each, at once: none during the second query
 		c.Cache.Size = 0
+		c.Logger = slog.New(events)
 	}, dead, slow, good.addr)
 
 	r := query(t, "udp", addr, question("a.example.test.", dns.TypeA))
@@ -94,8 +99,14 @@ func TestFailoverPastDeadAndSlowUpstreams(t *testing.T) {
 	default:
 		t.Fatal("the slow upstream was never tried: failover order broken")
 	}
-	// Both failed upstreams are now marked down: the next query goes
-	// straight to the good one and does not wait for the slow one again.
+	// Each failed try starts a health probe; neither upstream answers it,
+	// so both are marked down, and the next query goes straight to the
+	// good one without waiting for the slow one again.
+	waitLog(t, events, "upstream down")
+	waitLog(t, events, "upstream down")
+	for len(slowGot) > 0 {
+		<-slowGot // the probe's query
+	}
 	r = query(t, "udp", addr, question("b.example.test.", dns.TypeA))
 	if r.Rcode != dns.RcodeSuccess {
 		t.Fatalf("second query: %v", r)
@@ -107,22 +118,25 @@ func TestFailoverPastDeadAndSlowUpstreams(t *testing.T) {
 	}
 }
 
-// TestTimeoutMarksDownOnlyWhenTheUpstreamHadItsTime: an upstream that lets
-// a try run out is marked down, even when the query's deadline equals the
-// per-try timeout (as config allows); one whose try the query's deadline
-// cut short is not.
-func TestTimeoutMarksDownOnlyWhenTheUpstreamHadItsTime(t *testing.T) {
+// TestTimeoutCountsOnlyWhenTheUpstreamHadItsTime: an upstream that lets a
+// try run out has failed (and, failing its health probe, is marked down),
+// even when the query's deadline equals the per-try timeout (as config
+// allows); one whose try the query's deadline cut short has not.
+func TestTimeoutCountsOnlyWhenTheUpstreamHadItsTime(t *testing.T) {
 	t.Run("deadline equals timeout", func(t *testing.T) {
 		silent, _ := blackhole(t)
 		good := startUpstream(t, answerA("192.0.2.7", 60))
+		events := make(logEvents, 100)
 		s, addr := startProxy(t, func(c *Config) {
 			c.Timeout, c.Deadline = 300*time.Millisecond, 300*time.Millisecond
 			c.Cache.Size = 0
+			c.Logger = slog.New(events)
 		}, silent, good.addr)
 		query(t, "udp", addr, question("a.example.test.", dns.TypeA)) // the silent one's try takes the whole deadline
-		if !s.route.Load().pool.ups[0].down.Load() {
-			t.Error("an upstream that never answered within its whole timeout is not marked down")
+		if !s.route.Load().pool.ups[0].failing.Load() {
+			t.Error("an upstream that never answered within its whole timeout has not failed")
 		}
+		waitLog(t, events, "upstream down")
 	})
 	t.Run("try cut short by the deadline", func(t *testing.T) {
 		first, _ := blackhole(t)
@@ -134,11 +148,11 @@ func TestTimeoutMarksDownOnlyWhenTheUpstreamHadItsTime(t *testing.T) {
 		query(t, "udp", addr, question("a.example.test.", dns.TypeA))
 		<-secondGot // tried, with at most 100ms of the 300ms timeout left
 		ups := s.route.Load().pool.ups
-		if !ups[0].down.Load() {
-			t.Error("the first upstream timed out with its whole timeout and is not marked down")
+		if !ups[0].failing.Load() {
+			t.Error("the first upstream timed out with its whole timeout and has not failed")
 		}
-		if ups[1].down.Load() {
-			t.Error("the second upstream, whose try the query's deadline cut to a third, is marked down")
+		if ups[1].failing.Load() || ups[1].probing.Load() || ups[1].down.Load() {
+			t.Error("the second upstream, whose try the query's deadline cut to a third, counts as failing")
 		}
 	})
 }

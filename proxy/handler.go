@@ -88,6 +88,10 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		s.reply(w, req, dns.RcodeFormatError)
 		return
 	}
+	if r := notForwarded(req); r.rcode != dns.RcodeSuccess {
+		s.refuse(w, req, r)
+		return
+	}
 	opt := req.IsEdns0()
 	if opt != nil && opt.Version() != 0 {
 		s.reply(w, req, dns.RcodeBadVers) // RFC 6891 section 6.1.3
@@ -121,7 +125,7 @@ func (s *Server) serveHit(w dns.ResponseWriter, req *dns.Msg, e *entry, now time
 	if s.cfg.Recorder != nil {
 		s.cfg.Recorder.Answered(protoOf(isUDP(w)), rcode, true)
 	}
-	if (isUDP(w) && len(buf) > udpLimit(req)) || (isFailure(rcode) && rt.annotator != nil) {
+	if (isUDP(w) && len(buf) > udpLimit(req, s.cfg.MaxUDPSize)) || (isFailure(rcode) && rt.annotator != nil) {
 		// Too big for this client's buffer, or a failure to explain: the
 		// slow path, off the hot path of successful hits.
 		m := new(dns.Msg)
@@ -129,7 +133,7 @@ func (s *Server) serveHit(w dns.ResponseWriter, req *dns.Msg, e *entry, now time
 			s.log.Warn("cached answer does not unpack", "name", q.Name, "error", err.Error())
 			m = rcodeOnly(req, dns.RcodeServerFailure)
 		} else {
-			s.annotate(m, q, limitFor(w, req), rt.annotator, 0)
+			s.annotate(m, q, s.limitFor(w, req), rt.annotator, 0)
 		}
 		s.write(w, req, m)
 	} else {
@@ -179,7 +183,7 @@ func (s *Server) serveMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, now
 // answer.
 func (s *Server) finishMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, now time.Time, client netip.Addr, rt *routing, a answer, err error, release func()) {
 	q := req.Question[0]
-	clientEDNS, limit := req.IsEdns0() != nil, limitFor(w, req)
+	clientEDNS, limit := req.IsEdns0() != nil, s.limitFor(w, req)
 	upstream := ""
 	if a.up != nil {
 		upstream = a.up.String()

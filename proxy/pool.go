@@ -160,12 +160,12 @@ func (p *pool) race(ctx context.Context, deadline time.Time, order []*upstream, 
 }
 
 // try asks one upstream until the per-try timeout or deadline, whichever
-// comes first, marking it down on a network failure. watch ends the try
+// comes first, and keeps its health (health.go). watch ends the try
 // as soon as ctx is done.
 func (p *pool) try(ctx context.Context, watch bool, u *upstream, q []byte, id uint16, qs dns.Question, deadline time.Time) answer {
 	w := p.window(deadline)
 	r, err := u.exchange(ctx, watch, q, id, qs, w.end)
-	return p.tried(ctx, u, w, r, err)
+	return p.tried(ctx, u, w, qs, r, err)
 }
 
 // tryWindow is when one try starts and ends.
@@ -186,7 +186,7 @@ func (p *pool) window(deadline time.Time) tryWindow {
 }
 
 // tried records a try at u and what it gave.
-func (p *pool) tried(ctx context.Context, u *upstream, w tryWindow, r reply, err error) answer {
+func (p *pool) tried(ctx context.Context, u *upstream, w tryWindow, qs dns.Question, r reply, err error) answer {
 	if p.cfg.recorder != nil {
 		p.cfg.recorder.Tried(u.String(), time.Since(w.start), err)
 	}
@@ -194,10 +194,11 @@ func (p *pool) tried(ctx context.Context, u *upstream, w tryWindow, r reply, err
 		// A try cut short by the query's own deadline, a won race or
 		// shutdown (which ends ctx first) says nothing about the upstream.
 		if ctx.Err() == nil && !w.cut {
-			p.markDown(u, err)
+			p.failed(u, qs, err)
 		}
 		return answer{up: u, err: &upstreamError{upstream: u.String(), err: err}}
 	}
+	u.answered()
 	return answer{reply: r, up: u}
 }
 
@@ -271,46 +272,4 @@ func (p *pool) anyDown() bool {
 		}
 	}
 	return false
-}
-
-// markDown takes u out of the first rank and starts its health probe,
-// unless one is already running.
-func (p *pool) markDown(u *upstream, err error) {
-	if !u.down.Swap(true) {
-		p.cfg.log.Warn("upstream down", "upstream", u.String(), "error", err.Error())
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed || !u.probing.CompareAndSwap(false, true) {
-		return
-	}
-	p.wg.Add(1)
-	go p.probe(u)
-}
-
-// probe asks u a question any resolver answers (the root's NS set) every
-// health interval until it answers, with any rcode, then marks it up.
-func (p *pool) probe(u *upstream) {
-	defer p.wg.Done()
-	defer u.probing.Store(false)
-	q := new(dns.Msg).SetQuestion(".", dns.TypeNS)
-	t := time.NewTicker(p.cfg.healthInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-p.ctx.Done():
-			return
-		case <-t.C:
-		}
-		q.Id = dns.Id()
-		wire, err := q.Pack()
-		if err != nil {
-			return
-		}
-		if _, err := u.exchange(p.ctx, true, wire, q.Id, q.Question[0], time.Now().Add(p.cfg.timeout)); err == nil {
-			u.down.Store(false)
-			p.cfg.log.Info("upstream up", "upstream", u.String())
-			return
-		}
-	}
 }

@@ -131,7 +131,7 @@ func (m *fastMiss) question() dns.Question {
 // answer that needs nothing more, else on a goroutine of its own. r.raw is
 // the responder's buffer, valid until tried returns.
 func (m *fastMiss) tried(r reply, err error) {
-	if err == nil && r.raw != nil && m.rt.pool.final(r) && rawFits(r.raw, &r.lay, m.wq.edns, m.wq.limit()) &&
+	if err == nil && r.raw != nil && m.rt.pool.final(r) && rawFits(r.raw, &r.lay, m.wq.edns, m.wq.limit(m.s.cfg.MaxUDPSize)) &&
 		(m.rt.annotator == nil || !m.wq.edns || !isFailure(r.rcode())) {
 		m.s.finishFast(m, r)
 		return
@@ -149,6 +149,7 @@ func (s *Server) finishFast(m *fastMiss, r reply) {
 	if p.cfg.recorder != nil {
 		p.cfg.recorder.Tried(m.order[0].String(), time.Since(m.win.start), nil)
 	}
+	m.order[0].answered()
 	raw := r.raw
 	binary.BigEndian.PutUint16(raw, 0)
 	rcode := int(raw[3] & 0xF)
@@ -210,10 +211,8 @@ func (m *fastMiss) slow(r reply, err error) {
 	w := &udpWriter{conn: m.us.conn, to: m.from}
 	q := req.Question[0]
 	up := m.order[0]
-	if err == nil && r.msg != nil && r.msg.Truncated {
-		r, err = up.exchangeOnce(s.ctx, false, "tcp", m.q, m.id, q, m.win.end)
-	}
-	first := p.tried(s.ctx, up, m.win, r, err)
+	r, err = up.settle(s.ctx, false, "udp", m.q, m.id, q, m.win.end, r, err)
+	first := p.tried(s.ctx, up, m.win, q, r, err)
 	a, err := p.sequence(s.ctx, m.end, &first, m.order[1:], m.q, m.id, q)
 	s.finishMiss(w, req, m.key, m.now, m.from.Addr().Unmap(), m.rt, a, err, release)
 }

@@ -41,8 +41,14 @@ var (
 // upstream is an Upstream with its health state.
 type upstream struct {
 	Upstream
-	down    atomic.Bool // a network failure was seen; the health probe clears it
+	down    atomic.Bool // failing (health.go); the health probe clears it
 	probing atomic.Bool // a health probe is in flight
+	// failing says fails > 0, so that an answer costs a lock only when
+	// there is a count to reset.
+	failing  atomic.Bool
+	healthMu sync.Mutex // guards fails and lastFail
+	fails    int        // questions whose tries failed since the last answer
+	lastFail string     // the question of the last failure counted
 	// mismatched counts answers dropped for a wrong ID or question; shared.
 	mismatched *atomic.Uint64
 	// sockets holds every socket this upstream has open; it is shared by
@@ -92,18 +98,47 @@ func (r *reply) unpack() error {
 }
 
 // exchange sends the packed query q (ID id, question qs) and returns the
-// answer, retrying over TCP when the UDP answer is truncated. It gives up at
-// deadline, when u is interrupted, and, if watch is set, as soon as ctx is
-// done (a parallel race lost). ctx's error, if any, is the failure's reason.
+// answer, after the retries settle makes. It gives up at deadline, when u is
+// interrupted, and, if watch is set, as soon as ctx is done (a parallel race
+// lost). ctx's error, if any, is the failure's reason.
 func (u *upstream) exchange(ctx context.Context, watch bool, q []byte, id uint16, qs dns.Question, deadline time.Time) (reply, error) {
-	if u.Net == "tcp" {
-		return u.exchangeOnce(ctx, watch, "tcp", q, id, qs, deadline)
+	r, err := u.exchangeOnce(ctx, watch, u.Net, q, id, qs, deadline)
+	return u.settle(ctx, watch, u.Net, q, id, qs, deadline, r, err)
+}
+
+// settle takes the answer r (or err) to q over network and asks again
+// where the answer says to: over TCP when the UDP answer is truncated, and
+// without EDNS, once, when the upstream answered the EDNS query FORMERR with
+// no OPT record, as a server that predates EDNS does (RFC 6891 section 7).
+func (u *upstream) settle(ctx context.Context, watch bool, network string, q []byte, id uint16, qs dns.Question, deadline time.Time, r reply, err error) (reply, error) {
+	if err != nil || r.msg == nil {
+		return r, err
 	}
-	r, err := u.exchangeOnce(ctx, watch, "udp", q, id, qs, deadline)
-	if err == nil && r.msg != nil && r.msg.Truncated {
-		return u.exchangeOnce(ctx, watch, "tcp", q, id, qs, deadline)
+	if r.msg.Truncated && network == "udp" {
+		network = "tcp"
+		if r, err = u.exchangeOnce(ctx, watch, network, q, id, qs, deadline); err != nil || r.msg == nil {
+			return r, err
+		}
+	}
+	if r.msg.Rcode == dns.RcodeFormatError && r.msg.IsEdns0() == nil && binary.BigEndian.Uint16(q[10:]) > 0 {
+		if plain, ok := withoutOPT(q); ok {
+			r, err = u.exchangeOnce(ctx, watch, network, plain, id, qs, deadline)
+			return u.settle(ctx, watch, network, plain, id, qs, deadline, r, err) // no OPT: no further retry
+		}
 	}
 	return r, err
+}
+
+// withoutOPT is the packed query q (upstreamQuery's: a question, then its
+// OPT record) without the OPT record.
+func withoutOPT(q []byte) ([]byte, bool) {
+	end, err := skipName(q, headerLen)
+	if err != nil || end+4 > len(q) {
+		return nil, false
+	}
+	out := bytes.Clone(q[:end+4])
+	binary.BigEndian.PutUint16(out[10:], 0)
+	return out, true
 }
 
 func (u *upstream) exchangeOnce(ctx context.Context, watch bool, network string, q []byte, id uint16, qs dns.Question, deadline time.Time) (r reply, err error) {

@@ -10,7 +10,7 @@ import (
 func (s *Server) write(w dns.ResponseWriter, req, resp *dns.Msg) {
 	resp.Compress = true
 	if isUDP(w) {
-		resp.Truncate(udpLimit(req))
+		resp.Truncate(udpLimit(req, s.cfg.MaxUDPSize))
 	}
 	if err := w.WriteMsg(resp); err != nil {
 		s.log.Debug("writing answer", "error", err.Error())
@@ -19,11 +19,7 @@ func (s *Server) write(w dns.ResponseWriter, req, resp *dns.Msg) {
 
 // reply answers with rcode and nothing else.
 func (s *Server) reply(w dns.ResponseWriter, req *dns.Msg, rcode int) {
-	s.stats.rcodes[rcode&0xF].Add(1)
-	if s.cfg.Recorder != nil {
-		s.cfg.Recorder.Answered(protoOf(isUDP(w)), rcode, false)
-	}
-	s.write(w, req, rcodeOnly(req, rcode))
+	s.refuse(w, req, refusal{rcode: rcode})
 }
 
 // rcodeOnly is the answer to req with rcode and nothing else.
