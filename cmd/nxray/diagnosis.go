@@ -68,7 +68,6 @@ func restartOnly(running, configured config.Diagnosis) []string {
 	diff("diagnosis.probe_burst", running.ProbeBurst, configured.ProbeBurst)
 	diff("diagnosis.probe_budget", running.ProbeBudget, configured.ProbeBudget)
 	diff("diagnosis.timeout", running.Timeout, configured.Timeout)
-	diff("diagnosis.deny_networks", strings.Join(running.DenyNetworks, ","), strings.Join(configured.DenyNetworks, ","))
 	return out
 }
 
