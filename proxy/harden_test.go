@@ -74,6 +74,7 @@ func TestUDPAnswersAreCappedAgainstAmplification(t *testing.T) {
 				if err := r.Unpack(b); err != nil {
 					t.Fatalf("%s: %v", pass, err)
 				}
+				t.Logf("%s: a %d-byte query got %d bytes (%.1fx), TC=%v", pass, len(q), len(b), float64(len(b))/float64(len(q)), r.Truncated)
 				if len(b) > 1232 || !r.Truncated {
 					t.Errorf("%s: a %d-byte query got %d bytes (%.0fx) with TC=%v, want at most 1232 and TC",
 						pass, len(q), len(b), float64(len(b))/float64(len(q)), r.Truncated)
