@@ -38,11 +38,15 @@ func (f flags) String() string {
 type asker struct {
 	timeout time.Duration
 	take    func() bool
+	guard   *guard     // nil: every address may be probed
 	mu      sync.Mutex // guards the fields below
 	ev      []Evidence
 	// notAsked counts the probes not sent (budget, rate, deadline) or
 	// given up when the diagnosis no longer needed them: no row each.
 	notAsked int
+	// refused holds the servers the guard refused, shown once each
+	// however often the walk and the checks meet them.
+	refused map[string]bool
 }
 
 func (a *asker) record(e Evidence) {
@@ -72,18 +76,40 @@ func (a *asker) skipped() {
 	a.mu.Unlock()
 }
 
+// deny records a refused probe, once per server.
+func (a *asker) deny(e Evidence) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.refused[e.Server] {
+		return
+	}
+	if a.refused == nil {
+		a.refused = map[string]bool{}
+	}
+	a.refused[e.Server] = true
+	a.ev = append(a.ev, e)
+}
+
 var errNotAsked = errors.New("not asked")
 
 // ask sends one question to server (IP:port) over UDP, and over TCP when
 // the answer is truncated. It returns the answer, if any, and what it saw.
+// It is the only way a probe leaves nxray: the guard sees every one first.
 func (a *asker) ask(ctx context.Context, role, server, name string, qtype uint16, fl flags) (*dns.Msg, Answer) {
 	ans := Answer{Server: server, CD: fl.cd, Rcode: NoAnswer}
+	ev := Evidence{Server: server, Role: role, Query: name + " " + dns.TypeToString[qtype] + fl.String()}
+	if why := a.guard.refuse(server); why != "" {
+		// Before take: a probe never sent costs no budget and no rate.
+		ev.Error = why
+		a.deny(ev)
+		ans.NotAsked, ans.Denied, ans.Err = true, true, why
+		return nil, ans
+	}
 	if ctx.Err() != nil || !a.take() {
 		a.skipped()
 		ans.NotAsked, ans.Err = true, errNotAsked.Error()
 		return nil, ans
 	}
-	ev := Evidence{Server: server, Role: role, Query: name + " " + dns.TypeToString[qtype] + fl.String()}
 	q := new(dns.Msg).SetQuestion(dns.Fqdn(name), qtype)
 	q.RecursionDesired, q.CheckingDisabled = fl.rd, fl.cd
 	q.SetEdns0(1232, fl.do)

@@ -50,7 +50,7 @@ func unexplained(f *Findings) Result {
 	}
 	if f.Explain && !failing && len(altFail) == 0 {
 		return Result{Cause: Healthy, EDE: noEDE,
-			Summary: fmt.Sprintf("%s %s resolves, and its delegation and servers look right.", f.Name, qtype(f.Qtype)),
+			Summary: fmt.Sprintf("%s %s resolves, and its delegation and servers look right.", f.Name, qtype(f.Qtype)) + partial(f),
 			Advice:  "Nothing to fix."}
 	}
 	summary := fmt.Sprintf("%s %s got %s from %s, and nothing nxray checked explains it.",
@@ -63,18 +63,27 @@ func unexplained(f *Findings) Result {
 		Advice: "Read the evidence; ask the upstream's operator with the query and time."}
 }
 
-// partial says how many of the zone's servers were not asked, if any.
+// partial says how many of the zone's servers were not asked, if any, and
+// which ones nxray would not probe, and why.
 func partial(f *Findings) string {
 	n := 0
+	var denied []Answer
 	for _, a := range f.Auth {
-		if a.NotAsked {
+		switch {
+		case a.Denied:
+			denied = append(denied, a)
+		case a.NotAsked:
 			n++
 		}
 	}
-	if n == 0 {
-		return ""
+	s := ""
+	if n > 0 {
+		s = fmt.Sprintf(" Partial evidence: %d of %d servers of %s not asked (probe budget or deadline).", n, len(f.Auth), f.Zone)
 	}
-	return fmt.Sprintf(" Partial evidence: %d of %d servers of %s not asked (probe budget or deadline).", n, len(f.Auth), f.Zone)
+	if len(denied) > 0 {
+		s += fmt.Sprintf(" Partial evidence: %s not probed: %s.", servers(denied), reasons(denied))
+	}
+	return s
 }
 
 func upstreamUnreachable(f *Findings) (Result, bool) {

@@ -314,3 +314,52 @@ func TestSummariesStaySmall(t *testing.T) {
 		t.Errorf("an alternate asked with CD=0 and CD=1 is named %d times: %s", strings.Count(r.Summary, "198.51.100.1:53"), r.Summary)
 	}
 }
+
+// TestClassifyNotProbed: a zone whose servers nxray would not probe is
+// never healthy and never missing the name on their account.
+func TestClassifyNotProbed(t *testing.T) {
+	denied := func(server, why string) Answer {
+		return Answer{Server: server, Host: "ns-" + server, Rcode: NoAnswer, NotAsked: true, Denied: true, Err: "not probed: " + why}
+	}
+	linkLocal := denied("169.254.1.1:53", "169.254.1.1 is in diagnosis.deny_networks (169.254.0.0/16)")
+	private := denied("10.0.0.1:53", "10.0.0.1 is in diagnosis.deny_networks (10.0.0.0/8)")
+	for _, tt := range []struct {
+		name    string
+		rcode   int
+		explain bool
+		auth    []Answer
+		cause   Cause
+		mention []string
+	}{
+		{"servfail, only link-local servers", dns.RcodeServerFailure, false, []Answer{linkLocal},
+			AuthoritativeUnreachable, []string{"no resolver can reach", "link-local", "did not probe", "deny_networks"}},
+		{"nxdomain, only link-local servers: not the record's absence", dns.RcodeNameError, false, []Answer{linkLocal},
+			AuthoritativeUnreachable, []string{"169.254.1.1:53"}},
+		{"servfail, only a network the operator denied: may serve others", dns.RcodeServerFailure, false, []Answer{private},
+			Unknown, []string{"did not probe", "10.0.0.0/8"}},
+		{"explain, resolves, only link-local servers", dns.RcodeSuccess, true, []Answer{linkLocal},
+			Unknown, []string{"cannot check"}},
+		{"servfail, one dead, one link-local", dns.RcodeServerFailure, false, []Answer{dead("192.0.2.1:53"), linkLocal},
+			AuthoritativeUnreachable, []string{"192.0.2.1:53) timeout", "169.254.1.1:53) not probed"}},
+		{"nxdomain from the one live server", dns.RcodeNameError, false, []Answer{good("192.0.2.1:53", dns.RcodeNameError), linkLocal},
+			NXDomainConfirmed, []string{"192.0.2.1:53", "169.254.1.1:53) not probed"}},
+		{"explain, a live server and a link-local one", dns.RcodeSuccess, true, []Answer{good("192.0.2.1:53", dns.RcodeSuccess), linkLocal},
+			LameDelegation, []string{"no resolver can reach", "169.254.1.1:53"}},
+		{"explain, a live server and one the operator denied", dns.RcodeSuccess, true, []Answer{good("192.0.2.1:53", dns.RcodeSuccess), private},
+			Healthy, []string{"10.0.0.1:53) not probed"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := Findings{Name: "www.example.test.", Qtype: dns.TypeA, Rcode: tt.rcode, Upstream: "192.0.2.53:53",
+				Zone: "example.test.", Auth: tt.auth, Explain: tt.explain}
+			r := Classify(f)
+			if r.Cause != tt.cause {
+				t.Fatalf("cause %s, want %s: %s", r.Cause, tt.cause, r.Summary)
+			}
+			for _, m := range tt.mention {
+				if !strings.Contains(r.Summary, m) {
+					t.Errorf("summary %q does not mention %q", r.Summary, m)
+				}
+			}
+		})
+	}
+}

@@ -128,7 +128,11 @@ func deniedByResolver(f *Findings) Result {
 func authoritative(f *Findings) (Result, bool) {
 	good, lame, dead := f.split()
 	zone := zoneOr(f)
+	denied, unusable := f.denied()
 	if len(good)+len(lame)+len(dead) == 0 {
+		if len(denied) > 0 {
+			return notProbed(f, denied, unusable), true
+		}
 		if len(f.Unresolved) == 0 || f.Zone == "" {
 			return Result{}, false
 		}
@@ -171,15 +175,54 @@ func authoritative(f *Findings) (Result, bool) {
 			Advice: fmt.Sprintf("Bring back %s, or drop them from the NS set of %s at the parent and in the zone.",
 				servers(dead), zone),
 		}, true
-	case len(f.Unresolved) > 0:
+	case len(f.Unresolved) > 0 || len(unusable) > 0:
+		// A server at an address no resolver can reach is as good as one
+		// with no address at all.
+		var what []string
+		if len(f.Unresolved) > 0 {
+			what = append(what, fmt.Sprintf("name servers that do not resolve to any address (%s)", list(f.Unresolved)))
+		}
+		if len(unusable) > 0 {
+			what = append(what, fmt.Sprintf("name servers at addresses no resolver can reach over the network (%s)", kinds(unusable)))
+		}
+		bad := append(append([]string(nil), f.Unresolved...), hostNames(unusable)...)
 		return Result{Cause: LameDelegation,
-			Summary: fmt.Sprintf("%s lists name servers that do not resolve to any address (%s) beside %s, which answer.",
-				zone, list(f.Unresolved), servers(good)),
-			Advice: fmt.Sprintf("Remove %s from the NS records of %s (at the parent and in the zone), or give them addresses.",
-				list(f.Unresolved), zone),
+			Summary: fmt.Sprintf("%s lists %s beside %s, which answer.", zone, strings.Join(what, " and "), servers(good)) +
+				partial(f),
+			Advice: fmt.Sprintf("Remove %s from the NS records of %s (at the parent and in the zone), or give them addresses "+
+				"resolvers can reach.", list(dedupe(bad)), zone),
 		}, true
 	}
 	return Result{}, false
+}
+
+// notProbed explains a zone none of whose servers was asked because nxray
+// never probes their addresses. An address no resolver can reach over the
+// network (loopback, link-local, multicast, unspecified) is a broken
+// delegation for every resolver, so a name that fails is
+// authoritative_unreachable. Any other (a network the operator denied,
+// nxray's own address) may well serve the upstream: then nothing is known.
+func notProbed(f *Findings, denied, unusable []Answer) Result {
+	zone := zoneOr(f)
+	if f.Rcode != dns.RcodeSuccess && len(unusable) == len(denied) {
+		return Result{Cause: AuthoritativeUnreachable,
+			Summary: fmt.Sprintf("The servers of %s are at addresses no resolver can reach over the network (%s), so no "+
+				"resolver can get an answer for %s%s; nxray did not probe them: %s.",
+				zone, kinds(unusable), f.target(), via(f), reasons(denied)) + unresolvedNote(f),
+			Advice: fmt.Sprintf("Fix the NS records and glue of %s at the parent (the registrar), and the address records of "+
+				"its name servers, to addresses resolvers can reach.", zone),
+		}
+	}
+	seen := fmt.Sprintf("%s %s got %s from %s", f.Name, qtype(f.Qtype), rcode(f.Rcode), f.Upstream)
+	if f.Rcode == dns.RcodeSuccess {
+		seen = fmt.Sprintf("%s %s resolves at %s", f.Name, qtype(f.Qtype), f.Upstream)
+	}
+	return Result{Cause: Unknown, EDE: noEDE,
+		Summary: fmt.Sprintf("%s, and nxray cannot check the servers of %s: it did not probe %s: %s.",
+			seen, zone, servers(denied), reasons(denied)) + unresolvedNote(f),
+		Advice: "Ask those servers by hand (dig @ADDRESS NAME +norec) from a host that may reach them; nxray never probes " +
+			"diagnosis.deny_networks nor its own listen addresses.",
+	}
 }
 
 // inconsistent says the servers that serve the zone publish different

@@ -6,6 +6,9 @@
 // without DNSSEC checking, the delegation walked from the root hints, every
 // server of the zone (those the parent lists and those the zone's own NS
 // set lists), the zone's DNSSEC link, and the zones an alias leads to.
+// Every probe passes one guard first (guard.go): whatever NS records or
+// glue lead to, nothing is sent to diagnosis.deny_networks or to nxray's
+// own listen addresses; such a server is "not probed", never "dead".
 // Classify, a pure function, names one cause from a fixed list (cause.go)
 // and says in a sentence what happened, naming the servers involved, and
 // where the fix is. Verdicts are stored (bounded, with a TTL), logged,

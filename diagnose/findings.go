@@ -21,7 +21,11 @@ type Answer struct {
 	// diagnosis ended (probe budget, rate limit, deadline). It says
 	// nothing about the server.
 	NotAsked bool
-	AA       bool
+	// Denied: not sent because nxray never probes the address
+	// (diagnosis.deny_networks, or nxray's own); Err says which.
+	// NotAsked is set too.
+	Denied bool
+	AA     bool
 	// Truncated is set when the UDP answer had TC=1; TCPFailed when the
 	// retry over TCP then failed.
 	Truncated, TCPFailed bool
@@ -166,6 +170,20 @@ func (f *Findings) split() (good, lame, dead []Answer) {
 		}
 	}
 	return good, lame, dead
+}
+
+// denied lists the zone's servers nxray would not probe, and of those the
+// ones at addresses no resolver can reach over the network.
+func (f *Findings) denied() (denied, unusable []Answer) {
+	for _, a := range f.Auth {
+		if a.Denied {
+			denied = append(denied, a)
+			if unreachable(a.Server) != "" {
+				unusable = append(unusable, a)
+			}
+		}
+	}
+	return denied, unusable
 }
 
 // nameExists says what the zone's own servers say of the name: exists,

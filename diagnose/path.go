@@ -31,12 +31,16 @@ type hop struct {
 }
 
 // severity ranks what a hop's zone shows: 2, nothing can be had from it
-// (no server answers or serves it, no address for its servers, a broken
-// DNSSEC chain); 1, some servers fail or disagree; 0, none.
+// (no server answers or serves it, no address for its servers or none
+// nxray may probe, a broken DNSSEC chain); 1, some servers fail or
+// disagree; 0, none.
 func (h *hop) severity() int {
-	var good, asked int
+	var good, asked, denied int
 	serials := map[uint32]bool{}
 	for _, a := range h.auth {
+		if a.Denied {
+			denied++
+		}
 		if a.dead() {
 			asked++
 		}
@@ -51,7 +55,7 @@ func (h *hop) severity() int {
 		}
 	}
 	switch {
-	case (good == 0 && (asked > 0 || len(h.unresolved) > 0)) || h.chain.broken():
+	case (good == 0 && (asked > 0 || denied > 0 || len(h.unresolved) > 0)) || h.chain.broken():
 		return 2
 	case good < asked || len(serials) > 1:
 		return 1

@@ -29,9 +29,12 @@ type ProbeConfig struct {
 	TrustAnchors []*dns.DS
 	// Deny lists networks never probed, whatever NS records or glue lead
 	// to them (link-local, multicast and the like: see config's default).
+	// The upstreams, alternates and root hints named above are exempt:
+	// the operator chose them. Nil denies nothing.
 	Deny []netip.Prefix
-	// Self lists nxray's own listen addresses, never probed either; an
-	// unspecified address stands for every local address at its port.
+	// Self lists nxray's own listen addresses, never probed, not even as
+	// an upstream; an unspecified address stands for every local address
+	// (loopback and the interfaces') at its port.
 	Self []netip.AddrPort
 	// Timeout bounds one probe; zero means 1s.
 	Timeout time.Duration
@@ -44,7 +47,8 @@ type ProbeConfig struct {
 // the root, every server of the zone, and the zone's DNSSEC link. Safe for
 // concurrent use.
 type NetProber struct {
-	cfg ProbeConfig
+	cfg   ProbeConfig
+	guard *guard // never nil
 
 	mu           sync.Mutex // guards the three fields below
 	rootBad      *Chain     // nil: the root matches the anchors (or was not checked)
@@ -76,7 +80,7 @@ func NewNetProber(cfg ProbeConfig) (*NetProber, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &NetProber{cfg: cfg}, nil
+	return &NetProber{cfg: cfg, guard: newGuard(cfg)}, nil
 }
 
 // Probe gathers the findings about f. The alternates are asked while the
@@ -84,7 +88,7 @@ func NewNetProber(cfg ProbeConfig) (*NetProber, error) {
 // that meets silent servers takes about one probe timeout, not one per
 // silent server. Aliases are followed into the zones they point to.
 func (p *NetProber) Probe(ctx context.Context, f Failure, take func() bool) (Findings, []Evidence) {
-	r := &run{p: p, a: &asker{timeout: p.cfg.Timeout, take: take}, hosts: map[string]hostAddrs{}}
+	r := &run{p: p, a: &asker{timeout: p.cfg.Timeout, take: take, guard: p.guard}, hosts: map[string]hostAddrs{}}
 	var fd Findings
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -53,17 +53,7 @@ func servers(as []Answer) string {
 }
 
 // hosts names each server's NS name (or address) once.
-func hosts(as []Answer) string {
-	out := make([]string, 0, len(as))
-	for _, a := range as {
-		if a.Host != "" {
-			out = append(out, a.Host)
-		} else {
-			out = append(out, a.Server)
-		}
-	}
-	return list(dedupe(out))
-}
+func hosts(as []Answer) string { return list(hostNames(as)) }
 
 // hostList names the zone's servers that answered.
 func hostList(as []Answer) string {
@@ -74,6 +64,38 @@ func hostList(as []Answer) string {
 		}
 	}
 	return servers(r)
+}
+
+// kinds names each server with the kind of its unreachable address:
+// "ns1.example. (169.254.1.1:53) link-local".
+func kinds(as []Answer) string {
+	out := make([]string, 0, len(as))
+	for _, a := range as {
+		out = append(out, label(a)+" "+unreachable(a.Server))
+	}
+	return list(dedupe(out))
+}
+
+// reasons says once each why servers were not probed.
+func reasons(as []Answer) string {
+	out := make([]string, 0, len(as))
+	for _, a := range as {
+		out = append(out, reason(a))
+	}
+	return list(dedupe(out))
+}
+
+// hostNames is each server's NS name, or its address when it has none.
+func hostNames(as []Answer) []string {
+	out := make([]string, 0, len(as))
+	for _, a := range as {
+		if a.Host != "" {
+			out = append(out, a.Host)
+		} else {
+			out = append(out, a.Server)
+		}
+	}
+	return dedupe(out)
 }
 
 // withSerials names each server with the serial it publishes.
