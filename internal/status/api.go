@@ -133,10 +133,25 @@ func parseQuestion(name, typ string) (string, uint16, error) {
 		return fq, dns.TypeA, nil
 	}
 	qt, ok := dns.StringToType[strings.ToUpper(typ)]
-	if !ok || qt == dns.TypeNone {
+	if !ok || qt == dns.TypeNone || qt == dns.TypeReserved {
 		return "", 0, errors.New(strconv.Quote(typ) + " is not a record type such as A, AAAA, MX or TXT")
 	}
+	if queryOnly(qt) {
+		return "", 0, errors.New(dns.TypeToString[qt] + " is a query or meta type, not a record type a name holds: " +
+			"explain a type such as A, AAAA, MX or TXT")
+	}
 	return fq, qt, nil
+}
+
+// queryOnly says whether no zone holds records of type qt: explaining it
+// means nothing, and AXFR or IXFR would ask the zone's servers for the
+// whole zone.
+func queryOnly(qt uint16) bool {
+	switch qt {
+	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeANY, dns.TypeOPT, dns.TypeMAILA, dns.TypeMAILB, dns.TypeTKEY, dns.TypeTSIG:
+		return true
+	}
+	return false
 }
 
 // statsView is /api/v1/stats.

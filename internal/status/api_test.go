@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -208,5 +209,31 @@ func TestTokenBeyondLoopback(t *testing.T) {
 	open := newTestServer(t, Config{})
 	if w := get(t, open, "/api/v1/stats"); w.Code != http.StatusOK {
 		t.Errorf("loopback: %d", w.Code)
+	}
+}
+
+// Explaining a query-only or meta type makes no sense, and AXFR would ask
+// the zone's servers for the whole zone: 400, and nothing runs.
+func TestExplainQueryOnlyTypes(t *testing.T) {
+	var explained atomic.Int32
+	s := newTestServer(t, Config{Explain: func(_ context.Context, name string, _ uint16) diagnose.Verdict {
+		explained.Add(1)
+		return verdict("", name, diagnose.Healthy)
+	}})
+	for _, typ := range []string{"AXFR", "axfr", "IXFR", "ANY", "OPT", "MAILA", "MAILB", "TKEY", "TSIG", "Reserved"} {
+		w := get(t, s, "/api/v1/explain?name=example.test&type="+typ)
+		if e := decode[map[string]string](t, w); w.Code != http.StatusBadRequest || !strings.Contains(e["error"], "such as A") {
+			t.Errorf("%s: %d %s, want 400 with an error", typ, w.Code, w.Body)
+		}
+		if w := get(t, s, "/?explain=example.test&type="+typ); w.Code != http.StatusBadRequest ||
+			!strings.Contains(w.Body.String(), "such as A") {
+			t.Errorf("page %s: %d, want 400 with the reason", typ, w.Code)
+		}
+	}
+	if n := explained.Load(); n != 0 {
+		t.Errorf("explain ran %d times", n)
+	}
+	if w := get(t, s, "/api/v1/explain?name=example.test&type=CAA"); w.Code != http.StatusOK {
+		t.Errorf("CAA: %d %s", w.Code, w.Body)
 	}
 }
