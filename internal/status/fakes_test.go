@@ -115,11 +115,28 @@ func newTestServer(t *testing.T, cfg Config) *Server {
 	return s
 }
 
-// get runs one request through the handler.
+// get runs one request through the handler. It comes for 127.0.0.1:8053
+// (httptest's example.com is not a host the server answers to) unless a
+// "Host" header names another.
 func get(t *testing.T, s *Server, target string, header ...string) *httptest.ResponseRecorder {
 	t.Helper()
-	r := httptest.NewRequestWithContext(context.Background(), http.MethodGet, target, nil)
+	return do(t, s, http.MethodGet, target, header...)
+}
+
+// do runs one request with method through the handler; see get.
+func do(t *testing.T, s *Server, method, target string, header ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	// A deadline, so that an event stream the server should have refused
+	// ends the test with a failure rather than hanging it.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r := httptest.NewRequestWithContext(ctx, method, target, nil)
+	r.Host = "127.0.0.1:8053"
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" {
+			r.Host = header[i+1]
+			continue
+		}
 		r.Header.Set(header[i], header[i+1])
 	}
 	w := httptest.NewRecorder()

@@ -55,9 +55,11 @@ type Config struct {
 	// Required when Addr is not loopback.
 	Token string
 	// Hosts are further names (host or host:port) requests may carry in
-	// Host, beyond loopback names and addresses and Addr itself; requests
+	// Host, beyond loopback names and addresses and Addr's host (or, when
+	// Addr is unspecified, the machine's interface addresses); requests
 	// for any other host are refused, so that a page whose name rebinds to
-	// this address cannot read or drive the status page.
+	// this address cannot read or drive the status page. A bare host
+	// matches any port.
 	Hosts []string
 	// Engine is required.
 	Engine Engine
@@ -82,6 +84,7 @@ type Server struct {
 	started  time.Time
 	loopback bool
 	limiter  *rate.Limiter // explains on demand
+	hosts    *hostGuard
 	handler  http.Handler
 	hub      *hub
 
@@ -129,7 +132,8 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, started: cfg.Now(), loopback: loop,
 		// An explain sends dozens of probes: a few in a row, then one every
 		// two seconds, so the page cannot be used to flood anyone.
-		limiter: rate.NewLimiter(rate.Every(2*time.Second), 5)}
+		limiter: rate.NewLimiter(rate.Every(2*time.Second), 5),
+		hosts:   newHostGuard(cfg.Addr, cfg.Hosts, cfg.Now)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.hub = newHub(cfg.Metrics)
 	s.handler = s.routes()
