@@ -115,8 +115,8 @@ func wireName(t *testing.T, name string) string {
 }
 
 // browser starts Debian's Chromium headless, without its background
-// traffic, on a fresh profile.
-func browser(t *testing.T) context.Context {
+// traffic, on a fresh profile, with any further options.
+func browser(t *testing.T, opts ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		if os.Getenv("CI") != "" {
@@ -133,11 +133,12 @@ func browser(t *testing.T) context.Context {
 	t.Cleanup(func() { os.RemoveAll(profile) })
 	ctx, cancelTimeout := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancelTimeout)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, chromedp.ExecPath(chromiumPath), chromedp.Headless,
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append([]chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath), chromedp.Headless,
 		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.UserDataDir(profile))
+		chromedp.Flag("disable-dev-shm-usage", true), chromedp.UserDataDir(profile)}, opts...)...)
 	t.Cleanup(cancelAlloc) // waits for the browser process to exit
 	bctx, cancelBrowser := chromedp.NewContext(alloc)
 	t.Cleanup(cancelBrowser)

@@ -9,6 +9,13 @@
 // queries nor diagnoses them. cmd/nxray builds a Server from the
 // configuration.
 //
+// It answers only requests whose Host is its own (loopback names and
+// addresses, its address, the configured further hosts), so that a page
+// whose name an attacker rebinds to 127.0.0.1 can neither read it nor drive
+// it, and it refuses requests a browser says come from another site when
+// they would read data or make nxray probe; curl and scripts, which send no
+// such headers, are not affected.
+//
 // Everything a DNS name can hold (<, ", &, any byte) reaches the page through
 // html/template or the DOM's textContent, never as markup, and the
 // Content-Security-Policy forbids inline script, so a hostile name shows as

@@ -91,8 +91,13 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	}
 	if q := r.URL.Query(); q.Has("explain") {
 		d.ExplainName, d.ExplainType = q.Get("explain"), q.Get("type")
-		v, c, err := s.explain(r.Context(), d.ExplainName, d.ExplainType)
-		if err != nil {
+		if s.crossSite(r) {
+			// Another site's link or <img> must not make nxray probe; the
+			// page still shows, with the name in the form, one press from
+			// explaining it.
+			d.ExplainError, code = "Not explained: the link came from another site, and explaining sends probes. "+
+				"Press Explain to run it.", http.StatusForbidden
+		} else if v, c, err := s.explain(r.Context(), d.ExplainName, d.ExplainType); err != nil {
 			d.ExplainError, code = err.Error(), c
 		} else {
 			d.Explained = &v

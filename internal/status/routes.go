@@ -37,9 +37,9 @@ func (s *Server) routes() http.Handler {
 		w.Write([]byte("ok\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Metrics.reg, promhttp.HandlerOpts{}))
-	// A page whose name rebinds to this address must not get past the Host
-	// check to the token check or the routes.
-	return s.secure(s.checkHost(s.auth(mux)))
+	// The Host is checked first: a rebound page's Origin matches its Host,
+	// so the origin check alone would let it in.
+	return s.secure(s.checkHost(s.checkOrigin(s.auth(mux))))
 }
 
 // secure sets the headers every answer carries. There are deliberately no

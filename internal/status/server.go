@@ -85,6 +85,7 @@ type Server struct {
 	loopback bool
 	limiter  *rate.Limiter // explains on demand
 	hosts    *hostGuard
+	cop      *http.CrossOriginProtection
 	handler  http.Handler
 	hub      *hub
 
@@ -133,7 +134,7 @@ func New(cfg Config) (*Server, error) {
 		// An explain sends dozens of probes: a few in a row, then one every
 		// two seconds, so the page cannot be used to flood anyone.
 		limiter: rate.NewLimiter(rate.Every(2*time.Second), 5),
-		hosts:   newHostGuard(cfg.Addr, cfg.Hosts, cfg.Now)}
+		hosts:   newHostGuard(cfg.Addr, cfg.Hosts, cfg.Now), cop: http.NewCrossOriginProtection()}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.hub = newHub(cfg.Metrics)
 	s.handler = s.routes()
