@@ -200,7 +200,7 @@ func (s *Server) Start() error {
 			s.Shutdown(context.Background())
 			return err
 		}
-		t := newTCPServer(s, newCappedListener(ln, s.cfg.TCPMaxConns, &s.stats.tcpRejected))
+		t := newTCPServer(s, newCappedListener(ln, s.cfg.TCPMaxConns, s.cfg.TCPMaxPerClient, &s.stats.tcpRejected))
 		s.mu.Lock()
 		s.addrs = append(s.addrs, pc.LocalAddr(), ln.Addr())
 		s.tcp = append(s.tcp, t)
