@@ -3,15 +3,11 @@ package proxy
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"sync"
 	"time"
-
-	"github.com/miekg/dns"
 )
 
 // maxTCPQueries caps the queries in flight on one TCP connection. At the
@@ -21,9 +17,11 @@ const maxTCPQueries = 64
 
 // tcpServer serves DNS over TCP on one listener (RFC 7766). Each connection
 // has a reader, which reads its length-prefixed queries one after another
-// and starts a goroutine per query; each answer is written as soon as it is
+// and starts a goroutine per query; each answer is queued as soon as it is
 // ready, so a slow upstream holds up its own query only, and answers may go
-// out in another order than their queries came in (section 6.2.1.1).
+// out in another order than their queries came in (section 6.2.1.1). What a
+// connection may owe its client is bounded (tcpwrite.go): past the budget,
+// its reader waits.
 type tcpServer struct {
 	s    *Server
 	ln   net.Listener   // a cappedListener
@@ -131,32 +129,41 @@ var (
 // query in flight.
 type tcpConn struct {
 	t    *tcpServer
-	conn net.Conn   // as accepted: closing it gives back its place under the cap
-	sock net.Conn   // the socket itself, for writev and for closing it early
-	wmu  sync.Mutex // held through each answer's write: answers go out whole
+	conn net.Conn // as accepted: closing it gives back its place under the caps
+	sock net.Conn // the socket itself, for writing and for closing it early
+	peek tcpPeek  // the reader's, for expectedAnswer
 
 	mu         sync.Mutex // guards the fields below
-	changed    sync.Cond  // signalled when a query ends or shutdown begins; L is &mu
-	inflight   int        // queries read and not yet answered, at most maxTCPQueries
-	lastActive time.Time  // when a query last came in or was answered
+	changed    sync.Cond  // signalled when a query ends, bytes are written or shutdown begins; L is &mu
+	inflight   int        // queries read whose goroutines have not ended, at most maxTCPQueries
+	owed       int        // bytes the connection owes its client (tcpwrite.go)
+	out        []byte     // framed answers waiting for the writer
+	spare      []byte     // the writer's last buffer, emptied, for out to reuse
+	writing    bool       // a goroutine is writing out; it writes until out is empty
+	broken     bool       // a write failed: the socket is closed, answers are dropped
+	lastActive time.Time  // when a query last came in or an answer went out
 	stopped    bool       // shutdown has begun: the read deadline in the past stays
 }
 
 // serve reads queries until the client is done, the connection idles out or
 // shutdown begins, then closes the connection once the queries in flight
-// are answered.
+// are answered. It reads only while the connection has room (admit).
 func (c *tcpConn) serve() {
 	defer c.t.wg.Done()
 	br := tcpReaders.Get().(*bufio.Reader)
 	br.Reset(c.conn)
-	for c.waitForSlot() {
+	for c.admit(nil) {
 		b, err := c.readQuery(br)
 		if err != nil {
 			c.t.s.log.Debug("closing TCP connection", "client", c.conn.RemoteAddr(), "error", err)
 			break
 		}
+		w := &tcpWriter{c: c, query: len(b), answer: c.t.s.expectedAnswer(b, &c.peek)}
+		if !c.admit(w) {
+			break
+		}
 		c.t.wg.Add(1)
-		go c.answer(b)
+		go c.answer(b, w)
 	}
 	br.Reset(nil)
 	tcpReaders.Put(br)
@@ -167,8 +174,7 @@ func (c *tcpConn) serve() {
 	c.t.mu.Unlock()
 }
 
-// readQuery reads the next length-prefixed message (RFC 1035 4.2.2) and
-// counts it in flight.
+// readQuery reads the next length-prefixed message (RFC 1035 4.2.2).
 func (c *tcpConn) readQuery(br *bufio.Reader) ([]byte, error) {
 	for br.Buffered() == 0 {
 		if err := c.armIdle(); err != nil {
@@ -194,10 +200,6 @@ func (c *tcpConn) readQuery(br *bufio.Reader) ([]byte, error) {
 	if _, err := io.ReadFull(br, b); err != nil {
 		return nil, err
 	}
-	c.mu.Lock()
-	c.inflight++
-	c.lastActive = time.Now()
-	c.mu.Unlock()
 	return b, nil
 }
 
@@ -242,17 +244,6 @@ func (c *tcpConn) stopReading() {
 	c.changed.Signal()
 }
 
-// waitForSlot waits until fewer than maxTCPQueries are in flight, and says
-// whether to read on: not once shutdown has begun.
-func (c *tcpConn) waitForSlot() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for c.inflight >= maxTCPQueries && !c.stopped {
-		c.changed.Wait()
-	}
-	return !c.stopped
-}
-
 // waitDrained waits until every query in flight has ended.
 func (c *tcpConn) waitDrained() {
 	c.mu.Lock()
@@ -262,68 +253,16 @@ func (c *tcpConn) waitDrained() {
 	}
 }
 
-// answer serves one query on a goroutine of its own.
-func (c *tcpConn) answer(b []byte) {
+// answer serves one query on a goroutine of its own. Its answer is queued
+// (tcpWriter.Write); the goroutine ends then, unless it is the one writing
+// the queue out.
+func (c *tcpConn) answer(b []byte, w *tcpWriter) {
 	defer c.t.wg.Done()
-	c.t.s.serveWire(&tcpWriter{c: c}, b)
+	c.t.s.serveWire(w, b)
 	c.mu.Lock()
 	c.inflight--
+	c.owed -= w.query + w.answer // what is still reserved: w.answer is 0 once the answer is queued
 	c.lastActive = time.Now()
 	c.changed.Signal() // only the reader waits
 	c.mu.Unlock()
 }
-
-// write sends the answer b behind its length, whole, in one system call
-// (writev) and in turn with the connection's other answers. A client that
-// does not take it within the idle timeout loses the connection, as does
-// any failed write; its place under the connection cap is given back when
-// serve ends, once its queries are done.
-func (c *tcpConn) write(b []byte) error {
-	var n [2]byte
-	binary.BigEndian.PutUint16(n[:], uint16(len(b)))
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	c.sock.SetWriteDeadline(time.Now().Add(c.t.s.cfg.TCPIdleTimeout))
-	bufs := net.Buffers{n[:], b}
-	if _, err := bufs.WriteTo(c.sock); err != nil {
-		c.sock.Close() // the reader's next read fails: it stops
-		return err
-	}
-	return nil
-}
-
-// tcpWriter is the dns.ResponseWriter of one query on a TCP connection. It
-// is used by one goroutine.
-type tcpWriter struct {
-	c *tcpConn
-}
-
-var _ dns.ResponseWriter = (*tcpWriter)(nil)
-
-func (w *tcpWriter) LocalAddr() net.Addr { return w.c.conn.LocalAddr() }
-
-// RemoteAddr is a *net.TCPAddr, which client.go tells from UDP's.
-func (w *tcpWriter) RemoteAddr() net.Addr { return w.c.conn.RemoteAddr() }
-
-// WriteMsg packs m compressed, as a large answer may only fit so, and
-// writes it.
-func (w *tcpWriter) WriteMsg(m *dns.Msg) error {
-	m.Compress = true
-	return writeMsg(w, m)
-}
-
-// Write sends the packed message b behind its length, in one write.
-func (w *tcpWriter) Write(b []byte) (int, error) {
-	if len(b) > dns.MaxMsgSize {
-		return 0, fmt.Errorf("%d-byte message: too long for TCP", len(b))
-	}
-	if err := w.c.write(b); err != nil {
-		return 0, err
-	}
-	return len(b), nil
-}
-
-func (w *tcpWriter) Close() error        { return nil }
-func (w *tcpWriter) TsigStatus() error   { return nil }
-func (w *tcpWriter) TsigTimersOnly(bool) {}
-func (w *tcpWriter) Hijack()             {}
