@@ -29,7 +29,8 @@ type Stats struct {
 	// Overloaded counts queries answered SERVFAIL because MaxInflight
 	// queries were already waiting on upstreams.
 	Overloaded uint64
-	// TCPRejected counts TCP connections closed for being over the cap.
+	// TCPRejected counts TCP connections closed for being over a cap:
+	// tcp.max_connections, or tcp.max_per_client for their client address.
 	TCPRejected uint64
 	// NoUpstream counts queries no upstream answered.
 	NoUpstream uint64
