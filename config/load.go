@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"reflect"
 	"strings"
 	"time"
@@ -22,8 +23,12 @@ func Load(fs *pflag.FlagSet) (Config, error) {
 	v.SetEnvPrefix("NXRAY")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	v.AutomaticEnv()
+	// NXRAY_HTTP= turns the page off as --http "" does: a variable that is
+	// set, even to nothing, is what its user asked for.
+	v.AllowEmptyEnv(true)
 
 	var file string
+	flagSet := map[string]bool{} // keys set by a flag
 	if fs != nil {
 		if f := fs.Lookup("config"); f != nil {
 			file = f.Value.String()
@@ -33,6 +38,7 @@ func Load(fs *pflag.FlagSet) (Config, error) {
 				if err := v.BindPFlag(key, f); err != nil {
 					return Config{}, fmt.Errorf("binding --%s: %w", name, err)
 				}
+				flagSet[key] = true
 			}
 		}
 	}
@@ -42,15 +48,16 @@ func Load(fs *pflag.FlagSet) (Config, error) {
 		if err := v.ReadInConfig(); err != nil {
 			return Config{}, fmt.Errorf("reading config file %s: %w", file, err)
 		}
+		if err := unknownKeys(v, file); err != nil {
+			return Config{}, err
+		}
 	}
 
 	var cfg Config
-	hook := viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
-		numberHook,
-		durationHook,
-		mapstructure.StringToSliceHookFunc(","),
-	))
-	if err := v.UnmarshalExact(&cfg, hook); err != nil {
+	if err := v.UnmarshalExact(&cfg, decodeHook); err != nil {
+		if bad := badEnv(flagSet); bad != nil {
+			return Config{}, bad
+		}
 		if file != "" {
 			return Config{}, fmt.Errorf("config file %s: %w", file, err)
 		}
@@ -60,6 +67,135 @@ func Load(fs *pflag.FlagSet) (Config, error) {
 		return Config{}, err
 	}
 	return cfg, nil
+}
+
+// decodeHook turns what viper holds (YAML values, or strings from the
+// environment and flags) into Config's types, naming what it cannot read.
+var decodeHook = viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
+	numberHook,
+	durationHook,
+	listToStringHook,
+	mapstructure.StringToSliceHookFunc(","),
+))
+
+// listToStringHook takes a YAML list for a key that holds a comma-separated
+// string (root_hints: [IP, IP] as well as "IP,IP"), as every other list key
+// takes one.
+func listToStringHook(from, to reflect.Type, data any) (any, error) {
+	if from.Kind() != reflect.Slice || to.Kind() != reflect.String {
+		return data, nil
+	}
+	v := reflect.ValueOf(data)
+	parts := make([]string, v.Len())
+	for i := range parts {
+		parts[i] = fmt.Sprint(v.Index(i).Interface())
+	}
+	return strings.Join(parts, ","), nil
+}
+
+// knownKeys lists every key Config has, as viper spells them.
+func knownKeys() map[string]bool {
+	v := viper.New()
+	setDefaults(v, "", reflect.ValueOf(Default()))
+	known := map[string]bool{}
+	for _, k := range v.AllKeys() {
+		known[k] = true
+	}
+	return known
+}
+
+// unknownKeys names each key of the file that is not a configuration key,
+// with the nearest known one when it looks like a typo.
+func unknownKeys(v *viper.Viper, file string) error {
+	known := knownKeys()
+	var errs []error
+	for _, k := range v.AllKeys() {
+		if known[k] {
+			continue
+		}
+		msg := fmt.Sprintf("config file %s: unknown key %q", file, k)
+		if near := nearest(k, known); near != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", near)
+		}
+		errs = append(errs, fmt.Errorf("%w: %s", ErrInvalid, msg))
+	}
+	return errors.Join(errs...)
+}
+
+// nearest is the known key within two edits of k, if there is one.
+func nearest(k string, known map[string]bool) string {
+	best, bestD := "", 3
+	for c := range known {
+		if d := editDistance(k, c); d < bestD || (d == bestD && c < best) {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// badEnv finds the NXRAY_* variables whose values do not decode, each
+// decoded alone, so that the error names the variable and its value rather
+// than only the key. Keys a flag set are skipped: the flag won.
+func badEnv(flagSet map[string]bool) error {
+	var errs []error
+	for key := range knownKeys() {
+		name := "NXRAY_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+		val, ok := os.LookupEnv(name)
+		if !ok || flagSet[key] {
+			continue
+		}
+		v := viper.New()
+		setDefaults(v, "", reflect.ValueOf(Default()))
+		v.Set(key, val)
+		var cfg Config
+		if err := v.UnmarshalExact(&cfg, decodeHook); err != nil {
+			errs = append(errs, fmt.Errorf("%w: environment: %s=%q: %s: %s", ErrInvalid, name, val, key, decodeReason(err)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// decodeReason is the last line of a mapstructure error, without the key
+// it names: "cannot parse value as 'int': ...".
+func decodeReason(err error) string {
+	lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
+	last := strings.TrimSpace(lines[len(lines)-1])
+	last = strings.TrimPrefix(last, "* ")
+	if i := strings.Index(last, "' "); strings.HasPrefix(last, "'") && i > 0 {
+		last = last[i+2:]
+	}
+	for prefix, plain := range map[string]string{
+		"cannot parse value as 'int'":     "not a whole number",
+		"cannot parse value as 'uint'":    "not a whole number",
+		"cannot parse value as 'float64'": "not a number",
+		"cannot parse value as 'bool'":    "not true or false",
+	} {
+		if strings.HasPrefix(last, prefix) {
+			return plain
+		}
+	}
+	return last
 }
 
 // setDefaults registers every field of the default config with viper, so

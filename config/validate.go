@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -136,7 +137,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	for _, h := range c.HTTPHosts {
-		if h == "" || strings.ContainsAny(h, "/ \t@?#") {
+		if !validHost(h) {
 			bad("http_hosts", h, "want a host name or address as a browser sends it in Host, as in nxray.lab or nxray.lab:8053")
 		}
 	}
@@ -161,6 +162,24 @@ func (c *Config) Validate() error {
 		bad("log.level", c.Log.Level, "want debug, info, warn or error")
 	}
 	return errors.Join(errs...)
+}
+
+// validHost says whether h is a host as it comes in an HTTP Host header:
+// a name or an address, with a port from 1 to 65535 or none.
+func validHost(h string) bool {
+	if h == "" || strings.ContainsAny(h, "/ \t@?#") {
+		return false
+	}
+	host, port, err := net.SplitHostPort(h)
+	if err != nil {
+		host, port = strings.Trim(h, "[]"), ""
+	}
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return false
+		}
+	}
+	return host != ""
 }
 
 // Upper bounds of the diagnosis sizes: beyond them a typo costs goroutines,
@@ -214,6 +233,11 @@ func parseListen(addrs []string) ([]netip.AddrPort, error) {
 		ap, err := netip.ParseAddrPort(s)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%w: listen: %q: want IP:port, as in 127.0.0.1:53 or [::1]:53", ErrInvalid, s))
+			continue
+		}
+		if ap.Port() != 0 && slices.Contains(out, ap) {
+			// Port 0 twice is two ports; anything else would fail to bind.
+			errs = append(errs, fmt.Errorf("%w: listen: %q: given twice", ErrInvalid, s))
 			continue
 		}
 		out = append(out, ap)
