@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,7 +12,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"github.com/spf13/pflag"
+	"github.com/spf13/cobra"
 
 	"github.com/nxray/nxray/diagnose"
 	"github.com/nxray/nxray/internal/lab"
@@ -22,18 +21,13 @@ import (
 	"github.com/nxray/nxray/proxy"
 )
 
-const demoUsage = `Usage: nxray demo [flags]
-
-Start an offline lab on loopback (a signed private root, the TLD test., a zone
+const demoLong = `Start an offline lab on loopback (a signed private root, the TLD test., a zone
 per kind of fault and real-behaving resolvers), put nxray in front of the lab's
 validating resolver, ask each broken name once so the diagnosis engine has
 verdicts, and print dig and nxray explain commands to try. Failing answers
 carry nxray's explanation as an Extended DNS Error (annotate wait:1s). The
 status page (127.0.0.1:8053, or a free port) shows the diagnoses live.
-Ctrl-C stops it. Nothing leaves 127.0.0.0/8.
-
-Flags:
-`
+Ctrl-C stops it. Nothing leaves 127.0.0.0/8.`
 
 // demoScenario is one lab name and what it shows.
 type demoScenario struct {
@@ -54,68 +48,73 @@ var demoScenarios = []demoScenario{
 	{"www.ok.test.", lab.RoleRefusing, "upstream_refused: a resolver that refuses everyone"},
 }
 
-func demo(args []string, stdout, stderr io.Writer, sigs <-chan os.Signal) int {
-	fs := pflag.NewFlagSet("demo", pflag.ContinueOnError)
-	listen := fs.String("listen", "127.0.0.1:5353", "address for nxray (a free port is picked when this one is taken)")
-	httpAddr := fs.String("http", status.DefaultAddr, "loopback address for the status page (a free port is picked when this one is taken)")
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stdout, demoUsage); fs.SetOutput(stdout); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
-		}
-		return 2
+func demoCommand(stdout, stderr io.Writer, sigs <-chan os.Signal) *cobra.Command {
+	var listen, httpAddr string
+	cmd := &cobra.Command{
+		Use:   "demo [flags]",
+		Short: "start an offline lab resolver with nxray in front of it, on loopback",
+		Long:  demoLong,
+		Args:  noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return demo(listen, httpAddr, stdout, stderr, sigs)
+		},
 	}
+	cmd.Flags().SortFlags = false
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:5353", "address for nxray (a free port is picked when this one is taken)")
+	cmd.Flags().StringVar(&httpAddr, "http", status.DefaultAddr, "loopback address for the status page (a free port is picked when this one is taken)")
+	return cmd
+}
+
+func demo(listen, httpAddr string, stdout, stderr io.Writer, sigs <-chan os.Signal) error {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	h, err := lab.StartHierarchy()
 	if err != nil {
-		fmt.Fprintln(stderr, "nxray demo:", err)
-		return 1
+		return demoFailed(stderr, err)
 	}
 	defer h.Close()
 	dir, err := os.MkdirTemp("", "nxray-demo-")
 	if err != nil {
-		fmt.Fprintln(stderr, "nxray demo:", err)
-		return 1
+		return demoFailed(stderr, err)
 	}
 	defer os.RemoveAll(dir)
 	anchors, err := h.WriteTrustAnchors(dir)
 	if err != nil {
-		fmt.Fprintln(stderr, "nxray demo:", err)
-		return 1
+		return demoFailed(stderr, err)
 	}
 	upstream := h.Resolvers[lab.RoleValidating]
 	alternates := []string{h.Resolvers[lab.RoleValidating], h.Resolvers[lab.RoleNonvalidating]}
 	p, err := diagnose.NewNetProber(diagnose.ProbeConfig{Upstreams: []string{upstream}, Alternates: alternates,
 		RootHints: h.RootHints, AuthPort: h.Port, TrustAnchors: h.TrustAnchors, Timeout: 500 * time.Millisecond})
 	if err != nil {
-		fmt.Fprintln(stderr, "nxray demo:", err)
-		return 1
+		return demoFailed(stderr, err)
 	}
 	eng, err := diagnose.New(diagnose.Config{Prober: p, Logger: log})
 	if err != nil {
-		fmt.Fprintln(stderr, "nxray demo:", err)
-		return 1
+		return demoFailed(stderr, err)
 	}
 	defer eng.Close()
 	metrics := status.NewMetrics()
-	srv, err := startDemoProxy(*listen, upstream, log, wire.Observer(eng, upstream), eng, metrics)
+	srv, err := startDemoProxy(listen, upstream, log, wire.Observer(eng, upstream), eng, metrics)
 	if err != nil {
-		fmt.Fprintln(stderr, "nxray demo:", err)
-		return 1
+		return demoFailed(stderr, err)
 	}
-	st, err := startDemoStatus(*httpAddr, eng, srv, metrics, p, upstream, log)
+	st, err := startDemoStatus(httpAddr, eng, srv, metrics, p, upstream, log)
 	if err != nil {
 		srv.Shutdown(context.Background())
-		fmt.Fprintln(stderr, "nxray demo:", err)
-		return 1
+		return demoFailed(stderr, err)
 	}
 	defer stopStatus(st, log)
 	log.Info("status page", "url", st.URL())
 	addr := srv.Addrs()[0].String()
 	printDemo(stdout, h, addr, alternates, anchors, st.URL())
 	askOnce(addr)
-	return waitAndStop(srv, 2*time.Second, log, sigs, nil)
+	waitAndStop(srv, func() time.Duration { return 2 * time.Second }, log, sigs, nil)
+	return nil
+}
+
+func demoFailed(stderr io.Writer, err error) error {
+	fmt.Fprintln(stderr, "nxray demo:", err)
+	return exitFailure
 }
 
 func printDemo(w io.Writer, h *lab.Hierarchy, addr string, alternates []string, anchors string, statusURL string) {

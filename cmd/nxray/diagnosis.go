@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -48,27 +47,6 @@ func engineConfig(d config.Diagnosis, p diagnose.Prober, log *slog.Logger) diagn
 		Timeout:     d.Timeout,
 		Logger:      log,
 	}
-}
-
-// restartOnly lists the diagnosis keys that differ between the running and
-// the configured sizes, as "key: running -> configured". The engine is built
-// once, so a reload cannot apply them.
-func restartOnly(running, configured config.Diagnosis) []string {
-	var out []string
-	diff := func(key string, r, c any) {
-		if r != c {
-			out = append(out, fmt.Sprintf("%s: %v -> %v", key, r, c))
-		}
-	}
-	diff("diagnosis.workers", running.Workers, configured.Workers)
-	diff("diagnosis.queue_size", running.QueueSize, configured.QueueSize)
-	diff("diagnosis.store_size", running.StoreSize, configured.StoreSize)
-	diff("diagnosis.verdict_ttl", running.VerdictTTL, configured.VerdictTTL)
-	diff("diagnosis.probe_rate", running.ProbeRate, configured.ProbeRate)
-	diff("diagnosis.probe_burst", running.ProbeBurst, configured.ProbeBurst)
-	diff("diagnosis.probe_budget", running.ProbeBudget, configured.ProbeBudget)
-	diff("diagnosis.timeout", running.Timeout, configured.Timeout)
-	return out
 }
 
 func addrs(ups []config.Upstream) []string {

@@ -11,65 +11,79 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/nxray/nxray/config"
 	"github.com/nxray/nxray/diagnose"
 )
 
-const explainUsage = `Usage: nxray explain NAME [TYPE] [flags]
-
-Diagnose one name now, without a running proxy: ask the upstream, the
+const explainLong = `Diagnose one name now, without a running proxy: ask the upstream, the
 alternates (with and without DNSSEC checking), walk the delegation from the
 root hints and ask every server of the zone, then print the cause, a summary,
 the advice and the evidence. A name that resolves is checked too: a lame or
 dead server in its NS set, or parent and child NS sets that differ, is named.
-TYPE defaults to A. Takes the same flags and configuration file as serve.
-
-Flags:
-`
+TYPE defaults to A. The configuration file and NXRAY_* environment apply as
+for serve (listen addresses are never probed); the flags below override them.`
 
 // explainBudget bounds the probes of one explain run.
 const explainBudget = 200
 
-func explain(args []string, stdout, stderr io.Writer) int {
-	fs := config.Flags("explain")
-	asJSON := fs.Bool("json", false, "print the verdict as JSON")
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stdout, explainUsage); fs.SetOutput(stdout); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(stderr, "nxray: %v\nRun nxray explain --help for the flags.\n", err)
-		return 2
+func explainCommand(stdout, stderr io.Writer) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "explain NAME [TYPE] [flags]",
+		Short: "diagnose one name now and print the cause, advice and evidence",
+		Long:  explainLong,
+		Example: "  nxray explain www.example.com\n" +
+			"  nxray explain example.com MX --upstream 192.0.2.53 --json",
+		Args: func(_ *cobra.Command, args []string) error {
+			_, _, err := explainArgs(args)
+			return err
+		},
+		ValidArgsFunction: completeType,
 	}
-	name, qt, err := explainArgs(fs.Args())
-	if err != nil {
-		fmt.Fprintf(stderr, "nxray explain: %v\n", err)
-		return 2
+	cmd.Flags().SortFlags = false
+	config.ExplainFlags(cmd.Flags())
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the verdict as JSON")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return explain(cmd.Flags(), args, asJSON, stdout, stderr)
 	}
-	cfg, err := config.Load(fs)
+	return cmd
+}
+
+// explain runs one diagnosis and prints it.
+func explain(fs *pflag.FlagSet, args []string, asJSON bool, stdout, stderr io.Writer) error {
+	name, qt, _ := explainArgs(args) // checked by the command's Args
+	cfg, err := loadConfig(fs, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "nxray: %v\n", err)
-		return 2
+		return err
 	}
 	p, err := newProber(cfg)
 	if err != nil {
-		fmt.Fprintf(stderr, "nxray: %v\n", err)
-		return 2
+		fmt.Fprintln(stderr, "nxray:", err)
+		return exitUsage
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	v := runExplain(ctx, p, cfg.Parsed.Upstreams[0].Addr, cfg.Timeout, name, qt)
-	if *asJSON {
+	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		enc.Encode(v)
-		return 0
+	} else {
+		printVerdict(stdout, v)
 	}
-	printVerdict(stdout, v)
-	return 0
+	return nil
+}
+
+// completeType offers record types for TYPE, after NAME.
+func completeType(_ *cobra.Command, args []string, _ string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	if len(args) != 1 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	return []cobra.Completion{"A", "AAAA", "CAA", "CNAME", "DNSKEY", "DS", "HTTPS", "MX", "NS", "PTR", "SOA", "SRV", "SVCB", "TXT"},
+		cobra.ShellCompDirectiveNoFileComp
 }
 
 // explainArgs reads NAME [TYPE].

@@ -333,7 +333,7 @@ func TestCommandLineErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{"version", []string{"version"}, 0, "nxray dev"},
+		{"version", []string{"version"}, 0, "nxray "},
 		{"help", []string{"serve", "--help"}, 0, "--upstream"},
 		{"demo help", []string{"demo", "--help"}, 0, "offline"},
 		{"explain help", []string{"explain", "--help"}, 0, "NAME [TYPE]"},
