@@ -87,8 +87,8 @@ func TestDiagnosisSizesFromTheFile(t *testing.T) {
 
 	write(3, 50)
 	r.sigs <- syscall.SIGHUP
-	warn := r.waitFor(t, "diagnosis sizes change only on restart")
-	for _, w := range []string{"diagnosis.workers: 1 -> 3", "diagnosis.probe_budget: 2 -> 50"} {
+	warn := r.waitFor(t, "change only on restart")
+	for _, w := range []string{"diagnosis.workers: 1 -> 3 (restart to apply)", "diagnosis.probe_budget: 2 -> 50 (restart to apply)"} {
 		if !strings.Contains(warn, w) {
 			t.Errorf("reload warning %s does not name %q", warn, w)
 		}

@@ -3,7 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
-	"slices"
+	"strconv"
 
 	"github.com/spf13/pflag"
 
@@ -13,13 +13,15 @@ import (
 )
 
 // reload re-reads flags, environment and file; on any error the running
-// configuration stays.
+// configuration stays. Settings a reload cannot change keep their running
+// values, and one warning names each that differs.
 func reload(srv *proxy.Server, eng *diagnose.Engine, ex *pageExplainer, fs *pflag.FlagSet, old config.Config, level *slog.LevelVar, log *slog.Logger) config.Config {
 	cfg, err := config.Load(fs)
 	if err != nil {
 		log.Error("reload failed; keeping the running configuration", "error", err.Error())
 		return old
 	}
+	changed := keepRunning(old, &cfg)
 	p, err := newProber(cfg)
 	if err != nil {
 		log.Error("reload failed; keeping the running configuration", "error", err.Error())
@@ -35,36 +37,69 @@ func reload(srv *proxy.Server, eng *diagnose.Engine, ex *pageExplainer, fs *pfla
 	}
 	lv, _ := config.ParseLevel(cfg.Log.Level)
 	level.Set(lv)
-	if !slices.Equal(cfg.Listen, old.Listen) {
-		log.Warn("listen addresses change only on restart", "running", old.Listen, "configured", cfg.Listen)
-		cfg.Listen = old.Listen
-	}
-	if changed := restartOnly(old.Diagnosis, cfg.Diagnosis); len(changed) > 0 {
-		log.Warn("diagnosis sizes change only on restart", "changed", changed)
-		cfg.Diagnosis = old.Diagnosis
+	if len(changed) > 0 {
+		log.Warn("some settings change only on restart; keeping the running values", "changed", changed)
 	}
 	log.Info("reloaded", "upstreams", upstreamStrings(cfg), "strategy", cfg.Strategy, "acl", cfg.ACL,
 		"log_level", cfg.Log.Level)
 	return cfg
 }
 
-// restartOnly lists the diagnosis keys that differ between the running and
-// the configured sizes, as "key: running -> configured". The engine is built
-// once, so a reload cannot apply them.
-func restartOnly(running, configured config.Diagnosis) []string {
+// keepRunning puts the running value of every setting a reload cannot
+// change back into configured, so that it describes what runs, and lists
+// each that differed as "key: running -> configured (restart to apply)".
+// proxy.Server.Reload swaps the upstream pool, ACL, query logging and
+// annotation only; listeners, cache, TCP limits, logger, status server and
+// diagnosis engine are built once.
+func keepRunning(running config.Config, c *config.Config) []string {
 	var out []string
-	diff := func(key string, r, c any) {
-		if r != c {
-			out = append(out, fmt.Sprintf("%s: %v -> %v", key, r, c))
-		}
+	keep(&out, "listen", running.Listen, &c.Listen)
+	keep(&out, "deadline", running.Deadline, &c.Deadline)
+	keep(&out, "max_inflight", running.MaxInflight, &c.MaxInflight)
+	keep(&out, "max_udp_size", running.MaxUDPSize, &c.MaxUDPSize)
+	keep(&out, "cache.size", running.Cache.Size, &c.Cache.Size)
+	keep(&out, "cache.negative_size", running.Cache.NegativeSize, &c.Cache.NegativeSize)
+	keep(&out, "cache.min_ttl", running.Cache.MinTTL, &c.Cache.MinTTL)
+	keep(&out, "cache.max_ttl", running.Cache.MaxTTL, &c.Cache.MaxTTL)
+	keep(&out, "cache.negative_max_ttl", running.Cache.NegativeMaxTTL, &c.Cache.NegativeMaxTTL)
+	keep(&out, "cache.servfail_ttl", running.Cache.ServfailTTL, &c.Cache.ServfailTTL)
+	keep(&out, "tcp.max_connections", running.TCP.MaxConnections, &c.TCP.MaxConnections)
+	keep(&out, "tcp.max_per_client", running.TCP.MaxPerClient, &c.TCP.MaxPerClient)
+	keep(&out, "tcp.idle_timeout", running.TCP.IdleTimeout, &c.TCP.IdleTimeout)
+	keep(&out, "http", running.HTTP, &c.HTTP)
+	if running.HTTPToken != c.HTTPToken { // never logged
+		out = append(out, "http_token: changed (restart to apply)")
+		c.HTTPToken = running.HTTPToken
 	}
-	diff("diagnosis.workers", running.Workers, configured.Workers)
-	diff("diagnosis.queue_size", running.QueueSize, configured.QueueSize)
-	diff("diagnosis.store_size", running.StoreSize, configured.StoreSize)
-	diff("diagnosis.verdict_ttl", running.VerdictTTL, configured.VerdictTTL)
-	diff("diagnosis.probe_rate", running.ProbeRate, configured.ProbeRate)
-	diff("diagnosis.probe_burst", running.ProbeBurst, configured.ProbeBurst)
-	diff("diagnosis.probe_budget", running.ProbeBudget, configured.ProbeBudget)
-	diff("diagnosis.timeout", running.Timeout, configured.Timeout)
+	keep(&out, "http_hosts", running.HTTPHosts, &c.HTTPHosts)
+	keep(&out, "log.format", running.Log.Format, &c.Log.Format)
+	keep(&out, "diagnosis.workers", running.Diagnosis.Workers, &c.Diagnosis.Workers)
+	keep(&out, "diagnosis.queue_size", running.Diagnosis.QueueSize, &c.Diagnosis.QueueSize)
+	keep(&out, "diagnosis.store_size", running.Diagnosis.StoreSize, &c.Diagnosis.StoreSize)
+	keep(&out, "diagnosis.verdict_ttl", running.Diagnosis.VerdictTTL, &c.Diagnosis.VerdictTTL)
+	keep(&out, "diagnosis.probe_rate", running.Diagnosis.ProbeRate, &c.Diagnosis.ProbeRate)
+	keep(&out, "diagnosis.probe_burst", running.Diagnosis.ProbeBurst, &c.Diagnosis.ProbeBurst)
+	keep(&out, "diagnosis.probe_budget", running.Diagnosis.ProbeBudget, &c.Diagnosis.ProbeBudget)
+	keep(&out, "diagnosis.timeout", running.Diagnosis.Timeout, &c.Diagnosis.Timeout)
 	return out
+}
+
+// keep notes key in out and sets *configured back to running when they
+// differ as printed (so an empty list is a nil one).
+func keep[T any](out *[]string, key string, running T, configured *T) {
+	r, c := show(running), show(*configured)
+	if r == c {
+		return
+	}
+	*out = append(*out, fmt.Sprintf("%s: %s -> %s (restart to apply)", key, r, c))
+	*configured = running
+}
+
+// show prints a setting's value; strings are quoted, so that an empty one
+// shows.
+func show(v any) string {
+	if s, ok := v.(string); ok {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprint(v)
 }

@@ -29,7 +29,8 @@ Signals: SIGINT or SIGTERM drain queries in flight and stop; SIGHUP re-reads
 the configuration (upstreams, strategy, timeout, ACL, annotate, log level and
 queries, shutdown_timeout, and whom the diagnosis asks) without closing the
 listeners. Settings marked "changes on restart" (and deadline, max_inflight,
-max_udp_size, cache.*, tcp.*, http_hosts) keep their running values.
+max_udp_size, cache.*, tcp.*, http_hosts) keep their running values; a reload
+that changes them logs a warning naming each one.
 
 Exit status: 0 after a signal stopped it, 1 when it could not start (a port
 in use, say), 2 for a bad flag or configuration.`
