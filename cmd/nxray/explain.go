@@ -24,10 +24,20 @@ root hints and ask every server of the zone, then print the cause, a summary,
 the advice and the evidence. A name that resolves is checked too: a lame or
 dead server in its NS set, or parent and child NS sets that differ, is named.
 TYPE defaults to A. The configuration file and NXRAY_* environment apply as
-for serve (listen addresses are never probed); the flags below override them.`
+for serve (listen addresses are never probed); the flags below override them.
+
+Exit status:
+  0  healthy: the name resolves and its delegation and servers look right
+  1  a fault was found (any cause but healthy and unknown, nxdomain_confirmed
+     included)
+  2  bad arguments, flags or configuration
+  3  unknown: nothing nxray checked explains what it saw`
 
 // explainBudget bounds the probes of one explain run.
 const explainBudget = 200
+
+// exitUnknown is explain's status when it could not tell.
+const exitUnknown exitCode = 3
 
 func explainCommand(stdout, stderr io.Writer) *cobra.Command {
 	var asJSON bool
@@ -52,7 +62,8 @@ func explainCommand(stdout, stderr io.Writer) *cobra.Command {
 	return cmd
 }
 
-// explain runs one diagnosis and prints it.
+// explain runs one diagnosis and prints it; its exit status says what it
+// found.
 func explain(fs *pflag.FlagSet, args []string, asJSON bool, stdout, stderr io.Writer) error {
 	name, qt, _ := explainArgs(args) // checked by the command's Args
 	cfg, err := loadConfig(fs, stderr)
@@ -74,7 +85,18 @@ func explain(fs *pflag.FlagSet, args []string, asJSON bool, stdout, stderr io.Wr
 	} else {
 		printVerdict(stdout, v)
 	}
-	return nil
+	return verdictStatus(v.Cause)
+}
+
+// verdictStatus is explain's exit status for a cause: nil (0) when healthy.
+func verdictStatus(c diagnose.Cause) error {
+	switch c {
+	case diagnose.Healthy:
+		return nil
+	case diagnose.Unknown:
+		return exitUnknown
+	}
+	return exitFailure
 }
 
 // completeType offers record types for TYPE, after NAME.

@@ -290,8 +290,8 @@ func TestExplain(t *testing.T) {
 		"--alternate", h.Resolvers[lab.RoleValidating] + "," + h.Resolvers[lab.RoleNonvalidating],
 		"--root-hints", strings.Join(h.RootHints, ","), "--auth-port", fmt.Sprint(h.Port)}
 	var out, errs bytes.Buffer
-	if code := run(append([]string{"explain", "www.lame.test", "A"}, flags...), &out, &errs, nil); code != 0 {
-		t.Fatalf("exit %d: %s", code, errs.String())
+	if code := run(append([]string{"explain", "www.lame.test", "A"}, flags...), &out, &errs, nil); code != 1 {
+		t.Fatalf("exit %d, want 1 for a fault: %s", code, errs.String())
 	}
 	for _, w := range []string{"www.lame.test. A: lame_delegation", "Advice:", "SERVER", "authoritative", "REFUSED"} {
 		if !strings.Contains(out.String(), w) {
@@ -299,8 +299,8 @@ func TestExplain(t *testing.T) {
 		}
 	}
 	out.Reset()
-	if code := run(append([]string{"explain", "www.partial.test", "--json"}, flags...), &out, &errs, nil); code != 0 {
-		t.Fatalf("exit %d: %s", code, errs.String())
+	if code := run(append([]string{"explain", "www.partial.test", "--json"}, flags...), &out, &errs, nil); code != 1 {
+		t.Fatalf("exit %d, want 1 for a fault: %s", code, errs.String())
 	}
 	var v struct {
 		Name, Cause, Summary, Advice string
@@ -316,7 +316,7 @@ func TestExplain(t *testing.T) {
 	// zone's servers have it.
 	out.Reset()
 	filtered := append([]string{"explain", "blocked.ok.test", "--upstream", h.Resolvers[lab.RoleFiltering]}, flags[2:]...)
-	if code := run(filtered, &out, &errs, nil); code != 0 || !strings.Contains(out.String(), "blocked.ok.test. A: resolver_filtering") {
+	if code := run(filtered, &out, &errs, nil); code != 1 || !strings.Contains(out.String(), "blocked.ok.test. A: resolver_filtering") {
 		t.Errorf("explain through a filtering upstream: exit %d\n%s", code, out.String())
 	}
 	for _, bad := range [][]string{{"explain"}, {"explain", "a", "NOTATYPE"}, {"explain", "a..b"}} {
