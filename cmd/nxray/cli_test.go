@@ -24,7 +24,7 @@ func TestHelpListsEveryCommand(t *testing.T) {
 		if code != 0 {
 			t.Errorf("%v: exit %d, want 0", args, code)
 		}
-		for _, cmd := range []string{"serve", "explain", "demo", "version", "completion"} {
+		for _, cmd := range []string{"serve", "explain", "demo", "health", "version", "completion"} {
 			// One line each: the name, then its summary.
 			if !regexp.MustCompile(`(?m)^  ` + cmd + ` +\S.*$`).MatchString(out) {
 				t.Errorf("%v does not list %s on a line of its own:\n%s", args, cmd, out)
@@ -40,11 +40,14 @@ func TestHelpShowsOnlyTheCommandsFlags(t *testing.T) {
 		has, lacks []string
 	}{
 		{[]string{"explain", "--help"},
-			[]string{"--config", "--upstream", "--alternate", "--root-hints", "--trust-anchors", "--auth-port", "--timeout", "--json"},
+			[]string{"--config", "--upstream", "--alternate", "--root-hints", "--trust-anchors", "--auth-port", "--timeout", "--json", "Exit status"},
 			[]string{"--cache-size", "--diagnosis-workers", "--listen", "--http", "--log-format", "--strategy", "--acl", "--annotate"}},
 		{[]string{"serve", "--help"},
 			[]string{"--listen", "--upstream", "--cache-size", "--diagnosis-workers", "--http", "--log-format"},
 			[]string{"--json", "--dns"}},
+		{[]string{"health", "--help"},
+			[]string{"--config", "--http", "--listen", "--dns", "Exit status"},
+			[]string{"--upstream", "--cache-size", "--json"}},
 		{[]string{"demo", "--help"}, []string{"--listen", "--http", "offline"}, []string{"--upstream", "--config"}},
 	}
 	for _, tt := range tests {
@@ -119,6 +122,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"frobnicate"}, `unknown command "frobnicate" for "nxray"`},
 		{[]string{"explain", "--cache-size", "5", "a.test"}, "unknown flag: --cache-size"},
 		{[]string{"explain", "a.test", "A", "extra"}, "want NAME [TYPE]"},
+		{[]string{"health", "extra"}, `unexpected argument "extra"`},
 		{[]string{"serve", "extra"}, `unexpected argument "extra"`},
 		{[]string{"version", "extra"}, `unknown command "extra" for "nxray version"`},
 	}

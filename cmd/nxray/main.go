@@ -3,6 +3,7 @@
 //	nxray [serve] [flags]         run the proxy (the default)
 //	nxray explain NAME [TYPE]     diagnose one name now
 //	nxray demo                    run an offline lab with nxray in front of it
+//	nxray health                  ask a running nxray whether it is up
 //	nxray version                 print the version
 //	nxray completion SHELL        print a shell completion script
 package main
@@ -80,7 +81,7 @@ func newRoot(stdout, stderr io.Writer, sigs <-chan os.Signal) *cobra.Command {
 	root.SetErr(stderr)
 	root.Flags().SortFlags = false
 	root.AddCommand(serveCommand(stderr, sigs), explainCommand(stdout, stderr),
-		demoCommand(stdout, stderr, sigs), versionCommand(stdout))
+		demoCommand(stdout, stderr, sigs), healthCommand(stdout, stderr), versionCommand(stdout))
 	// cobra's own commands, added now to word them like the others.
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
