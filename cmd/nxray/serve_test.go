@@ -2,15 +2,35 @@ package main
 
 import (
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/miekg/dns"
 )
+
+// A status page address in use names it and both ways out.
+func TestStatusPortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	addr := ln.Addr().(*net.TCPAddr)
+	next := "127.0.0.1:" + strconv.Itoa(addr.Port+1)
+	code, _, errs := runOut(t, "serve", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--alternate", "127.0.0.1:1",
+		"--root-hints", "127.0.0.1", "--http", addr.String())
+	want := "nxray: status page: " + addr.String() + " is in use; give another address with --http " + next +
+		` or turn the page off with --http ""` + "\n"
+	if code != 1 || errs != want {
+		t.Errorf("exit %d, stderr %q; want exit 1 and %q", code, errs, want)
+	}
+}
 
 // logLine is the part of a JSON log line the reload test reads.
 type logLine struct {

@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/nxray/nxray/config"
@@ -61,16 +65,35 @@ func (e *pageExplainer) explain(ctx context.Context, name string, qt uint16) dia
 	return runExplain(ctx, t.prober, t.upstream, t.timeout, name, qt)
 }
 
-// runStatus builds and starts a status server.
+// runStatus builds and starts a status server. An address in use says how
+// to get past it.
 func runStatus(cfg status.Config) (*status.Server, error) {
 	st, err := status.New(cfg)
 	if err != nil {
 		return nil, err
 	}
 	if err := st.Start(); err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, portInUse(cfg.Addr)
+		}
 		return nil, err
 	}
 	return st, nil
+}
+
+// portInUse names the busy status page address and the two ways out: the
+// next port up (down from 65535) or no page.
+func portInUse(addr string) error {
+	next := addr
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		p := ap.Port() + 1
+		if ap.Port() == 65535 {
+			p = ap.Port() - 1
+		}
+		next = netip.AddrPortFrom(ap.Addr(), p).String()
+	}
+	return fmt.Errorf(`status page: %s is in use; give another address with --http %s or turn the page off with --http ""`,
+		addr, next)
 }
 
 // stopStatus ends the status page, open event streams included; st may be
