@@ -6,8 +6,14 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/nxray ./cmd/nxray
+# The build context has no .git, so the version and revision are passed in:
+#   docker build --build-arg VERSION=$(git describe --tags --always) --build-arg REVISION=$(git rev-parse HEAD) -t nxray .
+ARG VERSION=""
+ARG REVISION=""
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w \
+      -X github.com/nxray/nxray/internal/version.version=${VERSION} \
+      -X github.com/nxray/nxray/internal/version.revision=${REVISION}" \
+    -o /out/nxray ./cmd/nxray
 # The rest of the image's tree: a /tmp (nxray demo writes its lab's trust
 # anchors there; os.MkdirTemp fails without one) and the state directory,
 # owned by the user nxray runs as. COPY --from keeps modes and owners.

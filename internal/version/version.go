@@ -21,8 +21,25 @@ type Info struct {
 	GoVersion string
 }
 
+// version and revision may be set when building where the build has no
+// VCS information to stamp (a Docker build context without .git):
+//
+//	go build -ldflags "-X github.com/nxray/nxray/internal/version.version=v1.2.3 -X github.com/nxray/nxray/internal/version.revision=abc123" ./cmd/nxray
+var version, revision string
+
 // Get reads the build information once.
 var Get = sync.OnceValue(func() Info {
+	info := read()
+	if version != "" {
+		info.Version = version
+	}
+	if revision != "" {
+		info.Revision = revision
+	}
+	return info
+})
+
+func read() Info {
 	info := Info{Version: "(devel)", GoVersion: runtime.Version()}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
@@ -44,7 +61,7 @@ var Get = sync.OnceValue(func() Info {
 		info.Revision += "-dirty"
 	}
 	return info
-})
+}
 
 // String is the one line `nxray version` prints.
 func (i Info) String() string {
