@@ -18,6 +18,26 @@ import (
 // NXRAY_* environment variables and the flags that were set, in that order of
 // precedence (later wins), then validates it. fs may be nil.
 func Load(fs *pflag.FlagSet) (Config, error) {
+	cfg, err := decode(fs)
+	if err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// LoadUnchecked reads the configuration as Load does but does not validate
+// it: Parsed stays empty, and a setting the caller does not use cannot
+// fail it (nxray health needs http and listen; an upstream it never asks,
+// from a resolv.conf it need not read, is no reason to fail a health check).
+func LoadUnchecked(fs *pflag.FlagSet) (Config, error) {
+	return decode(fs)
+}
+
+// decode reads defaults, file, environment and flags into a Config.
+func decode(fs *pflag.FlagSet) (Config, error) {
 	v := viper.New()
 	setDefaults(v, "", reflect.ValueOf(Default()))
 	v.SetEnvPrefix("NXRAY")
@@ -62,9 +82,6 @@ func Load(fs *pflag.FlagSet) (Config, error) {
 			return Config{}, fmt.Errorf("config file %s: %w", file, err)
 		}
 		return Config{}, fmt.Errorf("configuration: %w", err)
-	}
-	if err := cfg.Validate(); err != nil {
-		return Config{}, err
 	}
 	return cfg, nil
 }

@@ -60,7 +60,10 @@ func healthCommand(stdout, stderr io.Writer) *cobra.Command {
 
 // health runs the checks and says which failed.
 func health(fs *pflag.FlagSet, withDNS bool, stdout, stderr io.Writer) error {
-	cfg, err := config.Load(fs)
+	// Only http and listen matter here: the rest of the configuration is
+	// serve's to check, and an upstream health never asks is no reason for
+	// the container to be called unhealthy.
+	cfg, err := config.LoadUnchecked(fs)
 	if err != nil {
 		fmt.Fprintf(stderr, "nxray health: %v (health reads the file and NXRAY_* environment as serve does, not serve's flags)\n",
 			strings.ReplaceAll(err.Error(), "\n", "; "))
@@ -84,7 +87,10 @@ func health(fs *pflag.FlagSet, withDNS bool, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "ok: %s\n", url)
 	}
 	if withDNS {
-		addr, err := dialable(cfg.Listen[0])
+		addr, err := "", errors.New("no listen address to ask")
+		if len(cfg.Listen) > 0 {
+			addr, err = dialable(cfg.Listen[0])
+		}
 		if err == nil {
 			err = checkDNS(ctx, addr)
 		}

@@ -52,7 +52,7 @@ func TestHealth(t *testing.T) {
 		{"no dns answer", []string{"--http", "", "--dns", "--listen", free}, "", 1, "dns " + free},
 		{"page off", []string{"--http", ""}, "", 1, "the status page is off"},
 		{"port 0", []string{"--http", "127.0.0.1:0"}, "", 1, "port 0"},
-		{"bad address", []string{"--http", "nonsense"}, "", 1, `http: "nonsense"`},
+		{"bad address", []string{"--http", "nonsense"}, "", 1, `address "nonsense": not an ip:port`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,6 +70,15 @@ func TestHealth(t *testing.T) {
 			}
 		})
 	}
+	// Settings health does not use cannot fail it: an upstream serve would
+	// refuse (here not an address at all) is serve's business.
+	t.Run("other settings", func(t *testing.T) {
+		t.Setenv("NXRAY_UPSTREAMS", "not-an-address")
+		code, out, errs := runOut(t, "health", "--config", cfgFile, "--http", page.Host)
+		if code != 0 {
+			t.Errorf("exit %d, stdout %q, stderr %q; want 0", code, out, errs)
+		}
+	})
 	if code := r.stop(t, syscall.SIGTERM); code != 0 {
 		t.Errorf("exit code %d after SIGTERM, want 0", code)
 	}
