@@ -171,10 +171,13 @@ func TestQueryLog(t *testing.T) {
 	query(t, "udp", addr, question("q.example.test.", dns.TypeAAAA))
 	for _, cached := range []string{"cached=false", "cached=true"} {
 		line := <-events
-		for _, want := range []string{"query", "client=127.0.0.1", "name=q.example.test.", "qtype=AAAA", "rcode=NOERROR", cached, "duration="} {
+		for _, want := range []string{"query", "client=127.0.0.1", "name=q.example.test.", "qtype=AAAA", "rcode=NOERROR", cached, "duration_ms="} {
 			if !strings.Contains(line, want) {
 				t.Errorf("query line %q lacks %q", line, want)
 			}
+		}
+		if strings.Contains(line, " duration=") {
+			t.Errorf("query line %q has duration besides duration_ms", line)
 		}
 	}
 }
@@ -224,13 +227,13 @@ type countingRecorder struct {
 	tries   map[string]int // "upstream ok|error"
 }
 
-func (r *countingRecorder) Answered(proto string, rcode int, cached bool) {
+func (r *countingRecorder) Answered(proto string, rcode int, cached bool, _ time.Time, _ time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.answers[fmt.Sprintf("%s %s %v", proto, dns.RcodeToString[rcode], cached)]++
 }
 
-func (r *countingRecorder) Tried(upstream string, d time.Duration, err error) {
+func (r *countingRecorder) Tried(upstream string, d time.Duration, _ int, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.tries[fmt.Sprintf("%s %v", upstream, err == nil)]++

@@ -189,12 +189,14 @@ func (s *Server) serveUDPHit(conn *net.UDPConn, pkt []byte, from netip.AddrPort,
 	s.stats.queries.Add(1)
 	s.stats.cacheHits.Add(1)
 	s.stats.rcodes[e.rcode&0xF].Add(1)
-	if s.cfg.Recorder != nil {
-		s.cfg.Recorder.Answered("udp", int(e.rcode), true)
-	}
 	sc.out = append(sc.out[:0], e.wire...)
 	e.stamp(sc.out, q.id, q.rd, sc.now)
 	copy(sc.out[headerLen:], q.qname) // the client's spelling of the same name
+	if s.cfg.Recorder != nil {
+		// One more clock read, monotonic only (elapsed), before the write
+		// as on the full path.
+		s.cfg.Recorder.Answered("udp", int(e.rcode), true, sc.now, s.elapsed(sc.now))
+	}
 	if _, err := conn.WriteToUDPAddrPort(sc.out, from); err != nil {
 		s.log.Debug("writing answer", "error", err.Error())
 	}

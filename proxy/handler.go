@@ -1,10 +1,8 @@
 package proxy
 
 import (
-	"context"
 	"encoding/binary"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"time"
 
@@ -75,26 +73,26 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	client := clientAddr(w)
 	if !allowed(rt.acl, client) {
 		s.stats.aclRefused.Add(1)
-		s.reply(w, req, dns.RcodeRefused)
+		s.reply(w, req, dns.RcodeRefused, now)
 		return
 	}
 	if req.Opcode != dns.OpcodeQuery { // NOTIFY, UPDATE, DSO: not a forwarder's
-		s.reply(w, req, dns.RcodeNotImplemented)
+		s.reply(w, req, dns.RcodeNotImplemented, now)
 		return
 	}
 	// miekg/dns takes a question cut short after its name as type and
 	// class 0; neither is a question anyone can answer.
 	if len(req.Question) != 1 || req.Question[0].Qtype == 0 || req.Question[0].Qclass == 0 {
-		s.reply(w, req, dns.RcodeFormatError)
+		s.reply(w, req, dns.RcodeFormatError, now)
 		return
 	}
 	if r := notForwarded(req); r.rcode != dns.RcodeSuccess {
-		s.refuse(w, req, r)
+		s.refuse(w, req, r, now)
 		return
 	}
 	opt := req.IsEdns0()
 	if opt != nil && opt.Version() != 0 {
-		s.reply(w, req, dns.RcodeBadVers) // RFC 6891 section 6.1.3
+		s.reply(w, req, dns.RcodeBadVers, now) // RFC 6891 section 6.1.3
 		return
 	}
 	key := keyOf(req, opt)
@@ -121,28 +119,29 @@ func (s *Server) serveHit(w dns.ResponseWriter, req *dns.Msg, e *entry, now time
 		s.cfg.Observer.Observe(Failure{Time: now, Client: client, Name: q.Name, Qtype: q.Qtype,
 			Qclass: q.Qclass, Rcode: rcode, Cached: true, SOA: e.failureSOA(buf)})
 	}
-	s.stats.rcodes[rcode&0xF].Add(1)
-	if s.cfg.Recorder != nil {
-		s.cfg.Recorder.Answered(protoOf(isUDP(w)), rcode, true)
-	}
+	var m *dns.Msg
 	if (isUDP(w) && len(buf) > udpLimit(req, s.cfg.MaxUDPSize)) || (isFailure(rcode) && rt.annotator != nil) {
 		// Too big for this client's buffer, or a failure to explain: the
 		// slow path, off the hot path of successful hits.
-		m := new(dns.Msg)
+		m = new(dns.Msg)
 		if err := m.Unpack(buf); err != nil {
 			s.log.Warn("cached answer does not unpack", "name", q.Name, "error", err.Error())
-			m = rcodeOnly(req, dns.RcodeServerFailure)
+			m, rcode = rcodeOnly(req, dns.RcodeServerFailure), dns.RcodeServerFailure
 		} else {
 			s.annotate(m, q, s.limitFor(w, req), rt.annotator, 0)
 		}
+	}
+	// Counted and logged before the write, as finishMiss does.
+	s.stats.rcodes[rcode&0xF].Add(1)
+	if s.reports(rt) {
+		s.report(rt, &served{proto: protoOf(isUDP(w)), client: client, q: q, rcode: rcode, cached: true, start: now})
+	}
+	if m != nil {
 		s.write(w, req, m)
 	} else {
 		w.Write(buf)
 	}
 	putOut(bp)
-	if rt.logQueries {
-		s.logQuery(client, q, rcode, "", true, now)
-	}
 }
 
 // serveMiss forwards the query, caches the answer and writes it.
@@ -151,7 +150,7 @@ func (s *Server) serveMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, now
 	case s.inflight <- struct{}{}:
 	default:
 		s.stats.overloaded.Add(1)
-		s.reply(w, req, dns.RcodeServerFailure)
+		s.reply(w, req, dns.RcodeServerFailure, now)
 		return
 	}
 	// The slot is for the upstreams' time: it is given back before the
@@ -169,7 +168,7 @@ func (s *Server) serveMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, now
 	defer queryBufPool.Put(qp)
 	wire, id, err := upstreamQuery(req, *qp)
 	if err != nil {
-		s.reply(w, req, dns.RcodeFormatError)
+		s.reply(w, req, dns.RcodeFormatError, now)
 		return
 	}
 	// No context per query: the deadline goes down to the sockets, and
@@ -243,11 +242,8 @@ func (s *Server) finishMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, no
 	// Counted and logged before the write, like the observer: whoever
 	// reads the counters or the log after seeing the answer finds it there.
 	s.stats.rcodes[rcode&0xF].Add(1)
-	if s.cfg.Recorder != nil {
-		s.cfg.Recorder.Answered(protoOf(isUDP(w)), rcode, false)
-	}
-	if rt.logQueries {
-		s.logQuery(client, q, rcode, upstream, false, now)
+	if s.reports(rt) {
+		s.report(rt, &served{proto: protoOf(isUDP(w)), client: client, q: q, rcode: rcode, upstream: upstream, start: now})
 	}
 	release()
 	wireOut := a.raw
@@ -306,12 +302,4 @@ func qnameLen(b []byte) int {
 		return 0
 	}
 	return end - headerLen
-}
-
-func (s *Server) logQuery(client netip.Addr, q dns.Question, rcode int, upstream string, cached bool, start time.Time) {
-	s.log.LogAttrs(context.Background(), slog.LevelInfo, "query",
-		slog.String("client", client.String()), slog.String("name", q.Name),
-		slog.String("qtype", dns.TypeToString[q.Qtype]), slog.String("rcode", dns.RcodeToString[rcode]),
-		slog.String("upstream", upstream), slog.Bool("cached", cached),
-		slog.Duration("duration", s.cfg.Now().Sub(start)))
 }

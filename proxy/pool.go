@@ -188,7 +188,11 @@ func (p *pool) window(deadline time.Time) tryWindow {
 // tried records a try at u and what it gave.
 func (p *pool) tried(ctx context.Context, u *upstream, w tryWindow, qs dns.Question, r reply, err error) answer {
 	if p.cfg.recorder != nil {
-		p.cfg.recorder.Tried(u.String(), time.Since(w.start), err)
+		rcode := 0
+		if err == nil {
+			rcode = r.rcode()
+		}
+		p.cfg.recorder.Tried(u.String(), time.Since(w.start), rcode, err)
 	}
 	if err != nil {
 		// A try cut short by the query's own deadline, a won race or

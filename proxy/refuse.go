@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"time"
+
 	"github.com/miekg/dns"
 )
 
@@ -39,8 +41,9 @@ func notForwarded(req *dns.Msg) refusal {
 	return refusal{}
 }
 
-// refuse answers req with r's rcode, and its EDE if the client speaks EDNS.
-func (s *Server) refuse(w dns.ResponseWriter, req *dns.Msg, r refusal) {
+// refuse answers req, read at start, with r's rcode, and its EDE if the
+// client speaks EDNS. It is counted and logged like any answer.
+func (s *Server) refuse(w dns.ResponseWriter, req *dns.Msg, r refusal, start time.Time) {
 	m := rcodeOnly(req, r.rcode)
 	if r.ede != nil && len(m.Extra) == 1 {
 		if o, ok := m.Extra[0].(*dns.OPT); ok {
@@ -48,8 +51,12 @@ func (s *Server) refuse(w dns.ResponseWriter, req *dns.Msg, r refusal) {
 		}
 	}
 	s.stats.rcodes[r.rcode&0xF].Add(1)
-	if s.cfg.Recorder != nil {
-		s.cfg.Recorder.Answered(protoOf(isUDP(w)), r.rcode, false)
+	if rt := s.route.Load(); s.reports(rt) {
+		a := &served{proto: protoOf(isUDP(w)), client: clientAddr(w), rcode: r.rcode, start: start}
+		if len(req.Question) > 0 {
+			a.q = req.Question[0]
+		}
+		s.report(rt, a)
 	}
 	s.write(w, req, m)
 }

@@ -54,7 +54,7 @@ func (t *tcpServer) accept() {
 			// Out of file descriptors, say: keep serving the connections
 			// open, without spinning on the error.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			t.s.log.Error("accepting TCP connection", "error", err.Error(), "retry_in", backoff)
+			t.s.log.Error("accepting TCP connection", "error", err.Error(), "retry_in_ms", backoff.Milliseconds())
 			select {
 			case <-time.After(backoff):
 			case <-t.quit:

@@ -77,7 +77,7 @@ func (u *udpServer) read(slot int) {
 			// Not expected from an unconnected UDP socket; keep serving, as
 			// miekg/dns's server does, without spinning on a lasting error.
 			backoff = min(max(2*backoff, time.Millisecond), time.Second)
-			u.s.log.Error("reading UDP query", "error", err.Error(), "retry_in", backoff)
+			u.s.log.Error("reading UDP query", "error", err.Error(), "retry_in_ms", backoff.Milliseconds())
 			time.Sleep(backoff)
 			continue
 		}

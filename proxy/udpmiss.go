@@ -146,13 +146,13 @@ func (m *fastMiss) tried(r reply, err error) {
 func (s *Server) finishFast(m *fastMiss, r reply) {
 	defer m.us.workers.Done()
 	p := m.rt.pool
-	if p.cfg.recorder != nil {
-		p.cfg.recorder.Tried(m.order[0].String(), time.Since(m.win.start), nil)
-	}
-	m.order[0].answered()
 	raw := r.raw
 	binary.BigEndian.PutUint16(raw, 0)
 	rcode := int(raw[3] & 0xF)
+	if p.cfg.recorder != nil {
+		p.cfg.recorder.Tried(m.order[0].String(), time.Since(m.win.start), rcode, nil)
+	}
+	m.order[0].answered()
 	if s.cache != nil {
 		s.cache.putWire(m.key, raw, &r.lay, m.now, false)
 	}
@@ -163,7 +163,7 @@ func (s *Server) finishFast(m *fastMiss, r reply) {
 	}
 	s.stats.rcodes[rcode&0xF].Add(1)
 	if s.cfg.Recorder != nil {
-		s.cfg.Recorder.Answered("udp", rcode, false)
+		s.cfg.Recorder.Answered("udp", rcode, false, m.now, s.elapsed(m.now))
 	}
 	<-s.inflight
 	patchHeader(raw, m.wq.id, m.wq.rd)

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"sync"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -17,9 +18,9 @@ func (s *Server) write(w dns.ResponseWriter, req, resp *dns.Msg) {
 	}
 }
 
-// reply answers with rcode and nothing else.
-func (s *Server) reply(w dns.ResponseWriter, req *dns.Msg, rcode int) {
-	s.refuse(w, req, refusal{rcode: rcode})
+// reply answers req, read at start, with rcode and nothing else.
+func (s *Server) reply(w dns.ResponseWriter, req *dns.Msg, rcode int, start time.Time) {
+	s.refuse(w, req, refusal{rcode: rcode}, start)
 }
 
 // rcodeOnly is the answer to req with rcode and nothing else.

@@ -41,13 +41,18 @@ var reasonNames = [numReasons]string{"timeout", "refused", "error"}
 type Metrics struct {
 	reg       *prometheus.Registry
 	queries   *prometheus.CounterVec
+	requests  *prometheus.HistogramVec
 	duration  *prometheus.HistogramVec
+	responses *prometheus.CounterVec
 	failures  *prometheus.CounterVec
 	diagnoses *prometheus.CounterVec
 
 	// answered caches the queries_total children by proto (0 udp, 1 tcp)
 	// and rcode, so the hot path skips the label lookup.
 	answered [2][16]atomic.Pointer[counterRef]
+	// took holds the request duration children by proto and cached (0
+	// false, 1 true), all made at the start.
+	took [2][2]prometheus.Observer
 	// upstreams is copied on write: readers on the hot path load it without
 	// a lock; upMu serialises the rare writers.
 	upstreams atomic.Pointer[map[string]*upstreamStats]
@@ -60,17 +65,28 @@ type Metrics struct {
 
 type counterRef struct{ c prometheus.Counter }
 
+// requestBuckets span a cache hit (tens of microseconds) to a query's
+// deadline (5s by default).
+var requestBuckets = []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}
+
 // NewMetrics builds the metrics on a private registry (never the global
 // one, so tests and two servers in one process do not collide), with the Go
-// runtime and process collectors.
+// runtime and process collectors and nxray_build_info.
 func NewMetrics() *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		queries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nxray_queries_total",
 			Help: "Answers sent to clients, by rcode and transport."}, []string{"rcode", "proto"}),
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "nxray_request_duration_seconds",
+			Help: "Time from reading a client's query to handing its answer to the socket, " +
+				"by transport and whether the cache answered.",
+			Buckets: requestBuckets}, []string{"proto", "cached"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "nxray_upstream_request_duration_seconds",
 			Help:    "Time of one try at one upstream, answered or not.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}}, []string{"upstream"}),
+		responses: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nxray_upstream_responses_total",
+			Help: "Answers from an upstream, by rcode; tries that got none are nxray_upstream_failures_total."},
+			[]string{"upstream", "rcode"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nxray_upstream_failures_total",
 			Help: "Tries at an upstream that got no answer, by reason (timeout, refused, error)."}, []string{"upstream", "reason"}),
 		diagnoses: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nxray_diagnoses_total",
@@ -80,11 +96,16 @@ func NewMetrics() *Metrics {
 	}
 	empty := map[string]*upstreamStats{}
 	m.upstreams.Store(&empty)
+	for p, proto := range []string{"udp", "tcp"} {
+		for c, cached := range []string{"false", "true"} {
+			m.took[p][c] = m.requests.WithLabelValues(proto, cached)
+		}
+	}
 	for _, c := range diagnose.Causes {
 		m.diagnoses.WithLabelValues(string(c)) // at zero, so rate() works from the start
 	}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.queries, m.duration, m.failures, m.diagnoses, m.sources)
+		m.queries, m.requests, m.duration, m.responses, m.failures, m.diagnoses, m.sources)
 	return m
 }
 
@@ -92,13 +113,18 @@ func NewMetrics() *Metrics {
 // their own collectors.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// Answered counts one answer sent to a client.
-func (m *Metrics) Answered(proto string, rcode int, cached bool) {
-	m.rate.add(m.now().Unix())
-	p := 0
+// Answered counts one answer sent to a client and observes its duration.
+// The rate ring takes the second from read: no clock is read here.
+func (m *Metrics) Answered(proto string, rcode int, cached bool, read time.Time, d time.Duration) {
+	m.rate.add(read.Unix())
+	p, c := 0, 0
 	if proto == "tcp" {
 		p = 1
 	}
+	if cached {
+		c = 1
+	}
+	m.took[p][c].Observe(d.Seconds())
 	if rcode < 0 || rcode >= 16 {
 		// Extended rcodes are rare enough to pay for the label lookup.
 		m.queries.WithLabelValues(rcodeName(rcode), proto).Inc()
@@ -113,16 +139,19 @@ func (m *Metrics) Answered(proto string, rcode int, cached bool) {
 	ref.c.Inc()
 }
 
-// Tried records one try at an upstream. A try cancelled because another
-// upstream won the race or the client went away says nothing about this
-// upstream, so it is not recorded.
-func (m *Metrics) Tried(upstream string, d time.Duration, err error) {
+// Tried records one try at an upstream, and the rcode it answered. A try
+// cancelled because another upstream won the race or the client went away
+// says nothing about this upstream, so it is not recorded.
+func (m *Metrics) Tried(upstream string, d time.Duration, rcode int, err error) {
 	if errors.Is(err, context.Canceled) {
 		return
 	}
 	u := m.upstream(upstream)
 	u.hist.Observe(d.Seconds())
 	u.lat[u.n.Add(1)%uint64(len(u.lat))].Store(int64(d))
+	if err == nil {
+		m.response(u, rcode).Inc()
+	}
 	if err != nil {
 		r := reasonOf(err)
 		u.fail[r].Inc()
@@ -168,7 +197,7 @@ func (m *Metrics) upstream(name string) *upstreamStats {
 			return u
 		}
 	}
-	u := &upstreamStats{hist: m.duration.WithLabelValues(name)}
+	u := &upstreamStats{name: name, hist: m.duration.WithLabelValues(name)}
 	for r := range numReasons {
 		u.fail[r] = m.failures.WithLabelValues(name, reasonNames[r])
 	}
@@ -179,6 +208,21 @@ func (m *Metrics) upstream(name string) *upstreamStats {
 	next[name] = u
 	m.upstreams.Store(&next)
 	return u
+}
+
+// response is the responses_total child of u and rcode, made the first
+// time that rcode is seen from u.
+func (m *Metrics) response(u *upstreamStats, rcode int) prometheus.Counter {
+	if rcode < 0 || rcode >= len(u.rcodes) {
+		return m.responses.WithLabelValues(u.name, rcodeName(rcode))
+	}
+	slot := &u.rcodes[rcode]
+	ref := slot.Load()
+	if ref == nil {
+		ref = &counterRef{m.responses.WithLabelValues(u.name, rcodeName(rcode))}
+		slot.Store(ref) // two racing stores hold the same child: harmless
+	}
+	return ref.c
 }
 
 // verdict counts one verdict; the Server's event hub calls it.

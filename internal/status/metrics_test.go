@@ -184,6 +184,12 @@ func TestMetricsScrape(t *testing.T) {
 		{"nxray_upstream_failures_total", []string{"upstream", dead, "reason", "refused"}, 1},
 		{"nxray_upstream_failures_total", []string{"upstream", dead, "reason", "timeout"}, 0},
 		{"nxray_upstream_request_duration_seconds", []string{"upstream", good}, 3},
+		{"nxray_upstream_responses_total", []string{"upstream", good, "rcode", "NOERROR"}, 2},
+		{"nxray_upstream_responses_total", []string{"upstream", good, "rcode", "NXDOMAIN"}, 1},
+		{"nxray_request_duration_seconds", []string{"proto", "udp", "cached", "false"}, 2},
+		{"nxray_request_duration_seconds", []string{"proto", "udp", "cached", "true"}, 1}, // the fast path's hit
+		{"nxray_request_duration_seconds", []string{"proto", "tcp", "cached", "false"}, 1},
+		{"nxray_request_duration_seconds", []string{"proto", "tcp", "cached", "true"}, 0},
 		{"nxray_upstream_up", []string{"upstream", dead}, 0},
 		{"nxray_upstream_up", []string{"upstream", good}, 1},
 		{"nxray_diagnoses_total", []string{"cause", string(v.Cause)}, 1},
@@ -246,12 +252,13 @@ func (timeoutErr) Temporary() bool { return true }
 // nothing.
 func TestRecorderAllocs(t *testing.T) {
 	m := NewMetrics()
-	m.Answered("udp", dns.RcodeSuccess, false)
-	m.Tried("127.0.0.1:53", time.Millisecond, nil)
+	now := time.Now()
+	m.Answered("udp", dns.RcodeSuccess, false, now, time.Millisecond)
+	m.Tried("127.0.0.1:53", time.Millisecond, dns.RcodeSuccess, nil)
 	if n := testing.AllocsPerRun(100, func() {
-		m.Answered("udp", dns.RcodeSuccess, true)
-		m.Answered("tcp", dns.RcodeNameError, false)
-		m.Tried("127.0.0.1:53", time.Millisecond, nil)
+		m.Answered("udp", dns.RcodeSuccess, true, now, 40*time.Microsecond)
+		m.Answered("tcp", dns.RcodeNameError, false, now, 3*time.Millisecond)
+		m.Tried("127.0.0.1:53", time.Millisecond, dns.RcodeSuccess, nil)
 	}); n > 0 {
 		t.Errorf("%v allocations per call", n)
 	}

@@ -14,10 +14,14 @@ import (
 // without a lock. A reader may see a slot mid-update; for percentiles on a
 // status page that is good enough, and it keeps the hot path lock-free.
 type upstreamStats struct {
+	name string // its label: the upstream, or "other" past maxUpstreams
 	hist prometheus.Observer
 	fail [numReasons]prometheus.Counter
-	lat  [256]atomic.Int64 // durations in ns; slot n%len written by the n-th try
-	n    atomic.Uint64     // tries recorded
+	// rcodes caches the responses_total children by rcode, made as each
+	// is first seen.
+	rcodes [16]atomic.Pointer[counterRef]
+	lat    [256]atomic.Int64 // durations in ns; slot n%len written by the n-th try
+	n      atomic.Uint64     // tries recorded
 	// fails holds the latest failures; nf counts every failure.
 	fails [8]struct {
 		at     atomic.Int64 // unix ns
