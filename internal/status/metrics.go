@@ -105,7 +105,7 @@ func NewMetrics() *Metrics {
 		m.diagnoses.WithLabelValues(string(c)) // at zero, so rate() works from the start
 	}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.queries, m.requests, m.duration, m.responses, m.failures, m.diagnoses, m.sources)
+		buildInfo(), m.queries, m.requests, m.duration, m.responses, m.failures, m.diagnoses, m.sources)
 	return m
 }
 
@@ -227,52 +227,3 @@ func (m *Metrics) response(u *upstreamStats, rcode int) prometheus.Counter {
 
 // verdict counts one verdict; the Server's event hub calls it.
 func (m *Metrics) verdict(c diagnose.Cause) { m.diagnoses.WithLabelValues(string(c)).Inc() }
-
-// sources reads counters the proxy and the engine already keep, at scrape
-// time, so nothing is counted twice. Either may be unset: its metrics are
-// then left out.
-type sources struct {
-	proxy  atomic.Pointer[proxySource]
-	engine atomic.Pointer[engineSource]
-}
-
-type (
-	proxySource  struct{ Proxy }
-	engineSource struct{ Engine }
-)
-
-var (
-	descCacheHits   = prometheus.NewDesc("nxray_cache_hits_total", "Queries answered from the cache.", nil, nil)
-	descCacheMisses = prometheus.NewDesc("nxray_cache_misses_total", "Queries the cache could not answer.", nil, nil)
-	descCacheSkip   = prometheus.NewDesc("nxray_cache_skipped_total", "Negative answers not cached: asked once while the negative cache was full of live answers.", nil, nil)
-	descDropped     = prometheus.NewDesc("nxray_diagnose_dropped_total", "Failures not diagnosed because the queue was full.", nil, nil)
-	descProbes      = prometheus.NewDesc("nxray_diagnose_probes_total", "Probes the diagnosis engine sent.", nil, nil)
-	descUp          = prometheus.NewDesc("nxray_upstream_up", "1 when the upstream is up, 0 when the proxy marked it down.", []string{"upstream"}, nil)
-)
-
-func (s *sources) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descCacheHits, descCacheMisses, descCacheSkip, descDropped, descProbes, descUp} {
-		ch <- d
-	}
-}
-
-func (s *sources) Collect(ch chan<- prometheus.Metric) {
-	if p := s.proxy.Load(); p != nil {
-		st := p.Stats()
-		ch <- prometheus.MustNewConstMetric(descCacheHits, prometheus.CounterValue, float64(st.CacheHits))
-		ch <- prometheus.MustNewConstMetric(descCacheMisses, prometheus.CounterValue, float64(st.CacheMisses))
-		ch <- prometheus.MustNewConstMetric(descCacheSkip, prometheus.CounterValue, float64(st.CacheSkipped))
-		for _, u := range p.Upstreams() {
-			up := 1.0
-			if u.Down {
-				up = 0
-			}
-			ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up, u.Upstream)
-		}
-	}
-	if e := s.engine.Load(); e != nil {
-		st := e.Stats()
-		ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(st.Dropped))
-		ch <- prometheus.MustNewConstMetric(descProbes, prometheus.CounterValue, float64(st.Probes))
-	}
-}

@@ -190,6 +190,9 @@ func TestMetricsScrape(t *testing.T) {
 		{"nxray_request_duration_seconds", []string{"proto", "udp", "cached", "true"}, 1}, // the fast path's hit
 		{"nxray_request_duration_seconds", []string{"proto", "tcp", "cached", "false"}, 1},
 		{"nxray_request_duration_seconds", []string{"proto", "tcp", "cached", "true"}, 0},
+		{"nxray_cache_entries", nil, 3},
+		{"nxray_queries_received_total", nil, 4},
+		{"nxray_no_upstream_total", nil, 0},
 		{"nxray_upstream_up", []string{"upstream", dead}, 0},
 		{"nxray_upstream_up", []string{"upstream", good}, 1},
 		{"nxray_diagnoses_total", []string{"cause", string(v.Cause)}, 1},
