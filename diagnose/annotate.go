@@ -55,10 +55,10 @@ func matchesRcode(verdict string, rc int) bool {
 }
 
 func annotationOf(v Verdict, summary string) (uint16, string, bool) {
-	if v.AttachEDE < 0 {
+	if len(v.EDE) == 0 {
 		return 0, "", false
 	}
-	return uint16(v.AttachEDE), "nxray: " + string(v.Cause) + ": " + summary, true
+	return v.EDE[0], "nxray: " + string(v.Cause) + ": " + summary, true
 }
 
 // Wait is Annotation that waits until a verdict for name and type is

@@ -34,7 +34,7 @@ func (e *Engine) diagnose(f Failure) {
 	}
 	evidence = capEvidence(evidence)
 	fd.Name, fd.Qtype, fd.Rcode, fd.Upstream = f.Name, f.Qtype, f.Rcode, f.Upstream
-	fd.UpstreamEDE = f.EDE
+	fd.UpstreamEDE = codesOf(f.EDE)
 	if f.SOA != nil {
 		fd.UpstreamSOA = f.SOA
 	}
@@ -45,9 +45,9 @@ func (e *Engine) diagnose(f Failure) {
 	count := max(e.pending[k], 1)
 	delete(e.pending, k)
 	v := Verdict{ID: e.newID(), Name: f.Name, Qtype: qtype(f.Qtype), Rcode: rcode(f.Rcode), Cause: res.Cause,
-		Summary: res.Summary, Advice: res.Advice, EDE: f.EDE, Upstream: f.Upstream,
-		FirstSeen: f.Time, LastSeen: e.cfg.Now(), Count: count,
-		DurationMS: time.Since(start).Milliseconds(), Evidence: evidence, Zone: fd.Zone, AttachEDE: res.EDE}
+		Summary: res.Summary, Advice: res.Advice, EDE: ownEDE(res.EDE), UpstreamEDE: upstreamEDE(f.EDE),
+		Upstream: f.Upstream, FirstSeen: f.Time, LastSeen: e.cfg.Now(), Count: count,
+		DurationMS: time.Since(start).Milliseconds(), Evidence: evidence, Zone: fd.Zone}
 	// An NXDOMAIN verdict is about one name, whatever its cause: only a
 	// flood's rate groups other names under it.
 	if z := groupZone(fd); z != "" && zoneWide(res.Cause) && f.Rcode != dns.RcodeNameError {

@@ -21,8 +21,8 @@ type Failure struct {
 	Qtype    uint16
 	Rcode    int // NoAnswer when no upstream answered
 	Upstream string
-	EDE      []uint16 // the upstream's Extended DNS Errors
-	SOA      *SOA     // the SOA of the upstream's negative answer
+	EDE      []EDE // the Extended DNS Errors of the upstream's answer
+	SOA      *SOA  // the SOA of the upstream's negative answer
 }
 
 // Prober gathers the findings about one failure. The engine calls Probe

@@ -120,7 +120,7 @@ func TestVerdictStoredLoggedAndDeduplicated(t *testing.T) {
 	if !ok {
 		t.Fatal("no verdict stored for the name")
 	}
-	if v.Cause != NXDomainConfirmed || v.Count != 3 || v.Rcode != "NXDOMAIN" || len(v.Evidence) != 3 || v.AttachEDE != 0 {
+	if v.Cause != NXDomainConfirmed || v.Count != 3 || v.Rcode != "NXDOMAIN" || len(v.Evidence) != 3 || len(v.EDE) != 1 || v.EDE[0] != 0 {
 		t.Errorf("verdict = %+v", v)
 	}
 	if p.calls.Load() != 1 {

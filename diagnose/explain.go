@@ -18,19 +18,19 @@ func Explain(ctx context.Context, p Prober, up string, timeout time.Duration, na
 	q := new(dns.Msg).SetQuestion(name, qt)
 	q.SetEdns0(1232, false)
 	if m, _, err := (&dns.Client{Timeout: timeout, UDPSize: 1232}).ExchangeContext(ctx, q, up); err == nil {
-		f.Rcode, f.EDE = m.Rcode, edeCodes(m)
+		f.Rcode, f.EDE = m.Rcode, ednsErrors(m)
 		if m.Rcode == dns.RcodeNameError {
 			f.SOA = soaOf(m)
 		}
 	}
 	var used atomic.Int64
 	fd, ev := p.Probe(ctx, f, func() bool { return used.Add(1) <= int64(budget) })
-	fd.Name, fd.Qtype, fd.Rcode, fd.Upstream, fd.UpstreamEDE, fd.Explain = name, qt, f.Rcode, up, f.EDE, true
+	fd.Name, fd.Qtype, fd.Rcode, fd.Upstream, fd.UpstreamEDE, fd.Explain = name, qt, f.Rcode, up, codesOf(f.EDE), true
 	if f.SOA != nil {
 		fd.UpstreamSOA = f.SOA
 	}
 	r := Classify(fd)
 	return Verdict{Name: name, Qtype: qtype(qt), Rcode: rcode(f.Rcode), Cause: r.Cause, Summary: r.Summary,
-		Advice: r.Advice, EDE: f.EDE, Upstream: up, FirstSeen: start, LastSeen: time.Now(), Count: 1,
-		DurationMS: time.Since(start).Milliseconds(), Evidence: ev, Zone: fd.Zone, AttachEDE: r.EDE}
+		Advice: r.Advice, EDE: ownEDE(r.EDE), UpstreamEDE: upstreamEDE(f.EDE), Upstream: up, FirstSeen: start,
+		LastSeen: time.Now(), Count: 1, DurationMS: time.Since(start).Milliseconds(), Evidence: ev, Zone: fd.Zone}
 }

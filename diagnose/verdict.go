@@ -28,20 +28,26 @@ type Evidence struct {
 type Verdict struct {
 	// ID names the verdict in the API; it stays the same while the verdict
 	// lives (later failures only raise its count).
-	ID         string     `json:"id"`
-	Name       string     `json:"name"`
-	Qtype      string     `json:"qtype"`
-	Rcode      string     `json:"rcode"`
-	Cause      Cause      `json:"cause"`
-	Summary    string     `json:"summary"`
-	Advice     string     `json:"advice"`
-	EDE        []uint16   `json:"ede,omitempty"` // the upstream's own Extended DNS Errors
-	Upstream   string     `json:"upstream"`
-	FirstSeen  time.Time  `json:"first_seen"`
-	LastSeen   time.Time  `json:"last_seen"`
-	Count      int        `json:"count"`
-	DurationMS int64      `json:"duration_ms"`
-	Evidence   []Evidence `json:"evidence"`
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Qtype   string `json:"qtype"`
+	Rcode   string `json:"rcode"`
+	Cause   Cause  `json:"cause"`
+	Summary string `json:"summary"`
+	Advice  string `json:"advice"`
+	// EDE is nxray's own Extended DNS Error: the INFO-CODE it attaches,
+	// with "nxray: <cause>: <summary>", to later failing answers for the
+	// name. One code, or none for a cause that attaches none.
+	EDE []uint16 `json:"ede,omitempty"`
+	// UpstreamEDE are the Extended DNS Errors the upstream's failing answer
+	// carried, at most maxUpstreamEDE, their text cut to maxEDEText bytes.
+	UpstreamEDE []EDE      `json:"upstream_ede,omitempty"`
+	Upstream    string     `json:"upstream"`
+	FirstSeen   time.Time  `json:"first_seen"`
+	LastSeen    time.Time  `json:"last_seen"`
+	Count       int        `json:"count"`
+	DurationMS  int64      `json:"duration_ms"`
+	Evidence    []Evidence `json:"evidence"`
 	// Zone is the zone the findings were about; it groups later failures.
 	Zone string `json:"zone,omitempty"`
 	// Grouped counts failures of other names under Zone, with the same
@@ -50,8 +56,75 @@ type Verdict struct {
 	// verdict. GroupedNames are the first few of those names.
 	Grouped      int      `json:"grouped,omitempty"`
 	GroupedNames []string `json:"grouped_names,omitempty"`
-	// AttachEDE is the INFO-CODE for later answers, -1 for none.
-	AttachEDE int `json:"-"`
+}
+
+// EDE is one Extended DNS Error (RFC 8914) as an answer carried it.
+type EDE struct {
+	Code uint16 `json:"code"` // INFO-CODE
+	Text string `json:"text,omitempty"`
+}
+
+// Bounds on the upstream's EDEs a verdict keeps: an answer may carry many,
+// and long, and verdicts are kept by the thousand.
+const (
+	maxUpstreamEDE = 8
+	maxEDEText     = 300
+)
+
+// ownEDE is the EDE field of a verdict whose cause attaches code (noEDE:
+// none).
+func ownEDE(code int) []uint16 {
+	if code == noEDE {
+		return nil
+	}
+	return []uint16{uint16(code)}
+}
+
+// upstreamEDE bounds the upstream's EDEs for a verdict.
+func upstreamEDE(es []EDE) []EDE {
+	if len(es) == 0 {
+		return nil
+	}
+	out := make([]EDE, 0, min(len(es), maxUpstreamEDE))
+	for _, e := range es[:min(len(es), maxUpstreamEDE)] {
+		out = append(out, EDE{Code: e.Code, Text: clipText(e.Text, maxEDEText)})
+	}
+	return out
+}
+
+// ednsErrors are the EDE options of m.
+func ednsErrors(m *dns.Msg) []EDE {
+	opt := m.IsEdns0()
+	if opt == nil {
+		return nil
+	}
+	var out []EDE
+	for _, o := range opt.Option {
+		if e, ok := o.(*dns.EDNS0_EDE); ok {
+			out = append(out, EDE{Code: e.InfoCode, Text: e.ExtraText})
+		}
+	}
+	return out
+}
+
+// codesOf are the INFO-CODEs of es, as the classifier reads them.
+func codesOf(es []EDE) []uint16 {
+	var out []uint16
+	for _, e := range es {
+		out = append(out, e.Code)
+	}
+	return out
+}
+
+// clipText cuts s to at most n bytes without splitting a UTF-8 sequence.
+func clipText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
 }
 
 type verdictKey struct {

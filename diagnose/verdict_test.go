@@ -1,8 +1,12 @@
 package diagnose
 
 import (
+	"encoding/json"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/miekg/dns"
 )
@@ -34,5 +38,58 @@ func TestVerdictByID(t *testing.T) {
 	}
 	if len(s.ids) != 2 {
 		t.Errorf("the ID index holds %d IDs for the 2 verdicts stored: %v", len(s.ids), s.ids)
+	}
+}
+
+// A verdict's JSON tells nxray's own EDE (the code it attaches to later
+// answers) from the upstream's (what its failing answer carried, with
+// text), the latter bounded in number and length.
+func TestVerdictEDEJSON(t *testing.T) {
+	log := newLines()
+	e, err := New(Config{Prober: &fakeProber{fd: nxFindings("example.test.")}, Logger: slog.New(log)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	upstream := []EDE{{Code: 6, Text: "no valid signature for example.test."}, {Code: 9}}
+	for range maxUpstreamEDE {
+		upstream = append(upstream, EDE{Code: 0, Text: strings.Repeat("é", maxEDEText)})
+	}
+	e.Observe(Failure{Name: "gone.example.test.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError,
+		Upstream: "192.0.2.53:53", EDE: upstream})
+	waitDiagnosed(t, log, 1)
+	v, ok := e.Lookup("gone.example.test.", dns.TypeA)
+	if !ok {
+		t.Fatal("no verdict")
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		EDE         []uint16         `json:"ede"`
+		UpstreamEDE []map[string]any `json:"upstream_ede"`
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.EDE) != 1 || got.EDE[0] != uint16(edeCode[NXDomainConfirmed]) {
+		t.Errorf("ede %v, want [%d], nxray's for %s", got.EDE, edeCode[NXDomainConfirmed], NXDomainConfirmed)
+	}
+	if len(got.UpstreamEDE) != maxUpstreamEDE {
+		t.Fatalf("upstream_ede has %d entries, want %d: %s", len(got.UpstreamEDE), maxUpstreamEDE, b)
+	}
+	if first := got.UpstreamEDE[0]; first["code"] != 6.0 || first["text"] != "no valid signature for example.test." {
+		t.Errorf("upstream_ede[0] = %v", first)
+	}
+	if second := got.UpstreamEDE[1]; second["code"] != 9.0 || second["text"] != nil {
+		t.Errorf("upstream_ede[1] = %v, want code 9 and no text", second)
+	}
+	if long := got.UpstreamEDE[2]["text"].(string); len(long) > maxEDEText || !utf8.ValidString(long) {
+		t.Errorf("a long text kept %d bytes (valid UTF-8: %v), want at most %d", len(long), utf8.ValidString(long), maxEDEText)
+	}
+	// A cause that attaches nothing has no ede.
+	if b, _ := json.Marshal(Verdict{EDE: ownEDE(edeCode[Unknown])}); strings.Contains(string(b), `"ede"`) {
+		t.Errorf("unknown: %s", b)
 	}
 }

@@ -237,3 +237,30 @@ func TestExplainQueryOnlyTypes(t *testing.T) {
 		t.Errorf("CAA: %d %s", w.Code, w.Body)
 	}
 }
+
+// The verdict's JSON keeps nxray's EDE (ede) apart from the upstream's
+// (upstream_ede, with text), and the page shows both.
+func TestVerdictEDE(t *testing.T) {
+	v := verdict("e", "www.dsmismatch.test.", diagnose.DNSSECBogus)
+	v.EDE = []uint16{9}
+	v.UpstreamEDE = []diagnose.EDE{{Code: 6, Text: "<b>no valid signature</b>"}, {Code: 22}}
+	s := newTestServer(t, Config{Engine: newFakeEngine(v)})
+
+	w := get(t, s, "/api/v1/diagnoses/e")
+	raw := decode[map[string]any](t, w)
+	if ede, ok := raw["ede"].([]any); !ok || len(ede) != 1 || ede[0] != 9.0 {
+		t.Errorf("ede = %v, want [9]", raw["ede"])
+	}
+	up, ok := raw["upstream_ede"].([]any)
+	if !ok || len(up) != 2 {
+		t.Fatalf("upstream_ede = %v", raw["upstream_ede"])
+	}
+	first, second := up[0].(map[string]any), up[1].(map[string]any)
+	if first["code"] != 6.0 || first["text"] != "<b>no valid signature</b>" || second["code"] != 22.0 || second["text"] != nil {
+		t.Errorf("upstream_ede = %v", up)
+	}
+	body := get(t, s, "/").Body.String()
+	if want := "its Extended DNS Errors: 6 (&lt;b&gt;no valid signature&lt;/b&gt;), 22; nxray's on later answers: 9"; !strings.Contains(body, want) {
+		t.Errorf("page lacks %q", want)
+	}
+}

@@ -34,7 +34,7 @@ func Failure(f proxy.Failure, upstreams string) diagnose.Failure {
 		df.Rcode, df.Upstream = diagnose.NoAnswer, upstreams
 	}
 	for _, e := range f.EDE {
-		df.EDE = append(df.EDE, e.InfoCode)
+		df.EDE = append(df.EDE, diagnose.EDE{Code: e.InfoCode, Text: e.ExtraText})
 	}
 	if s := f.SOA; s != nil {
 		df.SOA = &diagnose.SOA{Zone: s.Hdr.Name, Serial: s.Serial, TTL: s.Hdr.Ttl, Minimum: s.Minttl}

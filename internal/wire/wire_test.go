@@ -12,8 +12,9 @@ import (
 
 func TestFailure(t *testing.T) {
 	got := Failure(proxy.Failure{Name: "a.test.", Qtype: dns.TypeA, Rcode: dns.RcodeServerFailure, Upstream: "192.0.2.1:53",
-		EDE: []dns.EDNS0_EDE{{InfoCode: 6}}}, "192.0.2.1:53, 192.0.2.2:53")
-	if got.Rcode != dns.RcodeServerFailure || got.Upstream != "192.0.2.1:53" || len(got.EDE) != 1 || got.EDE[0] != 6 {
+		EDE: []dns.EDNS0_EDE{{InfoCode: 6, ExtraText: "no valid signature"}}}, "192.0.2.1:53, 192.0.2.2:53")
+	if got.Rcode != dns.RcodeServerFailure || got.Upstream != "192.0.2.1:53" || len(got.EDE) != 1 ||
+		got.EDE[0] != (diagnose.EDE{Code: 6, Text: "no valid signature"}) {
 		t.Errorf("answered failure: %+v", got)
 	}
 	got = Failure(proxy.Failure{Name: "a.test.", Rcode: dns.RcodeServerFailure, Err: errors.New("no upstream answered")},

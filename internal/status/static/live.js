@@ -68,7 +68,12 @@
     adv.appendChild(el('strong', null, 'Advice:'));
     adv.appendChild(document.createTextNode(' ' + v.advice));
     var up = 'Upstream ' + v.upstream;
-    if (v.ede && v.ede.length) { up += '; its Extended DNS Errors: ' + v.ede.join(' '); }
+    if (v.upstream_ede && v.upstream_ede.length) {
+      up += '; its Extended DNS Errors: ' + v.upstream_ede.map(function (e) {
+        return e.code + (e.text ? ' (' + e.text + ')' : '');
+      }).join(', ');
+    }
+    if (v.ede && v.ede.length) { up += "; nxray's on later answers: " + v.ede.join(' '); }
     d.appendChild(el('p', 'muted', up));
     d.appendChild(evidenceTable(v.evidence));
     return li;
