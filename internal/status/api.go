@@ -94,10 +94,44 @@ func (s *Server) diagnosis(w http.ResponseWriter, r *http.Request) {
 func (s *Server) explainAPI(w http.ResponseWriter, r *http.Request) {
 	v, code, err := s.explain(r.Context(), r.URL.Query().Get("name"), r.URL.Query().Get("type"))
 	if err != nil {
+		setRetryAfter(w, err)
 		writeError(w, code, err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, v)
+}
+
+// tooMany is the error of an explain the rate limiter refused; retry is
+// how long until it allows one.
+type tooMany struct{ retry time.Duration }
+
+func (e *tooMany) Error() string {
+	return "too many explains; try again in " + strconv.Itoa(retrySeconds(e.retry)) + " s"
+}
+
+// retrySeconds is d in whole seconds, rounded up, at least 1: what
+// Retry-After takes.
+func retrySeconds(d time.Duration) int {
+	return max(1, int((d+time.Second-1)/time.Second))
+}
+
+// setRetryAfter tells the client of a refused explain when to ask again
+// (RFC 9110 section 10.2.3).
+func setRetryAfter(w http.ResponseWriter, err error) {
+	var tm *tooMany
+	if errors.As(err, &tm) {
+		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(tm.retry)))
+	}
+}
+
+// explainWait is how long from now until the limiter has a token: the
+// part of one it lacks, at its rate.
+func (s *Server) explainWait(now time.Time) time.Duration {
+	missing := 1 - s.limiter.TokensAt(now)
+	if missing <= 0 {
+		return 0
+	}
+	return time.Duration(missing / float64(s.limiter.Limit()) * float64(time.Second))
 }
 
 // explain checks the name and type, takes a token from the rate limiter and
@@ -110,8 +144,8 @@ func (s *Server) explain(ctx context.Context, name, typ string) (diagnose.Verdic
 	if err != nil {
 		return diagnose.Verdict{}, http.StatusBadRequest, err
 	}
-	if !s.limiter.AllowN(s.cfg.Now(), 1) {
-		return diagnose.Verdict{}, http.StatusTooManyRequests, errors.New("too many explains; try again in a few seconds")
+	if now := s.cfg.Now(); !s.limiter.AllowN(now, 1) {
+		return diagnose.Verdict{}, http.StatusTooManyRequests, &tooMany{retry: s.explainWait(now)}
 	}
 	ctx, cancel := context.WithTimeout(ctx, explainTimeout)
 	defer cancel()

@@ -99,6 +99,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 				"Press Explain to run it.", http.StatusForbidden
 		} else if v, c, err := s.explain(r.Context(), d.ExplainName, d.ExplainType); err != nil {
 			d.ExplainError, code = err.Error(), c
+			setRetryAfter(w, err)
 		} else {
 			d.Explained = &v
 		}

@@ -29,9 +29,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/explain", s.explainAPI)
 	mux.HandleFunc("GET /api/v1/stats", s.statsAPI)
 	mux.HandleFunc("GET /api/v1/events", s.events)
-	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such API route: "+r.URL.Path)
-	})
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) { apiFallback(mux, w, r) })
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
@@ -40,6 +38,22 @@ func (s *Server) routes() http.Handler {
 	// The Host is checked first: a rebound page's Origin matches its Host,
 	// so the origin check alone would let it in.
 	return s.secure(s.checkHost(s.checkOrigin(s.auth(mux))))
+}
+
+// apiFallback answers what no API route takes: 405 with Allow when a GET
+// would have found a route (the mux would say so itself, but this
+// catch-all matches every method), else 404; both in JSON.
+func apiFallback(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		get := r.Clone(r.Context())
+		get.Method = http.MethodGet
+		if _, pattern := mux.Handler(get); pattern != "/api/" {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path+": the API is read with GET")
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, "no such API route: "+r.URL.Path)
 }
 
 // secure sets the headers every answer carries. There are deliberately no
