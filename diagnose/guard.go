@@ -58,7 +58,7 @@ func (g *guard) refuse(server string) string {
 	ap, err := netip.ParseAddrPort(server)
 	if err != nil {
 		if g.trusted[server] {
-			return "" // the operator's own spelling; dialling it is as before
+			return "" // the operator's own spelling, dialled as written
 		}
 		// Only an address can be checked; a name would be looked up by
 		// the system's resolver, which could answer anything.

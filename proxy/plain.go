@@ -12,8 +12,9 @@ import (
 // without case), NOERROR or NXDOMAIN, not truncated, every name and record
 // well formed and of a common type (scan, strict), nothing after them, and
 // no OPT record but one in the additional section, of version 0 and without
-// options, present if q has one. Most answers are; the rest are unpacked,
-// and ServeDNS treats them as before.
+// options, present if q has one. Most answers are; the rest are unpacked
+// into a *dns.Msg, which ServeDNS fits to the client (OPT record,
+// attribution) before it caches and writes it.
 func plainAnswer(b, q []byte) (layout, bool) {
 	if len(b) < headerLen || len(q) < headerLen || b[0] != q[0] || b[1] != q[1] ||
 		b[2]&0xFA != 0x80 || (b[3]&0xF != dns.RcodeSuccess && b[3]&0xF != dns.RcodeNameError) || // QR, QUERY, no TC

@@ -130,7 +130,7 @@ func (c *tcpConn) send(w *tcpWriter, b []byte) error {
 		return errTCPBroken
 	}
 	n := 2 + len(b)
-	c.owed += n - w.answer // owed as it is, no longer as expected
+	c.owed += n - w.answer // owed at its real size, not the size expected
 	w.answer = 0
 	if c.writing {
 		c.out = binary.BigEndian.AppendUint16(c.out, uint16(len(b)))
