@@ -10,6 +10,8 @@
 # Everything listens on 127.0.0.1 and all traffic goes to 127.0.0.1.
 # Server under test is pinned to CPU 0, dnsperf and the upstream(s) to CPU 1.
 # Prints markdown tables at the end; raw dnsperf output is kept in $WORK.
+# This script starts, pins and stops processes; bench/report (Go, built into
+# $WORK first) reads dnsperf's outputs and works out every figure and table.
 #
 # Scenarios (BENCH_SCENARIOS, default "hit fwd flood floodalt kill"):
 #   hit    cache hits: every server with its cache on, 100 warmed-up names
@@ -134,7 +136,7 @@ cleanup() {
 		kill -9 "$p" 2>/dev/null || true
 	done
 	[ -z "$CGROUP" ] || rmdir "$CGROUP" 2>/dev/null || true
-	rm -f "$WORK/nxray"   # built binary; logs stay in $WORK
+	rm -f "$WORK/nxray" "$WORK/report" # built binaries; logs stay in $WORK
 	rm -rf "$WORK/dnsproxy-build"
 	log "raw output kept in $WORK"
 	exit "$rc"
@@ -195,6 +197,10 @@ if has "$PEERS" dnsdist; then
 	DNSDIST_VER_STR=$("$DNSDIST_BIN" --version 2>/dev/null | awk 'NR == 1 {print $2}')
 fi
 
+log "building the report (bench/report)"
+(cd "$REPO" && go build -o "$WORK/report" ./bench/report) || die "building bench/report failed"
+REPORT=$WORK/report
+
 if [ "$BENCH_SKIP_NXRAY" = 1 ]; then
 	NXRAY=""
 elif [ -n "${NXRAY_BIN:-}" ]; then
@@ -205,6 +211,8 @@ else
 	NXRAY=$WORK/nxray
 fi
 NXRAY_GIT=$(cd "$REPO" && git describe --always --dirty 2>/dev/null || git rev-parse --short HEAD 2>/dev/null || echo "no commit")
+# a given binary need not be the checkout's: name both
+[ -z "${NXRAY_BIN:-}" ] || NXRAY_GIT="$NXRAY_BIN ($("$NXRAY_BIN" version 2>/dev/null | head -1); the checkout is $NXRAY_GIT)"
 DNSPERF_VER=$(dnsperf -h 2>&1 | awk '/^Version / && !v {v = $2} END {print v}')
 
 # ------------------------------------------------------------------ ports
@@ -302,9 +310,9 @@ wait_ready() { # PORT PID NAME
 	cat "$WORK/$3.log" >&2
 	die "$3 did not answer on 127.0.0.1:$1 within 10 s"
 }
-vmhwm_mib() { awk '/^VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status" 2>/dev/null || echo "?"; }
-vmrss_mib() { awk '/^VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status" 2>/dev/null || echo "?"; }
-cpu_secs() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat" 2>/dev/null || echo 0; } # utime+stime, USER_HZ=100
+vmhwm_mib() { "$REPORT" hwm "$1"; }     # peak RSS, MiB ("?" once the process is gone)
+vmrss_mib() { "$REPORT" rss "$1"; }
+cpu_secs() { "$REPORT" cpusecs "$1"; }  # utime + stime, s
 
 # nxray's failure diagnosis may query other resolvers (--alternate defaults to
 # public ones) or walk from the root servers. Point all of that at the local
@@ -398,21 +406,7 @@ start_sut() {
 RES=$WORK/results.tsv
 : >"$RES"
 
-parse_dnsperf() { # FILE -> "qps sent completed lost avg_ms"
-	awk '
-		/Queries sent:/      {sent=$3}
-		/Queries completed:/ {comp=$3}
-		/Queries lost:/      {lost=$3}
-		/Queries per second:/{qps=$4}
-		/Average Latency/    {avg=$4*1000}
-		END {printf "%.0f %s %s %s %.3f\n", qps, sent, comp, lost, avg}' "$1"
-}
-rcodes() { # FILE -> "NOERROR:123,SERVFAIL:4" (no spaces)
-	awk '/Response codes:/ {sub(/.*Response codes: */, ""); gsub(/ \([0-9.]+%\)/, ""); gsub(/, /, ","); gsub(/ /, ":"); print}' "$1"
-}
-max_latency_ms() { # FILE -> max latency of completed queries (ms)
-	awk '/Average Latency/ {gsub(/[(),]/, ""); print $NF * 1000}' "$1"
-}
+parse_dnsperf() { "$REPORT" dnsperf "$1"; } # FILE -> "qps sent completed lost avg_ms"
 
 # throughput SCENARIO SERVER PORT PID QFILE REP
 throughput() {
@@ -422,9 +416,9 @@ throughput() {
 	# in % of one CPU, tells whether the load generator was the bottleneck
 	{ time taskset -c $LOAD_CPU dnsperf -s 127.0.0.1 -p "$3" -d "$5" -l "$DURATION" \
 		-c "$CLIENTS" -q "$OUTSTANDING" -t 2 >"$out" 2>&1 || true; } 2>"$out.time"
-	GEN_CPU=$(awk '{printf "%.0f", 100 * ($2 + $3) / ($1 + 1e-9)}' "$out.time")
+	GEN_CPU=$("$REPORT" gencpu "$out.time")
 	c1=$(cpu_secs "$4"); t1=$(date +%s.%N)
-	cpu=$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" 'BEGIN {printf "%.0f", 100 * (b - a) / (e - s)}')
+	cpu=$("$REPORT" share "$c0" "$c1" "$t0" "$t1")
 	local r; r=$(parse_dnsperf "$out")
 	printf 'tput %s %s %s %s - - %s %s\n' "$1" "$2" "$6" "$r" "$(vmhwm_mib "$4")" "$cpu" >>"$RES"
 	log "$(printf '%-10s %-8s rep %s: %s qps (sent completed lost avg_ms: %s; server CPU %s%%)' "$1" "$2" "$6" "${r%% *}" "${r#* }" "$cpu")"
@@ -435,17 +429,11 @@ latency() {
 	local out=$WORK/lat-$1-$2.txt
 	taskset -c $LOAD_CPU dnsperf -s 127.0.0.1 -p "$3" -d "$5" -l "$LAT_DURATION" \
 		-c "$CLIENTS" -q "$OUTSTANDING" -t 2 -Q "$LAT_QPS" -v >"$out" 2>&1 || true
-	local r pct
-	r=$(parse_dnsperf "$out")
-	pct=$(percentiles "$out")
-	printf 'lat %s %s 1 %s %s %s\n' "$1" "$2" "$r" "$pct" "$(vmhwm_mib "$4")" >>"$RES"
-	log "$(printf '%-10s %-8s latency @%s qps: avg/p50/p99 ms %s %s' "$1" "$2" "$LAT_QPS" "$(echo "$r" | awk '{print $5}')" "$pct")"
-}
-percentiles() { # FILE (dnsperf -v output) -> "p50_ms p99_ms" of NOERROR answers
-	awk '/^> NOERROR/ {print $NF}' "$1" | sort -g |
-		awk '{v[NR]=$1} END { if (NR == 0) {print "- -"; exit}
-			i50=int(NR*0.50); if (i50<1) i50=1; i99=int(NR*0.99); if (i99<1) i99=1
-			printf "%.3f %.3f\n", v[i50]*1000, v[i99]*1000 }'
+	local r _ avg p50 p99
+	r=$("$REPORT" lat "$out") # qps sent completed lost avg_ms p50_ms p99_ms
+	read -r _ _ _ _ avg p50 p99 <<<"$r"
+	printf 'lat %s %s 1 %s %s\n' "$1" "$2" "$r" "$(vmhwm_mib "$4")" >>"$RES"
+	log "$(printf '%-10s %-8s latency @%s qps: avg/p50/p99 ms %s %s %s' "$1" "$2" "$LAT_QPS" "$avg" "$p50" "$p99")"
 }
 
 warmup() { # PORT QFILE: every name twice, then a short burst
@@ -570,14 +558,14 @@ if has "$BENCH_SCENARIOS" flood; then
 		c0=$(cpu_secs "$pid"); t0=$(date +%s.%N)
 		throughput "flood-$phase" "$sv" "$port" "$pid" "$WORK/q-hit.txt" "$round"
 		c1=$(cpu_secs "$pid"); t1=$(date +%s.%N)
-		echo "floodinfo $sv cpu-$phase-$round $(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" 'BEGIN {printf "%.0f", 100 * (b - a) / (e - s)}')" >>"$RES"
+		echo "floodinfo $sv cpu-$phase-$round $("$REPORT" share "$c0" "$c1" "$t0" "$t1")" >>"$RES"
 		echo "floodinfo $sv gencpu-$phase-$round $GEN_CPU" >>"$RES"
 		if [ -n "$fpid" ]; then
 			# dnsperf stops by itself after -l; bounded wait
 			for _ in $(seq 1 $((fl_len * 10 + 100))); do kill -0 "$fpid" 2>/dev/null || break; sleep 0.1; done
 			stop_pid "$fpid"
 			r=$(parse_dnsperf "$WORK/flood-$sv-$phase-$round.txt")
-			echo "floodinfo $sv flood-$phase-$round $r $(rcodes "$WORK/flood-$sv-$phase-$round.txt")" >>"$RES"
+			echo "floodinfo $sv flood-$phase-$round $r $("$REPORT" rcodes "$WORK/flood-$sv-$phase-$round.txt")" >>"$RES"
 			log "flood to $target (phase $phase, round $round): qps sent completed lost avg_ms: $r"
 		fi
 	}
@@ -651,13 +639,11 @@ if has "$BENCH_SCENARIOS" floodalt; then
 		c1=$(cpu_secs "$pid")
 		for _ in $(seq 1 100); do kill -0 "$hp" 2>/dev/null || break; sleep 0.1; done
 		stop_pid "$hp"
-		# dnsperf -S 1 prints "T: QPS" for the second that ended at T
-		awk -v sv="$sv" 'NR == FNR { ph[++n] = $1; cy[n] = $2; b[n] = $3 + 0.5; e[n] = $4; next }
-			/^[0-9]+\.[0-9]+: [0-9.]+$/ { t = $1 + 0; for (i = 1; i <= n; i++) if (t - 1 >= b[i] && t <= e[i]) { printf "alt %s %s %s %.0f\n", sv, ph[i], cy[i], $2; break } }' \
-			"$windows" "$hits" >>"$RES"
-		echo "altinfo $sv cpu $(awk -v a="$c0" -v b="$c1" -v s="$ALT_CYCLES" -v w="$ALT_WINDOW" 'BEGIN {printf "%.0f", 100 * (b - a) / (s * 4 * w)}')" >>"$RES"
+		# each 1-s interval of the hit run (dnsperf -S 1) into its window
+		"$REPORT" alt "$sv" "$windows" "$hits" >>"$RES"
+		echo "altinfo $sv cpu $("$REPORT" share "$c0" "$c1" 0 $((ALT_CYCLES * 4 * ALT_WINDOW)))" >>"$RES"
 		echo "altinfo $sv rss-end $(vmrss_mib "$pid") $(vmhwm_mib "$pid")" >>"$RES"
-		log "floodalt $sv: $(awk -v sv="$sv" '$1 == "alt" && $2 == sv { s[$3] += $5; n[$3]++ } END { printf "hits/s no flood %.0f (%d s), control %.0f (%d s), flood %.0f (%d s)", s["off"]/n["off"], n["off"], s["ctl"]/n["ctl"], n["ctl"], s["on"]/n["on"], n["on"] }' "$RES")"
+		log "floodalt $sv: $("$REPORT" altsum "$sv" "$RES")"
 		offbox_check "$pid" "$sv"; stop_pid "$pid"
 		idle_check "after-floodalt-$sv"
 	done
@@ -688,17 +674,9 @@ if has "$BENCH_SCENARIOS" kill; then
 		{ kill -9 "$UPA_PID"; wait "$UPA_PID"; } 2>/dev/null || true
 		for _ in $(seq 1 $(((KILL_DURATION + 5) * 10))); do kill -0 "$dp" 2>/dev/null || break; sleep 0.1; done
 		stop_pid "$dp"
-		# which upstream answered after the kill: B's share of the load
-		r=$(parse_dnsperf "$out")
-		mx=$(max_latency_ms "$out")
-		pct=$(percentiles "$out")
-		slow=$(awk '/^> NOERROR/ {if ($NF > 0.1) a++; if ($NF > 0.4) b++; if ($NF > 1) c++} END {printf "%d %d %d", a, b, c}' "$out")
-		rc=$(rcodes "$out")
-		[ -n "$rc" ] || rc=-
-		# dnsperf -S 1: answers completed in each second; the lowest one
-		minsec=$(awk '/^[0-9]+\.[0-9]+: [0-9.]+$/ {v = $2 + 0; if (!n++ || v < m) m = v} END {printf "%.0f", m}' "$out")
-		echo "kill $s $r $mx $pct $slow $rc $minsec" >>"$RES"
-		log "kill $s: qps sent completed lost avg_ms: $r; max ${mx} ms; p50/p99 $pct; >100ms/>400ms/>1s: $slow; rcodes $rc; lowest 1-s rate $minsec"
+		r=$("$REPORT" kill "$out")
+		echo "kill $s $r" >>"$RES"
+		log "kill $s: qps sent completed lost avg_ms max_ms p50 p99 >100ms >400ms >1s rcodes lowest-1s-rate: $r"
 		offbox_check "$pid" "$s"
 		stop_pid "$pid"; stop_pid "$UPB_PID"; stop_pid "$UPA_PID"
 	done
@@ -714,156 +692,9 @@ done
 
 # ---------------------------------------------------------------- report
 TABLE=$WORK/results.md
-awk -v reps="$REPS" -v dur="$DURATION" -v latqps="$LAT_QPS" -v floodqps="$FLOOD_QPS" \
-	-v killqps="$KILL_QPS" -v killat="$KILL_AT" -v killto="$KILL_TIMEOUT" -v killq="$KILL_OUTSTANDING" -v settle="$FLOOD_SETTLE" '
-	function pretty(sv) {
-		if (sv == "nxray") return "nxray"
-		if (sv == "coredns") return "CoreDNS"
-		if (sv == "dnsproxy") return "dnsproxy"
-		if (sv == "dnsdist") return "dnsdist"
-		if (sv == "direct") return "direct to upstream"
-		return sv
-	}
-	function label(sc, sv) {
-		if (sv == "direct") return "direct to upstream (baseline; RSS = upstream)"
-		return (sc == "hit" ? "cache hit: " : "forwarding: ") pretty(sv)
-	}
-	$1 == "tput" {
-		k = $2 SUBSEP $3
-		if (!(k in n)) order[++nk] = k
-		n[k]++; q[k] += $5; qs[k] = qs[k] (qs[k] == "" ? "" : ", ") $5
-		sent[k] += $6; lost[k] += $8; avg[k] += $9; cpu[k] += $13
-		if ($12 + 0 > rss[k] + 0) rss[k] = $12
-		if ($2 == "hit" || $2 == "fwd") { if (!($3 in seen)) { sv[++ns] = $3; seen[$3] = 1 } }
-	}
-	$1 == "lat" {
-		k = $2 SUBSEP $3
-		lavg[k] = $9; p50[k] = $10; p99[k] = $11; llost[k] = $8
-		if ($12 + 0 > rss[k] + 0) rss[k] = $12
-	}
-	$1 == "floodinfo" { fi[$2, $3] = $0; if (!($2 in fseen)) { fsv[++nfs] = $2; fseen[$2] = 1 } }
-	$1 == "tput" && $2 ~ /^flood-/ { p = substr($2, 7); fq[$3, p, $4] = $5; if ($4 + 0 > nround) nround = $4 + 0 }
-	$1 == "floodinfo" && $3 ~ /^cpu-/ { split($3, z, "-"); fcpu[$2, z[2], z[3]] = $4 }
-	$1 == "floodinfo" && $3 ~ /^gencpu-/ { split($3, z, "-"); fgen[$2, z[2], z[3]] = $4 }
-	$1 == "floodinfo" && $3 ~ /^flood-/ { split($3, z, "-"); fsent[$2, z[2], z[3]] = $5; fcomp[$2, z[2], z[3]] = $6; flost[$2, z[2], z[3]] = $7; frc[$2, z[2], z[3]] = $9 }
-	$1 == "kill" { kl[++nkl] = $0 }
-	END {
-		for (i = 1; i <= nk; i++) { k = order[i]; mq[k] = q[k] / n[k]; ml[k] = avg[k] / n[k] }
-		# side-by-side summary
-		print "| server | cache-hit QPS | hit p50 / p99 @" latqps " qps (ms) | hit peak RSS (MiB) | forwarding QPS | fwd p50 / p99 @" latqps " qps (ms) | fwd peak RSS (MiB) |"
-		print "|---|---:|---:|---:|---:|---:|---:|"
-		for (i = 1; i <= ns; i++) {
-			s = sv[i]; h = "hit" SUBSEP s; f = "fwd" SUBSEP s
-			printf "| %s | %s | %s | %s | %s | %s | %s |\n", pretty(s),
-				(h in mq ? sprintf("%.0f", mq[h]) : "-"), (h in p50 ? p50[h] " / " p99[h] : "-"), (h in rss ? rss[h] : "-"),
-				(f in mq ? sprintf("%.0f", mq[f]) : "-"), (f in p50 ? p50[f] " / " p99[f] : "-"), (f in rss ? rss[f] : "-")
-		}
-		print ""
-		print "| scenario | QPS (mean) | QPS per rep | lost | avg latency at max load (ms) | latency @" latqps " qps avg / p50 / p99 (ms) | peak RSS (MiB) | server CPU at max load (% of one CPU) |"
-		print "|---|---:|---:|---:|---:|---:|---:|---:|"
-		for (i = 1; i <= nk; i++) {
-			k = order[i]; split(k, a, SUBSEP)
-			if (a[1] != "hit" && a[1] != "fwd") continue
-			printf "| %s | %.0f | %s | %d (%.2f%%) | %.3f | %s / %s / %s%s | %s | %.0f |\n",
-				label(a[1], a[2]), mq[k], qs[k], lost[k], 100 * lost[k] / (sent[k] ? sent[k] : 1),
-				ml[k], lavg[k], p50[k], p99[k], (llost[k] > 0 ? " (" llost[k] " lost)" : ""), rss[k], cpu[k] / n[k]
-		}
-		print ""
-		h = "hit" SUBSEP "nxray"
-		for (i = 1; i <= ns; i++) {
-			s = sv[i]; if (s == "nxray" || s == "direct") continue
-			c = "hit" SUBSEP s; f = "fwd" SUBSEP "nxray"; fc = "fwd" SUBSEP s
-			if ((h in mq) && mq[c] > 0)
-				printf "- cache-hit QPS nxray/%s: %.2f\n", pretty(s), mq[h] / mq[c]
-			if ((f in mq) && mq[fc] > 0)
-				printf "- forwarding QPS nxray/%s: %.2f\n", pretty(s), mq[f] / mq[fc]
-		}
-		f = "fwd" SUBSEP "nxray"; d = "fwd" SUBSEP "direct"
-		if ((f in lavg) && lavg[d] > 0) {
-			printf "- forwarding latency @%s qps, nxray vs direct: avg %+.0f%%, p50 %+.0f%%, p99 %+.0f%% (target within +10%%: %s)\n",
-				latqps, 100 * (lavg[f] / lavg[d] - 1), 100 * (p50[f] / p50[d] - 1), 100 * (p99[f] / p99[d] - 1),
-				(lavg[f] <= 1.10 * lavg[d] ? "MET" : "NOT MET")
-		}
-		for (fi_i = 1; fi_i <= nfs; fi_i++) {
-			s = fsv[fi_i]
-			if (!((("flood-off" SUBSEP s) in mq))) continue
-			print ""
-			print "Flood (" pretty(s) ", cache on; " nround " rounds of: a hit run without flood, one while the flood goes to the upstream (control), one while it goes to " pretty(s) ", each round starting one phase later; dnsperf -l " dur " each; flood at " floodqps " qps of fresh rnd-N.bench.test. names):"
-			print ""
-			print "| run | hit QPS (mean) | QPS per round | vs no flood (mean of per-round ratios; min-max) | " pretty(s) " CPU (% of CPU 0) | dnsperf (hits) CPU (% of CPU 1) |"
-			print "|---|---:|---:|---:|---:|---:|"
-			np = split("off ctl on", ph, " ")
-			delete ratio
-			for (j = 1; j <= np; j++) {
-				k = "flood-" ph[j] SUBSEP s; if (!(k in mq)) continue
-				rmin = 1e9; rmax = 0; rsum = 0; rn = 0; csum = 0; gsum = 0
-				for (r = 1; r <= nround; r++) {
-					if (!((s, ph[j], r) in fq) || !((s, "off", r) in fq)) continue
-					x = fq[s, ph[j], r] / fq[s, "off", r]; rsum += x; rn++
-					if (x < rmin) rmin = x; if (x > rmax) rmax = x
-					csum += fcpu[s, ph[j], r]; gsum += fgen[s, ph[j], r]
-				}
-				desc = (ph[j] == "off" ? "no flood" : ph[j] == "ctl" ? "control: flood sent to the upstream, not " pretty(s) : "flood sent to " pretty(s))
-				printf "| %s | %.0f | %s | %.1f%% (%.0f-%.0f%%) | %.0f | %.0f |\n", desc, mq[k], qs[k], 100 * rsum / rn, 100 * rmin, 100 * rmax, csum / rn, gsum / rn
-				ratio[ph[j]] = rsum / rn
-			}
-			print ""
-			printf "- hit throughput during the flood: %.1f%% of flood-free (mean of per-round ratios; target >= 90%%: %s); ratio of means %.1f%%\n", 100 * ratio["on"], (ratio["on"] >= 0.9 ? "MET" : "NOT MET"), 100 * mq["flood-on" SUBSEP s] / mq["flood-off" SUBSEP s]
-			if ("ctl" in ratio)
-				printf "- with the flood sent to the upstream instead (control): %.1f%%; flood vs control: %.1f%%\n", 100 * ratio["ctl"], 100 * mq["flood-on" SUBSEP s] / mq["flood-ctl" SUBSEP s]
-			fs = 0; fc = 0; fl = 0; fr = ""
-			for (r = 1; r <= nround; r++) if ((s, "on", r) in fsent) { fs += fsent[s, "on", r]; fc += fcomp[s, "on", r]; fl += flost[s, "on", r]; fr = frc[s, "on", r] }
-			printf "- flood queries sent to %s: %d, answered %d, lost %d (last round rcodes %s)\n", pretty(s), fs, fc, fl, fr
-			split(fi[s, "rss-start"], r0, " "); split(fi[s, "rss-end"], r1, " "); split(fi[s, "loglines"], ll, " ")
-			rl = ""
-			for (r = 1; r <= nround; r++) { split(fi[s, "rss-on-" r], xr, " "); rl = rl (rl == "" ? "" : ", ") xr[4] }
-			printf "- %s RSS (MiB): %s at start; right after each flood round: %s; %s " settle " s after the last (peak %s); %s lines of output\n", pretty(s), r0[4], rl, r1[4], r1[5], ll[4]
-			fsum[s] = sprintf("| %s | %.0f | %.0f (%.1f%%) | %.0f (%.1f%%) | %.1f%% |", pretty(s), mq["flood-off" SUBSEP s],
-				mq["flood-ctl" SUBSEP s], 100 * ratio["ctl"], mq["flood-on" SUBSEP s], 100 * ratio["on"],
-				100 * mq["flood-on" SUBSEP s] / mq["flood-ctl" SUBSEP s])
-		}
-		if (nfs > 1) {
-			print ""
-			print "Flood, side by side (hit QPS, mean over rounds; in brackets the mean of per-round ratios to no flood):"
-			print ""
-			print "| server | no flood | control (flood to the upstream) | flood to the server | flood vs control (ratio of means) |"
-			print "|---|---:|---:|---:|---:|"
-			for (fi_i = 1; fi_i <= nfs; fi_i++) if (fsv[fi_i] in fsum) print fsum[fsv[fi_i]]
-		}
-		if (nkl > 0) {
-			print ""
-			print "Kill (forwarding at " killqps " qps to upstreams A then B, A killed with SIGKILL " killat " s in; nxray --timeout " killto "; dnsperf -t 2 -q " killq "):"
-			print ""
-			print "| server | sent | completed | lost (timed out after 2 s) | rcodes | p50 / p99 (ms) | max latency (ms) | answers > 100 ms / > 400 ms / > 1 s | lowest answers/s in any 1-s interval |"
-			print "|---|---:|---:|---:|---|---:|---:|---:|---:|"
-			for (j = 1; j <= nkl; j++) {
-				split(kl[j], a, " ")
-				printf "| %s | %s | %s | %s | %s | %s / %s | %s | %s / %s / %s | %s |\n", pretty(a[2]), a[4], a[5], a[6], a[14], a[9], a[10], a[8], a[11], a[12], a[13], a[15]
-			}
-		}
-	}' "$RES" >"$TABLE"
-# floodalt: means over the 1-s intervals of each phase, and per cycle
-awk -v floodqps="$FLOOD_QPS" -v win="$ALT_WINDOW" -v cycles="$ALT_CYCLES" '
-	$1 == "alt" { if (!($2 in seen)) { sv[++n] = $2; seen[$2] = 1 }; s[$2, $3] += $5; c[$2, $3]++; sc[$2, $3, $4] += $5; cc[$2, $3, $4]++ }
-	$1 == "altinfo" && $3 == "cpu" { cpu[$2] = $4 }
-	$1 == "altinfo" && $3 ~ /^flood-on-/ { sent[$2] += $5; comp[$2] += $6; lost[$2] += $7 }
-	END {
-		if (!n) exit
-		print ""
-		print "Flood switched on and off under one hit run (floodalt: " cycles " cycles of " win "-s windows: no flood, flood to the upstream (control), no flood, flood to the server; dnsperf -S 1; the first 0.5 s of each window left out):"
-		print ""
-		print "| server | hits/s, no flood | control | flood to the server | flood vs no flood | flood vs control | per-cycle flood vs no flood: mean ± standard error (min-max) | server CPU | flood sent / answered / lost |"
-		print "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-		for (i = 1; i <= n; i++) {
-			v = sv[i]; off = s[v, "off"] / c[v, "off"]; ctl = s[v, "ctl"] / c[v, "ctl"]; on = s[v, "on"] / c[v, "on"]
-			lo = 1e9; hi = 0; m = 0; q = 0; k2 = 0
-			for (k = 1; k <= cycles; k++) if (cc[v, "on", k] && cc[v, "off", k]) {
-				r = (sc[v, "on", k] / cc[v, "on", k]) / (sc[v, "off", k] / cc[v, "off", k]); if (r < lo) lo = r; if (r > hi) hi = r
-				k2++; m += r; q += r * r }
-			m /= k2; se = (k2 > 1) ? sqrt((q - k2 * m * m) / (k2 - 1) / k2) : 0
-			printf "| %s | %.0f (%d s) | %.0f (%.1f%%; %d s) | %.0f (%d s) | **%.1f%%** | %.1f%% | %.1f%% ± %.1f (%.0f-%.0f%%) | %s%% | %d / %d / %d |\n", (v == "coredns" ? "CoreDNS" : v), off, c[v, "off"], ctl, 100 * ctl / off, c[v, "ctl"], on, c[v, "on"], 100 * on / off, 100 * on / ctl, 100 * m, 100 * se, 100 * lo, 100 * hi, cpu[v], sent[v], comp[v], lost[v]
-		}
-	}' "$RES" >>"$TABLE"
+"$REPORT" tables -duration "$DURATION" -lat-qps "$LAT_QPS" -flood-qps "$FLOOD_QPS" -settle "$FLOOD_SETTLE" \
+	-kill-qps "$KILL_QPS" -kill-at "$KILL_AT" -kill-timeout "$KILL_TIMEOUT" -kill-outstanding "$KILL_OUTSTANDING" \
+	-alt-window "$ALT_WINDOW" -alt-cycles "$ALT_CYCLES" "$RES" >"$TABLE"
 
 {
 	echo
