@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/nxray/nxray/internal/dnstest"
 )
 
 // fakeAnnotator explains every failure with code and text, or waits for
@@ -48,17 +50,17 @@ func edns(name string, size uint16) *dns.Msg {
 }
 
 func TestUpstreamEDEPassesThroughAttributed(t *testing.T) {
-	up := startUpstream(t, servfailWithEDE)
-	_, addr := startProxy(t, func(c *Config) { c.FailoverRcodes = nil }, up.addr)
+	up := dnstest.Start(t, servfailWithEDE)
+	_, addr := startProxy(t, func(c *Config) { c.FailoverRcodes = nil }, up.Addr)
 	for _, from := range []string{"upstream", "cache"} {
 		r := query(t, "udp", addr, edns("bogus.example.test.", 1232))
 		ede := edeOf(r)
-		if len(ede) != 1 || ede[0].InfoCode != dns.ExtendedErrorCodeDNSBogus || ede[0].ExtraText != "upstream "+up.addr+": bad sig" {
-			t.Errorf("from the %s: EDE %v, want code 6 attributed to %s", from, ede, up.addr)
+		if len(ede) != 1 || ede[0].InfoCode != dns.ExtendedErrorCodeDNSBogus || ede[0].ExtraText != "upstream "+up.Addr+": bad sig" {
+			t.Errorf("from the %s: EDE %v, want code 6 attributed to %s", from, ede, up.Addr)
 		}
 	}
-	if up.queries.Load() != 1 {
-		t.Errorf("upstream saw %d queries, want 1 (the second from the cache)", up.queries.Load())
+	if up.Queries() != 1 {
+		t.Errorf("upstream saw %d queries, want 1 (the second from the cache)", up.Queries())
 	}
 	if r := query(t, "udp", addr, question("bogus.example.test.", dns.TypeA)); r.IsEdns0() != nil {
 		t.Errorf("a client without EDNS0 got an OPT record: %v", r)
@@ -66,10 +68,10 @@ func TestUpstreamEDEPassesThroughAttributed(t *testing.T) {
 }
 
 func TestAnnotation(t *testing.T) {
-	nx := startUpstream(t, answerRcode(dns.RcodeNameError, testSOA(60, 60)))
-	ok := startUpstream(t, answerA("192.0.2.1", 60))
+	nx := dnstest.Start(t, answerRcode(dns.RcodeNameError, testSOA(60, 60)))
+	ok := dnstest.Start(t, dnstest.AnswerA("192.0.2.1", 60))
 	ann := &fakeAnnotator{code: dns.ExtendedErrorCodeNoReachableAuthority, text: "nxray: lame_delegation: the parent lists a server that refuses", known: true}
-	_, addr := startProxy(t, func(c *Config) { c.Annotator = ann }, nx.addr)
+	_, addr := startProxy(t, func(c *Config) { c.Annotator = ann }, nx.Addr)
 	for _, from := range []string{"upstream", "cache"} {
 		ede := edeOf(query(t, "udp", addr, edns("gone.example.test.", 1232)))
 		if len(ede) != 1 || ede[0].InfoCode != ann.code || ede[0].ExtraText != ann.text {
@@ -79,16 +81,16 @@ func TestAnnotation(t *testing.T) {
 	if r := query(t, "udp", addr, question("gone.example.test.", dns.TypeA)); r.IsEdns0() != nil {
 		t.Errorf("no EDNS0 from the client, yet an OPT came back: %v", r)
 	}
-	_, okAddr := startProxy(t, func(c *Config) { c.Annotator = ann }, ok.addr)
+	_, okAddr := startProxy(t, func(c *Config) { c.Annotator = ann }, ok.Addr)
 	if ede := edeOf(query(t, "udp", okAddr, edns("fine.example.test.", 1232))); len(ede) != 0 {
 		t.Errorf("a NOERROR answer was annotated: %v", ede)
 	}
 }
 
 func TestUpstreamEDEComesFirst(t *testing.T) {
-	up := startUpstream(t, servfailWithEDE)
+	up := dnstest.Start(t, servfailWithEDE)
 	ann := &fakeAnnotator{code: dns.ExtendedErrorCodeDNSKEYMissing, text: "nxray: dnssec_bogus: DS matches no DNSKEY", known: true}
-	_, addr := startProxy(t, func(c *Config) { c.FailoverRcodes = nil; c.Annotator = ann }, up.addr)
+	_, addr := startProxy(t, func(c *Config) { c.FailoverRcodes = nil; c.Annotator = ann }, up.Addr)
 	ede := edeOf(query(t, "udp", addr, edns("bogus.example.test.", 1232)))
 	if len(ede) != 2 || ede[0].InfoCode != dns.ExtendedErrorCodeDNSBogus || ede[1].InfoCode != dns.ExtendedErrorCodeDNSKEYMissing {
 		t.Errorf("EDE %v, want the upstream's 6 then nxray's 9", ede)
@@ -96,9 +98,9 @@ func TestUpstreamEDEComesFirst(t *testing.T) {
 }
 
 func TestLongAnnotationIsCutToFit(t *testing.T) {
-	up := startUpstream(t, answerRcode(dns.RcodeNameError, testSOA(60, 60)))
+	up := dnstest.Start(t, answerRcode(dns.RcodeNameError, testSOA(60, 60)))
 	ann := &fakeAnnotator{code: 0, text: "nxray: nxdomain_confirmed: " + strings.Repeat("é long summary ", 400), known: true}
-	_, addr := startProxy(t, func(c *Config) { c.Annotator = ann }, up.addr)
+	_, addr := startProxy(t, func(c *Config) { c.Annotator = ann }, up.Addr)
 	c := &dns.Client{Net: "udp", Timeout: 5 * time.Second, UDPSize: 512}
 	r, _, err := c.Exchange(edns("gone.example.test.", 512), addr)
 	if err != nil {
@@ -121,18 +123,18 @@ func TestLongAnnotationIsCutToFit(t *testing.T) {
 }
 
 func TestAnnotateWait(t *testing.T) {
-	up := startUpstream(t, answerRcode(dns.RcodeNameError, testSOA(60, 60)))
+	up := dnstest.Start(t, answerRcode(dns.RcodeNameError, testSOA(60, 60)))
 	t.Run("the explanation arrives in time", func(t *testing.T) {
 		ann := &fakeAnnotator{code: 0, text: "nxray: nxdomain_confirmed: gone", ready: make(chan struct{})}
 		close(ann.ready)
-		_, addr := startProxy(t, func(c *Config) { c.Annotator = ann; c.AnnotateWait = 2 * time.Second }, up.addr)
+		_, addr := startProxy(t, func(c *Config) { c.Annotator = ann; c.AnnotateWait = 2 * time.Second }, up.Addr)
 		if ede := edeOf(query(t, "udp", addr, edns("first.example.test.", 1232))); len(ede) != 1 {
 			t.Errorf("the first answer carries no explanation: %v", ede)
 		}
 	})
 	t.Run("the diagnosis hangs", func(t *testing.T) {
 		ann := &fakeAnnotator{ready: make(chan struct{})} // never ready
-		_, addr := startProxy(t, func(c *Config) { c.Annotator = ann; c.AnnotateWait = 200 * time.Millisecond }, up.addr)
+		_, addr := startProxy(t, func(c *Config) { c.Annotator = ann; c.AnnotateWait = 200 * time.Millisecond }, up.Addr)
 		start := time.Now()
 		r := query(t, "udp", addr, edns("hang.example.test.", 1232))
 		if r.Rcode != dns.RcodeNameError || len(edeOf(r)) != 0 {

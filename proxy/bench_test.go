@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/nxray/nxray/internal/dnstest"
 )
 
 // BenchmarkCacheHit measures the hot path: a query answered from the cache,
@@ -21,8 +23,8 @@ func BenchmarkCacheHit(b *testing.B) {
 		s.ServeDNS(w, req)
 	}
 	b.StopTimer()
-	if up.queries.Load() != 1 {
-		b.Fatalf("upstream saw %d queries: not a cache hit", up.queries.Load())
+	if up.Queries() != 1 {
+		b.Fatalf("upstream saw %d queries: not a cache hit", up.Queries())
 	}
 }
 
@@ -50,17 +52,17 @@ func BenchmarkCacheHitParallel(b *testing.B) {
 		}
 	})
 	b.StopTimer()
-	if up.queries.Load() != int32(len(names)) {
-		b.Fatalf("upstream saw %d queries for %d names: not all cache hits", up.queries.Load(), len(names))
+	if up.Queries() != len(names) {
+		b.Fatalf("upstream saw %d queries for %d names: not all cache hits", up.Queries(), len(names))
 	}
 }
 
 // BenchmarkForward measures a cache miss: the query packed, sent to an
 // upstream on loopback over UDP, the answer read, checked and written.
 func BenchmarkForward(b *testing.B) {
-	up := startUpstream(b, answerA("192.0.2.1", 3600))
+	up := dnstest.Start(b, dnstest.AnswerA("192.0.2.1", 3600))
 	s, err := New(Config{
-		Upstreams: []Upstream{{Net: "udp", Addr: up.addr}},
+		Upstreams: []Upstream{{Net: "udp", Addr: up.Addr}},
 		ACL:       loopbackACL,
 	})
 	if err != nil {
@@ -78,10 +80,10 @@ func BenchmarkForward(b *testing.B) {
 
 // cachingServer is a Server with a cache in front of an in-process upstream,
 // not listening: benchmarks call ServeDNS directly.
-func cachingServer(b *testing.B) (*Server, *fakeUpstream) {
-	up := startUpstream(b, answerA("192.0.2.1", 3600))
+func cachingServer(b *testing.B) (*Server, *dnstest.Server) {
+	up := dnstest.Start(b, dnstest.AnswerA("192.0.2.1", 3600))
 	s, err := New(Config{
-		Upstreams: []Upstream{{Net: "udp", Addr: up.addr}},
+		Upstreams: []Upstream{{Net: "udp", Addr: up.Addr}},
 		ACL:       loopbackACL,
 		Cache:     CacheConfig{Size: 10000, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour},
 	})
@@ -142,8 +144,8 @@ func BenchmarkCacheHitNXDOMAIN(b *testing.B) {
 		s.ServeDNS(w, req)
 	}
 	b.StopTimer()
-	if up.queries.Load() != 1 {
-		b.Fatalf("upstream saw %d queries: not a cache hit", up.queries.Load())
+	if up.Queries() != 1 {
+		b.Fatalf("upstream saw %d queries: not a cache hit", up.Queries())
 	}
 }
 
@@ -157,10 +159,10 @@ func BenchmarkUDPMissNXDOMAIN(b *testing.B) {
 
 // negativeServer is cachingServer in front of an upstream that answers
 // NXDOMAIN with a SOA, and with an observer that keeps nothing.
-func negativeServer(b *testing.B) (*Server, *fakeUpstream) {
-	up := startUpstream(b, answerRcode(dns.RcodeNameError, testSOA(3600, 3600)))
+func negativeServer(b *testing.B) (*Server, *dnstest.Server) {
+	up := dnstest.Start(b, answerRcode(dns.RcodeNameError, testSOA(3600, 3600)))
 	s, err := New(Config{
-		Upstreams: []Upstream{{Net: "udp", Addr: up.addr}},
+		Upstreams: []Upstream{{Net: "udp", Addr: up.Addr}},
 		ACL:       loopbackACL,
 		Cache:     CacheConfig{Size: 10000, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour},
 		Observer:  discardObserver{},

@@ -10,12 +10,14 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/nxray/nxray/internal/dnstest"
 )
 
 func TestCacheHitCountsTTLDown(t *testing.T) {
-	up := startUpstream(t, answerA("192.0.2.1", 300))
-	clk := newClock()
-	s, addr := startProxy(t, func(c *Config) { c.Now = clk.Now }, up.addr)
+	up := dnstest.Start(t, dnstest.AnswerA("192.0.2.1", 300))
+	clk := dnstest.NewClock()
+	s, addr := startProxy(t, func(c *Config) { c.Now = clk.Now }, up.Addr)
 
 	first := query(t, "udp", addr, question("c.example.test.", dns.TypeA))
 	clk.Advance(100 * time.Second)
@@ -23,7 +25,7 @@ func TestCacheHitCountsTTLDown(t *testing.T) {
 	m.Id = 4242
 	second := query(t, "udp", addr, m)
 
-	if n := up.queries.Load(); n != 1 {
+	if n := up.Queries(); n != 1 {
 		t.Fatalf("upstream saw %d queries, want 1: the second should be a cache hit", n)
 	}
 	if got := first.Answer[0].Header().Ttl; got != 300 {
@@ -40,14 +42,14 @@ func TestCacheHitCountsTTLDown(t *testing.T) {
 	}
 	clk.Advance(200 * time.Second)
 	query(t, "udp", addr, question("c.example.test.", dns.TypeA))
-	if n := up.queries.Load(); n != 2 {
+	if n := up.Queries(); n != 2 {
 		t.Errorf("after the TTL ran out the upstream saw %d queries, want 2", n)
 	}
 }
 
 func TestCacheKeyedByFlags(t *testing.T) {
-	up := startUpstream(t, answerA("192.0.2.1", 300))
-	_, addr := startProxy(t, nil, up.addr)
+	up := dnstest.Start(t, dnstest.AnswerA("192.0.2.1", 300))
+	_, addr := startProxy(t, nil, up.Addr)
 	plain := question("k.example.test.", dns.TypeA)
 	do := question("k.example.test.", dns.TypeA)
 	do.SetEdns0(1232, true)
@@ -57,7 +59,7 @@ func TestCacheKeyedByFlags(t *testing.T) {
 	for _, m := range []*dns.Msg{plain, do, cd, aaaa, plain, do, cd, aaaa} {
 		query(t, "udp", addr, m)
 	}
-	if n := up.queries.Load(); n != 4 {
+	if n := up.Queries(); n != 4 {
 		t.Errorf("upstream saw %d queries, want 4 (one per distinct type, DO and CD)", n)
 	}
 }
@@ -79,24 +81,24 @@ func TestNegativeCachingFollowsSOA(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			up := startUpstream(t, answerRcode(tt.rcode, tt.soa))
-			clk := newClock()
+			up := dnstest.Start(t, answerRcode(tt.rcode, tt.soa))
+			clk := dnstest.NewClock()
 			_, addr := startProxy(t, func(c *Config) {
 				c.Now = clk.Now
 				c.Cache.NegativeMaxTTL = tt.negMax
-			}, up.addr)
+			}, up.Addr)
 			ask := func() *dns.Msg { return query(t, "udp", addr, question("nx.example.test.", dns.TypeA)) }
 			ask()
 			if tt.cachedS == 0 {
 				ask()
-				if n := up.queries.Load(); n != 2 {
+				if n := up.Queries(); n != 2 {
 					t.Errorf("upstream saw %d queries, want 2: no SOA, no caching", n)
 				}
 				return
 			}
 			clk.Advance(time.Duration(tt.cachedS-1) * time.Second)
 			r := ask()
-			if n := up.queries.Load(); n != 1 {
+			if n := up.Queries(); n != 1 {
 				t.Fatalf("within %ds the upstream saw %d queries, want 1", tt.cachedS, n)
 			}
 			if r.Rcode != tt.rcode {
@@ -107,7 +109,7 @@ func TestNegativeCachingFollowsSOA(t *testing.T) {
 			}
 			clk.Advance(time.Second)
 			ask()
-			if n := up.queries.Load(); n != 2 {
+			if n := up.Queries(); n != 2 {
 				t.Errorf("after %ds the upstream saw %d queries, want 2", tt.cachedS, n)
 			}
 		})
@@ -115,22 +117,22 @@ func TestNegativeCachingFollowsSOA(t *testing.T) {
 }
 
 func TestServfailCachedBriefly(t *testing.T) {
-	up := startUpstream(t, answerRcode(dns.RcodeServerFailure, nil))
-	clk := newClock()
+	up := dnstest.Start(t, answerRcode(dns.RcodeServerFailure, nil))
+	clk := dnstest.NewClock()
 	_, addr := startProxy(t, func(c *Config) {
 		c.Now = clk.Now
 		c.FailoverRcodes = nil
 		c.Cache.ServfailTTL = 5 * time.Second
-	}, up.addr)
+	}, up.Addr)
 	query(t, "udp", addr, question("sf.example.test.", dns.TypeA))
 	clk.Advance(4 * time.Second)
 	query(t, "udp", addr, question("sf.example.test.", dns.TypeA))
-	if n := up.queries.Load(); n != 1 {
+	if n := up.Queries(); n != 1 {
 		t.Fatalf("upstream saw %d queries within servfail_ttl, want 1", n)
 	}
 	clk.Advance(time.Second)
 	query(t, "udp", addr, question("sf.example.test.", dns.TypeA))
-	if n := up.queries.Load(); n != 2 {
+	if n := up.Queries(); n != 2 {
 		t.Errorf("upstream saw %d queries after servfail_ttl, want 2", n)
 	}
 }
@@ -182,11 +184,11 @@ func TestCacheLifetime(t *testing.T) {
 }
 
 func TestCacheDisabled(t *testing.T) {
-	up := startUpstream(t, answerA("192.0.2.1", 300))
-	s, addr := startProxy(t, func(c *Config) { c.Cache.Size = 0 }, up.addr)
+	up := dnstest.Start(t, dnstest.AnswerA("192.0.2.1", 300))
+	s, addr := startProxy(t, func(c *Config) { c.Cache.Size = 0 }, up.Addr)
 	query(t, "udp", addr, question("d.example.test.", dns.TypeA))
 	query(t, "udp", addr, question("d.example.test.", dns.TypeA))
-	if n := up.queries.Load(); n != 2 {
+	if n := up.Queries(); n != 2 {
 		t.Errorf("with the cache off the upstream saw %d queries, want 2", n)
 	}
 	if st := s.Stats(); st.CacheHits != 0 || st.CacheEntries != 0 {
@@ -205,7 +207,7 @@ func TestCacheDisabled(t *testing.T) {
 func TestMissAnswerSentFromTheCacheEntry(t *testing.T) {
 	nsid := &dns.EDNS0_NSID{Code: dns.EDNS0NSID, Nsid: "6e7872617921"}
 	cookie := &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"}
-	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+	up := dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		q := r.Question[0]
 		m := new(dns.Msg).SetReply(r)
 		switch {
@@ -232,7 +234,7 @@ func TestMissAnswerSentFromTheCacheEntry(t *testing.T) {
 		w.WriteMsg(m)
 	})
 	server := func(cacheSize int) *Server {
-		s, err := New(Config{Upstreams: []Upstream{{Net: "udp", Addr: up.addr}}, ACL: loopbackACL,
+		s, err := New(Config{Upstreams: []Upstream{{Net: "udp", Addr: up.Addr}}, ACL: loopbackACL,
 			Cache: CacheConfig{Size: cacheSize, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour}})
 		if err != nil {
 			t.Fatal(err)
@@ -295,14 +297,14 @@ func TestMissAnswerSentFromTheCacheEntry(t *testing.T) {
 // question lowercased; the client still gets its own spelling back, on the
 // miss (sent from the cache entry's bytes) as on the hit.
 func TestCachedMissKeepsClientSpelling(t *testing.T) {
-	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+	up := dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		m := new(dns.Msg).SetReply(r)
 		m.Question[0].Name = strings.ToLower(m.Question[0].Name)
 		m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: m.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
 			A: net.IPv4(192, 0, 2, 1)}}
 		w.WriteMsg(m)
 	})
-	s, err := New(Config{Upstreams: []Upstream{{Net: "udp", Addr: up.addr}}, ACL: loopbackACL,
+	s, err := New(Config{Upstreams: []Upstream{{Net: "udp", Addr: up.Addr}}, ACL: loopbackACL,
 		Cache: CacheConfig{Size: 1000, MaxTTL: time.Hour}})
 	if err != nil {
 		t.Fatal(err)
@@ -319,7 +321,7 @@ func TestCachedMissKeepsClientSpelling(t *testing.T) {
 			t.Errorf("%s: question %q, want the client's spelling", pass, got)
 		}
 	}
-	if n := up.queries.Load(); n != 1 {
+	if n := up.Queries(); n != 1 {
 		t.Errorf("upstream saw %d queries, want 1 (a miss, then a hit)", n)
 	}
 }
@@ -330,14 +332,14 @@ func TestCachedMissKeepsClientSpelling(t *testing.T) {
 // it is asked, so the flood's names, asked once each, do not push out one
 // that clients keep asking for.
 func TestFloodKeepsAnswersCached(t *testing.T) {
-	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+	up := dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		if strings.HasPrefix(r.Question[0].Name, "www") {
-			answerA("192.0.2.1", 300)(w, r)
+			dnstest.AnswerA("192.0.2.1", 300)(w, r)
 		} else {
 			answerRcode(dns.RcodeNameError, testSOA(3600, 300))(w, r)
 		}
 	})
-	s, addr := startProxy(t, func(c *Config) { c.Cache.Size, c.Cache.NegativeSize = 40, 10 }, up.addr)
+	s, addr := startProxy(t, func(c *Config) { c.Cache.Size, c.Cache.NegativeSize = 40, 10 }, up.Addr)
 	const names, flood = 20, 200
 	ask := func(format string, from, to int, rcode int) {
 		t.Helper()
@@ -347,11 +349,11 @@ func TestFloodKeepsAnswersCached(t *testing.T) {
 			}
 		}
 	}
-	upstreamFor := func(f func()) int32 {
+	upstreamFor := func(f func()) int {
 		t.Helper()
-		before := up.queries.Load()
+		before := up.Queries()
 		f()
-		return up.queries.Load() - before
+		return up.Queries() - before
 	}
 	ask("www%d.example.test.", 0, names, dns.RcodeSuccess)
 	if n := upstreamFor(func() { ask("rnd%d.example.test.", 0, 10, dns.RcodeNameError) }); n != 10 {
@@ -392,8 +394,8 @@ func TestFloodKeepsAnswersCached(t *testing.T) {
 // A name's types are told apart by the doorkeeper: a client asking AAAA and
 // HTTPS in turn, both negative, gets each cached on its second ask.
 func TestNegativeTypesAdmittedApart(t *testing.T) {
-	up := startUpstream(t, answerRcode(dns.RcodeNameError, testSOA(3600, 300)))
-	_, addr := startProxy(t, func(c *Config) { c.Cache.Size, c.Cache.NegativeSize = 40, 10 }, up.addr)
+	up := dnstest.Start(t, answerRcode(dns.RcodeNameError, testSOA(3600, 300)))
+	_, addr := startProxy(t, func(c *Config) { c.Cache.Size, c.Cache.NegativeSize = 40, 10 }, up.Addr)
 	for i := range 10 { // the negative part, full of live answers
 		query(t, "udp", addr, question(fmt.Sprintf("rnd%d.example.test.", i), dns.TypeA))
 	}
@@ -401,10 +403,10 @@ func TestNegativeTypesAdmittedApart(t *testing.T) {
 		query(t, "udp", addr, question("wpad.example.test.", dns.TypeAAAA))
 		query(t, "udp", addr, question("wpad.example.test.", dns.TypeHTTPS))
 	}
-	before := up.queries.Load()
+	before := up.Queries()
 	query(t, "udp", addr, question("wpad.example.test.", dns.TypeAAAA))
 	query(t, "udp", addr, question("wpad.example.test.", dns.TypeHTTPS))
-	if n := up.queries.Load() - before; n != 0 {
+	if n := up.Queries() - before; n != 0 {
 		t.Errorf("AAAA and HTTPS asked in turn, twice each, then again: %d of 2 went upstream, want 0", n)
 	}
 }
@@ -412,17 +414,17 @@ func TestNegativeTypesAdmittedApart(t *testing.T) {
 // While the negative part is full only of answers that have expired, a
 // negative answer is cached the first time: nothing live would be lost.
 func TestNegativeCachedFirstTimeWhenOnlyDeadAnswersGo(t *testing.T) {
-	clk := newClock()
-	up := startUpstream(t, answerRcode(dns.RcodeNameError, testSOA(3600, 60)))
-	s, addr := startProxy(t, func(c *Config) { c.Now = clk.Now; c.Cache.Size, c.Cache.NegativeSize = 40, 10 }, up.addr)
+	clk := dnstest.NewClock()
+	up := dnstest.Start(t, answerRcode(dns.RcodeNameError, testSOA(3600, 60)))
+	s, addr := startProxy(t, func(c *Config) { c.Now = clk.Now; c.Cache.Size, c.Cache.NegativeSize = 40, 10 }, up.Addr)
 	for i := range 10 {
 		query(t, "udp", addr, question(fmt.Sprintf("old%d.example.test.", i), dns.TypeA))
 	}
 	clk.Advance(61 * time.Second)
 	query(t, "udp", addr, question("new.example.test.", dns.TypeA))
-	before := up.queries.Load()
+	before := up.Queries()
 	query(t, "udp", addr, question("new.example.test.", dns.TypeA))
-	if n := up.queries.Load() - before; n != 0 {
+	if n := up.Queries() - before; n != 0 {
 		t.Errorf("the second ask of a name cached over expired answers went upstream (%d queries)", n)
 	}
 	if st := s.Stats(); st.CacheSkipped != 0 {
@@ -451,15 +453,15 @@ func TestPlainAnswerServedAsItCame(t *testing.T) {
 		}
 		return m // packed uncompressed: nxray would compress what it packs
 	}
-	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+	up := dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		b, err := answer(r).Pack()
 		if err != nil {
 			t.Error(err)
 		}
 		w.Write(b)
 	})
-	clk := newClock()
-	_, addr := startProxy(t, func(c *Config) { c.Now = clk.Now }, up.addr)
+	clk := dnstest.NewClock()
+	_, addr := startProxy(t, func(c *Config) { c.Now = clk.Now }, up.Addr)
 	queries := 0
 	for _, tt := range []struct {
 		name string
@@ -503,8 +505,8 @@ func TestPlainAnswerServedAsItCame(t *testing.T) {
 					t.Errorf("%s: got\n%x\nwant the upstream's bytes\n%x", pass, buf[:n], wantb)
 				}
 			}
-			if up.queries.Load() != int32(queries+1) {
-				t.Errorf("upstream asked %d times, want once: the hit was not cached", up.queries.Load()-int32(queries))
+			if up.Queries() != queries+1 {
+				t.Errorf("upstream asked %d times, want once: the hit was not cached", up.Queries()-queries)
 			}
 			queries++
 		})

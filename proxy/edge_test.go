@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -15,6 +14,8 @@ import (
 
 	"github.com/miekg/dns"
 	"go.uber.org/goleak"
+
+	"github.com/nxray/nxray/internal/dnstest"
 )
 
 func TestIPv6Listener(t *testing.T) {
@@ -23,8 +24,8 @@ func TestIPv6Listener(t *testing.T) {
 	} else {
 		ln.Close()
 	}
-	up := startUpstream(t, answerA("192.0.2.1", 60))
-	_, addr := startProxy(t, func(c *Config) { c.Listen = []string{"[::1]:0"} }, up.addr)
+	up := dnstest.Start(t, dnstest.AnswerA("192.0.2.1", 60))
+	_, addr := startProxy(t, func(c *Config) { c.Listen = []string{"[::1]:0"} }, up.Addr)
 	for _, network := range []string{"udp", "tcp"} {
 		if r := query(t, network, addr, question("v6.example.test.", dns.TypeA)); r.Rcode != dns.RcodeSuccess {
 			t.Errorf("%s over [::1]: %v", network, r)
@@ -49,7 +50,7 @@ func TestInflightCapAnswersSERVFAILAtOnce(t *testing.T) {
 	s, addr := startProxy(t, func(c *Config) {
 		c.MaxInflight = 1
 		c.Timeout, c.Deadline = 10*time.Second, 10*time.Second // the held query must not time out
-	}, up.addr)
+	}, up.Addr)
 	// Warm the cache with one name while the slot is free.
 	query(t, "udp", addr, question("warm.example.test.", dns.TypeA))
 	done := make(chan *dns.Msg, 1)
@@ -100,8 +101,8 @@ func (w *stuckWriter) WriteMsg(m *dns.Msg) error {
 // A query whose client does not take its answer gives its in-flight slot
 // back before the write: the slots are for time spent on upstreams.
 func TestInflightSlotFreeWhileWriting(t *testing.T) {
-	up := startUpstream(t, answerA("192.0.2.1", 60))
-	s, _ := startProxy(t, func(c *Config) { c.MaxInflight = 1 }, up.addr)
+	up := dnstest.Start(t, dnstest.AnswerA("192.0.2.1", 60))
+	s, _ := startProxy(t, func(c *Config) { c.MaxInflight = 1 }, up.Addr)
 	stuck := &stuckWriter{recorder: newRecorder(), writing: make(chan struct{}), release: make(chan struct{})}
 	done := make(chan struct{})
 	go func() { defer close(done); s.ServeDNS(stuck, question("stuck.example.test.", dns.TypeA)) }()
@@ -120,8 +121,8 @@ func TestInflightSlotFreeWhileWriting(t *testing.T) {
 }
 
 func TestOddQueries(t *testing.T) {
-	up := startUpstream(t, answerA("192.0.2.1", 60))
-	_, addr := startProxy(t, nil, up.addr)
+	up := dnstest.Start(t, dnstest.AnswerA("192.0.2.1", 60))
+	_, addr := startProxy(t, nil, up.Addr)
 	notify := question("example.test.", dns.TypeSOA)
 	notify.Opcode = dns.OpcodeNotify
 	badVers := question("example.test.", dns.TypeA)
@@ -141,8 +142,8 @@ func TestOddQueries(t *testing.T) {
 			}
 		})
 	}
-	if up.queries.Load() != 0 {
-		t.Errorf("upstream saw %d NOTIFY or BADVERS queries, want none", up.queries.Load())
+	if up.Queries() != 0 {
+		t.Errorf("upstream saw %d NOTIFY or BADVERS queries, want none", up.Queries())
 	}
 	padded := question("padded.example.test.", dns.TypeA)
 	padded.SetEdns0(1232, false)
@@ -161,16 +162,16 @@ func TestOddQueries(t *testing.T) {
 }
 
 func TestQueryLog(t *testing.T) {
-	up := startUpstream(t, answerA("192.0.2.1", 60))
-	events := make(chan string, 10)
+	up := dnstest.Start(t, dnstest.AnswerA("192.0.2.1", 60))
+	events := dnstest.NewLog()
 	_, addr := startProxy(t, func(c *Config) {
 		c.LogQueries = true
-		c.Logger = newAttrLogger(events)
-	}, up.addr)
+		c.Logger = events.Logger()
+	}, up.Addr)
 	query(t, "udp", addr, question("q.example.test.", dns.TypeAAAA))
 	query(t, "udp", addr, question("q.example.test.", dns.TypeAAAA))
 	for _, cached := range []string{"cached=false", "cached=true"} {
-		line := <-events
+		line := events.Wait(t, "query")
 		for _, want := range []string{"query", "client=127.0.0.1", "name=q.example.test.", "qtype=AAAA", "rcode=NOERROR", cached, "duration_ms="} {
 			if !strings.Contains(line, want) {
 				t.Errorf("query line %q lacks %q", line, want)
@@ -183,12 +184,12 @@ func TestQueryLog(t *testing.T) {
 }
 
 func TestShutdownLeavesNoGoroutines(t *testing.T) {
-	good := startUpstream(t, answerA("192.0.2.1", 60))
-	dead := deadAddr(t)
+	good := dnstest.Start(t, dnstest.AnswerA("192.0.2.1", 60))
+	dead := dnstest.DeadAddr(t)
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent()) // the upstream above stays
 	for _, strategy := range []string{"failover", "parallel", "random"} {
 		s, err := New(Config{Listen: []string{"127.0.0.1:0", "127.0.0.1:0"}, Strategy: strategy,
-			Upstreams: []Upstream{{Net: "udp", Addr: dead}, {Net: "tcp", Addr: good.addr}},
+			Upstreams: []Upstream{{Net: "udp", Addr: dead}, {Net: "tcp", Addr: good.Addr}},
 			ACL:       loopbackACL, Cache: CacheConfig{Size: 10, MaxTTL: time.Hour}})
 		if err != nil {
 			t.Fatal(err)
@@ -240,28 +241,28 @@ func (r *countingRecorder) Tried(upstream string, d time.Duration, _ int, err er
 }
 
 func TestRecorderAndUpstreamState(t *testing.T) {
-	dead := deadAddr(t)
-	good := startUpstream(t, answerA("192.0.2.1", 60))
+	dead := dnstest.DeadAddr(t)
+	good := dnstest.Start(t, dnstest.AnswerA("192.0.2.1", 60))
 	rec := &countingRecorder{answers: map[string]int{}, tries: map[string]int{}}
-	events := make(logEvents, 100)
+	events := dnstest.NewLog()
 	s, addr := startProxy(t, func(c *Config) {
 		c.Recorder = rec
 		c.HealthInterval = time.Hour
-		c.Logger = slog.New(events)
-	}, dead, good.addr)
+		c.Logger = events.Logger()
+	}, dead, good.Addr)
 	query(t, "udp", addr, question("a.example.test.", dns.TypeA))
 	query(t, "tcp", addr, question("a.example.test.", dns.TypeA))
-	waitLog(t, events, "upstream down") // the dead one's health probe failed
+	events.Wait(t, "upstream down") // the dead one's health probe failed
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	if rec.answers["udp NOERROR false"] != 1 || rec.answers["tcp NOERROR true"] != 1 {
 		t.Errorf("answers %v", rec.answers)
 	}
-	if rec.tries[dead+" false"] != 1 || rec.tries[good.addr+" true"] != 1 {
+	if rec.tries[dead+" false"] != 1 || rec.tries[good.Addr+" true"] != 1 {
 		t.Errorf("tries %v", rec.tries)
 	}
 	st := s.Upstreams()
-	if len(st) != 2 || !st[0].Down || st[1].Down || st[1].Upstream != good.addr {
+	if len(st) != 2 || !st[0].Down || st[1].Down || st[1].Upstream != good.Addr {
 		t.Errorf("upstream state %+v", st)
 	}
 }

@@ -8,19 +8,21 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/nxray/nxray/internal/dnstest"
 )
 
 // TestUpstreamKilledUnderLoad: the first upstream dies while clients keep
 // asking. Every query is still answered, by the second upstream, and no
 // client waits much more than the one failing try.
 func TestUpstreamKilledUnderLoad(t *testing.T) {
-	first := startUpstream(t, answerA("192.0.2.1", 60))
-	second := startUpstream(t, answerA("192.0.2.2", 60))
+	first := dnstest.Start(t, dnstest.AnswerA("192.0.2.1", 60))
+	second := dnstest.Start(t, dnstest.AnswerA("192.0.2.2", 60))
 	const timeout = 300 * time.Millisecond
 	_, addr := startProxy(t, func(c *Config) {
 		c.Timeout, c.Deadline = timeout, 2*time.Second
 		c.Cache.Size = 0 // every query goes upstream
-	}, first.addr, second.addr)
+	}, first.Addr, second.Addr)
 
 	var answered, failed, slow atomic.Int64
 	killAt, stopAt := int64(200), int64(600)
@@ -43,7 +45,7 @@ func TestUpstreamKilledUnderLoad(t *testing.T) {
 					slow.Add(1)
 				}
 				if answered.Add(1) == killAt {
-					once.Do(func() { first.stop(); close(killed) })
+					once.Do(func() { first.Stop(); close(killed) })
 				}
 			}
 		}()
@@ -56,7 +58,7 @@ func TestUpstreamKilledUnderLoad(t *testing.T) {
 	if slow.Load() != 0 {
 		t.Errorf("%d queries took over two tries' time (%v): more than the one failing try", slow.Load(), 2*timeout)
 	}
-	if second.queries.Load() == 0 {
+	if second.Queries() == 0 {
 		t.Error("the second upstream never answered")
 	}
 }

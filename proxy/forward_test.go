@@ -2,18 +2,19 @@ package proxy
 
 import (
 	"errors"
-	"log/slog"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/nxray/nxray/internal/dnstest"
 )
 
 func TestForwardsOverUDPAndTCP(t *testing.T) {
-	up := startUpstream(t, answerA("192.0.2.1", 300))
-	_, addr := startProxy(t, func(c *Config) { c.Cache.Size = 0 }, up.addr)
+	up := dnstest.Start(t, dnstest.AnswerA("192.0.2.1", 300))
+	_, addr := startProxy(t, func(c *Config) { c.Cache.Size = 0 }, up.Addr)
 	for _, network := range []string{"udp", "tcp"} {
 		t.Run(network, func(t *testing.T) {
 			m := question("WwW.ExAmple.TEST.", dns.TypeA)
@@ -30,16 +31,16 @@ func TestForwardsOverUDPAndTCP(t *testing.T) {
 			}
 		})
 	}
-	if n := up.queries.Load(); n != 2 {
+	if n := up.Queries(); n != 2 {
 		t.Errorf("upstream saw %d queries, want 2", n)
 	}
-	if got := up.lastQuery().Question[0].Name; got != "WwW.ExAmple.TEST." {
+	if got := up.LastQuery().Question[0].Name; got != "WwW.ExAmple.TEST." {
 		t.Errorf("upstream saw %q, want the client's 0x20 spelling kept", got)
 	}
 }
 
 func TestTruncatedAnswerRetriedOverTCP(t *testing.T) {
-	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+	up := dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		m := new(dns.Msg).SetReply(r)
 		if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
 			m.Truncated = true
@@ -52,7 +53,7 @@ func TestTruncatedAnswerRetriedOverTCP(t *testing.T) {
 		w.WriteMsg(m)
 	})
 	// UDP answers may be as large as 4096 bytes here (the default is 1232).
-	s, addr := startProxy(t, func(c *Config) { c.MaxUDPSize = 4096 }, up.addr)
+	s, addr := startProxy(t, func(c *Config) { c.MaxUDPSize = 4096 }, up.Addr)
 	m := question("big.example.test.", dns.TypeTXT)
 	m.SetEdns0(4096, false)
 	r := query(t, "udp", addr, m)
@@ -79,16 +80,16 @@ func TestTruncatedAnswerRetriedOverTCP(t *testing.T) {
 }
 
 func TestFailoverPastDeadAndSlowUpstreams(t *testing.T) {
-	dead := deadAddr(t)
-	slow, slowGot := blackhole(t)
-	good := startUpstream(t, answerA("192.0.2.7", 60))
-	events := make(logEvents, 100)
+	dead := dnstest.DeadAddr(t)
+	slow, slowGot := dnstest.Blackhole(t)
+	good := dnstest.Start(t, dnstest.AnswerA("192.0.2.7", 60))
+	events := dnstest.NewLog()
 	_, addr := startProxy(t, func(c *Config) {
 		c.Timeout = 500 * time.Millisecond
 		c.HealthInterval = time.Hour // one probe each, at once: none during the second query
 		c.Cache.Size = 0
-		c.Logger = slog.New(events)
-	}, dead, slow, good.addr)
+		c.Logger = events.Logger()
+	}, dead, slow, good.Addr)
 
 	r := query(t, "udp", addr, question("a.example.test.", dns.TypeA))
 	if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
@@ -102,8 +103,8 @@ func TestFailoverPastDeadAndSlowUpstreams(t *testing.T) {
 	// Each failed try starts a health probe; neither upstream answers it,
 	// so both are marked down, and the next query goes straight to the
 	// good one without waiting for the slow one again.
-	waitLog(t, events, "upstream down")
-	waitLog(t, events, "upstream down")
+	events.Wait(t, "upstream down")
+	events.Wait(t, "upstream down")
 	for len(slowGot) > 0 {
 		<-slowGot // the probe's query
 	}
@@ -124,23 +125,23 @@ func TestFailoverPastDeadAndSlowUpstreams(t *testing.T) {
 // allows); one whose try the query's deadline cut short has not.
 func TestTimeoutCountsOnlyWhenTheUpstreamHadItsTime(t *testing.T) {
 	t.Run("deadline equals timeout", func(t *testing.T) {
-		silent, _ := blackhole(t)
-		good := startUpstream(t, answerA("192.0.2.7", 60))
-		events := make(logEvents, 100)
+		silent, _ := dnstest.Blackhole(t)
+		good := dnstest.Start(t, dnstest.AnswerA("192.0.2.7", 60))
+		events := dnstest.NewLog()
 		s, addr := startProxy(t, func(c *Config) {
 			c.Timeout, c.Deadline = 300*time.Millisecond, 300*time.Millisecond
 			c.Cache.Size = 0
-			c.Logger = slog.New(events)
-		}, silent, good.addr)
+			c.Logger = events.Logger()
+		}, silent, good.Addr)
 		query(t, "udp", addr, question("a.example.test.", dns.TypeA)) // the silent one's try takes the whole deadline
 		if !s.route.Load().pool.ups[0].failing.Load() {
 			t.Error("an upstream that never answered within its whole timeout has not failed")
 		}
-		waitLog(t, events, "upstream down")
+		events.Wait(t, "upstream down")
 	})
 	t.Run("try cut short by the deadline", func(t *testing.T) {
-		first, _ := blackhole(t)
-		second, secondGot := blackhole(t)
+		first, _ := dnstest.Blackhole(t)
+		second, secondGot := dnstest.Blackhole(t)
 		s, addr := startProxy(t, func(c *Config) {
 			c.Timeout, c.Deadline = 300*time.Millisecond, 400*time.Millisecond
 			c.Cache.Size = 0
@@ -158,15 +159,15 @@ func TestTimeoutCountsOnlyWhenTheUpstreamHadItsTime(t *testing.T) {
 }
 
 func TestParallelFirstGoodAnswerWins(t *testing.T) {
-	slow, _ := blackhole(t)
-	failing := startUpstream(t, answerRcode(dns.RcodeServerFailure, nil))
-	good := startUpstream(t, answerA("192.0.2.9", 60))
+	slow, _ := dnstest.Blackhole(t)
+	failing := dnstest.Start(t, answerRcode(dns.RcodeServerFailure, nil))
+	good := dnstest.Start(t, dnstest.AnswerA("192.0.2.9", 60))
 	_, addr := startProxy(t, func(c *Config) {
 		c.Strategy = "parallel"
 		c.Timeout = 2 * time.Second
 		c.Deadline = 2 * time.Second
 		c.Cache.Size = 0
-	}, slow, failing.addr, good.addr)
+	}, slow, failing.Addr, good.Addr)
 
 	start := time.Now()
 	r := query(t, "udp", addr, question("p.example.test.", dns.TypeA))
@@ -180,21 +181,21 @@ func TestParallelFirstGoodAnswerWins(t *testing.T) {
 	}
 	// The SERVFAIL may or may not have reached the failing upstream before
 	// the race was won; the good one was asked exactly once.
-	if failing.queries.Load() > 1 || good.queries.Load() != 1 {
-		t.Errorf("each upstream should be asked at most once: failing %d, good %d", failing.queries.Load(), good.queries.Load())
+	if failing.Queries() > 1 || good.Queries() != 1 {
+		t.Errorf("each upstream should be asked at most once: failing %d, good %d", failing.Queries(), good.Queries())
 	}
 }
 
 func TestRandomStrategyUsesEveryUpstream(t *testing.T) {
-	a := startUpstream(t, answerA("192.0.2.1", 60))
-	b := startUpstream(t, answerA("192.0.2.2", 60))
-	_, addr := startProxy(t, func(c *Config) { c.Strategy = "random"; c.Cache.Size = 0 }, a.addr, b.addr)
+	a := dnstest.Start(t, dnstest.AnswerA("192.0.2.1", 60))
+	b := dnstest.Start(t, dnstest.AnswerA("192.0.2.2", 60))
+	_, addr := startProxy(t, func(c *Config) { c.Strategy = "random"; c.Cache.Size = 0 }, a.Addr, b.Addr)
 	for range 64 {
 		query(t, "udp", addr, question("r.example.test.", dns.TypeA))
 	}
 	// The chance that 64 fair picks all land on one side is 2^-63.
-	if a.queries.Load() == 0 || b.queries.Load() == 0 {
-		t.Errorf("random strategy used only one upstream: %d and %d", a.queries.Load(), b.queries.Load())
+	if a.Queries() == 0 || b.Queries() == 0 {
+		t.Errorf("random strategy used only one upstream: %d and %d", a.Queries(), b.Queries())
 	}
 }
 
@@ -209,7 +210,7 @@ func TestFailoverRcodes(t *testing.T) {
 		name       string
 		first      func(dns.ResponseWriter, *dns.Msg)
 		wantRcode  int
-		wantSecond int32
+		wantSecond int
 	}{
 		{"servfail goes on to the next", answerRcode(dns.RcodeServerFailure, nil), dns.RcodeSuccess, 1},
 		{"refused goes on to the next", answerRcode(dns.RcodeRefused, nil), dns.RcodeSuccess, 1},
@@ -218,24 +219,24 @@ func TestFailoverRcodes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			first := startUpstream(t, tt.first)
-			second := startUpstream(t, answerA("192.0.2.2", 60))
-			_, addr := startProxy(t, nil, first.addr, second.addr)
+			first := dnstest.Start(t, tt.first)
+			second := dnstest.Start(t, dnstest.AnswerA("192.0.2.2", 60))
+			_, addr := startProxy(t, nil, first.Addr, second.Addr)
 			m := question("f.example.test.", dns.TypeA)
 			m.SetEdns0(1232, false)
 			r := query(t, "udp", addr, m)
 			if r.Rcode != tt.wantRcode {
 				t.Errorf("rcode = %s, want %s", dns.RcodeToString[r.Rcode], dns.RcodeToString[tt.wantRcode])
 			}
-			if n := second.queries.Load(); n != tt.wantSecond {
+			if n := second.Queries(); n != tt.wantSecond {
 				t.Errorf("second upstream asked %d times, want %d", n, tt.wantSecond)
 			}
 		})
 	}
 	t.Run("the last failure goes to the client when all fail", func(t *testing.T) {
-		a := startUpstream(t, answerRcode(dns.RcodeServerFailure, nil))
-		b := startUpstream(t, answerRcode(dns.RcodeRefused, nil))
-		_, addr := startProxy(t, nil, a.addr, b.addr)
+		a := dnstest.Start(t, answerRcode(dns.RcodeServerFailure, nil))
+		b := dnstest.Start(t, answerRcode(dns.RcodeRefused, nil))
+		_, addr := startProxy(t, nil, a.Addr, b.Addr)
 		if r := query(t, "udp", addr, question("f.example.test.", dns.TypeA)); r.Rcode != dns.RcodeRefused {
 			t.Errorf("rcode = %s, want the last upstream's REFUSED", dns.RcodeToString[r.Rcode])
 		}
@@ -243,8 +244,8 @@ func TestFailoverRcodes(t *testing.T) {
 }
 
 func TestNoUpstreamAnsweredGivesSERVFAILWithEDE(t *testing.T) {
-	refusing := deadAddr(t)
-	silent, _ := blackhole(t)
+	refusing := dnstest.DeadAddr(t)
+	silent, _ := dnstest.Blackhole(t)
 	tests := []struct {
 		name     string
 		ups      []string
@@ -343,14 +344,14 @@ func TestMismatchedAnswersAreDropped(t *testing.T) {
 }
 
 func TestEDNSForwardedWithClampedSize(t *testing.T) {
-	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+	up := dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		m := new(dns.Msg).SetReply(r)
 		o := newOPT(true)
 		o.Option = append(o.Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708aabbccddeeff0011"})
 		m.Extra = append(m.Extra, o)
 		w.WriteMsg(m)
 	})
-	_, addr := startProxy(t, nil, up.addr)
+	_, addr := startProxy(t, nil, up.Addr)
 	m := question("e.example.test.", dns.TypeA)
 	m.SetEdns0(4096, true)
 	m.CheckingDisabled = true
@@ -359,7 +360,7 @@ func TestEDNSForwardedWithClampedSize(t *testing.T) {
 		&dns.EDNS0_NSID{Code: dns.EDNS0NSID})
 	r := query(t, "udp", addr, m)
 
-	q := up.lastQuery()
+	q := up.LastQuery()
 	opt := q.IsEdns0()
 	if opt == nil {
 		t.Fatal("upstream got no EDNS0")
@@ -382,8 +383,8 @@ func TestEDNSForwardedWithClampedSize(t *testing.T) {
 }
 
 func TestMalformedPacketsGetFORMERROrNothing(t *testing.T) {
-	up := startUpstream(t, answerA("192.0.2.1", 60))
-	_, addr := startProxy(t, nil, up.addr)
+	up := dnstest.Start(t, dnstest.AnswerA("192.0.2.1", 60))
+	_, addr := startProxy(t, nil, up.Addr)
 	conn, err := net.Dial("udp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -421,24 +422,24 @@ func TestMalformedPacketsGetFORMERROrNothing(t *testing.T) {
 	if r := query(t, "udp", addr, question("ok.example.test.", dns.TypeA)); r.Rcode != dns.RcodeSuccess {
 		t.Errorf("after malformed packets: %v", r)
 	}
-	if up.queries.Load() != 1 {
-		t.Errorf("upstream saw %d queries, want only the good one", up.queries.Load())
+	if up.Queries() != 1 {
+		t.Errorf("upstream saw %d queries, want only the good one", up.Queries())
 	}
 }
 
 func TestACLRefusesOtherClients(t *testing.T) {
-	up := startUpstream(t, answerA("192.0.2.1", 60))
+	up := dnstest.Start(t, dnstest.AnswerA("192.0.2.1", 60))
 	obs := &recordingObserver{}
 	s, addr := startProxy(t, func(c *Config) {
 		c.ACL = nil
 		c.Observer = obs
-	}, up.addr)
+	}, up.Addr)
 	for _, network := range []string{"udp", "tcp"} {
 		if r := query(t, network, addr, question("a.example.test.", dns.TypeA)); r.Rcode != dns.RcodeRefused {
 			t.Errorf("%s: rcode = %s, want REFUSED", network, dns.RcodeToString[r.Rcode])
 		}
 	}
-	if up.queries.Load() != 0 {
+	if up.Queries() != 0 {
 		t.Error("a refused client's query reached the upstream")
 	}
 	if got := s.Stats().ACLRefused; got != 2 {

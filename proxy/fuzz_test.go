@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/nxray/nxray/internal/dnstest"
 )
 
 // recorder is a dns.ResponseWriter that keeps what was written.
@@ -92,10 +94,10 @@ func (o *soaObserver) check(t *testing.T) {
 func fuzzServer(f *testing.F, now func() time.Time) (*Server, *soaObserver) {
 	f.Add([]byte{0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 1, 0, 1}) // pointer loop
 	f.Add([]byte{0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0})                                // cut after the name
-	up := startUpstream(f, echoUpstream)
+	up := dnstest.Start(f, echoUpstream)
 	obs := &soaObserver{}
 	s, err := New(Config{
-		Upstreams: []Upstream{{Net: "udp", Addr: up.addr}},
+		Upstreams: []Upstream{{Net: "udp", Addr: up.Addr}},
 		ACL:       loopbackACL,
 		Cache:     CacheConfig{Size: 1000, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour},
 		Now:       now,
@@ -225,8 +227,8 @@ func FuzzTCPStream(f *testing.F) {
 	f.Add(framed([]byte{0xAB}, resp, upd))                                                       // a runt, a response, UPDATE
 	f.Add(framed([]byte{0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 1, 0, 1}))  // pointer loop
 	f.Add([]byte{0xFF, 0xFF, 0, 1, 1, 0})                                                        // more promised than sent
-	up := startUpstream(f, echoUpstream)
-	_, addr := startProxy(f, nil, up.addr)
+	up := dnstest.Start(f, echoUpstream)
+	_, addr := startProxy(f, nil, up.Addr)
 
 	f.Fuzz(func(t *testing.T, stream []byte) {
 		if len(stream) > 4096 {

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/nxray/nxray/internal/dnstest"
 )
 
 // bigTXT answers TXT queries with n 250-byte strings over TCP, and, as a
@@ -56,7 +57,7 @@ func udpRaw(t *testing.T, addr string, m *dns.Msg) (query, answer []byte) {
 // Without the cap a 49-byte query drew the whole 60 KB at whatever address
 // it claimed to come from.
 func TestUDPAnswersAreCappedAgainstAmplification(t *testing.T) {
-	up := startUpstream(t, bigTXT(230)) // ~60 KB
+	up := dnstest.Start(t, bigTXT(230)) // ~60 KB
 	for _, tt := range []struct {
 		name string
 		mod  func(*Config)
@@ -65,7 +66,7 @@ func TestUDPAnswersAreCappedAgainstAmplification(t *testing.T) {
 		{"the full path", func(c *Config) { c.LogQueries = true }}, // logged queries take the full path
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, addr := startProxy(t, tt.mod, up.addr)
+			_, addr := startProxy(t, tt.mod, up.Addr)
 			m := question("big.example.test.", dns.TypeTXT)
 			m.SetEdns0(65535, false)
 			for _, pass := range []string{"miss", "hit"} {
@@ -86,7 +87,7 @@ func TestUDPAnswersAreCappedAgainstAmplification(t *testing.T) {
 		})
 	}
 	t.Run("configured higher", func(t *testing.T) {
-		_, addr := startProxy(t, func(c *Config) { c.MaxUDPSize = 4096 }, up.addr)
+		_, addr := startProxy(t, func(c *Config) { c.MaxUDPSize = 4096 }, up.Addr)
 		m := question("big.example.test.", dns.TypeTXT)
 		m.SetEdns0(65535, false)
 		if _, b := udpRaw(t, addr, m); len(b) <= 1232 || len(b) > 4096 {
@@ -98,8 +99,8 @@ func TestUDPAnswersAreCappedAgainstAmplification(t *testing.T) {
 // Zone transfers are not forwarded, over UDP or TCP: the client is told
 // REFUSED with EDE 21 (Not Supported) and the upstream never sees them.
 func TestZoneTransfersAreRefused(t *testing.T) {
-	up := startUpstream(t, answerA("192.0.2.1", 60))
-	_, addr := startProxy(t, nil, up.addr)
+	up := dnstest.Start(t, dnstest.AnswerA("192.0.2.1", 60))
+	_, addr := startProxy(t, nil, up.Addr)
 	for _, qtype := range []uint16{dns.TypeAXFR, dns.TypeIXFR} {
 		for _, network := range []string{"udp", "tcp"} {
 			for _, edns := range []bool{false, true} {
@@ -118,7 +119,7 @@ func TestZoneTransfersAreRefused(t *testing.T) {
 			}
 		}
 	}
-	if n := up.queries.Load(); n != 0 {
+	if n := up.Queries(); n != 0 {
 		t.Errorf("the upstream saw %d zone transfer queries, want none", n)
 	}
 }
@@ -126,8 +127,8 @@ func TestZoneTransfersAreRefused(t *testing.T) {
 // A query with two OPT records is malformed (RFC 6891 6.1.1): FORMERR, and
 // nothing forwarded.
 func TestTwoOPTRecordsGetFORMERR(t *testing.T) {
-	up := startUpstream(t, answerA("192.0.2.1", 60))
-	_, addr := startProxy(t, nil, up.addr)
+	up := dnstest.Start(t, dnstest.AnswerA("192.0.2.1", 60))
+	_, addr := startProxy(t, nil, up.Addr)
 	m := question("two.example.test.", dns.TypeA)
 	m.SetEdns0(1232, false)
 	m.Extra = append(m.Extra, &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT, Class: 512}})
@@ -136,7 +137,7 @@ func TestTwoOPTRecordsGetFORMERR(t *testing.T) {
 			t.Errorf("over %s: %s, want FORMERR", network, dns.RcodeToString[r.Rcode])
 		}
 	}
-	if n := up.queries.Load(); n != 0 {
+	if n := up.Queries(); n != 0 {
 		t.Errorf("the upstream saw %d malformed queries, want none", n)
 	}
 }
@@ -147,7 +148,7 @@ func TestTwoOPTRecordsGetFORMERR(t *testing.T) {
 func TestFORMERRToEDNSIsRetriedWithout(t *testing.T) {
 	var mu sync.Mutex
 	var seen []bool // whether each query came with EDNS
-	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+	up := dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		mu.Lock()
 		seen = append(seen, r.IsEdns0() != nil)
 		mu.Unlock()
@@ -155,9 +156,9 @@ func TestFORMERRToEDNSIsRetriedWithout(t *testing.T) {
 			w.WriteMsg(new(dns.Msg).SetRcode(r, dns.RcodeFormatError))
 			return
 		}
-		answerA("192.0.2.8", 60)(w, r)
+		dnstest.AnswerA("192.0.2.8", 60)(w, r)
 	})
-	_, addr := startProxy(t, nil, up.addr)
+	_, addr := startProxy(t, nil, up.Addr)
 	for i, network := range []string{"udp", "tcp"} {
 		m := question([]string{"old.example.test.", "older.example.test."}[i], dns.TypeA)
 		m.SetEdns0(1232, false)
@@ -176,18 +177,18 @@ func TestFORMERRToEDNSIsRetriedWithout(t *testing.T) {
 // An upstream that answers FORMERR with an OPT record understood EDNS and
 // rejected the query itself: that answer stands, with no retry.
 func TestFORMERRWithOPTIsNotRetried(t *testing.T) {
-	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+	up := dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		m := new(dns.Msg).SetRcode(r, dns.RcodeFormatError)
 		m.SetEdns0(1232, false)
 		w.WriteMsg(m)
 	})
-	_, addr := startProxy(t, nil, up.addr)
+	_, addr := startProxy(t, nil, up.Addr)
 	m := question("bad.example.test.", dns.TypeA)
 	m.SetEdns0(1232, false)
 	if r := query(t, "udp", addr, m); r.Rcode != dns.RcodeFormatError {
 		t.Errorf("rcode %s, want the upstream's FORMERR", dns.RcodeToString[r.Rcode])
 	}
-	if n := up.queries.Load(); n != 1 {
+	if n := up.Queries(); n != 1 {
 		t.Errorf("the upstream was asked %d times, want once", n)
 	}
 }
@@ -205,15 +206,15 @@ func TestOneFailingNameDoesNotMarkUpstreamsDown(t *testing.T) {
 		case ".":
 			probed <- struct{}{}
 		}
-		answerA("192.0.2.1", 60)(w, r)
+		dnstest.AnswerA("192.0.2.1", 60)(w, r)
 	}
-	a, b := startUpstream(t, handle), startUpstream(t, handle)
-	events := make(logEvents, 100)
+	a, b := dnstest.Start(t, handle), dnstest.Start(t, handle)
+	events := dnstest.NewLog()
 	s, addr := startProxy(t, func(c *Config) {
 		c.Timeout, c.Deadline = 200*time.Millisecond, 500*time.Millisecond
 		c.Cache.Size = 0
-		c.Logger = slog.New(events)
-	}, a.addr, b.addr)
+		c.Logger = events.Logger()
+	}, a.Addr, b.Addr)
 	for range 5 {
 		if r := query(t, "udp", addr, question("stuck.example.test.", dns.TypeA)); r.Rcode != dns.RcodeServerFailure {
 			t.Fatalf("the stuck name: %s, want SERVFAIL", dns.RcodeToString[r.Rcode])
@@ -233,8 +234,8 @@ func TestOneFailingNameDoesNotMarkUpstreamsDown(t *testing.T) {
 			t.Errorf("%s is marked down for one name's timeouts", u)
 		}
 	}
-	for len(events) > 0 {
-		if m := <-events; m == "upstream down" {
+	for _, line := range events.Lines() {
+		if strings.HasPrefix(line, "upstream down") {
 			t.Error("an upstream was logged down for one name's timeouts")
 		}
 	}
@@ -243,15 +244,15 @@ func TestOneFailingNameDoesNotMarkUpstreamsDown(t *testing.T) {
 // Tries for several different names failing in a row mark an upstream down
 // at once, before its health probe has had its time.
 func TestFailuresForDifferentNamesMarkDown(t *testing.T) {
-	hole, _ := blackhole(t)
-	good := startUpstream(t, answerA("192.0.2.1", 60))
-	events := make(attrEvents, 100)
+	hole, _ := dnstest.Blackhole(t)
+	good := dnstest.Start(t, dnstest.AnswerA("192.0.2.1", 60))
+	events := dnstest.NewLog()
 	s, addr := startProxy(t, func(c *Config) {
 		c.Timeout, c.Deadline = time.Second, 3*time.Second
 		c.HealthInterval = time.Hour
 		c.Cache.Size = 0
-		c.Logger = newAttrLogger(events)
-	}, hole, good.addr)
+		c.Logger = events.Logger()
+	}, hole, good.Addr)
 	var wg sync.WaitGroup
 	for _, name := range []string{"a", "b", "c"} {
 		wg.Go(func() { query(t, "udp", addr, question(name+".example.test.", dns.TypeA)) })
@@ -260,12 +261,7 @@ func TestFailuresForDifferentNamesMarkDown(t *testing.T) {
 	if !s.route.Load().pool.ups[0].down.Load() {
 		t.Error("three names failed in a row and the upstream is not down")
 	}
-	for line := range events {
-		if strings.HasPrefix(line, "upstream down") {
-			if !strings.Contains(line, "different names") {
-				t.Errorf("down for another reason: %s", line)
-			}
-			break
-		}
+	if line := events.Wait(t, "upstream down"); !strings.Contains(line, "different names") {
+		t.Errorf("down for another reason: %s", line)
 	}
 }

@@ -2,80 +2,16 @@ package proxy
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/nxray/nxray/internal/dnstest"
 )
-
-// fakeUpstream is an in-process DNS server on 127.0.0.1, UDP and TCP on
-// one port, answering with handle. It counts the queries it saw.
-type fakeUpstream struct {
-	addr    string
-	queries atomic.Int32
-	mu      sync.Mutex
-	last    *dns.Msg // the last query received
-	stop    func()   // kills it, as a crash would; idempotent
-}
-
-func (f *fakeUpstream) lastQuery() *dns.Msg {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.last
-}
-
-func startUpstream(t testing.TB, handle func(w dns.ResponseWriter, r *dns.Msg)) *fakeUpstream {
-	t.Helper()
-	return startUpstreamAt(t, "127.0.0.1:0", handle)
-}
-
-func startUpstreamAt(t testing.TB, addr string, handle func(w dns.ResponseWriter, r *dns.Msg)) *fakeUpstream {
-	t.Helper()
-	f := &fakeUpstream{}
-	pc, ln, err := bindPair(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.addr = pc.LocalAddr().String()
-	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-		f.queries.Add(1)
-		f.mu.Lock()
-		f.last = r.Copy()
-		f.mu.Unlock()
-		handle(w, r)
-	})
-	var stops []func()
-	for _, s := range []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}} {
-		started := make(chan struct{})
-		s.NotifyStartedFunc = func() { close(started) }
-		done := make(chan struct{})
-		go func() { defer close(done); s.ActivateAndServe() }()
-		<-started
-		stops = append(stops, func() { s.Shutdown(); <-done })
-	}
-	f.stop = sync.OnceFunc(func() {
-		for _, stop := range stops {
-			stop()
-		}
-	})
-	t.Cleanup(f.stop)
-	return f
-}
-
-// answerA answers every A query with ip and the given TTL.
-func answerA(ip string, ttl uint32) func(dns.ResponseWriter, *dns.Msg) {
-	return func(w dns.ResponseWriter, r *dns.Msg) {
-		m := new(dns.Msg).SetReply(r)
-		m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeA,
-			Class: dns.ClassINET, Ttl: ttl}, A: net.ParseIP(ip)})
-		w.WriteMsg(m)
-	}
-}
 
 // answerAs answers with n A records, 192.0.2.1 onwards, TTL 300, and an
 // OPT record (1232, the query's DO bit) if the query had one.
@@ -105,66 +41,6 @@ func answerRcode(rcode int, soa *dns.SOA) func(dns.ResponseWriter, *dns.Msg) {
 func testSOA(ttl, minttl uint32) *dns.SOA {
 	return &dns.SOA{Hdr: dns.RR_Header{Name: "example.test.", Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl},
 		Ns: "ns.example.test.", Mbox: "root.example.test.", Serial: 1, Refresh: 60, Retry: 60, Expire: 60, Minttl: minttl}
-}
-
-// deadAddr returns a loopback UDP and TCP address where nothing listens.
-func deadAddr(t testing.TB) string {
-	t.Helper()
-	pc, ln, err := bindPair("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := pc.LocalAddr().String()
-	pc.Close()
-	ln.Close()
-	return addr
-}
-
-// blackhole returns a UDP address that reads queries and never answers,
-// and a channel that receives each query's arrival.
-func blackhole(t testing.TB) (string, <-chan struct{}) {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := make(chan struct{}, 100)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 2048)
-		for {
-			if _, _, err := pc.ReadFrom(buf); err != nil {
-				return
-			}
-			select {
-			case got <- struct{}{}:
-			default:
-			}
-		}
-	}()
-	t.Cleanup(func() { pc.Close(); <-done })
-	return pc.LocalAddr().String(), got
-}
-
-// clock is a settable time source.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
 }
 
 // recordingObserver keeps every failure it is handed.
@@ -235,64 +111,15 @@ func question(name string, qtype uint16) *dns.Msg {
 	return new(dns.Msg).SetQuestion(name, qtype)
 }
 
-// logEvents is a slog handler that sends each record's message to a channel,
-// so a test can wait for a logged event instead of polling.
-type logEvents chan string
-
-func (c logEvents) Enabled(context.Context, slog.Level) bool { return true }
-func (c logEvents) Handle(_ context.Context, r slog.Record) error {
-	select {
-	case c <- r.Message:
-	default:
-	}
-	return nil
-}
-func (c logEvents) WithAttrs([]slog.Attr) slog.Handler { return c }
-func (c logEvents) WithGroup(string) slog.Handler      { return c }
-
-// waitLog waits for a log message, failing the test after 5s.
-func waitLog(t testing.TB, c logEvents, msg string) {
-	t.Helper()
-	timeout := time.After(5 * time.Second)
-	for {
-		select {
-		case m := <-c:
-			if m == msg {
-				return
-			}
-		case <-timeout:
-			t.Fatalf("no %q log line within 5s", msg)
-		}
-	}
-}
-
-// newAttrLogger sends each record as "msg k=v k=v" to c.
-func newAttrLogger(c chan string) *slog.Logger { return slog.New(attrEvents(c)) }
-
-type attrEvents chan string
-
-func (c attrEvents) Enabled(context.Context, slog.Level) bool { return true }
-func (c attrEvents) Handle(_ context.Context, r slog.Record) error {
-	line := r.Message
-	r.Attrs(func(a slog.Attr) bool { line += " " + a.String(); return true })
-	select {
-	case c <- line:
-	default:
-	}
-	return nil
-}
-func (c attrEvents) WithAttrs([]slog.Attr) slog.Handler { return c }
-func (c attrEvents) WithGroup(string) slog.Handler      { return c }
-
 // heldUpstream answers A queries, but holds every query for the name held
 // until unblock is called; arrived receives when one such query comes in.
 // unblock also runs in a cleanup before the upstream's own, so a t.Fatal
 // cannot leave the upstream's shutdown waiting.
-func heldUpstream(t testing.TB, held string) (up *fakeUpstream, arrived <-chan struct{}, unblock func()) {
+func heldUpstream(t testing.TB, held string) (up *dnstest.Server, arrived <-chan struct{}, unblock func()) {
 	t.Helper()
 	in := make(chan struct{}, 1)
 	release := make(chan struct{})
-	up = startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+	up = dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		if r.Question[0].Name == held {
 			select {
 			case in <- struct{}{}:
@@ -300,7 +127,7 @@ func heldUpstream(t testing.TB, held string) (up *fakeUpstream, arrived <-chan s
 			}
 			<-release
 		}
-		answerA("192.0.2.1", 60)(w, r)
+		dnstest.AnswerA("192.0.2.1", 60)(w, r)
 	})
 	unblock = sync.OnceFunc(func() { close(release) })
 	t.Cleanup(unblock)
@@ -311,7 +138,7 @@ func heldUpstream(t testing.TB, held string) (up *fakeUpstream, arrived <-chan s
 // called; arrived receives each such query's name as it comes in. Every
 // gate opens at cleanup, so that a failed test does not hold the upstream's
 // shutdown.
-func gatedUpstream(t testing.TB, names ...string) (up *fakeUpstream, arrived <-chan string, release map[string]func()) {
+func gatedUpstream(t testing.TB, names ...string) (up *dnstest.Server, arrived <-chan string, release map[string]func()) {
 	t.Helper()
 	in := make(chan string, len(names))
 	gates := map[string]chan struct{}{}
@@ -320,12 +147,12 @@ func gatedUpstream(t testing.TB, names ...string) (up *fakeUpstream, arrived <-c
 		g := make(chan struct{})
 		gates[n], release[n] = g, sync.OnceFunc(func() { close(g) })
 	}
-	up = startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+	up = dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		if g, ok := gates[r.Question[0].Name]; ok {
 			in <- r.Question[0].Name
 			<-g
 		}
-		answerA("192.0.2.1", 60)(w, r)
+		dnstest.AnswerA("192.0.2.1", 60)(w, r)
 	})
 	t.Cleanup(func() {
 		for _, f := range release {
@@ -382,3 +209,32 @@ func wait[T any](t testing.TB, ch <-chan T, what string) T {
 	var zero T
 	return zero
 }
+
+// The helpers below keep udpmiss_test.go and udpmiss_socket_test.go
+// building until they move to dnstest (they are being changed by another
+// hand); other tests use dnstest directly. Delete them then.
+
+// fakeUpstream is a dnstest.Server with the address as the udpmiss tests
+// spell it.
+type fakeUpstream struct {
+	*dnstest.Server
+	addr string
+}
+
+func startUpstream(t testing.TB, handle dns.HandlerFunc) *fakeUpstream {
+	t.Helper()
+	return startUpstreamAt(t, "127.0.0.1:0", handle)
+}
+
+func startUpstreamAt(t testing.TB, addr string, handle dns.HandlerFunc) *fakeUpstream {
+	t.Helper()
+	s := dnstest.StartAt(t, addr, handle)
+	return &fakeUpstream{Server: s, addr: s.Addr}
+}
+
+func deadAddr(t testing.TB) string {
+	t.Helper()
+	return dnstest.DeadAddr(t)
+}
+
+func answerA(ip string, ttl uint32) dns.HandlerFunc { return dnstest.AnswerA(ip, ttl) }

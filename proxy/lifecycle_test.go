@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"net"
 	"runtime"
 	"sync"
@@ -13,10 +12,12 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/nxray/nxray/internal/dnstest"
 )
 
 func TestObserverSeesEveryFailedAnswer(t *testing.T) {
-	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+	up := dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		switch r.Question[0].Name {
 		case "nx.example.test.":
 			answerRcode(dns.RcodeNameError, testSOA(60, 60))(w, r)
@@ -25,11 +26,11 @@ func TestObserverSeesEveryFailedAnswer(t *testing.T) {
 		case "ref.example.test.":
 			answerRcode(dns.RcodeRefused, nil)(w, r)
 		default:
-			answerA("192.0.2.1", 60)(w, r)
+			dnstest.AnswerA("192.0.2.1", 60)(w, r)
 		}
 	})
 	obs := &recordingObserver{}
-	_, addr := startProxy(t, func(c *Config) { c.Observer = obs; c.FailoverRcodes = nil }, up.addr)
+	_, addr := startProxy(t, func(c *Config) { c.Observer = obs; c.FailoverRcodes = nil }, up.Addr)
 	for _, name := range []string{"ok.example.test.", "nx.example.test.", "sf.example.test.", "ref.example.test.", "nx.example.test."} {
 		query(t, "udp", addr, question(name, dns.TypeA))
 	}
@@ -52,8 +53,8 @@ func TestObserverSeesEveryFailedAnswer(t *testing.T) {
 			t.Errorf("failure %d = %s %s cached=%v, want %s %s cached=%v", i, got[i].Name,
 				dns.RcodeToString[got[i].Rcode], got[i].Cached, w.name, dns.RcodeToString[w.rcode], w.cached)
 		}
-		if !got[i].Cached && got[i].Upstream != up.addr {
-			t.Errorf("failure %d upstream = %q, want %q", i, got[i].Upstream, up.addr)
+		if !got[i].Cached && got[i].Upstream != up.Addr {
+			t.Errorf("failure %d upstream = %q, want %q", i, got[i].Upstream, up.Addr)
 		}
 	}
 }
@@ -61,7 +62,7 @@ func TestObserverSeesEveryFailedAnswer(t *testing.T) {
 func TestShutdownDrainsQueriesInFlight(t *testing.T) {
 	up, arrived, unblock := heldUpstream(t, "slow.example.test.")
 	// A long try timeout: on a loaded machine the held query must not time out.
-	s, addr := startProxy(t, func(c *Config) { c.Timeout = 10 * time.Second; c.Deadline = 10 * time.Second }, up.addr)
+	s, addr := startProxy(t, func(c *Config) { c.Timeout = 10 * time.Second; c.Deadline = 10 * time.Second }, up.Addr)
 	answered := make(chan *dns.Msg, 1)
 	go func() {
 		c := &dns.Client{Timeout: 5 * time.Second}
@@ -97,7 +98,7 @@ func TestTCPShutdown(t *testing.T) {
 		s, addr := startProxy(t, func(c *Config) {
 			c.TCPIdleTimeout = time.Minute
 			c.Timeout, c.Deadline = 10*time.Second, 10*time.Second
-		}, up.addr)
+		}, up.Addr)
 		c := &dns.Conn{Conn: dial(t, addr)}
 		send(t, c, question("a.slow.test.", dns.TypeA), 7)
 		send(t, c, question("b.slow.test.", dns.TypeA), 8)
@@ -139,7 +140,7 @@ func TestTCPShutdown(t *testing.T) {
 	})
 	t.Run("past the drain deadline", func(t *testing.T) {
 		up, arrived, _ := gatedUpstream(t, "a.slow.test.", "b.slow.test.")
-		s, addr := startProxy(t, func(c *Config) { c.Timeout, c.Deadline = 10*time.Second, 10*time.Second }, up.addr)
+		s, addr := startProxy(t, func(c *Config) { c.Timeout, c.Deadline = 10*time.Second, 10*time.Second }, up.Addr)
 		c := &dns.Conn{Conn: dial(t, addr)}
 		send(t, c, question("a.slow.test.", dns.TypeA), 7)
 		send(t, c, question("b.slow.test.", dns.TypeA), 8)
@@ -181,7 +182,7 @@ func TestTCPShutdown(t *testing.T) {
 func TestShutdownDeadlineCutsQueriesShort(t *testing.T) {
 	for _, reload := range []bool{false, true} {
 		t.Run(map[bool]string{false: "in flight", true: "in flight on the pool a reload left"}[reload], func(t *testing.T) {
-			silent, got := blackhole(t)
+			silent, got := dnstest.Blackhole(t)
 			s, addr := startProxy(t, func(c *Config) { c.Timeout = 10 * time.Second; c.Deadline = 10 * time.Second }, silent)
 			conn, err := net.Dial("udp", addr)
 			if err != nil {
@@ -285,14 +286,14 @@ func TestInterruptEndsEveryTry(t *testing.T) {
 }
 
 func TestReloadSwapsUpstreamsAndACL(t *testing.T) {
-	a := startUpstream(t, answerA("192.0.2.1", 60))
-	b := startUpstream(t, answerA("192.0.2.2", 60))
+	a := dnstest.Start(t, dnstest.AnswerA("192.0.2.1", 60))
+	b := dnstest.Start(t, dnstest.AnswerA("192.0.2.2", 60))
 	var cfg Config
-	s, addr := startProxy(t, func(c *Config) { cfg = *c }, a.addr)
+	s, addr := startProxy(t, func(c *Config) { cfg = *c }, a.Addr)
 	if r := query(t, "udp", addr, question("one.example.test.", dns.TypeA)); r.Answer[0].(*dns.A).A.String() != "192.0.2.1" {
 		t.Fatalf("before reload: %v", r)
 	}
-	cfg.Upstreams = []Upstream{{Net: "tcp", Addr: b.addr}}
+	cfg.Upstreams = []Upstream{{Net: "tcp", Addr: b.Addr}}
 	if err := s.Reload(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -313,22 +314,22 @@ func TestReloadSwapsUpstreamsAndACL(t *testing.T) {
 }
 
 func TestUpstreamComesBackAfterHealthProbe(t *testing.T) {
-	addr0 := deadAddr(t)
-	good := startUpstream(t, answerA("192.0.2.5", 60))
-	events := make(logEvents, 100)
+	addr0 := dnstest.DeadAddr(t)
+	good := dnstest.Start(t, dnstest.AnswerA("192.0.2.5", 60))
+	events := dnstest.NewLog()
 	_, addr := startProxy(t, func(c *Config) {
 		c.HealthInterval = 20 * time.Millisecond
 		c.Cache.Size = 0
-		c.Logger = slog.New(events)
-	}, addr0, good.addr)
+		c.Logger = events.Logger()
+	}, addr0, good.Addr)
 	if r := query(t, "udp", addr, question("h.example.test.", dns.TypeA)); r.Answer[0].(*dns.A).A.String() != "192.0.2.5" {
 		t.Fatalf("failover to the second upstream: %v", r)
 	}
-	waitLog(t, events, "upstream down")
+	events.Wait(t, "upstream down")
 	// Bring the first upstream to life at its old address; the probe finds it.
-	back := startUpstreamAt(t, addr0, answerA("192.0.2.4", 60))
-	waitLog(t, events, "upstream up")
-	if back.queries.Load() == 0 {
+	back := dnstest.StartAt(t, addr0, dnstest.AnswerA("192.0.2.4", 60))
+	events.Wait(t, "upstream up")
+	if back.Queries() == 0 {
 		t.Error("no health probe reached the upstream")
 	}
 	if r := query(t, "udp", addr, question("h2.example.test.", dns.TypeA)); r.Answer[0].(*dns.A).A.String() != "192.0.2.4" {

@@ -9,17 +9,19 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/nxray/nxray/internal/dnstest"
 )
 
 // The query log says what the client got: SERVFAIL when no upstream
 // answered, and a line too for the answers nxray gives itself (a zone
 // transfer refused, a query with two OPT records, a client outside the ACL).
 func TestQueryLogRcodes(t *testing.T) {
-	dead := deadAddr(t)
-	events := make(chan string, 20)
+	dead := dnstest.DeadAddr(t)
+	events := dnstest.NewLog()
 	_, addr := startProxy(t, func(c *Config) {
 		c.LogQueries = true
-		c.Logger = newAttrLogger(events)
+		c.Logger = events.Logger()
 		c.HealthInterval = time.Hour
 	}, dead)
 	twoOPT := question("two.example.test.", dns.TypeA)
@@ -43,7 +45,7 @@ func TestQueryLogRcodes(t *testing.T) {
 			if r := query(t, tt.net, addr, tt.m); r.Rcode != tt.rcode {
 				t.Fatalf("answer %s, want %s", dns.RcodeToString[r.Rcode], dns.RcodeToString[tt.rcode])
 			}
-			line := queryLine(t, events)
+			line := events.Wait(t, "query")
 			for _, want := range append([]string{"query ", "client=127.0.0.1", "duration_ms="}, tt.want...) {
 				if !strings.Contains(line, want) {
 					t.Errorf("query line %q lacks %q", line, want)
@@ -53,29 +55,19 @@ func TestQueryLogRcodes(t *testing.T) {
 	}
 }
 
-// queryLine waits for the next query log line, skipping other lines.
-func queryLine(t *testing.T, events <-chan string) string {
-	t.Helper()
-	for {
-		if line := wait(t, events, "a query line"); strings.HasPrefix(line, "query ") {
-			return line
-		}
-	}
-}
-
 // A client outside the ACL is answered REFUSED, and the query log says so.
 func TestQueryLogACLRefused(t *testing.T) {
-	up := startUpstream(t, answerA("192.0.2.1", 60))
-	events := make(chan string, 5)
+	up := dnstest.Start(t, dnstest.AnswerA("192.0.2.1", 60))
+	events := dnstest.NewLog()
 	_, addr := startProxy(t, func(c *Config) {
 		c.LogQueries = true
-		c.Logger = newAttrLogger(events)
+		c.Logger = events.Logger()
 		c.ACL = nil
-	}, up.addr)
+	}, up.Addr)
 	if r := query(t, "udp", addr, question("outside.example.test.", dns.TypeA)); r.Rcode != dns.RcodeRefused {
 		t.Fatalf("rcode %s, want REFUSED", dns.RcodeToString[r.Rcode])
 	}
-	line := queryLine(t, events)
+	line := events.Wait(t, "query")
 	for _, want := range []string{"query ", "name=outside.example.test.", "rcode=REFUSED", "duration_ms="} {
 		if !strings.Contains(line, want) {
 			t.Errorf("query line %q lacks %q", line, want)
@@ -86,13 +78,13 @@ func TestQueryLogACLRefused(t *testing.T) {
 // duration_ms is the query's time by the server's clock, in milliseconds
 // with microseconds.
 func TestQueryLogDuration(t *testing.T) {
-	up := startUpstream(t, answerA("192.0.2.1", 60))
-	events := make(chan string, 5)
-	clk := newClock()
+	up := dnstest.Start(t, dnstest.AnswerA("192.0.2.1", 60))
+	events := dnstest.NewLog()
+	clk := dnstest.NewClock()
 	var armed atomic.Bool
 	_, addr := startProxy(t, func(c *Config) {
 		c.LogQueries = true
-		c.Logger = newAttrLogger(events)
+		c.Logger = events.Logger()
 		c.Now = func() time.Time {
 			now := clk.Now()
 			if armed.CompareAndSwap(true, false) { // the query's read
@@ -100,10 +92,10 @@ func TestQueryLogDuration(t *testing.T) {
 			}
 			return now
 		}
-	}, up.addr)
+	}, up.Addr)
 	armed.Store(true)
 	query(t, "udp", addr, question("slow.example.test.", dns.TypeA))
-	if line := queryLine(t, events); !strings.Contains(line, "duration_ms=1.5 ") && !strings.HasSuffix(line, "duration_ms=1.5") {
+	if line := events.Wait(t, "query"); !strings.Contains(line, "duration_ms=1.5 ") && !strings.HasSuffix(line, "duration_ms=1.5") {
 		t.Errorf("query line %q: want duration_ms=1.5", line)
 	}
 }
@@ -111,7 +103,7 @@ func TestQueryLogDuration(t *testing.T) {
 // elapsed reads only the monotonic clock for time.Now's readings, and the
 // server's clock for a test clock's, which carry none.
 func TestElapsed(t *testing.T) {
-	clk := newClock()
+	clk := dnstest.NewClock()
 	s, err := New(Config{Upstreams: []Upstream{{Net: "udp", Addr: "127.0.0.1:1"}}, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -156,9 +148,9 @@ func (r *timingRecorder) Tried(upstream string, _ time.Duration, rcode int, err 
 // Every path tells the Recorder how long the answer took, and every try
 // at an upstream the rcode it answered.
 func TestRecorderDurationAndUpstreamRcode(t *testing.T) {
-	up := startUpstream(t, answerRcode(dns.RcodeNameError, testSOA(60, 60)))
+	up := dnstest.Start(t, answerRcode(dns.RcodeNameError, testSOA(60, 60)))
 	rec := &timingRecorder{}
-	_, addr := startProxy(t, func(c *Config) { c.Recorder = rec }, up.addr)
+	_, addr := startProxy(t, func(c *Config) { c.Recorder = rec }, up.Addr)
 	q := withEDNS(question("gone.example.test.", dns.TypeA), 1232, false)
 	query(t, "udp", addr, q) // the fast miss path
 	query(t, "tcp", addr, q) // a hit on the full path
@@ -173,7 +165,7 @@ func TestRecorderDurationAndUpstreamRcode(t *testing.T) {
 			t.Errorf("answer %d took %v", i, d)
 		}
 	}
-	if want := up.addr + " NXDOMAIN"; len(rec.tries) != 2 || rec.tries[0] != want || rec.tries[1] != want {
+	if want := up.Addr + " NXDOMAIN"; len(rec.tries) != 2 || rec.tries[0] != want || rec.tries[1] != want {
 		t.Errorf("tries %v, want two %q", rec.tries, want)
 	}
 }

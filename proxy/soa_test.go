@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/nxray/nxray/internal/dnstest"
 )
 
 // negativeSOA is the SOA negativeUpstream puts in its negative answers.
@@ -22,8 +24,8 @@ func negativeSOA() *dns.SOA {
 // to a name that does not exist, then the same; "nxede" the same with an
 // EDE, which makes it an answer the proxy unpacks; "nosoa" NXDOMAIN without
 // a SOA; "fail" SERVFAIL, with the SOA all the same.
-func negativeUpstream(t testing.TB) *fakeUpstream {
-	return startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+func negativeUpstream(t testing.TB) *dnstest.Server {
+	return dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		q := r.Question[0]
 		m := new(dns.Msg).SetRcode(r, dns.RcodeNameError)
 		m.Ns = []dns.RR{negativeSOA()}
@@ -116,7 +118,7 @@ func checkFailureSOA(t *testing.T, obs *recordingObserver, tt soaCase, r *dns.Ms
 func TestFailureSOAFullPath(t *testing.T) {
 	up := negativeUpstream(t)
 	obs := &recordingObserver{}
-	_, addr := startProxy(t, func(c *Config) { c.Observer = obs }, up.addr)
+	_, addr := startProxy(t, func(c *Config) { c.Observer = obs }, up.Addr)
 	for _, tt := range soaCases {
 		t.Run(tt.name, func(t *testing.T) {
 			r := query(t, "tcp", addr, withEDNS(question(tt.name, dns.TypeA), 1232, false))
@@ -132,7 +134,7 @@ func TestFailureSOAFastMiss(t *testing.T) {
 	for _, edns := range []bool{false, true} {
 		obs := &recordingObserver{}
 		rig := newMissRig(t, Config{
-			Upstreams:      []Upstream{{Net: "udp", Addr: up.addr}},
+			Upstreams:      []Upstream{{Net: "udp", Addr: up.Addr}},
 			Timeout:        time.Second,
 			Deadline:       3 * time.Second,
 			Cache:          CacheConfig{Size: 100, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour},
@@ -164,9 +166,9 @@ func TestFailureSOACacheHit(t *testing.T) {
 	up := negativeUpstream(t)
 	for _, proto := range []string{"udp", "tcp"} {
 		t.Run(proto, func(t *testing.T) {
-			clk := newClock()
+			clk := dnstest.NewClock()
 			obs := &recordingObserver{}
-			_, addr := startProxy(t, func(c *Config) { c.Observer, c.Now = obs, clk.Now }, up.addr)
+			_, addr := startProxy(t, func(c *Config) { c.Observer, c.Now = obs, clk.Now }, up.Addr)
 			for _, tt := range soaCases {
 				if tt.name == "nosoa.example.test." {
 					continue // not cached without a SOA

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/nxray/nxray/internal/dnstest"
 )
 
 // bigTXTAnswer is the number of 250-byte strings bigTXT answers with in
@@ -45,8 +47,8 @@ func slowReaders(t *testing.T, q *dns.Msg) {
 		// queries in flight, it costs 3 MB: 590 MB in all.
 		bound = 40 << 20
 	)
-	up := startUpstream(t, bigTXT(bigTXTAnswer))
-	s, addr := startProxy(t, func(c *Config) { c.TCPMaxPerClient = conns + 1 }, up.addr)
+	up := dnstest.Start(t, bigTXT(bigTXTAnswer))
+	s, addr := startProxy(t, func(c *Config) { c.TCPMaxPerClient = conns + 1 }, up.Addr)
 	if r := query(t, "tcp", addr, q.Copy()); len(r.Answer) != bigTXTAnswer {
 		t.Fatalf("warming the cache: %d records, want %d", len(r.Answer), bigTXTAnswer)
 	}
@@ -91,14 +93,14 @@ func slowReaders(t *testing.T, q *dns.Msg) {
 // the budget admits one or two at a time, small cached ones, and misses.
 func TestTCPFastClientPipelining(t *testing.T) {
 	big := bigTXT(bigTXTAnswer)
-	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+	up := dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		if r.Question[0].Qtype == dns.TypeTXT {
 			big(w, r)
 			return
 		}
-		answerA("192.0.2.1", 60)(w, r)
+		dnstest.AnswerA("192.0.2.1", 60)(w, r)
 	})
-	_, addr := startProxy(t, nil, up.addr)
+	_, addr := startProxy(t, nil, up.Addr)
 	query(t, "tcp", addr, question("big.example.test.", dns.TypeTXT))
 	const n = 600
 	var msgs [][]byte

@@ -6,17 +6,19 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/nxray/nxray/internal/dnstest"
 )
 
 // TestTCPPerClientCap: a client at its cap of connections has the next one
 // closed at once; another address is another client, and a closed
 // connection gives its place back.
 func TestTCPPerClientCap(t *testing.T) {
-	up := startUpstream(t, answerA("192.0.2.1", 60))
+	up := dnstest.Start(t, dnstest.AnswerA("192.0.2.1", 60))
 	s, addr := startProxy(t, func(c *Config) {
 		c.TCPMaxPerClient = 3
 		c.TCPIdleTimeout = time.Minute
-	}, up.addr)
+	}, up.Addr)
 	one := net.IPv4(127, 0, 0, 1)
 	var held []net.Conn
 	for range 3 {

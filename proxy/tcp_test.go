@@ -13,11 +13,13 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/nxray/nxray/internal/dnstest"
 )
 
 func TestTCPPipelinedQueries(t *testing.T) {
-	up := startUpstream(t, answerA("192.0.2.1", 60))
-	_, addr := startProxy(t, nil, up.addr)
+	up := dnstest.Start(t, dnstest.AnswerA("192.0.2.1", 60))
+	_, addr := startProxy(t, nil, up.Addr)
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -50,11 +52,11 @@ func TestTCPPipelinedQueries(t *testing.T) {
 }
 
 func TestTCPConnectionCap(t *testing.T) {
-	up := startUpstream(t, answerA("192.0.2.1", 60))
+	up := dnstest.Start(t, dnstest.AnswerA("192.0.2.1", 60))
 	s, addr := startProxy(t, func(c *Config) {
 		c.TCPMaxConns = 2
 		c.TCPIdleTimeout = time.Minute
-	}, up.addr)
+	}, up.Addr)
 	for range 2 {
 		defer dialAndAsk(t, addr).Close()
 	}
@@ -73,8 +75,8 @@ func TestTCPConnectionCap(t *testing.T) {
 }
 
 func TestTCPIdleTimeout(t *testing.T) {
-	up := startUpstream(t, answerA("192.0.2.1", 60))
-	_, addr := startProxy(t, func(c *Config) { c.TCPIdleTimeout = 200 * time.Millisecond }, up.addr)
+	up := dnstest.Start(t, dnstest.AnswerA("192.0.2.1", 60))
+	_, addr := startProxy(t, func(c *Config) { c.TCPIdleTimeout = 200 * time.Millisecond }, up.Addr)
 	for _, tt := range []struct {
 		name string
 		dial func(t *testing.T) net.Conn
@@ -155,7 +157,7 @@ func framed(msgs ...[]byte) []byte {
 // the next one on the same connection (RFC 7766 section 6.2.1.1).
 func TestTCPAnswersOutOfOrder(t *testing.T) {
 	up, arrived, unblock := heldUpstream(t, "slow.example.test.")
-	_, addr := startProxy(t, func(c *Config) { c.Timeout, c.Deadline = 10*time.Second, 10*time.Second }, up.addr)
+	_, addr := startProxy(t, func(c *Config) { c.Timeout, c.Deadline = 10*time.Second, 10*time.Second }, up.Addr)
 	c := &dns.Conn{Conn: dial(t, addr)}
 	send(t, c, question("slow.example.test.", dns.TypeA), 1)
 	wait(t, arrived, "slow query upstream")
@@ -177,7 +179,7 @@ func TestTCPQueriesInFlightCapped(t *testing.T) {
 	release := make(chan struct{})
 	overArrived := make(chan struct{}, 1)
 	var released, early atomic.Int32
-	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+	up := dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		if strings.HasPrefix(r.Question[0].Name, "held") {
 			arrived <- struct{}{}
 			<-release
@@ -187,10 +189,10 @@ func TestTCPQueriesInFlightCapped(t *testing.T) {
 			}
 			overArrived <- struct{}{}
 		}
-		answerA("192.0.2.1", 60)(w, r)
+		dnstest.AnswerA("192.0.2.1", 60)(w, r)
 	})
 	releaseAll := sync.OnceFunc(func() { close(release) })
-	_, addr := startProxy(t, func(c *Config) { c.Timeout, c.Deadline = 10*time.Second, 10*time.Second }, up.addr)
+	_, addr := startProxy(t, func(c *Config) { c.Timeout, c.Deadline = 10*time.Second, 10*time.Second }, up.Addr)
 	t.Cleanup(releaseAll) // before the proxy's shutdown
 	conn := dial(t, addr)
 	var msgs [][]byte
@@ -248,7 +250,7 @@ func TestTCPNotIdleWhileAnswering(t *testing.T) {
 	_, addr := startProxy(t, func(c *Config) {
 		c.TCPIdleTimeout = 300 * time.Millisecond
 		c.Timeout, c.Deadline = 10*time.Second, 10*time.Second
-	}, up.addr)
+	}, up.Addr)
 	c := &dns.Conn{Conn: dial(t, addr)}
 	send(t, c, question("slow.example.test.", dns.TypeA), 1)
 	wait(t, arrived, "slow query upstream")
@@ -267,8 +269,8 @@ func TestTCPNotIdleWhileAnswering(t *testing.T) {
 // TestTCPMalformedAsOverUDP: what is not a query nxray accepts gets over
 // TCP what it gets over UDP, byte for byte, and the connection serves on.
 func TestTCPMalformedAsOverUDP(t *testing.T) {
-	up := startUpstream(t, answerA("192.0.2.1", 60))
-	_, addr := startProxy(t, nil, up.addr)
+	up := dnstest.Start(t, dnstest.AnswerA("192.0.2.1", 60))
+	_, addr := startProxy(t, nil, up.Addr)
 	resp := question("a.example.test.", dns.TypeA)
 	resp.Id, resp.Response = 2, true
 	update := question("example.test.", dns.TypeSOA)

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/nxray/nxray/internal/dnstest"
 )
 
 // udpPair is a proxy-side socket and a client socket on loopback, to drive
@@ -67,18 +69,18 @@ func withEDNS(m *dns.Msg, size uint16, do bool, opts ...dns.EDNS0) *dns.Msg {
 }
 
 func TestUDPFastPathAnswersAsTheFullPathDoes(t *testing.T) {
-	clk := newClock()
-	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+	clk := dnstest.NewClock()
+	up := dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		switch q := r.Question[0]; {
 		case strings.HasPrefix(strings.ToLower(q.Name), "big."):
 			answerAs(w, r, 40)
 		case strings.HasPrefix(strings.ToLower(q.Name), "nx."):
 			answerRcode(dns.RcodeNameError, testSOA(60, 60))(w, r)
 		default:
-			answerA("192.0.2.1", 300)(w, r)
+			dnstest.AnswerA("192.0.2.1", 300)(w, r)
 		}
 	})
-	s, _ := startProxy(t, func(c *Config) { c.Now = clk.Now }, up.addr)
+	s, _ := startProxy(t, func(c *Config) { c.Now = clk.Now }, up.Addr)
 	p := newUDPPair(t)
 	cookie := &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"}
 	noRD := question("nord.example.test.", dns.TypeA)
@@ -157,11 +159,11 @@ func TestUDPFastPathAnswersAsTheFullPathDoes(t *testing.T) {
 // byte, what a miekg/dns server gives it, and what that server ignores is
 // ignored.
 func TestUDPAnswersAsMiekgServerDid(t *testing.T) {
-	up := startUpstream(t, answerA("192.0.2.1", 60))
-	_, addr := startProxy(t, nil, up.addr)
+	up := dnstest.Start(t, dnstest.AnswerA("192.0.2.1", 60))
+	_, addr := startProxy(t, nil, up.Addr)
 	// A miekg/dns server whose handler must never be reached: its own
 	// rules answer every packet below.
-	miekg := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) { t.Errorf("handler reached with %v", r) })
+	miekg := dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) { t.Errorf("handler reached with %v", r) })
 	twoQ := question("a.example.test.", dns.TypeA)
 	twoQ.Question = append(twoQ.Question, dns.Question{Name: "b.example.test.", Qtype: dns.TypeA, Qclass: dns.ClassINET})
 	update := question("example.test.", dns.TypeSOA)
@@ -178,7 +180,7 @@ func TestUDPAnswersAsMiekgServerDid(t *testing.T) {
 		{"an OPT record longer than the packet", badOPT, dns.RcodeFormatError},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			got, want := exchangeUDP(t, addr, tt.b), exchangeUDP(t, miekg.addr, tt.b)
+			got, want := exchangeUDP(t, addr, tt.b), exchangeUDP(t, miekg.Addr, tt.b)
 			if !bytes.Equal(got, want) {
 				t.Errorf("nxray answered\n%x\na miekg/dns server\n%x", got, want)
 			}
@@ -226,12 +228,12 @@ func TestIdleWorkersBeyondTheLoadGoUnused(t *testing.T) {
 	arrived := make(chan struct{}, burst)
 	release := make(chan struct{})
 	unblock := sync.OnceFunc(func() { close(release) })
-	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+	up := dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		if r.Question[0].Name == "held.example.test." {
 			arrived <- struct{}{}
 			<-release
 		}
-		answerA("192.0.2.1", 60)(w, r)
+		dnstest.AnswerA("192.0.2.1", 60)(w, r)
 	})
 	t.Cleanup(unblock)
 	s, addr := startProxy(t, func(c *Config) {
@@ -239,7 +241,7 @@ func TestIdleWorkersBeyondTheLoadGoUnused(t *testing.T) {
 		// the burst's first query waits for the last to arrive: on a loaded
 		// machine (the whole suite under -race) that can take a second
 		c.Timeout, c.Deadline = 5*time.Second, 5*time.Second
-	}, up.addr)
+	}, up.Addr)
 	// A cookie sends a query the full path's way: the workers' (the fast
 	// miss path needs none).
 	full := func(name string) *dns.Msg {
@@ -300,7 +302,7 @@ func FuzzUDPPacket(f *testing.F) {
 		b, _ := m.Pack()
 		f.Add(b)
 	}
-	s, obs := fuzzServer(f, newClock().Now) // a still clock: both paths see the same TTLs
+	s, obs := fuzzServer(f, dnstest.NewClock().Now) // a still clock: both paths see the same TTLs
 	p := newUDPPair(f)
 	u := newUDPServer(s, p.proxy)
 	sc := &udpScratch{}
@@ -381,7 +383,7 @@ func BenchmarkUDPCacheHit(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	if up.queries.Load() != 1 {
-		b.Fatalf("upstream saw %d queries: not a cache hit", up.queries.Load())
+	if up.Queries() != 1 {
+		b.Fatalf("upstream saw %d queries: not a cache hit", up.Queries())
 	}
 }
