@@ -3,11 +3,12 @@ package diagnose
 import (
 	"context"
 	"crypto"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/nxray/nxray/internal/dnstest"
 )
 
 // signedZone is a zone's keys and a server that answers its DNSKEY set,
@@ -45,25 +46,14 @@ func (z signedZone) serve(t *testing.T, now time.Time) string {
 		}
 		answer = append(answer, sig)
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	started := make(chan struct{})
-	srv := &dns.Server{PacketConn: pc, NotifyStartedFunc: func() { close(started) },
-		Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-			m := new(dns.Msg).SetReply(r)
-			m.Authoritative = true
-			if r.Question[0].Qtype == dns.TypeDNSKEY {
-				m.Answer = answer
-			}
-			w.WriteMsg(m)
-		})}
-	done := make(chan struct{})
-	go func() { defer close(done); srv.ActivateAndServe() }()
-	<-started
-	t.Cleanup(func() { srv.Shutdown(); <-done })
-	return pc.LocalAddr().String()
+	return dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg).SetReply(r)
+		m.Authoritative = true
+		if r.Question[0].Qtype == dns.TypeDNSKEY {
+			m.Answer = answer
+		}
+		w.WriteMsg(m)
+	}).Addr
 }
 
 // TestChainDNSKEYSignedByTheDSKey: the DNSKEY set must be signed by a key

@@ -16,6 +16,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/nxray/nxray/diagnose"
+	"github.com/nxray/nxray/internal/dnstest"
 )
 
 // The addresses of the tree below. Every one is loopback, and so is every
@@ -164,8 +165,8 @@ func startTree(t *testing.T) *fakeTree {
 		var lns []net.Listener
 		if tr.port, pcs, lns, err = bindTree(ips); err == nil {
 			for i, ip := range ips {
-				serveTree(t, &dns.Server{PacketConn: pcs[i], Handler: tr.servers[ip]})
-				serveTree(t, &dns.Server{Listener: lns[i], Handler: tr.servers[ip]})
+				dnstest.Serve(t, &dns.Server{PacketConn: pcs[i], Handler: tr.servers[ip]})
+				dnstest.Serve(t, &dns.Server{Listener: lns[i], Handler: tr.servers[ip]})
 			}
 			return tr
 		}
@@ -206,15 +207,6 @@ func bindTree(ips []string) (int, []net.PacketConn, []net.Listener, error) {
 		lns = append(lns, ln)
 	}
 	return pcs[0].LocalAddr().(*net.UDPAddr).Port, pcs, lns, nil
-}
-
-func serveTree(t *testing.T, srv *dns.Server) {
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	done := make(chan struct{})
-	go func() { defer close(done); srv.ActivateAndServe() }()
-	<-started
-	t.Cleanup(func() { srv.Shutdown(); <-done })
 }
 
 func (tr *fakeTree) addr(ip string) string { return net.JoinHostPort(ip, fmt.Sprint(tr.port)) }

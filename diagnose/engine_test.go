@@ -3,7 +3,6 @@ package diagnose
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"runtime"
 	"slices"
 	"strings"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/miekg/dns"
 	"go.uber.org/goleak"
+
+	"github.com/nxray/nxray/internal/dnstest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -53,60 +54,19 @@ func nxFindings(zone string) Findings {
 	return Findings{Zone: zone, Auth: []Answer{good("192.0.2.1:53", dns.RcodeNameError)}}
 }
 
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-// lines collects log lines as "msg k=v ...", and signals each diagnosis.
-type lines struct {
-	mu        sync.Mutex
-	all       []string
-	diagnosis chan struct{}
-}
-
-func newLines() *lines { return &lines{diagnosis: make(chan struct{}, 100000)} }
-
-func (l *lines) Enabled(context.Context, slog.Level) bool { return true }
-func (l *lines) Handle(_ context.Context, r slog.Record) error {
-	s := r.Message
-	r.Attrs(func(a slog.Attr) bool { s += " " + a.String(); return true })
-	l.mu.Lock()
-	l.all = append(l.all, s)
-	l.mu.Unlock()
-	if r.Message == "diagnosis" {
-		l.diagnosis <- struct{}{}
-	}
-	return nil
-}
-func (l *lines) WithAttrs([]slog.Attr) slog.Handler { return l }
-func (l *lines) WithGroup(string) slog.Handler      { return l }
-
 // waitDiagnosed waits for n more "diagnosis" log lines.
-func waitDiagnosed(t *testing.T, l *lines, n int) {
+func waitDiagnosed(t *testing.T, log *dnstest.Log, n int) {
 	t.Helper()
-	timeout := time.After(5 * time.Second)
 	for range n {
-		select {
-		case <-l.diagnosis:
-		case <-timeout:
-			t.Fatalf("fewer than %d diagnoses within 5s", n)
-		}
+		log.Wait(t, "diagnosis")
 	}
 }
 
 func TestVerdictStoredLoggedAndDeduplicated(t *testing.T) {
-	clk := &testClock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
-	log := newLines()
+	clk := dnstest.NewClock()
+	log := dnstest.NewLog()
 	p := &fakeProber{fd: nxFindings("example.test."), probes: 3}
-	e, err := New(Config{Prober: p, Now: clk.Now, Logger: slog.New(log), StoreTTL: time.Minute})
+	e, err := New(Config{Prober: p, Now: clk.Now, Logger: log.Logger(), StoreTTL: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,9 +86,7 @@ func TestVerdictStoredLoggedAndDeduplicated(t *testing.T) {
 	if p.calls.Load() != 1 {
 		t.Errorf("prober ran %d times for one name, want 1", p.calls.Load())
 	}
-	log.mu.Lock()
-	logged := strings.Join(log.all, "\n")
-	log.mu.Unlock()
+	logged := strings.Join(log.Lines(), "\n")
 	for _, want := range []string{"diagnosis", "name=gone.example.test.", "qtype=A", "rcode=NXDOMAIN",
 		"cause=nxdomain_confirmed", "summary=", "upstream=192.0.2.53:53", "duration_ms="} {
 		if !strings.Contains(logged, want) {
@@ -166,8 +124,8 @@ func TestObserveNeverBlocksAndDropsWhenFull(t *testing.T) {
 
 func TestProbeBudgetAndRate(t *testing.T) {
 	p := &fakeProber{probes: 1000, fd: nxFindings("example.test.")}
-	log := newLines()
-	e, err := New(Config{Prober: p, ProbeBudget: 10, ProbeRate: 1000, ProbeBurst: 5, Logger: slog.New(log)})
+	log := dnstest.NewLog()
+	e, err := New(Config{Prober: p, ProbeBudget: 10, ProbeRate: 1000, ProbeBurst: 5, Logger: log.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,11 +164,12 @@ func TestFloodUnderOneZoneIsOneDiagnosis(t *testing.T) {
 func testFloodGrouped(t *testing.T, fd Findings) {
 	p := &fakeProber{fd: fd, probes: 4, byName: map[string]Findings{
 		"www.other.test.": {Zone: "other.test.", Auth: []Answer{dead("192.0.2.9:53")}}}}
-	log := newLines()
-	clock := &testClock{now: time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)}
+	log := dnstest.NewLog()
+	clock := dnstest.NewClock()
+	clock.Set(time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC))
 	const storeSize = 20
 	e, err := New(Config{Prober: p, Workers: 4, QueueSize: 64, StoreSize: storeSize, ProbeRate: 200, ProbeBurst: 20,
-		Logger: slog.New(log), Now: clock.Now})
+		Logger: log.Logger(), Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,8 +250,8 @@ func testFloodGrouped(t *testing.T, fd Findings) {
 func TestSetProberAppliesToNextDiagnosis(t *testing.T) {
 	first := &fakeProber{fd: nxFindings("one.test.")}
 	second := &fakeProber{fd: Findings{Zone: "two.test.", Auth: []Answer{dead("192.0.2.9:53")}}}
-	log := newLines()
-	e, err := New(Config{Prober: first, Logger: slog.New(log)})
+	log := dnstest.NewLog()
+	e, err := New(Config{Prober: first, Logger: log.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,8 +312,8 @@ func TestAnnotationAndWait(t *testing.T) {
 }
 
 func TestNoAnswerVerdictAnnotatesNxraysSERVFAIL(t *testing.T) {
-	log := newLines()
-	e, err := New(Config{Prober: &fakeProber{}, Logger: slog.New(log)})
+	log := dnstest.NewLog()
+	e, err := New(Config{Prober: &fakeProber{}, Logger: log.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,8 +357,8 @@ func (hangingProber) Probe(ctx context.Context, f Failure, take func() bool) (Fi
 }
 
 func TestSlowServersDoNotStickWorkers(t *testing.T) {
-	log := newLines()
-	e, err := New(Config{Prober: hangingProber{}, Workers: 1, Timeout: 50 * time.Millisecond, Logger: slog.New(log)})
+	log := dnstest.NewLog()
+	e, err := New(Config{Prober: hangingProber{}, Workers: 1, Timeout: 50 * time.Millisecond, Logger: log.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -422,8 +381,8 @@ func TestSlowServersDoNotStickWorkers(t *testing.T) {
 // asked: its verdict explains no other name's SERVFAIL.
 func TestUnreachableUpstreamIsNotAZoneVerdict(t *testing.T) {
 	p := &fakeProber{fd: Findings{Zone: "example.test."}} // the health question failed too
-	log := newLines()
-	e, err := New(Config{Prober: p, Logger: slog.New(log)})
+	log := dnstest.NewLog()
+	e, err := New(Config{Prober: p, Logger: log.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -460,8 +419,8 @@ func (p *holdingProber) Probe(ctx context.Context, f Failure, take func() bool) 
 func TestPendingNameNotExplainedByItsZone(t *testing.T) {
 	second := make(chan struct{})
 	p := &holdingProber{fd: Findings{Zone: "flood.test.", Auth: []Answer{refused("192.0.2.9:53")}}, held: map[string]chan struct{}{"second.flood.test.": second}}
-	log := newLines()
-	e, err := New(Config{Prober: p, Logger: slog.New(log)})
+	log := dnstest.NewLog()
+	e, err := New(Config{Prober: p, Logger: log.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -488,8 +447,8 @@ func TestPendingNameNotExplainedByItsZone(t *testing.T) {
 func TestConcurrentFailuresOneDiagnosis(t *testing.T) {
 	for range 20 {
 		p := &fakeProber{} // nothing found: unknown
-		log := newLines()
-		e, err := New(Config{Prober: p, Logger: slog.New(log)})
+		log := dnstest.NewLog()
+		e, err := New(Config{Prober: p, Logger: log.Logger()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -517,8 +476,8 @@ func TestConcurrentFailuresOneDiagnosis(t *testing.T) {
 // A diagnosis cut short by Close is no verdict: nothing is stored or logged.
 func TestShutdownDropsUnfinishedDiagnosis(t *testing.T) {
 	p := &fakeProber{hold: make(chan struct{}), probes: 1, fd: Findings{Zone: "dead.test.", Auth: []Answer{dead("192.0.2.1:53")}}}
-	log := newLines()
-	e, err := New(Config{Prober: p, Logger: slog.New(log)})
+	log := dnstest.NewLog()
+	e, err := New(Config{Prober: p, Logger: log.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -530,9 +489,7 @@ func TestShutdownDropsUnfinishedDiagnosis(t *testing.T) {
 	if st := e.Stats(); st.Diagnosed != 0 || len(e.Verdicts()) != 0 {
 		t.Errorf("a diagnosis cut short by Close was kept: %+v, %d verdicts", st, len(e.Verdicts()))
 	}
-	log.mu.Lock()
-	defer log.mu.Unlock()
-	for _, l := range log.all {
+	for _, l := range log.Lines() {
 		if strings.HasPrefix(l, "diagnosis") {
 			t.Errorf("logged: %s", l)
 		}

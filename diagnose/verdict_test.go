@@ -2,19 +2,21 @@ package diagnose
 
 import (
 	"encoding/json"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/miekg/dns"
+
+	"github.com/nxray/nxray/internal/dnstest"
 )
 
 // The status API finds a verdict by its ID while it lives, and not once it
 // was replaced, evicted or expired; the index keeps no ID of those.
 func TestVerdictByID(t *testing.T) {
-	clock := &testClock{now: time.Unix(1_000_000, 0)}
+	clock := dnstest.NewClock()
+	clock.Set(time.Unix(1_000_000, 0))
 	s, err := newStore(2, time.Minute, clock.Now)
 	if err != nil {
 		t.Fatal(err)
@@ -45,8 +47,8 @@ func TestVerdictByID(t *testing.T) {
 // answers) from the upstream's (what its failing answer carried, with
 // text), the latter bounded in number and length.
 func TestVerdictEDEJSON(t *testing.T) {
-	log := newLines()
-	e, err := New(Config{Prober: &fakeProber{fd: nxFindings("example.test.")}, Logger: slog.New(log)})
+	log := dnstest.NewLog()
+	e, err := New(Config{Prober: &fakeProber{fd: nxFindings("example.test.")}, Logger: log.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
