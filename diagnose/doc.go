@@ -13,8 +13,10 @@
 // and says in a sentence what happened, naming the servers involved, and
 // where the fix is. Verdicts are stored (bounded, with a TTL), logged,
 // published to subscribers and turned into Extended DNS Errors for later
-// answers (annotate.go).
+// answers (annotate.go). Explain runs one diagnosis on demand, outside the
+// engine's queue (nxray explain and the status page's explain).
 //
-// The proxy never imports this package: cmd/nxray adapts one to the other
-// through internal/wire.
+// The proxy never imports this package, nor this package the proxy:
+// internal/adapt turns the proxy's failures into Failure and hands them to
+// Engine.Observe; the Engine is the proxy's Annotator as it stands.
 package diagnose

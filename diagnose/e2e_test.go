@@ -11,8 +11,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/nxray/nxray/diagnose"
+	"github.com/nxray/nxray/internal/adapt"
 	"github.com/nxray/nxray/internal/lab"
-	"github.com/nxray/nxray/internal/wire"
 	"github.com/nxray/nxray/proxy"
 )
 
@@ -95,7 +95,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Cleanup(eng.Close)
 			srv, err := proxy.New(proxy.Config{Listen: []string{"127.0.0.1:0"},
 				Upstreams: []proxy.Upstream{{Net: "udp", Addr: up}}, Timeout: 3 * time.Second, Deadline: 4 * time.Second,
-				ACL: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Observer: wire.Observer(eng, "")})
+				ACL: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Observer: adapt.Observer(eng, "")})
 			if err != nil {
 				t.Fatal(err)
 			}

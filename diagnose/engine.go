@@ -14,7 +14,8 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Failure is a failed answer to explain; cmd/nxray adapts the proxy's.
+// Failure is a failed answer to explain; internal/adapt makes one from each
+// of the proxy's.
 type Failure struct {
 	Time     time.Time
 	Name     string

@@ -15,7 +15,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/nxray/nxray/diagnose"
-	"github.com/nxray/nxray/internal/wire"
+	"github.com/nxray/nxray/internal/adapt"
 	"github.com/nxray/nxray/proxy"
 )
 
@@ -63,7 +63,7 @@ func startFloodProxy(tb testing.TB, cacheSize int) (*diagnose.Engine, *proxy.Ser
 		tb.Fatal(err)
 	}
 	srv, err := proxy.New(proxy.Config{Listen: []string{"127.0.0.1:0"}, Upstreams: []proxy.Upstream{{Net: "udp", Addr: up}},
-		ACL: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Observer: wire.Observer(eng, ""),
+		ACL: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Observer: adapt.Observer(eng, ""),
 		Cache: proxy.CacheConfig{Size: cacheSize, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour}})
 	if err != nil {
 		eng.Close()

@@ -11,6 +11,7 @@
 // concurrently.
 //
 // It does not explain failures: it reports them through the Observer
-// interface, which cmd/nxray wires to the diagnosis engine, and it never
-// imports package diagnose. Handing a failure over never blocks a query.
+// interface, which internal/adapt connects to the diagnosis engine, and it
+// never imports package diagnose. Handing a failure over never blocks a
+// query.
 package proxy

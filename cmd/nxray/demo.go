@@ -15,9 +15,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nxray/nxray/diagnose"
+	"github.com/nxray/nxray/internal/adapt"
 	"github.com/nxray/nxray/internal/lab"
 	"github.com/nxray/nxray/internal/status"
-	"github.com/nxray/nxray/internal/wire"
 	"github.com/nxray/nxray/proxy"
 )
 
@@ -94,7 +94,7 @@ func demo(listen, httpAddr string, stdout, stderr io.Writer, sigs <-chan os.Sign
 	}
 	defer eng.Close()
 	metrics := status.NewMetrics()
-	srv, err := startDemoProxy(listen, upstream, log, wire.Observer(eng, upstream), eng, metrics)
+	srv, err := startDemoProxy(listen, upstream, log, adapt.Observer(eng, upstream), eng, metrics)
 	if err != nil {
 		return demoFailed(stderr, err)
 	}

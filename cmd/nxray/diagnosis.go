@@ -7,7 +7,7 @@ import (
 
 	"github.com/nxray/nxray/config"
 	"github.com/nxray/nxray/diagnose"
-	"github.com/nxray/nxray/internal/wire"
+	"github.com/nxray/nxray/internal/adapt"
 	"github.com/nxray/nxray/proxy"
 )
 
@@ -59,7 +59,7 @@ func addrs(ups []config.Upstream) []string {
 
 // newEngineObserver hands the proxy's failures to the engine.
 func newEngineObserver(eng *diagnose.Engine, cfg config.Config) proxy.Observer {
-	return wire.Observer(eng, strings.Join(upstreamStrings(cfg), ", "))
+	return adapt.Observer(eng, strings.Join(upstreamStrings(cfg), ", "))
 }
 
 // listenAddrs parses nxray's listen addresses (validated by config.Load).

@@ -13,7 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/nxray/nxray/diagnose"
-	"github.com/nxray/nxray/internal/wire"
+	"github.com/nxray/nxray/internal/adapt"
 	"github.com/nxray/nxray/proxy"
 )
 
@@ -97,7 +97,7 @@ func newSession(t *testing.T, tr *Tree, upstream string) *session {
 	t.Cleanup(eng.Close)
 	srv, err := proxy.New(proxy.Config{Listen: []string{"127.0.0.1:0"}, Upstreams: []proxy.Upstream{{Net: "udp", Addr: upstream}},
 		Timeout: 4 * time.Second, Deadline: 5 * time.Second, ACL: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		Observer: wire.Observer(eng, "")})
+		Observer: adapt.Observer(eng, "")})
 	if err != nil {
 		t.Fatal(err)
 	}

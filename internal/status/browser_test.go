@@ -18,8 +18,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/nxray/nxray/diagnose"
+	"github.com/nxray/nxray/internal/adapt"
 	"github.com/nxray/nxray/internal/lab"
-	"github.com/nxray/nxray/internal/wire"
 	"github.com/nxray/nxray/proxy"
 )
 
@@ -62,7 +62,7 @@ func startLabStack(t *testing.T) *labStack {
 	verdicts, unsubscribe := eng.Subscribe()
 	t.Cleanup(unsubscribe)
 	px, base := serveStack(t, eng, proxy.Config{Upstreams: []proxy.Upstream{{Net: "udp", Addr: up}},
-		Timeout: 3 * time.Second, Deadline: 4 * time.Second, Observer: wire.Observer(eng, up)})
+		Timeout: 3 * time.Second, Deadline: 4 * time.Second, Observer: adapt.Observer(eng, up)})
 	return &labStack{eng: eng, proxy: px.Addrs()[0].String(), base: base, verdicts: verdicts}
 }
 

@@ -19,7 +19,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/nxray/nxray/diagnose"
-	"github.com/nxray/nxray/internal/wire"
+	"github.com/nxray/nxray/internal/adapt"
 	"github.com/nxray/nxray/proxy"
 )
 
@@ -129,7 +129,7 @@ func TestMetricsScrape(t *testing.T) {
 	}
 	t.Cleanup(eng.Close)
 	px, base := serveStack(t, eng, proxy.Config{Upstreams: []proxy.Upstream{{Net: "udp", Addr: dead}, {Net: "udp", Addr: good}},
-		Timeout: time.Second, HealthInterval: time.Hour, Observer: wire.Observer(eng, good)})
+		Timeout: time.Second, HealthInterval: time.Hour, Observer: adapt.Observer(eng, good)})
 
 	// The event stream tells when the verdict is made; the hub counts it in
 	// /metrics before it sends it, so no polling is needed.

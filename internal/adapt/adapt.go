@@ -1,4 +1,4 @@
-package wire
+package adapt
 
 import (
 	"github.com/nxray/nxray/diagnose"
