@@ -82,7 +82,8 @@ func newRoot(stdout, stderr io.Writer, sigs <-chan os.Signal) *cobra.Command {
 	root.Flags().SortFlags = false
 	root.AddCommand(serveCommand(stderr, sigs), explainCommand(stdout, stderr),
 		demoCommand(stdout, stderr, sigs), healthCommand(stdout, stderr), versionCommand(stdout))
-	// cobra's own commands, added now to word them like the others.
+	// cobra's own commands, added here rather than on first use so that
+	// their summaries can be worded like the others.
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
@@ -96,7 +97,7 @@ func newRoot(stdout, stderr io.Writer, sigs <-chan os.Signal) *cobra.Command {
 	return root
 }
 
-// defaultToServe keeps "nxray" and "nxray --flags" running serve, as the
+// defaultToServe makes "nxray" and "nxray --flags" run serve, as the
 // README and the container image's "docker run nxray --upstream ..." expect.
 // Help and version flags stay with the root.
 func defaultToServe(args []string) []string {
@@ -124,7 +125,7 @@ func versionCommand(stdout io.Writer) *cobra.Command {
 	}
 }
 
-// noArgs refuses positional arguments with the message nxray always gave.
+// noArgs refuses positional arguments, naming the first.
 func noArgs(_ *cobra.Command, args []string) error {
 	if len(args) > 0 {
 		return fmt.Errorf("unexpected argument %q", args[0])
