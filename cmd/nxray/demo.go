@@ -2,23 +2,21 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
 	"github.com/spf13/cobra"
 
-	"github.com/nxray/nxray/diagnose"
-	"github.com/nxray/nxray/internal/adapt"
+	"github.com/nxray/nxray/config"
 	"github.com/nxray/nxray/internal/lab"
 	"github.com/nxray/nxray/internal/status"
-	"github.com/nxray/nxray/proxy"
 )
 
 const demoLong = `Start an offline lab on loopback (a signed private root, the TLD test., a zone
@@ -65,8 +63,9 @@ func demoCommand(stdout, stderr io.Writer, sigs <-chan os.Signal) *cobra.Command
 	return cmd
 }
 
+// demo starts the lab and nxray in front of it, through startInstance as
+// serve does, and runs until a stop signal.
 func demo(listen, httpAddr string, stdout, stderr io.Writer, sigs <-chan os.Signal) error {
-	log := slog.New(slog.NewTextHandler(stderr, nil))
 	h, err := lab.StartHierarchy()
 	if err != nil {
 		return demoFailed(stderr, err)
@@ -81,35 +80,70 @@ func demo(listen, httpAddr string, stdout, stderr io.Writer, sigs <-chan os.Sign
 	if err != nil {
 		return demoFailed(stderr, err)
 	}
-	upstream := h.Resolvers[lab.RoleValidating]
-	alternates := []string{h.Resolvers[lab.RoleValidating], h.Resolvers[lab.RoleNonvalidating]}
-	p, err := diagnose.NewNetProber(diagnose.ProbeConfig{Upstreams: []string{upstream}, Alternates: alternates,
-		RootHints: h.RootHints, AuthPort: h.Port, TrustAnchors: h.TrustAnchors, Timeout: 500 * time.Millisecond})
+	cfg := demoConfig(h, anchors, listen, httpAddr)
+	in, err := startDemo(&cfg, stderr)
 	if err != nil {
 		return demoFailed(stderr, err)
 	}
-	eng, err := diagnose.New(diagnose.Config{Prober: p, Logger: log})
-	if err != nil {
-		return demoFailed(stderr, err)
+	if in.page != nil {
+		in.log.Info("status page", "url", in.page.URL())
 	}
-	defer eng.Close()
-	metrics := status.NewMetrics()
-	srv, err := startDemoProxy(listen, upstream, log, adapt.Observer(eng, upstream), eng, metrics)
-	if err != nil {
-		return demoFailed(stderr, err)
-	}
-	st, err := startDemoStatus(httpAddr, eng, srv, metrics, p, upstream, log)
-	if err != nil {
-		srv.Shutdown(context.Background())
-		return demoFailed(stderr, err)
-	}
-	defer stopStatus(st, log)
-	log.Info("status page", "url", st.URL())
-	addr := srv.Addrs()[0].String()
-	printDemo(stdout, h, addr, alternates, anchors, st.URL())
+	addr := in.srv.Addrs()[0].String()
+	printDemo(stdout, h, addr, cfg.Alternates, anchors, statusURL(in.page))
 	askOnce(addr)
-	waitAndStop(srv, func() time.Duration { return 2 * time.Second }, log, sigs, nil)
+	in.waitAndStop(func() time.Duration { return cfg.Shutdown }, sigs, nil)
 	return nil
+}
+
+// demoConfig is serve's configuration for the lab h: nxray on listen in
+// front of the lab's validating resolver, diagnosing through both lab
+// resolvers, the lab's root and trust anchors (in the file anchors), and
+// its port; loopback clients only; each failing answer held up to a second
+// for its diagnosis; the status page on httpAddr. The rest is
+// config.Default's.
+func demoConfig(h *lab.Hierarchy, anchors, listen, httpAddr string) config.Config {
+	cfg := config.Default()
+	cfg.Listen = []string{listen}
+	cfg.Upstreams = []string{h.Resolvers[lab.RoleValidating]}
+	cfg.Alternates = []string{h.Resolvers[lab.RoleValidating], h.Resolvers[lab.RoleNonvalidating]}
+	cfg.RootHints = strings.Join(h.RootHints, ",")
+	cfg.TrustAnchors = anchors
+	cfg.AuthPort = h.Port
+	cfg.HTTP = httpAddr
+	cfg.ACL = []string{"127.0.0.0/8", "::1/128"}
+	// No failover: the lab's answers are the point; show them as they are.
+	cfg.FailoverRcodes = nil
+	cfg.Timeout, cfg.Deadline = 3*time.Second, 4*time.Second
+	cfg.Annotate = "wait:1s"
+	cfg.Shutdown = 2 * time.Second
+	return cfg
+}
+
+// demoFallback is where the demo listens, for DNS or the status page, when
+// the address asked for is taken.
+const demoFallback = "127.0.0.1:0"
+
+// startDemo validates cfg and starts nxray from it. A listen or status page
+// address in use is replaced in cfg by a free loopback port, each once.
+func startDemo(cfg *config.Config, stderr io.Writer) (*instance, error) {
+	for {
+		if err := cfg.Validate(); err != nil {
+			return nil, err
+		}
+		in, err := startInstance(*cfg, stderr)
+		if err == nil {
+			return in, nil
+		}
+		var page *pageInUse
+		switch {
+		case errors.As(err, &page) && cfg.HTTP != demoFallback:
+			cfg.HTTP = demoFallback
+		case page == nil && errors.Is(err, syscall.EADDRINUSE) && cfg.Listen[0] != demoFallback:
+			cfg.Listen = []string{demoFallback}
+		default:
+			return nil, err
+		}
+	}
 }
 
 func demoFailed(stderr io.Writer, err error) error {
@@ -136,8 +170,10 @@ func printDemo(w io.Writer, h *lab.Hierarchy, addr string, alternates []string, 
 			fmt.Fprintf(w, "  go run ./cmd/nxray explain %s --upstream %s %s\n      %s\n", sc.name, h.Resolvers[sc.role], labFlags, sc.what)
 		}
 	}
-	fmt.Fprintf(w, "\nnxray demo: status page at %s (diagnoses appear there live; JSON at %sapi/v1/diagnoses, metrics at %smetrics)\n",
-		statusURL, statusURL, statusURL)
+	if statusURL != "" {
+		fmt.Fprintf(w, "\nnxray demo: status page at %s (diagnoses appear there live; JSON at %sapi/v1/diagnoses, metrics at %smetrics)\n",
+			statusURL, statusURL, statusURL)
+	}
 	fmt.Fprintf(w, "\nCtrl-C stops the demo.\n")
 }
 
@@ -153,30 +189,4 @@ func askOnce(addr string) {
 		q.SetEdns0(1232, false)
 		c.ExchangeContext(context.Background(), q, addr)
 	}
-}
-
-// startDemoProxy puts nxray in front of the lab, annotating failures and
-// holding the first failing answer up to a second for its diagnosis.
-func startDemoProxy(listen, upstream string, log *slog.Logger, obs proxy.Observer, ann proxy.Annotator, rec proxy.Recorder) (*proxy.Server, error) {
-	cfg := proxy.Config{
-		Upstreams: []proxy.Upstream{{Net: "udp", Addr: upstream}},
-		// No failover: the lab's answers are the point; show them as they are.
-		Timeout: 3 * time.Second, Deadline: 4 * time.Second,
-		ACL:    []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
-		Cache:  proxy.CacheConfig{Size: 1000, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour, ServfailTTL: 5 * time.Second},
-		Logger: log, Observer: obs, Annotator: ann, AnnotateWait: time.Second, Recorder: rec,
-	}
-	for _, addr := range []string{listen, "127.0.0.1:0"} {
-		cfg.Listen = []string{addr}
-		srv, err := proxy.New(cfg)
-		if err != nil {
-			return nil, err
-		}
-		if err := srv.Start(); err == nil {
-			return srv, nil
-		} else if addr != listen {
-			return nil, err
-		}
-	}
-	return nil, fmt.Errorf("no loopback port free")
 }

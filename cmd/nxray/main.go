@@ -6,6 +6,11 @@
 //	nxray health                  ask a running nxray whether it is up
 //	nxray version                 print the version
 //	nxray completion SHELL        print a shell completion script
+//
+// serve and demo start nxray the same way, through startInstance
+// (instance.go): the diagnosis engine, the proxy joined to it by
+// internal/adapt, and the status page, all from one config.Config; the
+// demo's points at its lab. Nothing else here builds them.
 package main
 
 import (

@@ -201,11 +201,29 @@ func TestServeForwardsReloadsAndStops(t *testing.T) {
 	}
 }
 
+// The demo starts nxray as serve does (its "nxray started" line), on free
+// ports when the addresses asked for are taken, and every lab fault gets its
+// cause.
 func TestDemoDiagnosesEveryScenario(t *testing.T) {
-	r := start(t, "demo", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0")
+	busyDNS, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busyDNS.Close()
+	busyPage, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busyPage.Close()
+	r := start(t, "demo", "--listen", busyDNS.LocalAddr().String(), "--http", busyPage.Addr().String())
+	started := r.waitFor(t, "msg=\"nxray started\"")
 	statusURL := strings.SplitN(r.waitFor(t, "msg=\"status page\""), "url=", 2)[1]
 	line := r.waitFor(t, "nxray listens on")
 	addr := strings.Fields(strings.SplitN(line, "listens on ", 2)[1])[0]
+	if addr == busyDNS.LocalAddr().String() || strings.Contains(statusURL, busyPage.Addr().String()) ||
+		!strings.Contains(started, "udp://"+addr) || !strings.Contains(started, "status="+statusURL) {
+		t.Fatalf("demo on %s, page %s, started line %s: want free ports, named in the started line", addr, statusURL, started)
+	}
 	want := map[string]string{
 		"nothere.ok.test.":     "nxdomain_confirmed",
 		"www.dsmismatch.test.": "dnssec_bogus",

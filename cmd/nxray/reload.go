@@ -2,20 +2,18 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
 	"strconv"
 
 	"github.com/spf13/pflag"
 
 	"github.com/nxray/nxray/config"
-	"github.com/nxray/nxray/diagnose"
-	"github.com/nxray/nxray/proxy"
 )
 
 // reload re-reads flags, environment and file; on any error the running
 // configuration stays. Settings a reload cannot change keep their running
 // values, and one warning names each that differs.
-func reload(srv *proxy.Server, eng *diagnose.Engine, ex *pageExplainer, fs *pflag.FlagSet, old config.Config, level *slog.LevelVar, log *slog.Logger) config.Config {
+func (in *instance) reload(fs *pflag.FlagSet, old config.Config) config.Config {
+	log := in.log
 	cfg, err := config.Load(fs)
 	if err != nil {
 		log.Error("reload failed; keeping the running configuration", "error", err.Error())
@@ -27,16 +25,16 @@ func reload(srv *proxy.Server, eng *diagnose.Engine, ex *pageExplainer, fs *pfla
 		log.Error("reload failed; keeping the running configuration", "error", err.Error())
 		return old
 	}
-	if err := srv.Reload(proxyConfig(cfg, log, nil, eng)); err != nil {
+	if err := in.srv.Reload(proxyConfig(cfg, log, nil, in.eng)); err != nil {
 		log.Error("reload failed; keeping the running configuration", "error", err.Error())
 		return old
 	}
-	eng.SetProber(p)
-	if err := ex.set(cfg); err != nil { // cannot fail where newProber above did not
+	in.eng.SetProber(p)
+	if err := in.ex.set(cfg); err != nil { // cannot fail where newProber above did not
 		log.Error("reloading the status page's explain", "error", err.Error())
 	}
 	lv, _ := config.ParseLevel(cfg.Log.Level)
-	level.Set(lv)
+	in.level.Set(lv)
 	if len(changed) > 0 {
 		log.Warn("some settings change only on restart; keeping the running values", "changed", changed)
 	}

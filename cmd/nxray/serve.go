@@ -1,21 +1,15 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/nxray/nxray/config"
-	"github.com/nxray/nxray/internal/status"
-	"github.com/nxray/nxray/internal/version"
-	"github.com/nxray/nxray/proxy"
 )
 
 const serveLong = `Forward every DNS query (UDP and TCP) to the upstreams, answer from a cache,
@@ -49,42 +43,19 @@ func serveCommand(stderr io.Writer, sigs <-chan os.Signal) *cobra.Command {
 	return cmd
 }
 
-// serve runs the proxy until a stop signal arrives on sigs.
+// serve runs nxray until a stop signal arrives on sigs; SIGHUP reloads the
+// configuration.
 func serve(fs *pflag.FlagSet, stderr io.Writer, sigs <-chan os.Signal) error {
 	cfg, err := loadConfig(fs, stderr)
 	if err != nil {
 		return err
 	}
-	level := new(slog.LevelVar)
-	log := newLogger(cfg.Log, level, stderr)
-	eng, err := newEngine(cfg, log)
+	in, err := startInstance(cfg, stderr)
 	if err != nil {
 		return failed(stderr, err)
 	}
-	defer eng.Close()
-
-	metrics := status.NewMetrics()
-	pcfg := proxyConfig(cfg, log, newEngineObserver(eng, cfg), eng)
-	pcfg.Recorder = metrics // kept across reloads: the proxy reads it from its first config
-	srv, err := proxy.New(pcfg)
-	if err != nil {
-		return failed(stderr, err)
-	}
-	if err := srv.Start(); err != nil {
-		return failed(stderr, err)
-	}
-	st, explainer, err := startStatus(cfg, srv, eng, metrics, log)
-	if err != nil {
-		srv.Shutdown(context.Background())
-		return failed(stderr, err)
-	}
-	defer stopStatus(st, log)
-	vi := version.Get()
-	log.Info("nxray started", "version", vi.Version, "revision", vi.Revision, "listen", addrStrings(srv),
-		"upstreams", upstreamStrings(cfg), "strategy", cfg.Strategy, "cache_size", cfg.Cache.Size, "acl", cfg.ACL,
-		"status", statusURL(st))
 	drain := func() time.Duration { return cfg.Shutdown }
-	waitAndStop(srv, drain, log, sigs, func() { cfg = reload(srv, eng, explainer, fs, cfg, level, log) })
+	in.waitAndStop(drain, sigs, func() { cfg = in.reload(fs, cfg) })
 	return nil
 }
 
@@ -103,23 +74,4 @@ func loadConfig(fs *pflag.FlagSet, stderr io.Writer) (config.Config, error) {
 		return config.Config{}, exitUsage
 	}
 	return cfg, nil
-}
-
-// waitAndStop handles signals: SIGHUP calls onHUP (when not nil), anything
-// else drains queries in flight for up to drain() and stops.
-func waitAndStop(srv *proxy.Server, drain func() time.Duration, log *slog.Logger, sigs <-chan os.Signal, onHUP func()) {
-	for sig := range sigs {
-		if sig == syscall.SIGHUP && onHUP != nil {
-			onHUP()
-			continue
-		}
-		log.Info("stopping", "signal", sig.String(), "drain", drain().String())
-		break
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), drain())
-	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		log.Warn("shutdown", "error", err.Error())
-	}
-	log.Info("stopped", "queries", srv.Stats().Queries)
 }

@@ -81,20 +81,27 @@ func runStatus(cfg status.Config) (*status.Server, error) {
 	return st, nil
 }
 
-// portInUse names the busy status page address and the two ways out: the
-// next port up (down from 65535) or no page.
-func portInUse(addr string) error {
-	next := addr
-	if ap, err := netip.ParseAddrPort(addr); err == nil {
+// pageInUse is the error of a status page whose address is taken: it names
+// the address and the two ways out, the next port up (down from 65535) or
+// no page.
+type pageInUse struct{ addr string }
+
+func portInUse(addr string) error { return &pageInUse{addr: addr} }
+
+func (e *pageInUse) Error() string {
+	next := e.addr
+	if ap, err := netip.ParseAddrPort(e.addr); err == nil {
 		p := ap.Port() + 1
 		if ap.Port() == 65535 {
 			p = ap.Port() - 1
 		}
 		next = netip.AddrPortFrom(ap.Addr(), p).String()
 	}
-	return fmt.Errorf(`status page: %s is in use; give another address with --http %s or turn the page off with --http ""`,
-		addr, next)
+	return fmt.Sprintf(`status page: %s is in use; give another address with --http %s or turn the page off with --http ""`,
+		e.addr, next)
 }
+
+func (e *pageInUse) Unwrap() error { return syscall.EADDRINUSE }
 
 // stopStatus ends the status page, open event streams included; st may be
 // nil.
@@ -115,23 +122,4 @@ func statusURL(st *status.Server) string {
 		return ""
 	}
 	return st.URL()
-}
-
-// startDemoStatus starts the demo's status page on addr, or on a free
-// loopback port when addr is taken, explaining on demand against the lab.
-func startDemoStatus(addr string, eng *diagnose.Engine, srv *proxy.Server, m *status.Metrics, p diagnose.Prober,
-	upstream string, log *slog.Logger) (*status.Server, error) {
-	cfg := status.Config{Engine: eng, Proxy: srv, Metrics: m, Logger: log,
-		Explain: func(ctx context.Context, name string, qt uint16) diagnose.Verdict {
-			return runExplain(ctx, p, upstream, 3*time.Second, name, qt)
-		}}
-	var err error
-	for _, a := range []string{addr, "127.0.0.1:0"} {
-		cfg.Addr = a
-		var st *status.Server
-		if st, err = runStatus(cfg); err == nil {
-			return st, nil
-		}
-	}
-	return nil, err
 }

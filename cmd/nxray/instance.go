@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/nxray/nxray/config"
+	"github.com/nxray/nxray/diagnose"
+	"github.com/nxray/nxray/internal/status"
+	"github.com/nxray/nxray/internal/version"
+	"github.com/nxray/nxray/proxy"
+)
+
+// instance is one running nxray: the diagnosis engine, the proxy in front of
+// the upstreams (which hands the engine its failures and asks it for
+// annotations) and the status page over both. serve and demo both start
+// theirs with startInstance, so the demo runs what serve runs.
+type instance struct {
+	eng   *diagnose.Engine // never nil
+	srv   *proxy.Server    // never nil, started
+	page  *status.Server   // nil when cfg.HTTP is empty
+	ex    *pageExplainer   // the page's explain; nil when the page is off
+	level *slog.LevelVar   // log's level, which a reload sets
+	log   *slog.Logger     // never nil
+}
+
+// startInstance builds and starts nxray from cfg, a validated configuration,
+// logging to w: the engine, then the proxy, then the status page, then one
+// "nxray started" line. On error nothing it started is left running.
+func startInstance(cfg config.Config, w io.Writer) (*instance, error) {
+	in := &instance{level: new(slog.LevelVar)}
+	in.log = newLogger(cfg.Log, in.level, w)
+	var err error
+	if in.eng, err = newEngine(cfg, in.log); err != nil {
+		return nil, err
+	}
+	metrics := status.NewMetrics()
+	pcfg := proxyConfig(cfg, in.log, newEngineObserver(in.eng, cfg), in.eng)
+	pcfg.Recorder = metrics // kept across reloads: the proxy reads it from its first config
+	if in.srv, err = proxy.New(pcfg); err == nil {
+		err = in.srv.Start()
+	}
+	if err != nil {
+		in.eng.Close()
+		return nil, err
+	}
+	if in.page, in.ex, err = startStatus(cfg, in.srv, in.eng, metrics, in.log); err != nil {
+		in.srv.Shutdown(context.Background())
+		in.eng.Close()
+		return nil, err
+	}
+	vi := version.Get()
+	in.log.Info("nxray started", "version", vi.Version, "revision", vi.Revision, "listen", addrStrings(in.srv),
+		"upstreams", upstreamStrings(cfg), "strategy", cfg.Strategy, "cache_size", cfg.Cache.Size, "acl", cfg.ACL,
+		"status", statusURL(in.page))
+	return in, nil
+}
+
+// waitAndStop handles signals until one stops nxray: SIGHUP calls onHUP
+// (when not nil), anything else drains the queries in flight for up to
+// drain() and stops the proxy, then the status page, then the engine.
+func (in *instance) waitAndStop(drain func() time.Duration, sigs <-chan os.Signal, onHUP func()) {
+	for sig := range sigs {
+		if sig == syscall.SIGHUP && onHUP != nil {
+			onHUP()
+			continue
+		}
+		in.log.Info("stopping", "signal", sig.String(), "drain", drain().String())
+		break
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), drain())
+	defer cancel()
+	if err := in.srv.Shutdown(ctx); err != nil {
+		in.log.Warn("shutdown", "error", err.Error())
+	}
+	in.log.Info("stopped", "queries", in.srv.Stats().Queries)
+	stopStatus(in.page, in.log)
+	in.eng.Close()
+}
