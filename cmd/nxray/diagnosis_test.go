@@ -16,6 +16,7 @@ import (
 
 	"github.com/nxray/nxray/config"
 	"github.com/nxray/nxray/diagnose"
+	"github.com/nxray/nxray/internal/dnstest"
 )
 
 // Every diagnosis key reaches the engine under its own name: none is left
@@ -34,9 +35,9 @@ func TestEngineConfigTakesEveryKey(t *testing.T) {
 // nxdomain starts an upstream that answers NXDOMAIN to everything.
 func nxdomain(t *testing.T) string {
 	t.Helper()
-	return serveDNS(t, func(w dns.ResponseWriter, r *dns.Msg) {
+	return dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		w.WriteMsg(new(dns.Msg).SetRcode(r, dns.RcodeNameError))
-	})
+	}).Addr
 }
 
 // diagnosisProbes reads how many probes the engine has sent from the status

@@ -8,19 +8,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-)
 
-// freeAddr is a loopback address nothing listens on (for TCP and UDP).
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
+	"github.com/nxray/nxray/internal/dnstest"
+)
 
 // nxray health finds a running serve through the same configuration file
 // and answers 0; anything else is 1 with the reason on one line.
@@ -35,7 +25,7 @@ func TestHealth(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, port, _ := net.SplitHostPort(page.Host)
-	dnsAddr, free := started.udp(), freeAddr(t)
+	dnsAddr, free := started.udp(), dnstest.DeadAddr(t)
 
 	tests := []struct {
 		name  string

@@ -19,6 +19,7 @@ import (
 	"github.com/miekg/dns"
 	"go.uber.org/goleak"
 
+	"github.com/nxray/nxray/internal/dnstest"
 	"github.com/nxray/nxray/internal/lab"
 )
 
@@ -92,29 +93,7 @@ func (r *running) stop(t *testing.T, sig os.Signal) int {
 // fixedA starts an upstream answering every A query with ip.
 func fixedA(t *testing.T, ip string) string {
 	t.Helper()
-	return serveDNS(t, func(w dns.ResponseWriter, r *dns.Msg) {
-		m := new(dns.Msg).SetReply(r)
-		m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeA,
-			Class: dns.ClassINET, Ttl: 60}, A: net.ParseIP(ip)}}
-		w.WriteMsg(m)
-	})
-}
-
-// serveDNS starts a UDP server on loopback with handler h and returns its
-// address; the test's cleanup stops it.
-func serveDNS(t *testing.T, h dns.HandlerFunc) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	started := make(chan struct{})
-	srv := &dns.Server{PacketConn: pc, NotifyStartedFunc: func() { close(started) }, Handler: h}
-	done := make(chan struct{})
-	go func() { defer close(done); srv.ActivateAndServe() }()
-	<-started
-	t.Cleanup(func() { srv.Shutdown(); <-done })
-	return pc.LocalAddr().String()
+	return dnstest.Start(t, dnstest.AnswerA(ip, 60)).Addr
 }
 
 // startedLine is what serve's start-up log line says.
