@@ -2,7 +2,6 @@ package diagnose_test
 
 import (
 	"context"
-	"log/slog"
 	"net/netip"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/nxray/nxray/diagnose"
 	"github.com/nxray/nxray/internal/adapt"
+	"github.com/nxray/nxray/internal/dnstest"
 	"github.com/nxray/nxray/internal/lab"
 	"github.com/nxray/nxray/proxy"
 )
@@ -27,24 +27,6 @@ func startLab(t testing.TB) *lab.Hierarchy {
 	t.Cleanup(h.Close)
 	return h
 }
-
-// verdicts signals each diagnosis line's name.
-type verdicts chan string
-
-func (v verdicts) Enabled(context.Context, slog.Level) bool { return true }
-func (v verdicts) Handle(_ context.Context, r slog.Record) error {
-	if r.Message == "diagnosis" {
-		r.Attrs(func(a slog.Attr) bool {
-			if a.Key == "name" {
-				v <- a.Value.String()
-			}
-			return true
-		})
-	}
-	return nil
-}
-func (v verdicts) WithAttrs([]slog.Attr) slog.Handler { return v }
-func (v verdicts) WithGroup(string) slog.Handler      { return v }
 
 func newProber(t testing.TB, h *lab.Hierarchy, upstream string) *diagnose.NetProber {
 	t.Helper()
@@ -87,8 +69,8 @@ func TestEndToEnd(t *testing.T) {
 			if tt.upstream == "dead" {
 				up = h.DeadIP + ":" + strings.Split(h.Resolvers[lab.RoleValidating], ":")[1]
 			}
-			done := make(verdicts, 10)
-			eng, err := diagnose.New(diagnose.Config{Prober: newProber(t, h, up), Logger: slog.New(done)})
+			done := dnstest.NewLog()
+			eng, err := diagnose.New(diagnose.Config{Prober: newProber(t, h, up), Logger: done.Logger()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -114,11 +96,7 @@ func TestEndToEnd(t *testing.T) {
 			if r.Rcode != tt.rcode {
 				t.Fatalf("client got %s, want %s", dns.RcodeToString[r.Rcode], dns.RcodeToString[tt.rcode])
 			}
-			select {
-			case <-done:
-			case <-time.After(10 * time.Second):
-				t.Fatal("no diagnosis within 10s")
-			}
+			done.WaitWithin(t, "diagnosis", 10*time.Second)
 			v, ok := eng.Lookup(tt.name, dns.TypeA)
 			if !ok {
 				t.Fatal("no verdict stored")

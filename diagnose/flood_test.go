@@ -16,6 +16,7 @@ import (
 
 	"github.com/nxray/nxray/diagnose"
 	"github.com/nxray/nxray/internal/adapt"
+	"github.com/nxray/nxray/internal/dnstest"
 	"github.com/nxray/nxray/proxy"
 )
 
@@ -23,23 +24,12 @@ import (
 // resolver does for random names under a zone.
 func nxUpstream(t testing.TB) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	soa, _ := dns.NewRR("ok.test. 300 IN SOA ns1.ok.test. hostmaster.ok.test. 2026050102 3600 600 86400 300")
-	started := make(chan struct{})
-	srv := &dns.Server{PacketConn: pc, NotifyStartedFunc: func() { close(started) },
-		Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-			m := new(dns.Msg).SetRcode(r, dns.RcodeNameError)
-			m.Ns = []dns.RR{soa}
-			w.WriteMsg(m)
-		})}
-	done := make(chan struct{})
-	go func() { defer close(done); srv.ActivateAndServe() }()
-	<-started
-	t.Cleanup(func() { srv.Shutdown(); <-done })
-	return pc.LocalAddr().String()
+	return dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg).SetRcode(r, dns.RcodeNameError)
+		m.Ns = []dns.RR{soa}
+		w.WriteMsg(m)
+	}).Addr
 }
 
 // The engine's limits in the flood test and benchmark.
