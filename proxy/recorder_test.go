@@ -174,18 +174,7 @@ func TestRecorderDurationAndUpstreamRcode(t *testing.T) {
 func BenchmarkUDPCacheHitRecorded(b *testing.B) {
 	s, _ := cachingServer(b)
 	s.cfg.Recorder = nopRecorder{}
-	p := newUDPPair(b)
-	req := withEDNS(question("www.example.test.", dns.TypeA), 1232, false)
-	s.ServeDNS(newRecorder(), req.Copy()) // warm
-	pkt := pack(b, req)
-	sc := &udpScratch{}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		if s.serveUDPHit(p.proxy, pkt, p.from, sc) != udpHit {
-			b.Fatal("not a fast-path hit")
-		}
-	}
+	benchUDPHit(b, s)
 }
 
 type nopRecorder struct{}
