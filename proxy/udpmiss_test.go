@@ -2,10 +2,7 @@ package proxy
 
 import (
 	"bytes"
-	"net"
 	"reflect"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -129,39 +126,6 @@ func TestFastMissAnswersAsTheFullPathDoes(t *testing.T) {
 	}
 }
 
-// TestFastMissSocketsRotate: the fast miss path's shared socket gives way to
-// a new one, with a new source port, every muxUses queries, so that a
-// spoofer has to guess the port as well as the ID; and the old sockets'
-// queries are answered all the same.
-func TestFastMissSocketsRotate(t *testing.T) {
-	var mu sync.Mutex
-	ports := map[string]int{}
-	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
-		mu.Lock()
-		ports[w.RemoteAddr().String()]++
-		mu.Unlock()
-		answerA("192.0.2.1", 60)(w, r)
-	})
-	rig := newMissRig(t, Config{Upstreams: []Upstream{{Net: "udp", Addr: up.addr}}}) // one reader: one slot
-	const n = 2*muxUses + 10
-	for i := range n {
-		if r := rig.ask(t, question("q"+strconv.Itoa(i)+".example.test.", dns.TypeA)); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
-			t.Fatalf("query %d answered %v", i, r)
-		}
-	}
-	rig.u.workers.Wait()
-	mu.Lock()
-	defer mu.Unlock()
-	if len(ports) != 3 {
-		t.Errorf("%d queries came from %d source ports %v, want 3 (a new one every %d)", n, len(ports), ports, muxUses)
-	}
-	for p, c := range ports {
-		if c > muxUses {
-			t.Errorf("port %s carried %d queries, more than %d", p, c, muxUses)
-		}
-	}
-}
-
 // TestFastMissLateAnswerIsNotMismatched: an answer that comes after its
 // query's try timed out is dropped quietly, as the full path drops it (by
 // closing the try's socket): the mismatched counter is for answers that
@@ -194,141 +158,6 @@ func TestFastMissLateAnswerIsNotMismatched(t *testing.T) {
 	rig.u.workers.Wait()
 	if got := rig.s.Stats().Mismatched; got != 0 {
 		t.Errorf("mismatched = %d after a late answer, want 0", got)
-	}
-}
-
-// TestFastMissAnswerBurst: as many answers as one shared socket can have
-// queries pending, near the largest size nxray asks for, arriving back to
-// back, are all read: none is lost to the socket's receive buffer.
-func TestFastMissAnswerBurst(t *testing.T) {
-	const n = muxPending
-	up := batchUpstream(t, n, func(q *dns.Msg) *dns.Msg {
-		r := new(dns.Msg).SetReply(q)
-		for range 5 { // about 1200 bytes
-			r.Answer = append(r.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60},
-				Txt: []string{strings.Repeat("x", 200)}})
-		}
-		return r.SetEdns0(1232, false)
-	})
-	rig := newMissRig(t, Config{Upstreams: []Upstream{{Net: "udp", Addr: up.addr}},
-		Timeout: 5 * time.Second, Deadline: 5 * time.Second})
-	p := rig.p
-	answers := make(chan int, n)
-	go func() {
-		buf := make([]byte, 2048)
-		p.client.SetReadDeadline(time.Now().Add(10 * time.Second)) // all of them
-		for range n {
-			k, err := p.client.Read(buf)
-			r := new(dns.Msg)
-			if err != nil || r.Unpack(buf[:k]) != nil {
-				answers <- -1
-				continue
-			}
-			answers <- r.Rcode
-		}
-	}()
-	for i := range n {
-		rig.send(t, pack(t, withEDNS(question("b"+strconv.Itoa(i)+".example.test.", dns.TypeTXT), 1232, false)))
-	}
-	ok := 0
-	for range n {
-		if <-answers == dns.RcodeSuccess {
-			ok++
-		}
-	}
-	rig.u.workers.Wait()
-	if ok != n || rig.s.Stats().NoUpstream != 0 {
-		t.Errorf("%d of %d answered NOERROR, %d queries got no upstream answer", ok, n, rig.s.Stats().NoUpstream)
-	}
-}
-
-// TestFastMissPendingCap: one shared socket carries at most muxPending
-// queries at once, however many are sent before the first answer comes, so
-// that a burst of their answers fits its receive buffer; the next queries
-// go out on a new socket, and every query is answered.
-func TestFastMissPendingCap(t *testing.T) {
-	const n = 2*muxPending + 1
-	if muxUses <= n {
-		t.Fatalf("muxUses (%d) must exceed %d for this test to see the cap on pending queries", muxUses, n)
-	}
-	up := batchUpstream(t, n, func(q *dns.Msg) *dns.Msg { return new(dns.Msg).SetReply(q) })
-	rig := newMissRig(t, Config{Upstreams: []Upstream{{Net: "udp", Addr: up.addr}},
-		Timeout: 5 * time.Second, Deadline: 5 * time.Second})
-	for i := range n {
-		rig.send(t, pack(t, question("p"+strconv.Itoa(i)+".example.test.", dns.TypeA)))
-	}
-	for i := range n {
-		a := new(dns.Msg)
-		if err := a.Unpack(rig.p.read(t)); err != nil || a.Rcode != dns.RcodeSuccess {
-			t.Fatalf("answer %d: %v %v", i, a, err)
-		}
-	}
-	ports := up.ports()
-	if len(ports) != 3 {
-		t.Errorf("%d queries sent at once came from %d source ports %v, want 3", n, len(ports), ports)
-	}
-	for p, c := range ports {
-		if c > muxPending {
-			t.Errorf("port %s carried %d queries at once, more than %d", p, c, muxPending)
-		}
-	}
-}
-
-// TestFastMissTimeoutsOnOneSocket: queries that get no answer on one
-// shared socket each time out at the end of their own try and go on to the
-// next upstream, though they were sent at different times and an answer to
-// another came in between: the socket's one timer moves from try to try.
-func TestFastMissTimeoutsOnOneSocket(t *testing.T) {
-	// Slow upstreams, not waits for the test: slow1 is answered 300 ms
-	// after it is sent, mark 600 ms after, whoever it goes to.
-	delay := func(name string) {
-		switch {
-		case strings.HasPrefix(name, "slow"):
-			time.Sleep(300 * time.Millisecond)
-		case strings.HasPrefix(name, "mark"):
-			time.Sleep(600 * time.Millisecond)
-		}
-	}
-	silent := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
-		if n := r.Question[0].Name; !strings.HasPrefix(n, "quiet") {
-			delay(n)
-			answerA("192.0.2.1", 60)(w, r)
-		}
-	})
-	second := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
-		delay(r.Question[0].Name)
-		answerA("192.0.2.2", 60)(w, r)
-	})
-	rig := newMissRig(t, Config{Upstreams: []Upstream{{Net: "udp", Addr: silent.addr}, {Net: "udp", Addr: second.addr}},
-		Timeout: time.Second, Deadline: 4 * time.Second})
-	var order []string
-	from := map[string]string{}
-	await := func(name string) { // reads answers until name's
-		for from[name] == "" {
-			a := new(dns.Msg)
-			if err := a.Unpack(rig.p.read(t)); err != nil || len(a.Answer) != 1 {
-				t.Fatalf("answer %v %v", a, err)
-			}
-			from[a.Question[0].Name] = a.Answer[0].(*dns.A).A.String()
-			order = append(order, a.Question[0].Name)
-		}
-	}
-	ask := func(n string) { rig.send(t, pack(t, question(n, dns.TypeA))) }
-	ask("quiet1.example.test.") // times out at T+1000 ms
-	ask("slow1.example.test.")
-	await("slow1.example.test.")
-	ask("quiet2.example.test.") // sent at T+300, so it times out at T+1300
-	await("quiet1.example.test.")
-	ask("mark.example.test.") // sent at T+1000, answered at T+1600
-	await("mark.example.test.")
-	await("quiet2.example.test.")
-	for _, n := range []string{"quiet1.example.test.", "quiet2.example.test."} {
-		if got := from[n]; got != "192.0.2.2" {
-			t.Errorf("%s answered by %s, want 192.0.2.2 after its try timed out", n, got)
-		}
-	}
-	if i, j := slices.Index(order, "quiet2.example.test."), slices.Index(order, "mark.example.test."); i > j {
-		t.Errorf("answers came in the order %v: quiet2 timed out after mark was answered, far past its try's end", order)
 	}
 }
 
@@ -393,55 +222,4 @@ func (r *missRig) ask(t *testing.T, m *dns.Msg) *dns.Msg {
 		t.Fatal(err)
 	}
 	return a
-}
-
-// batch is an upstream on loopback that answers its queries in one burst.
-type batch struct {
-	addr string
-	done chan struct{}
-	from map[string]int // queries per source port
-}
-
-// batchUpstream starts a batch that reads n queries, then answers them all,
-// back to back, with what answer makes of each.
-func batchUpstream(t *testing.T, n int, answer func(q *dns.Msg) *dns.Msg) *batch {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &batch{addr: pc.LocalAddr().String(), done: make(chan struct{}), from: map[string]int{}}
-	go func() {
-		defer close(b.done)
-		type query struct {
-			m    *dns.Msg
-			from net.Addr
-		}
-		var qs []query
-		buf := make([]byte, 4096)
-		for len(qs) < n {
-			k, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			m := new(dns.Msg)
-			if m.Unpack(buf[:k]) == nil {
-				qs = append(qs, query{m, from})
-				b.from[from.String()]++
-			}
-		}
-		for _, q := range qs {
-			w, _ := answer(q.m).Pack()
-			pc.WriteTo(w, q.from)
-		}
-	}()
-	t.Cleanup(func() { pc.Close(); <-b.done })
-	return b
-}
-
-// ports waits until b has answered and returns how many queries came from
-// each source port.
-func (b *batch) ports() map[string]int {
-	<-b.done
-	return b.from
 }
