@@ -128,58 +128,84 @@ func TestFastMissPendingCap(t *testing.T) {
 // TestFastMissTimeoutsOnOneSocket: queries that get no answer on one
 // shared socket each time out at the end of their own try and go on to the
 // next upstream, though they were sent at different times and an answer to
-// another came in between: the socket's one timer moves from try to try.
+// another came in between: the socket's one timer moves from try to try,
+// and neither a later query nor a later try puts it off.
+//
+// The test forces the order, not the upstreams' speed: the first upstream
+// never answers quiet1 and quiet2, and holds mark until quiet2 has been
+// answered. Tries end a gap apart, and every step has that long: quiet1's
+// retry before mark is sent, and quiet2's before mark's try ends.
 func TestFastMissTimeoutsOnOneSocket(t *testing.T) {
-	// Slow upstreams, not waits for the test: slow1 is answered 300 ms
-	// after it is sent, mark 600 ms after, whoever it goes to.
-	delay := func(name string) {
-		switch {
-		case strings.HasPrefix(name, "slow"):
-			time.Sleep(300 * time.Millisecond)
-		case strings.HasPrefix(name, "mark"):
-			time.Sleep(600 * time.Millisecond)
-		}
+	const timeout, gap = 2 * time.Second, time.Second
+	var mu sync.Mutex
+	var arrived []string // "upstream name", in the order the upstreams got them
+	arrive := func(up, name string) {
+		mu.Lock()
+		arrived = append(arrived, up+" "+name)
+		mu.Unlock()
 	}
-	silent := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
-		if n := r.Question[0].Name; !strings.HasPrefix(n, "quiet") {
-			delay(n)
-			answerA("192.0.2.1", 60)(w, r)
+	markIn, markGo := make(chan struct{}, 1), make(chan struct{})
+	releaseMark := sync.OnceFunc(func() { close(markGo) })
+	first := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		switch n := r.Question[0].Name; {
+		case strings.HasPrefix(n, "quiet"):
+			return // never answered: the try times out
+		case n == "mark.example.test.":
+			arrive("first", n)
+			select {
+			case markIn <- struct{}{}:
+			default:
+			}
+			<-markGo
 		}
+		answerA("192.0.2.1", 60)(w, r)
 	})
+	t.Cleanup(releaseMark) // before the upstream's cleanup, which waits for its handlers
 	second := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
-		delay(r.Question[0].Name)
+		arrive("second", r.Question[0].Name)
 		answerA("192.0.2.2", 60)(w, r)
 	})
-	rig := newMissRig(t, Config{Upstreams: []Upstream{{Net: "udp", Addr: silent.addr}, {Net: "udp", Addr: second.addr}},
-		Timeout: time.Second, Deadline: 4 * time.Second})
-	var order []string
+	rig := newMissRig(t, Config{Upstreams: []Upstream{{Net: "udp", Addr: first.addr}, {Net: "udp", Addr: second.addr}},
+		Timeout: timeout, Deadline: 2 * timeout})
 	from := map[string]string{}
 	await := func(name string) { // reads answers until name's
+		t.Helper()
 		for from[name] == "" {
 			a := new(dns.Msg)
 			if err := a.Unpack(rig.p.read(t)); err != nil || len(a.Answer) != 1 {
 				t.Fatalf("answer %v %v", a, err)
 			}
 			from[a.Question[0].Name] = a.Answer[0].(*dns.A).A.String()
-			order = append(order, a.Question[0].Name)
 		}
 	}
 	ask := func(n string) { rig.send(t, pack(t, question(n, dns.TypeA))) }
-	ask("quiet1.example.test.") // times out at T+1000 ms
-	ask("slow1.example.test.")
-	await("slow1.example.test.")
-	ask("quiet2.example.test.") // sent at T+300, so it times out at T+1300
-	await("quiet1.example.test.")
-	ask("mark.example.test.") // sent at T+1000, answered at T+1600
+
+	ask("quiet1.example.test.") // its try ends at T+timeout
+	ask("other.example.test.")
+	await("other.example.test.") // answered while quiet1 waits
+	// Not a wait for anything: the tries must end a gap apart for the
+	// timer to move between them.
+	time.Sleep(gap)
+	ask("quiet2.example.test.")   // its try ends at T+timeout+gap
+	await("quiet1.example.test.") // at T+timeout, by the second upstream
+	ask("mark.example.test.")     // while the timer waits for quiet2; its try ends at T+2*timeout
+	wait(t, markIn, "mark at the first upstream")
+	await("quiet2.example.test.") // with mark still held
+	releaseMark()
 	await("mark.example.test.")
-	await("quiet2.example.test.")
-	for _, n := range []string{"quiet1.example.test.", "quiet2.example.test."} {
-		if got := from[n]; got != "192.0.2.2" {
-			t.Errorf("%s answered by %s, want 192.0.2.2 after its try timed out", n, got)
+
+	for n, want := range map[string]string{"quiet1.example.test.": "192.0.2.2", "quiet2.example.test.": "192.0.2.2",
+		"mark.example.test.": "192.0.2.1"} {
+		if got := from[n]; got != want {
+			t.Errorf("%s answered by %s, want %s", n, got, want)
 		}
 	}
-	if i, j := slices.Index(order, "quiet2.example.test."), slices.Index(order, "mark.example.test."); i > j {
-		t.Errorf("answers came in the order %v: quiet2 timed out after mark was answered, far past its try's end", order)
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"second quiet1.example.test.", "first mark.example.test.", "second quiet2.example.test."}
+	if got := slices.DeleteFunc(slices.Clone(arrived), func(s string) bool { return !slices.Contains(want, s) }); !slices.Equal(got, want) {
+		t.Errorf("the upstreams got %v, want the retries of quiet1 and of quiet2 on either side of mark: "+
+			"each try timed out at its own end", arrived)
 	}
 }
 
