@@ -27,7 +27,7 @@ const (
 	Healthy                    Cause = "healthy"
 )
 
-// Causes lists every cause, in the order of the design's table.
+// Causes lists every cause, in the order of the README's cause table.
 var Causes = []Cause{NXDomainConfirmed, StaleNegativeCache, ResolverFiltering, DNSSECBogus,
 	DNSSECExpired, LameDelegation, AuthoritativeUnreachable, AuthoritativeInconsistent, PartialAuthoritativeOutage,
 	UpstreamRefused, UpstreamUnreachable, TruncatedNoTCP, Unknown, Healthy}

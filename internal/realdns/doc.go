@@ -5,8 +5,9 @@
 // the private root's trust anchor; one more Unbound serves notcp.test. from
 // local data over UDP only, so that a too-big answer cannot be had.
 // Everything listens on 127.0.1.x port 53 (Unbound follows glue to port 53
-// only), so it needs root and the packages bind9, bind9-utils and unbound;
-// Available says what is missing.
+// only), so it needs root and the packages bind9, bind9-utils, unbound and
+// iproute2, which Available checks; dnsmasq-base and knot-resolver run the
+// resolvers beside them when present.
 //
 // Beside the one-fault zones (zones.go), scenarios.go holds the cases where
 // a failure is not where it first seems to be: aliases (CNAME, DNAME) into
