@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,7 +49,10 @@ func slowReaders(t *testing.T, q *dns.Msg) {
 		bound = 40 << 20
 	)
 	up := dnstest.Start(t, bigTXT(bigTXTAnswer))
-	s, addr := startProxy(t, func(c *Config) { c.TCPMaxPerClient = conns + 1 }, up.Addr)
+	s, addr := startProxy(t, func(c *Config) {
+		c.TCPMaxPerClient = conns + 1
+		c.TCPIdleTimeout = 5 * time.Minute // no write gives up on its client, however slow the machine
+	}, up.Addr)
 	if r := query(t, "tcp", addr, q.Copy()); len(r.Answer) != bigTXTAnswer {
 		t.Fatalf("warming the cache: %d records, want %d", len(r.Answer), bigTXTAnswer)
 	}
@@ -66,9 +70,7 @@ func slowReaders(t *testing.T, q *dns.Msg) {
 			t.Fatal(err)
 		}
 	}
-	// The server has done all it will once it stops answering: its
-	// readers wait for room that never comes.
-	settled(t, func() uint64 { return s.Stats().Queries })
+	heldBack(t, conns)
 	heap := heapInuse() - min(base, heapInuse())
 	made := s.Stats().Queries - 1
 	t.Logf("%d connections that do not read: %d answers made, %.1f MB of heap held",
@@ -149,19 +151,40 @@ func heapInuse() uint64 {
 	return ms.HeapInuse
 }
 
-// settled polls count until it has stayed the same for a tenth of a
-// second, failing the test if it has not within 8s.
-func settled(t testing.TB, count func() uint64) {
+// heldBack waits until the server has done all it will for conns
+// connections that do not read: each one's writer waits in the kernel for
+// its client, and its reader waits for room in the budget that only the
+// writer can make. It looks at the goroutines' stacks, as goleak does,
+// until it finds that, and fails the test after two minutes.
+func heldBack(t testing.TB, conns int) {
 	t.Helper()
-	deadline := time.Now().Add(8 * time.Second)
-	last, since := count(), time.Now()
-	for time.Since(since) < 100*time.Millisecond {
-		if time.Now().After(deadline) {
-			t.Fatalf("still moving after 8s: %d", last)
+	deadline := time.After(2 * time.Minute)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		for n == len(buf) {
+			buf = make([]byte, 2*len(buf))
+			n = runtime.Stack(buf, true)
 		}
-		time.Sleep(10 * time.Millisecond) // polling
-		if n := count(); n != last {
-			last, since = n, time.Now()
+		readers, writers := 0, 0
+		for g := range strings.SplitSeq(string(buf[:n]), "\n\n") {
+			switch {
+			case strings.Contains(g, " [sync.Cond.Wait") && strings.Contains(g, "proxy.(*tcpConn).admit("):
+				readers++
+			case strings.Contains(g, " [IO wait") && strings.Contains(g, "proxy.(*tcpConn).write("):
+				writers++
+			}
+		}
+		if readers >= conns && writers >= conns {
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("after two minutes, %d readers wait for room and %d writers for their client, want %d of each",
+				readers, writers, conns)
 		}
 	}
 }
