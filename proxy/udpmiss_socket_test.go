@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/nxray/nxray/internal/dnstest"
 )
 
 // One shared socket of the fast miss path (mux.go): how many queries it
@@ -22,13 +24,13 @@ import (
 func TestFastMissSocketsRotate(t *testing.T) {
 	var mu sync.Mutex
 	ports := map[string]int{}
-	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+	up := dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		mu.Lock()
 		ports[w.RemoteAddr().String()]++
 		mu.Unlock()
-		answerA("192.0.2.1", 60)(w, r)
+		dnstest.AnswerA("192.0.2.1", 60)(w, r)
 	})
-	rig := newMissRig(t, Config{Upstreams: []Upstream{{Net: "udp", Addr: up.addr}}}) // one reader: one slot
+	rig := newMissRig(t, Config{Upstreams: []Upstream{{Net: "udp", Addr: up.Addr}}}) // one reader: one slot
 	const n = 2*muxUses + 10
 	for i := range n {
 		if r := rig.ask(t, question("q"+strconv.Itoa(i)+".example.test.", dns.TypeA)); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
@@ -146,7 +148,7 @@ func TestFastMissTimeoutsOnOneSocket(t *testing.T) {
 	}
 	markIn, markGo := make(chan struct{}, 1), make(chan struct{})
 	releaseMark := sync.OnceFunc(func() { close(markGo) })
-	first := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+	first := dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		switch n := r.Question[0].Name; {
 		case strings.HasPrefix(n, "quiet"):
 			return // never answered: the try times out
@@ -158,14 +160,14 @@ func TestFastMissTimeoutsOnOneSocket(t *testing.T) {
 			}
 			<-markGo
 		}
-		answerA("192.0.2.1", 60)(w, r)
+		dnstest.AnswerA("192.0.2.1", 60)(w, r)
 	})
 	t.Cleanup(releaseMark) // before the upstream's cleanup, which waits for its handlers
-	second := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+	second := dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		arrive("second", r.Question[0].Name)
-		answerA("192.0.2.2", 60)(w, r)
+		dnstest.AnswerA("192.0.2.2", 60)(w, r)
 	})
-	rig := newMissRig(t, Config{Upstreams: []Upstream{{Net: "udp", Addr: first.addr}, {Net: "udp", Addr: second.addr}},
+	rig := newMissRig(t, Config{Upstreams: []Upstream{{Net: "udp", Addr: first.Addr}, {Net: "udp", Addr: second.Addr}},
 		Timeout: timeout, Deadline: 2 * timeout})
 	from := map[string]string{}
 	await := func(name string) { // reads answers until name's

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/nxray/nxray/internal/dnstest"
 )
 
 // TestFastMissAnswersAsTheFullPathDoes: a plain UDP query nothing is cached
@@ -17,7 +19,7 @@ import (
 // finished by the socket's responder, and for those it hands on (a timeout,
 // a failover rcode, a truncated answer, one too big for the client).
 func TestFastMissAnswersAsTheFullPathDoes(t *testing.T) {
-	first := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+	first := dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		q := r.Question[0]
 		udp := w.RemoteAddr().Network() == "udp"
 		switch name := strings.ToLower(q.Name); {
@@ -42,7 +44,7 @@ func TestFastMissAnswersAsTheFullPathDoes(t *testing.T) {
 			answerAs(w, r, 1)
 		}
 	})
-	second := startUpstream(t, answerA("192.0.2.2", 60))
+	second := dnstest.Start(t, dnstest.AnswerA("192.0.2.2", 60))
 	type side struct {
 		*missRig
 		obs *recordingObserver
@@ -52,7 +54,7 @@ func TestFastMissAnswersAsTheFullPathDoes(t *testing.T) {
 		obs := &recordingObserver{}
 		rec := &countingRecorder{answers: map[string]int{}, tries: map[string]int{}}
 		return side{newMissRig(t, Config{
-			Upstreams:      []Upstream{{Net: "udp", Addr: first.addr}, {Net: "udp", Addr: second.addr}},
+			Upstreams:      []Upstream{{Net: "udp", Addr: first.Addr}, {Net: "udp", Addr: second.Addr}},
 			Timeout:        time.Second, // "slow." waits it out, twice
 			Deadline:       5 * time.Second,
 			Cache:          CacheConfig{Size: 100, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour},
@@ -133,18 +135,18 @@ func TestFastMissAnswersAsTheFullPathDoes(t *testing.T) {
 func TestFastMissLateAnswerIsNotMismatched(t *testing.T) {
 	release, sent := make(chan struct{}), make(chan struct{})
 	unblock := sync.OnceFunc(func() { close(release) })
-	up := startUpstream(t, func(w dns.ResponseWriter, r *dns.Msg) {
+	up := dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		late := strings.HasPrefix(r.Question[0].Name, "late.")
 		if late {
 			<-release
 		}
-		answerA("192.0.2.1", 60)(w, r)
+		dnstest.AnswerA("192.0.2.1", 60)(w, r)
 		if late {
 			close(sent)
 		}
 	})
 	t.Cleanup(unblock)
-	rig := newMissRig(t, Config{Upstreams: []Upstream{{Net: "udp", Addr: up.addr}},
+	rig := newMissRig(t, Config{Upstreams: []Upstream{{Net: "udp", Addr: up.Addr}},
 		Timeout: 500 * time.Millisecond, Deadline: 500 * time.Millisecond})
 	if r := rig.ask(t, question("late.example.test.", dns.TypeA)); r.Rcode != dns.RcodeServerFailure {
 		t.Fatalf("timed-out query answered %v, want SERVFAIL", r)
@@ -166,7 +168,7 @@ func TestFastMissLateAnswerIsNotMismatched(t *testing.T) {
 // once it answers again, plain misses take the fast path again on a new
 // socket.
 func TestFastMissAfterARefusal(t *testing.T) {
-	addr := deadAddr(t)
+	addr := dnstest.DeadAddr(t)
 	rig := newMissRig(t, Config{Upstreams: []Upstream{{Net: "udp", Addr: addr}},
 		Timeout: 5 * time.Second, Deadline: 5 * time.Second})
 	ask := func(name string) *dns.Msg { return rig.ask(t, withEDNS(question(name, dns.TypeA), 1232, false)) }
@@ -178,7 +180,7 @@ func TestFastMissAfterARefusal(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("refusal took %v: the query waited for its timeout", d)
 	}
-	startUpstreamAt(t, addr, answerA("192.0.2.1", 60)) // the upstream is back
+	dnstest.StartAt(t, addr, dnstest.AnswerA("192.0.2.1", 60)) // the upstream is back
 	if r := ask("back.example.test."); r.Rcode != dns.RcodeSuccess {
 		t.Fatalf("query after the upstream came back answered %v", r)
 	}
