@@ -209,32 +209,3 @@ func wait[T any](t testing.TB, ch <-chan T, what string) T {
 	var zero T
 	return zero
 }
-
-// The helpers below keep udpmiss_test.go and udpmiss_socket_test.go
-// building until they move to dnstest (they are being changed by another
-// hand); other tests use dnstest directly. Delete them then.
-
-// fakeUpstream is a dnstest.Server with the address as the udpmiss tests
-// spell it.
-type fakeUpstream struct {
-	*dnstest.Server
-	addr string
-}
-
-func startUpstream(t testing.TB, handle dns.HandlerFunc) *fakeUpstream {
-	t.Helper()
-	return startUpstreamAt(t, "127.0.0.1:0", handle)
-}
-
-func startUpstreamAt(t testing.TB, addr string, handle dns.HandlerFunc) *fakeUpstream {
-	t.Helper()
-	s := dnstest.StartAt(t, addr, handle)
-	return &fakeUpstream{Server: s, addr: s.Addr}
-}
-
-func deadAddr(t testing.TB) string {
-	t.Helper()
-	return dnstest.DeadAddr(t)
-}
-
-func answerA(ip string, ttl uint32) dns.HandlerFunc { return dnstest.AnswerA(ip, ttl) }
