@@ -20,6 +20,7 @@ import (
 
 	"github.com/nxray/nxray/diagnose"
 	"github.com/nxray/nxray/internal/adapt"
+	"github.com/nxray/nxray/internal/dnstest"
 	"github.com/nxray/nxray/proxy"
 )
 
@@ -35,11 +36,7 @@ func (quietProber) Probe(context.Context, diagnose.Failure, func() bool) (diagno
 // for anything else, on 127.0.0.1.
 func startUpstream(t *testing.T) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+	return dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		m := new(dns.Msg).SetReply(r)
 		if dns.IsSubDomain("nx.test.", r.Question[0].Name) {
 			m.Rcode = dns.RcodeNameError
@@ -50,27 +47,12 @@ func startUpstream(t *testing.T) string {
 			m.Answer = append(m.Answer, rr)
 		}
 		w.WriteMsg(m)
-	})
-	started := make(chan struct{})
-	srv := &dns.Server{PacketConn: pc, Handler: h, NotifyStartedFunc: func() { close(started) }}
-	go srv.ActivateAndServe()
-	<-started
-	t.Cleanup(func() { srv.Shutdown() })
-	return pc.LocalAddr().String()
+	}).Addr
 }
 
-// closedPort is a loopback UDP address nothing listens on: a connected
+// closedPort is a loopback address nothing listens on: a connected UDP
 // socket there gets "connection refused".
-func closedPort(t *testing.T) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := pc.LocalAddr().String()
-	pc.Close()
-	return addr
-}
+func closedPort(t *testing.T) string { return dnstest.DeadAddr(t) }
 
 // scrape reads /metrics as Prometheus would.
 func scrape(t *testing.T, base string) map[string]*dto.MetricFamily {
