@@ -2,7 +2,6 @@ package realdns
 
 import (
 	"context"
-	"log/slog"
 	"net/netip"
 	"os"
 	"strings"
@@ -14,27 +13,11 @@ import (
 
 	"github.com/nxray/nxray/diagnose"
 	"github.com/nxray/nxray/internal/adapt"
+	"github.com/nxray/nxray/internal/dnstest"
 	"github.com/nxray/nxray/proxy"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// verdictLog signals each diagnosis line. It never blocks the engine: a
-// line nobody waits for, beyond the buffer, is not signalled.
-type verdictLog chan string
-
-func (v verdictLog) Enabled(context.Context, slog.Level) bool { return true }
-func (v verdictLog) Handle(_ context.Context, r slog.Record) error {
-	if r.Message == "diagnosis" {
-		select {
-		case v <- r.Message:
-		default:
-		}
-	}
-	return nil
-}
-func (v verdictLog) WithAttrs([]slog.Attr) slog.Handler { return v }
-func (v verdictLog) WithGroup(string) slog.Handler      { return v }
 
 func anchors(t *testing.T, tr *Tree) []*dns.DS {
 	t.Helper()
@@ -82,15 +65,15 @@ func diagnoseThrough(t *testing.T, tr *Tree, upstream, name string) diagnose.Ver
 type session struct {
 	t    *testing.T
 	eng  *diagnose.Engine
-	addr string     // the proxy's
-	done verdictLog // a diagnosis line
+	addr string       // the proxy's
+	done *dnstest.Log // the engine's log: a diagnosis line per verdict
 }
 
 // newSession starts an engine and a proxy, stopped at t's cleanup.
 func newSession(t *testing.T, tr *Tree, upstream string) *session {
 	t.Helper()
-	done := make(verdictLog, 4)
-	eng, err := diagnose.New(diagnose.Config{Prober: prober(t, tr, upstream), Logger: slog.New(done)})
+	done := dnstest.NewLog()
+	eng, err := diagnose.New(diagnose.Config{Prober: prober(t, tr, upstream), Logger: done.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,11 +106,7 @@ func (s *session) diagnose(name string) diagnose.Verdict {
 	if st := s.eng.Stats(); st.Grouped > before.Grouped || st.Deduplicated > before.Deduplicated {
 		return s.grouped(name)
 	}
-	select {
-	case <-s.done:
-	case <-time.After(15 * time.Second):
-		s.t.Fatalf("no diagnosis of %s within 15s", name)
-	}
+	s.done.WaitWithin(s.t, "diagnosis", 15*time.Second)
 	v, ok := s.eng.Lookup(name, dns.TypeA)
 	if !ok {
 		s.t.Fatalf("no verdict for %s", name)
@@ -156,18 +135,14 @@ func (s *session) grouped(name string) diagnose.Verdict {
 // default bounds, and returns the verdict.
 func diagnoseFailure(t *testing.T, p diagnose.Prober, f diagnose.Failure) diagnose.Verdict {
 	t.Helper()
-	done := make(verdictLog, 1)
-	eng, err := diagnose.New(diagnose.Config{Prober: p, Logger: slog.New(done)})
+	done := dnstest.NewLog()
+	eng, err := diagnose.New(diagnose.Config{Prober: p, Logger: done.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer eng.Close()
 	eng.Observe(f)
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		t.Fatalf("no diagnosis of %s within 15s", f.Name)
-	}
+	done.WaitWithin(t, "diagnosis", 15*time.Second)
 	v, ok := eng.Lookup(f.Name, f.Qtype)
 	if !ok {
 		t.Fatalf("no verdict for %s", f.Name)
