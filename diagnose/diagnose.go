@@ -50,7 +50,7 @@ func (e *Engine) diagnose(f Failure) {
 		DurationMS: time.Since(start).Milliseconds(), Evidence: evidence, Zone: fd.Zone}
 	// An NXDOMAIN verdict is about one name, whatever its cause: only a
 	// flood's rate groups other names under it.
-	if z := groupZone(fd); z != "" && zoneWide(res.Cause) && f.Rcode != dns.RcodeNameError {
+	if z := groupZone(fd); z != "" && groupsUnder(z, res.Cause) && f.Rcode != dns.RcodeNameError {
 		e.rememberZone(zoneKey{zone: lower(z), rcode: v.Rcode}, keyFor(v.Name, f.Qtype), v)
 	} else if z != "" && res.Cause == NXDomainConfirmed {
 		e.rememberFlood(lower(z), keyFor(v.Name, f.Qtype), v)
@@ -84,6 +84,22 @@ func capEvidence(ev []Evidence) []Evidence {
 // the zone below it whose SOA an authoritative negative answer carries (one
 // server can serve a zone and its child with no referral between them, and
 // the SOA names the zone that holds the name, RFC 2308 section 3).
+// groupsUnder says whether a verdict of cause c about zone z explains the
+// same failure of other names in z. Only zone-wide causes do, and never
+// for the root, nor, when c is that servers did not answer, for a TLD: the
+// root's and a TLD's many servers all silent is far likelier nxray's own
+// network than their outage, and a verdict there would swallow every
+// SERVFAIL under them for its lifetime.
+func groupsUnder(z string, c Cause) bool {
+	switch {
+	case !zoneWide(c), z == ".":
+		return false
+	case c == AuthoritativeUnreachable || c == PartialAuthoritativeOutage:
+		return dns.CountLabel(z) > 1
+	}
+	return true
+}
+
 func groupZone(fd Findings) string {
 	zone := fd.Zone
 	if zone == "" {

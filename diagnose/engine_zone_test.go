@@ -182,3 +182,33 @@ func TestPendingNameNotExplainedByItsZone(t *testing.T) {
 		t.Errorf("after its own diagnosis: %q %v", text, ok)
 	}
 }
+
+// A verdict that the root's or a TLD's servers did not answer is about
+// nxray's own network far more often than about them: it explains no other
+// name's SERVFAIL, which each get their own diagnosis. A second-level zone
+// whose servers are dead still groups.
+func TestSilentRootOrTLDIsNotAZoneVerdict(t *testing.T) {
+	for _, tt := range []struct {
+		zone  string
+		group bool
+	}{{".", false}, {"test.", false}, {"example.test.", true}} {
+		t.Run(tt.zone, func(t *testing.T) {
+			p := &fakeProber{fd: Findings{Zone: tt.zone, Auth: []Answer{dead("192.0.2.9:53")}}}
+			log := dnstest.NewLog()
+			e, err := New(Config{Prober: p, Logger: log.Logger()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			e.Observe(Failure{Name: "a.example.test.", Qtype: dns.TypeA, Rcode: dns.RcodeServerFailure})
+			waitDiagnosed(t, log, 1)
+			if v, ok := e.Lookup("a.example.test.", dns.TypeA); !ok || v.Cause != AuthoritativeUnreachable {
+				t.Fatalf("verdict %+v", v)
+			}
+			_, _, grouped := e.Annotation("b.example.test.", dns.TypeA, dns.RcodeServerFailure)
+			if grouped != tt.group {
+				t.Errorf("another name's SERVFAIL explained by the verdict about %s: %v, want %v", tt.zone, grouped, tt.group)
+			}
+		})
+	}
+}
