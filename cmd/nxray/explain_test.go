@@ -11,15 +11,7 @@ import (
 // explain's exit status tells a script what it found: 0 healthy, 1 a fault,
 // 3 unknown, 2 a usage error.
 func TestExplainExitStatus(t *testing.T) {
-	h, err := lab.StartHierarchy()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	anchors, err := h.WriteTrustAnchors(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, anchors := startLab(t)
 	valid, nonvalid := h.Resolvers[lab.RoleValidating], h.Resolvers[lab.RoleNonvalidating]
 	labFlags := []string{"--upstream", valid, "--trust-anchors", anchors, "--root-hints", strings.Join(h.RootHints, ","),
 		"--auth-port", fmt.Sprint(h.Port)}

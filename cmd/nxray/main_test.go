@@ -274,15 +274,7 @@ func digShowsTheCause(t *testing.T, addr string) {
 }
 
 func TestExplain(t *testing.T) {
-	h, err := lab.StartHierarchy()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	anchors, err := h.WriteTrustAnchors(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, anchors := startLab(t)
 	flags := []string{"--upstream", h.Resolvers[lab.RoleValidating], "--trust-anchors", anchors,
 		"--alternate", h.Resolvers[lab.RoleValidating] + "," + h.Resolvers[lab.RoleNonvalidating],
 		"--root-hints", strings.Join(h.RootHints, ","), "--auth-port", fmt.Sprint(h.Port)}
@@ -362,4 +354,20 @@ func TestBusyPortSaysSo(t *testing.T) {
 	if code != 1 || !strings.Contains(out.String(), "address already in use") || !strings.Contains(out.String(), "--listen") {
 		t.Errorf("exit %d, output %q; want exit 1 naming the busy address and the way out", code, out.String())
 	}
+}
+
+// startLab starts the in-process lab hierarchy, closed at t's cleanup, and
+// writes its trust anchors to a file; it returns the lab and the file.
+func startLab(t *testing.T) (*lab.Hierarchy, string) {
+	t.Helper()
+	h, err := lab.StartHierarchy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	anchors, err := h.WriteTrustAnchors(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, anchors
 }
