@@ -110,8 +110,9 @@ func TestMetricsScrape(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(eng.Close)
+	log := dnstest.NewLog()
 	px, base := serveStack(t, eng, proxy.Config{Upstreams: []proxy.Upstream{{Net: "udp", Addr: dead}, {Net: "udp", Addr: good}},
-		Timeout: time.Second, HealthInterval: time.Hour, Observer: adapt.Observer(eng, good)})
+		Timeout: time.Second, HealthInterval: time.Hour, Observer: adapt.Observer(eng, good), Logger: log.Logger()})
 
 	// The event stream tells when the verdict is made; the hub counts it in
 	// /metrics before it sends it, so no polling is needed.
@@ -135,6 +136,9 @@ func TestMetricsScrape(t *testing.T) {
 		}
 	}
 	ask("udp", "www.example.test.") // the dead upstream refuses, the good one answers
+	// The failed try starts a health probe, which marks the dead upstream
+	// down; until it has, later queries would try it first too.
+	log.Wait(t, "upstream down")
 	ask("udp", "www.example.test.") // from the cache
 	ask("tcp", "other.example.test.")
 	ask("udp", "gone.nx.test.")
