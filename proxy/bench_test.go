@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"github.com/nxray/nxray/internal/dnscache"
+
 	"testing"
 	"time"
 
@@ -115,7 +117,7 @@ func benchUDPMiss(b *testing.B, s *Server) {
 	p := newUDPPair(b)
 	u := newUDPServer(s, p.proxy)
 	pkt := pack(b, question("q00000000.example.test.", dns.TypeA))
-	label := pkt[headerLen+2 : headerLen+10] // the eight digits
+	label := pkt[dnscache.HeaderLen+2 : dnscache.HeaderLen+10] // the eight digits
 	sc := &udpScratch{}
 	buf := make([]byte, 512)
 	b.ReportAllocs()

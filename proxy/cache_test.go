@@ -132,52 +132,6 @@ func TestServfailCachedBriefly(t *testing.T) {
 	}
 }
 
-func TestCacheLifetime(t *testing.T) {
-	c, _ := newCache(CacheConfig{Size: 10, MinTTL: 10 * time.Second, MaxTTL: time.Hour, NegativeMaxTTL: time.Hour})
-	a := func(ttl uint32) dns.RR {
-		return &dns.A{Hdr: dns.RR_Header{Name: "x.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: ttl}}
-	}
-	msg := func(mod func(*dns.Msg)) *dns.Msg {
-		m := new(dns.Msg).SetQuestion("x.", dns.TypeA)
-		m.Response = true
-		mod(m)
-		return m
-	}
-	tests := []struct {
-		name string
-		m    *dns.Msg
-		want time.Duration
-	}{
-		{"lowest TTL wins", msg(func(m *dns.Msg) { m.Answer = []dns.RR{a(300), a(60)} }), 60 * time.Second},
-		{"raised to min_ttl", msg(func(m *dns.Msg) { m.Answer = []dns.RR{a(2)} }), 10 * time.Second},
-		{"cut to max_ttl", msg(func(m *dns.Msg) { m.Answer = []dns.RR{a(86400)} }), time.Hour},
-		{"truncated never", msg(func(m *dns.Msg) { m.Answer = []dns.RR{a(60)}; m.Truncated = true }), 0},
-		{"refused never", msg(func(m *dns.Msg) { m.Rcode = dns.RcodeRefused }), 0},
-		{"servfail_ttl 0 never", msg(func(m *dns.Msg) { m.Rcode = dns.RcodeServerFailure }), 0},
-		{"nxdomain: SOA minimum", msg(func(m *dns.Msg) { m.Rcode = dns.RcodeNameError; m.Ns = []dns.RR{testSOA(300, 30)} }), 30 * time.Second},
-		{"nodata: SOA TTL", msg(func(m *dns.Msg) { m.Ns = []dns.RR{testSOA(20, 900)} }), 20 * time.Second},
-		{"nodata without SOA never", msg(func(m *dns.Msg) {}), 0},
-		{"a SOA in the answer is not the negative TTL", msg(func(m *dns.Msg) { m.Rcode = dns.RcodeNameError; m.Answer = []dns.RR{testSOA(300, 30)} }), 0},
-		{"extended RCODE never", msg(func(m *dns.Msg) { m.Answer = []dns.RR{a(60)}; m.SetEdns0(1232, false); m.Rcode = dns.RcodeBadVers }), 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tt.m.Compress = true
-			b, err := tt.m.Pack()
-			if err != nil {
-				t.Fatal(err)
-			}
-			l, err := scanMsg(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := c.lifetime(b, &l); got != tt.want {
-				t.Errorf("lifetime = %v, want %v", got, tt.want)
-			}
-		})
-	}
-}
-
 func TestCacheDisabled(t *testing.T) {
 	up := dnstest.Start(t, dnstest.AnswerA("192.0.2.1", 300))
 	s, addr := startProxy(t, func(c *Config) { c.Cache.Size = 0 }, up.Addr)

@@ -89,9 +89,9 @@ func TestMissAnswerSentFromTheCacheEntry(t *testing.T) {
 			req.Unpack(b) // as it arrives: names as miekg/dns spells them
 			plain, got := newRecorder(), newRecorder()
 			uncached.ServeDNS(plain, req.Copy())
-			before := cached.cache.len()
+			before := cached.cache.Len()
 			cached.ServeDNS(got, req.Copy())
-			if cached.cache.len() != before+1 {
+			if cached.cache.Len() != before+1 {
 				t.Fatalf("the answer was not cached: the test does not exercise the cached miss")
 			}
 			if bytes.Equal(got.out, plain.out) {

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"github.com/nxray/nxray/internal/dnscache"
+
 	"net"
 	"reflect"
 	"strings"
@@ -159,52 +161,6 @@ func FuzzServeDNS(f *testing.F) {
 	})
 }
 
-// FuzzScanMsg feeds arbitrary bytes to the cache's wire reader: it must
-// never panic, and on a message miekg/dns can read it must find every TTL,
-// the OPT record and the negative TTL's SOA. wireSOA, which reads a
-// failure's SOA from the bytes, must not panic either, and must find the
-// SOA the full path finds in the unpacked message.
-func FuzzScanMsg(f *testing.F) {
-	m := question("x.example.test.", dns.TypeA)
-	m.Response = true
-	m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: "x.example.test.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 9}, A: net.IPv4(192, 0, 2, 1)}}
-	m.Ns = []dns.RR{testSOA(60, 30)}
-	m.SetEdns0(1232, true)
-	m.Compress = true
-	b, _ := m.Pack()
-	f.Add(b)
-	f.Add([]byte{0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0xC0})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		l, err := scanMsg(b)
-		soa, _ := wireSOA(b)
-		msg := new(dns.Msg)
-		if msg.Unpack(b) != nil || err != nil {
-			return
-		}
-		if want := failureSOA(dns.RcodeNameError, msg, nil); (soa == nil) != (want == nil) || soa != nil && *soa != *want {
-			t.Fatalf("wireSOA read %v, the message has %v", soa, want)
-		}
-		want, opts := len(msg.Answer)+len(msg.Ns)+len(msg.Extra), 0
-		for _, rr := range append(append(msg.Answer, msg.Ns...), msg.Extra...) {
-			if rr.Header().Rrtype == dns.TypeOPT {
-				want--
-				opts++
-			}
-		}
-		if len(l.refs) != want || l.opts != opts {
-			t.Fatalf("found %d TTLs and %d OPT records, message has %d and %d", len(l.refs), l.opts, want, opts)
-		}
-		for _, rr := range msg.Ns {
-			if soa, ok := rr.(*dns.SOA); ok {
-				if !l.soa || l.soaTTL != soa.Hdr.Ttl || l.soaMin != soa.Minttl {
-					t.Fatalf("SOA TTL %d MINIMUM %d read as %v %d %d", soa.Hdr.Ttl, soa.Minttl, l.soa, l.soaTTL, l.soaMin)
-				}
-				break
-			}
-		}
-	})
-}
-
 // FuzzTCPStream writes arbitrary bytes to a TCP connection as a client's
 // stream of length-prefixed queries, then half-closes it. Whatever the
 // stream, nxray must not panic; each thing it writes must be a whole DNS
@@ -306,12 +262,12 @@ func FuzzPlainAnswer(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte, withOPT bool) {
 		q := queries[withOPT]
-		l, ok := plainAnswer(b, q)
+		l, ok := dnscache.PlainAnswer(b, q)
 		if !ok {
 			return
 		}
-		if ll, err := scanMsg(b); err != nil || !reflect.DeepEqual(l, ll) {
-			t.Fatalf("the strict scan's layout %+v is not the cache's %+v (%v)", l, ll, err)
+		if ll, err := dnscache.Scan(b); err != nil || !reflect.DeepEqual(l, ll) {
+			t.Fatalf("the strict scan's dnscache.Layout %+v is not the cache's %+v (%v)", l, ll, err)
 		}
 		m := new(dns.Msg)
 		if err := m.Unpack(b); err != nil {

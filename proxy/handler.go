@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"github.com/nxray/nxray/internal/dnscache"
+
 	"encoding/binary"
 	"fmt"
 	"net/netip"
@@ -15,7 +17,7 @@ import (
 // amplification), other opcodes NOTIMP, more records than a query has or an
 // unpacking error FORMERR.
 func (s *Server) serveWire(w dns.ResponseWriter, b []byte) {
-	if len(b) < headerLen || b[2]&0x80 != 0 {
+	if len(b) < dnscache.HeaderLen || b[2]&0x80 != 0 {
 		return
 	}
 	req := &dns.Msg{MsgHdr: header(b)}
@@ -31,7 +33,7 @@ func (s *Server) serveWire(w dns.ResponseWriter, b []byte) {
 	}
 }
 
-// header reads the header of the packed message b (len(b) >= headerLen).
+// header reads the header of the packed message b (len(b) >= dnscache.HeaderLen).
 func header(b []byte) dns.MsgHdr {
 	return dns.MsgHdr{
 		Id:                 binary.BigEndian.Uint16(b),
@@ -95,9 +97,9 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		s.reply(w, req, dns.RcodeBadVers, now) // RFC 6891 section 6.1.3
 		return
 	}
-	key := keyOf(req, opt)
+	key := dnscache.KeyOf(req, opt)
 	if s.cache != nil {
-		if e, ok := s.cache.get(key, now); ok {
+		if e, ok := s.cache.Get(key, now); ok {
 			s.serveHit(w, req, e, now, client, rt)
 			return
 		}
@@ -107,17 +109,17 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 }
 
 // serveHit writes a cached answer, patched in place for this client.
-func (s *Server) serveHit(w dns.ResponseWriter, req *dns.Msg, e *entry, now time.Time, client netip.Addr, rt *routing) {
+func (s *Server) serveHit(w dns.ResponseWriter, req *dns.Msg, e *dnscache.Entry, now time.Time, client netip.Addr, rt *routing) {
 	s.stats.cacheHits.Add(1)
 	q := req.Question[0]
-	bp := outBuf(len(e.wire))
+	bp := outBuf(len(e.Wire()))
 	buf := *bp
-	e.render(buf, req, now)
-	rcode := int(e.rcode)
+	e.Render(buf, req, now)
+	rcode := e.Rcode()
 	if isFailure(rcode) && s.cfg.Observer != nil {
 		// Its SOA from the rendered answer: with the TTL counted down.
 		s.cfg.Observer.Observe(Failure{Time: now, Client: client, Name: q.Name, Qtype: q.Qtype,
-			Qclass: q.Qclass, Rcode: rcode, Cached: true, SOA: e.failureSOA(buf)})
+			Qclass: q.Qclass, Rcode: rcode, Cached: true, SOA: e.FailureSOA(buf)})
 	}
 	var m *dns.Msg
 	if (isUDP(w) && len(buf) > udpLimit(req, s.cfg.MaxUDPSize)) || (isFailure(rcode) && rt.annotator != nil) {
@@ -145,7 +147,7 @@ func (s *Server) serveHit(w dns.ResponseWriter, req *dns.Msg, e *entry, now time
 }
 
 // serveMiss forwards the query, caches the answer and writes it.
-func (s *Server) serveMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, now time.Time, client netip.Addr, rt *routing) {
+func (s *Server) serveMiss(w dns.ResponseWriter, req *dns.Msg, key dnscache.Key, now time.Time, client netip.Addr, rt *routing) {
 	select {
 	case s.inflight <- struct{}{}:
 	default:
@@ -180,7 +182,7 @@ func (s *Server) serveMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, now
 // finishMiss caches the answer a (or turns err into SERVFAIL), reports a
 // failure, gives back the query's in-flight slot (release) and writes the
 // answer.
-func (s *Server) finishMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, now time.Time, client netip.Addr, rt *routing, a answer, err error, release func()) {
+func (s *Server) finishMiss(w dns.ResponseWriter, req *dns.Msg, key dnscache.Key, now time.Time, client netip.Addr, rt *routing, a answer, err error, release func()) {
 	q := req.Question[0]
 	clientEDNS, limit := req.IsEdns0() != nil, s.limitFor(w, req)
 	upstream := ""
@@ -196,7 +198,7 @@ func (s *Server) finishMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, no
 		}
 	}
 	var resp *dns.Msg
-	var cached *entry
+	var cached *dnscache.Entry
 	var rcode int
 	switch {
 	case err != nil:
@@ -207,7 +209,7 @@ func (s *Server) finishMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, no
 		binary.BigEndian.PutUint16(a.raw, 0)
 		rcode = int(a.raw[3] & 0xF)
 		if s.cache != nil {
-			cached = s.cache.putWire(key, a.raw, &a.lay, now, true)
+			cached = s.cache.PutWire(key, a.raw, &a.lay, now, true)
 		}
 	default:
 		resp = a.msg
@@ -215,7 +217,7 @@ func (s *Server) finishMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, no
 		fitOPT(resp, clientEDNS)
 		attribute(resp.IsEdns0(), upstream)
 		if s.cache != nil {
-			cached = s.cache.put(key, resp, now)
+			cached = s.cache.Put(key, resp, now)
 		}
 	}
 	// Observed before the write, so that whoever sees the answer can find
@@ -248,7 +250,7 @@ func (s *Server) finishMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, no
 	release()
 	wireOut := a.raw
 	if cached != nil {
-		wireOut = cached.wire
+		wireOut = cached.Wire()
 	}
 	if wireOut != nil && !annotated && len(wireOut) <= limit {
 		// The answer is packed already, by the upstream or the cache: send
@@ -256,8 +258,8 @@ func (s *Server) finishMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, no
 		bp := outBuf(len(wireOut))
 		buf := *bp
 		copy(buf, wireOut)
-		patchHeader(buf, req.Id, req.RecursionDesired)
-		copyCase(buf[headerLen:headerLen+qnameLen(buf)], q.Name)
+		dnscache.PatchHeader(buf, req.Id, req.RecursionDesired)
+		dnscache.CopyCase(buf[dnscache.HeaderLen:dnscache.HeaderLen+qnameLen(buf)], q.Name)
 		if _, err := w.Write(buf); err != nil {
 			s.log.Debug("writing answer", "error", err.Error())
 		}
@@ -267,15 +269,15 @@ func (s *Server) finishMiss(w dns.ResponseWriter, req *dns.Msg, key cacheKey, no
 	}
 }
 
-// rawFits says whether the plain answer b, of layout l, can go to the
+// rawFits says whether the plain answer b, of dnscache.Layout l, can go to the
 // client as it came: it fits the client's limit, and it has an OPT record
 // if and only if the client sent one. It makes in place what fitOPT would:
 // nxray's buffer size, and no flags but DO.
-func rawFits(b []byte, l *layout, clientEDNS bool, limit int) bool {
-	if len(b) > limit || (l.opt >= 0) != clientEDNS {
+func rawFits(b []byte, l *dnscache.Layout, clientEDNS bool, limit int) bool {
+	if len(b) > limit || (l.OPT() >= 0) != clientEDNS {
 		return false
 	}
-	if o := l.opt; o >= 0 {
+	if o := l.OPT(); o >= 0 {
 		binary.BigEndian.PutUint16(b[o+3:], maxUDPSize)
 		b[o+7] &= 0x80 // DO
 		b[o+8] = 0
@@ -297,9 +299,9 @@ func (s *Server) explains(rt *routing, q dns.Question, rcode int, clientEDNS boo
 
 // qnameLen is the length of the packed question name of b.
 func qnameLen(b []byte) int {
-	end, err := skipName(b, headerLen)
+	end, err := dnscache.SkipName(b, dnscache.HeaderLen)
 	if err != nil {
 		return 0
 	}
-	return end - headerLen
+	return end - dnscache.HeaderLen
 }

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"github.com/nxray/nxray/internal/dnscache"
+
 	"errors"
 	"net"
 	"net/netip"
@@ -278,7 +280,7 @@ func (s *muxSock) respond() {
 			s.fail(err)
 			return
 		}
-		if n < headerLen {
+		if n < dnscache.HeaderLen {
 			s.m.u.mismatched.Add(1)
 			continue
 		}

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"github.com/nxray/nxray/internal/dnscache"
+
 	"net/netip"
 	"time"
 
@@ -43,7 +45,7 @@ func failureSOA(rcode int, m *dns.Msg, b []byte) *dns.SOA {
 		return nil
 	}
 	if m == nil {
-		s, _ := wireSOA(b)
+		s, _ := dnscache.WireSOA(b)
 		return s
 	}
 	for _, rr := range m.Ns {

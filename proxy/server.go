@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"github.com/nxray/nxray/internal/dnscache"
+
 	"context"
 	"errors"
 	"fmt"
@@ -114,6 +116,9 @@ func (c *Config) validate() error {
 	return nil
 }
 
+// CacheConfig sizes the cache (package dnscache).
+type CacheConfig = dnscache.Config
+
 // maxQuerySize is the largest UDP query read whole.
 const maxQuerySize = 4096
 
@@ -131,7 +136,7 @@ type routing struct {
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
-	cache    *cache // nil when disabled
+	cache    *dnscache.Cache // nil when disabled
 	route    atomic.Pointer[routing]
 	inflight chan struct{} // a slot per query waiting on upstreams
 	stats    counters
@@ -155,7 +160,7 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	c, err := newCache(cfg.Cache)
+	c, err := dnscache.New(cfg.Cache)
 	if err != nil {
 		return nil, fmt.Errorf("building cache: %w", err)
 	}

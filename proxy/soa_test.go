@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"github.com/nxray/nxray/internal/dnscache"
+
 	"encoding/binary"
 	"net"
 	"strings"
@@ -231,7 +233,7 @@ func TestWireSOA(t *testing.T) {
 				m.Response, m.Rcode, m.Answer, m.Ns, m.Compress = true, dns.RcodeNameError, tt.answer, tt.ns, compress
 				m.SetEdns0(1232, false)
 				b := pack(t, m)
-				got, ttlOff := wireSOA(b)
+				got, ttlOff := dnscache.WireSOA(b)
 				if got != nil && binary.BigEndian.Uint32(b[ttlOff:]) != got.Hdr.Ttl {
 					t.Errorf("TTL at %d is %d, the SOA's %d", ttlOff, binary.BigEndian.Uint32(b[ttlOff:]), got.Hdr.Ttl)
 				}
@@ -248,7 +250,7 @@ func TestWireSOA(t *testing.T) {
 					t.Errorf("from the message %v, from the bytes %v", fromMsg, got)
 				}
 				for cut := range len(b) { // cut short anywhere: nil or the SOA, never a panic
-					if s, _ := wireSOA(b[:cut]); s != nil && !dns.IsDuplicate(s, tt.want) {
+					if s, _ := dnscache.WireSOA(b[:cut]); s != nil && !dns.IsDuplicate(s, tt.want) {
 						t.Fatalf("cut at %d: %v", cut, s)
 					}
 				}

@@ -60,8 +60,8 @@ func (s *Server) Stats() Stats {
 		Rcodes:      map[string]uint64{},
 	}
 	if s.cache != nil {
-		st.CacheEntries = s.cache.len()
-		st.CacheSkipped = s.cache.skipped.Load()
+		st.CacheEntries = s.cache.Len()
+		st.CacheSkipped = s.cache.Skipped()
 	}
 	for rc := range s.stats.rcodes {
 		if n := s.stats.rcodes[rc].Load(); n > 0 {

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"github.com/nxray/nxray/internal/dnscache"
+
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -87,8 +89,8 @@ func (c *tcpConn) admit(w *tcpWriter) bool {
 
 // tcpPeek is a reader's scratch for expectedAnswer.
 type tcpPeek struct {
-	q   wireQuery
-	key [maxNameLen]byte
+	q   dnscache.Query
+	key [dnscache.MaxNameLen]byte
 }
 
 // expectedAnswer is the room the answer to the packed query b is expected
@@ -100,10 +102,10 @@ func (s *Server) expectedAnswer(b []byte, p *tcpPeek) int {
 	if s.cache == nil {
 		return tcpGuess
 	}
-	var k cacheKey
-	if n, ok := parseQuery(b, &p.q, &p.key); ok {
+	var k dnscache.Key
+	if n, ok := dnscache.ParseQuery(b, &p.q, &p.key); ok {
 		// The name points into p.key: the cache keeps no reference to it.
-		k = cacheKey{name: unsafe.String(&p.key[0], n), qtype: p.q.qtype, qclass: p.q.qclass, flags: p.q.flags()}
+		k = p.q.Key(unsafe.String(&p.key[0], n))
 	} else {
 		// What the fast parser leaves to miekg/dns (other EDNS options,
 		// escaped names) may be cached too: ServeDNS's key, from the message.
@@ -111,10 +113,10 @@ func (s *Server) expectedAnswer(b []byte, p *tcpPeek) int {
 		if req.Unpack(b) != nil || len(req.Question) != 1 {
 			return tcpGuess
 		}
-		k = keyOf(req, req.IsEdns0())
+		k = dnscache.KeyOf(req, req.IsEdns0())
 	}
-	if e, ok := s.cache.get(k, s.cfg.Now()); ok {
-		return 2 + len(e.wire)
+	if e, ok := s.cache.Get(k, s.cfg.Now()); ok {
+		return 2 + len(e.Wire())
 	}
 	return tcpGuess
 }

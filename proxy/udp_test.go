@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"github.com/nxray/nxray/internal/dnscache"
+
 	"bytes"
 	"encoding/binary"
 	"fmt"
@@ -308,19 +310,19 @@ func FuzzUDPPacket(f *testing.F) {
 	sc := &udpScratch{}
 
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var q wireQuery
-		var key [maxNameLen]byte
-		if n, ok := parseQuery(b, &q, &key); ok {
+		var q dnscache.Query
+		var key [dnscache.MaxNameLen]byte
+		if n, ok := dnscache.ParseQuery(b, &q, &key); ok {
 			req := new(dns.Msg)
 			if err := req.Unpack(b); err != nil {
 				t.Fatalf("fast path read a query miekg/dns cannot: %v", err)
 			}
-			want := keyOf(req, req.IsEdns0())
-			got := cacheKey{name: string(key[:n]), qtype: q.qtype, qclass: q.qclass, flags: q.flags()}
-			if got != want || q.limit(maxUDPSize) != udpLimit(req, maxUDPSize) || req.Opcode != dns.OpcodeQuery || req.IsEdns0() != nil && req.IsEdns0().Version() != 0 {
-				t.Fatalf("fast path read key %+v limit %d, miekg/dns %+v limit %d", got, q.limit(maxUDPSize), want, udpLimit(req, maxUDPSize))
+			want := dnscache.KeyOf(req, req.IsEdns0())
+			got := q.Key(string(key[:n]))
+			if got != want || wireLimit(&q, maxUDPSize) != udpLimit(req, maxUDPSize) || req.Opcode != dns.OpcodeQuery || req.IsEdns0() != nil && req.IsEdns0().Version() != 0 {
+				t.Fatalf("fast path read key %+v limit %d, miekg/dns %+v limit %d", got, wireLimit(&q, maxUDPSize), want, udpLimit(req, maxUDPSize))
 			}
-			if !q.edns || q.bareOPT { // the fast miss path's query upstream is the full path's
+			if !q.EDNS || q.BareOPT { // the fast miss path's query upstream is the full path's
 				full, id, err := upstreamQuery(req, nil)
 				if err != nil {
 					t.Fatal(err)
@@ -333,7 +335,7 @@ func FuzzUDPPacket(f *testing.F) {
 				}
 			}
 		}
-		answered := len(b) >= headerLen && b[2]&0x80 == 0
+		answered := len(b) >= dnscache.HeaderLen && b[2]&0x80 == 0
 		for range 2 { // the second pass finds the first's answer cached
 			out := s.serveUDPHit(p.proxy, b, p.from, sc)
 			fast := out == udpHit

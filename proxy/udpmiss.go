@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"github.com/nxray/nxray/internal/dnscache"
+
 	"bytes"
 	"encoding/binary"
 	"net/netip"
@@ -27,8 +29,8 @@ type fastMiss struct {
 	from  netip.AddrPort
 	pkt   []byte // the client's query
 	q     []byte // the query sent upstream: pkt under another ID
-	wq    wireQuery
-	key   cacheKey
+	wq    dnscache.Query
+	key   dnscache.Key
 	now   time.Time
 	order []*upstream // order[0] is asked first
 	win   tryWindow
@@ -43,7 +45,7 @@ type fastMiss struct {
 
 // maxMissLen is the longest query the fast miss path takes: a header, a
 // 255-byte name, type and class, and a bare OPT record.
-const maxMissLen = headerLen + maxNameLen + 4 + 11
+const maxMissLen = dnscache.HeaderLen + dnscache.MaxNameLen + 4 + 11
 
 // startMiss sends the plain query pkt, which serveUDPHit read into sc and
 // found nothing cached for, upstream on the fast miss path, and says
@@ -53,7 +55,7 @@ const maxMissLen = headerLen + maxNameLen + 4 + 11
 func (s *Server) startMiss(us *udpServer, pkt []byte, from netip.AddrPort, sc *udpScratch) bool {
 	rt, wq := sc.rt, &sc.q
 	p := rt.pool
-	if p.cfg.strategy == "parallel" || (wq.edns && !wq.bareOPT) || len(pkt) > maxMissLen {
+	if p.cfg.strategy == "parallel" || (wq.EDNS && !wq.BareOPT) || len(pkt) > maxMissLen {
 		return false
 	}
 	order := p.order()
@@ -68,9 +70,9 @@ func (s *Server) startMiss(us *udpServer, pkt []byte, from netip.AddrPort, sc *u
 	m := &fastMiss{s: s, us: us, rt: rt, from: from, wq: *wq, now: sc.now, order: order}
 	m.pkt, m.q = m.buf[:len(pkt):len(pkt)], m.buf[len(pkt):2*len(pkt):2*len(pkt)]
 	copy(m.pkt, pkt)
-	m.wq.qname = m.pkt[headerLen : headerLen+len(wq.qname)]
+	m.wq.Qname = m.pkt[dnscache.HeaderLen : dnscache.HeaderLen+len(wq.Qname)]
 	m.key = sc.k()
-	m.key.name = strings.Clone(m.key.name)
+	m.key.Name = strings.Clone(m.key.Name)
 	upstreamWire(m.q, m.pkt, wq)
 	// Counted before the send: the answer may be written before it returns.
 	s.stats.queries.Add(1)
@@ -94,11 +96,11 @@ func (s *Server) startMiss(us *udpServer, pkt []byte, from netip.AddrPort, sc *u
 // upstreamQuery would pack it, but for the ID, which send sets: QR, AA, TC
 // and RA cleared, and an OPT record, without options, offering nxray's
 // buffer size with no flags but DO.
-func upstreamWire(q, pkt []byte, wq *wireQuery) {
+func upstreamWire(q, pkt []byte, wq *dnscache.Query) {
 	copy(q, pkt)
 	q[2] &= 0x79
 	q[3] &= 0x7F
-	if wq.edns {
+	if wq.EDNS {
 		o := len(q) - 11 // a bare OPT record ends the query
 		binary.BigEndian.PutUint16(q[o+3:], maxUDPSize)
 		q[o+7] &= 0x80
@@ -112,7 +114,7 @@ func (m *fastMiss) setID(id uint16) { binary.BigEndian.PutUint16(m.q, id) }
 // unpacked if it matches m's question; false if it is not m's answer. A
 // plain reply's raw is b, which the caller reuses once tried returns.
 func (m *fastMiss) accept(b []byte) (reply, bool) {
-	if l, ok := plainAnswer(b, m.q); ok {
+	if l, ok := dnscache.PlainAnswer(b, m.q); ok {
 		return reply{raw: b, lay: l}, true
 	}
 	r := new(dns.Msg)
@@ -124,15 +126,15 @@ func (m *fastMiss) accept(b []byte) (reply, bool) {
 
 // question is m's question, its name lowercased.
 func (m *fastMiss) question() dns.Question {
-	return dns.Question{Name: m.key.name, Qtype: m.wq.qtype, Qclass: m.wq.qclass}
+	return dns.Question{Name: m.key.Name, Qtype: m.wq.Qtype, Qclass: m.wq.Qclass}
 }
 
 // tried finishes m after its try gave r or err: here if r is a plain final
 // answer that needs nothing more, else on a goroutine of its own. r.raw is
 // the responder's buffer, valid until tried returns.
 func (m *fastMiss) tried(r reply, err error) {
-	if err == nil && r.raw != nil && m.rt.pool.final(r) && rawFits(r.raw, &r.lay, m.wq.edns, m.wq.limit(m.s.cfg.MaxUDPSize)) &&
-		(m.rt.annotator == nil || !m.wq.edns || !isFailure(r.rcode())) {
+	if err == nil && r.raw != nil && m.rt.pool.final(r) && rawFits(r.raw, &r.lay, m.wq.EDNS, wireLimit(&m.wq, m.s.cfg.MaxUDPSize)) &&
+		(m.rt.annotator == nil || !m.wq.EDNS || !isFailure(r.rcode())) {
 		m.s.finishFast(m, r)
 		return
 	}
@@ -154,11 +156,11 @@ func (s *Server) finishFast(m *fastMiss, r reply) {
 	}
 	m.order[0].answered()
 	if s.cache != nil {
-		s.cache.putWire(m.key, raw, &r.lay, m.now, false)
+		s.cache.PutWire(m.key, raw, &r.lay, m.now, false)
 	}
 	if isFailure(rcode) && s.cfg.Observer != nil {
 		s.cfg.Observer.Observe(Failure{Time: m.now, Client: m.from.Addr().Unmap(), Name: m.spelled(),
-			Qtype: m.wq.qtype, Qclass: m.wq.qclass, Rcode: rcode, Upstream: m.order[0].String(),
+			Qtype: m.wq.Qtype, Qclass: m.wq.Qclass, Rcode: rcode, Upstream: m.order[0].String(),
 			SOA: failureSOA(rcode, nil, raw)})
 	}
 	s.stats.rcodes[rcode&0xF].Add(1)
@@ -166,8 +168,8 @@ func (s *Server) finishFast(m *fastMiss, r reply) {
 		s.cfg.Recorder.Answered("udp", rcode, false, m.now, s.elapsed(m.now))
 	}
 	<-s.inflight
-	patchHeader(raw, m.wq.id, m.wq.rd)
-	copy(raw[headerLen:], m.wq.qname) // the client's spelling
+	dnscache.PatchHeader(raw, m.wq.ID, m.wq.RD)
+	copy(raw[dnscache.HeaderLen:], m.wq.Qname) // the client's spelling
 	if _, err := m.us.conn.WriteToUDPAddrPort(raw, m.from); err != nil {
 		s.log.Debug("writing answer", "error", err.Error())
 	}
@@ -176,11 +178,11 @@ func (s *Server) finishFast(m *fastMiss, r reply) {
 // spelled is m's question name as the client spelled it, in presentation
 // form: its labels hold nothing that needs escaping (parseQuery).
 func (m *fastMiss) spelled() string {
-	q := m.wq.qname
+	q := m.wq.Qname
 	if !bytes.ContainsFunc(q, func(r rune) bool { return 'A' <= r && r <= 'Z' }) {
-		return m.key.name
+		return m.key.Name
 	}
-	b := make([]byte, 0, len(m.key.name))
+	b := make([]byte, 0, len(m.key.Name))
 	for off := 0; q[off] != 0; off += 1 + int(q[off]) {
 		b = append(append(b, q[off+1:off+1+int(q[off])]...), '.')
 	}

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"github.com/nxray/nxray/internal/dnscache"
+
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -68,11 +70,11 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, dns.MaxMsgSize); ret
 
 // reply is an upstream's answer: unpacked, or, when it is plain enough to
 // serve as it came (plainAnswer), its bytes, which the holder owns, and
-// their layout.
+// their dnscache.Layout.
 type reply struct {
 	msg *dns.Msg
 	raw []byte
-	lay layout
+	lay dnscache.Layout
 }
 
 func (r reply) ok() bool { return r.msg != nil || r.raw != nil }
@@ -132,7 +134,7 @@ func (u *upstream) settle(ctx context.Context, watch bool, network string, q []b
 // withoutOPT is the packed query q (upstreamQuery's: a question, then its
 // OPT record) without the OPT record.
 func withoutOPT(q []byte) ([]byte, bool) {
-	end, err := skipName(q, headerLen)
+	end, err := dnscache.SkipName(q, dnscache.HeaderLen)
 	if err != nil || end+4 > len(q) {
 		return nil, false
 	}
@@ -179,7 +181,7 @@ func (u *upstream) exchangeOnce(ctx context.Context, watch bool, network string,
 		if err != nil {
 			return reply{}, ctxErr(ctx, err)
 		}
-		if l, ok := plainAnswer(buf[:n], q); ok {
+		if l, ok := dnscache.PlainAnswer(buf[:n], q); ok {
 			return reply{raw: bytes.Clone(buf[:n]), lay: l}, nil
 		}
 		m := new(dns.Msg)

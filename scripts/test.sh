@@ -63,9 +63,11 @@ go test -race -count=1 -v ./internal/realdns 2>&1 | grep -E '^\s*(--- |ok|FAIL|P
 fuzztime=${FUZZTIME:-}
 if [ "$fuzztime" != "0" ]; then
   echo "== fuzzing, ${fuzztime:-a fixed number of inputs} per target"
-  for spec in FuzzServeDNS:100000x FuzzUDPPacket:100000x FuzzTCPStream:80000x FuzzScanMsg:80000x FuzzPlainAnswer:200000x; do
-    target=${spec%%:*}
-    go test ./proxy -run '^$' -fuzz "^${target}\$" -fuzztime "${fuzztime:-${spec#*:}}" -timeout 10m
+  for spec in proxy:FuzzServeDNS:100000x proxy:FuzzUDPPacket:100000x proxy:FuzzTCPStream:80000x \
+    proxy:FuzzPlainAnswer:200000x internal/dnscache:FuzzScan:80000x internal/dnscache:FuzzParseQuery:200000x; do
+    pkg=${spec%%:*} rest=${spec#*:}
+    target=${rest%%:*}
+    go test "./$pkg" -run '^$' -fuzz "^${target}\$" -fuzztime "${fuzztime:-${rest#*:}}" -timeout 10m
   done
   go test ./config -run '^$' -fuzz '^FuzzLoad$' -fuzztime "${fuzztime:-5000x}" -timeout 10m
 fi

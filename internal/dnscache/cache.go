@@ -1,10 +1,11 @@
-package proxy
+package dnscache
 
 import (
 	"bytes"
 	"encoding/binary"
 	"hash/maphash"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -12,8 +13,8 @@ import (
 	"github.com/miekg/dns"
 )
 
-// CacheConfig sizes the cache and bounds the TTLs it keeps answers for.
-type CacheConfig struct {
+// Config sizes the cache and bounds the TTLs it keeps answers for.
+type Config struct {
 	// Size is the number of answers kept; 0 disables the cache.
 	Size int
 	// NegativeSize is the number of negative answers (NXDOMAIN, NODATA,
@@ -28,13 +29,13 @@ type CacheConfig struct {
 	ServfailTTL time.Duration
 }
 
-// cacheKey tells answers apart. The name is lowercased: DNS names compare
+// Key tells answers apart. The name is lowercased: DNS names compare
 // without case (RFC 4343), and the client's case is put back on the way out.
-type cacheKey struct {
-	name   string
-	qtype  uint16
-	qclass uint16
-	flags  uint8
+type Key struct {
+	Name   string
+	Qtype  uint16
+	Qclass uint16
+	Flags  uint8
 }
 
 const (
@@ -44,16 +45,16 @@ const (
 	keyRD
 )
 
-// keyOf builds the key of req; opt is req's OPT record or nil.
-func keyOf(req *dns.Msg, opt *dns.OPT) cacheKey {
+// KeyOf builds the key of req; opt is req's OPT record or nil.
+func KeyOf(req *dns.Msg, opt *dns.OPT) Key {
 	q := req.Question[0]
-	return cacheKey{name: strings.ToLower(q.Name), qtype: q.Qtype, qclass: q.Qclass,
-		flags: keyFlags(req.CheckingDisabled, req.RecursionDesired, opt != nil, opt != nil && opt.Do())}
+	return Key{Name: strings.ToLower(q.Name), Qtype: q.Qtype, Qclass: q.Qclass,
+		Flags: KeyFlags(req.CheckingDisabled, req.RecursionDesired, opt != nil, opt != nil && opt.Do())}
 }
 
-// keyFlags are the query bits an answer depends on, as the cache key holds
+// KeyFlags are the query bits an answer depends on, as the cache key holds
 // them; the fast path reads them from the packet.
-func keyFlags(cd, rd, edns, do bool) uint8 {
+func KeyFlags(cd, rd, edns, do bool) uint8 {
 	var f uint8
 	if cd {
 		f |= keyCD
@@ -72,7 +73,7 @@ func keyFlags(cd, rd, edns, do bool) uint8 {
 
 const cacheShards = 16
 
-// cache holds packed answers in two LRUs: one for answers with records, one
+// Cache holds packed answers in two LRUs: one for answers with records, one
 // for negative answers. A random-subdomain flood churns only the second.
 //
 // While caching one more negative answer would push a live one out of the
@@ -81,8 +82,8 @@ const cacheShards = 16
 // A flood's names are asked once, so they neither evict the negative answers
 // clients keep asking for (a popular name's missing AAAA) nor cost the
 // insert and the eviction.
-type cache struct {
-	cfg      CacheConfig
+type Cache struct {
+	cfg      Config
 	seed     maphash.Seed
 	pos, neg lruShards
 	negCap   int                                    // entries per shard of neg
@@ -90,6 +91,12 @@ type cache struct {
 	door     [doorSize]atomic.Uint32                // fingerprints of negative keys seen once
 	skipped  atomic.Uint64                          // negative answers the doorkeeper kept out
 }
+
+// packPool holds buffers for packing answers into the cache.
+var packPool = sync.Pool{New: func() any { b := make([]byte, dns.MaxMsgSize); return &b }}
+
+// Skipped counts the negative answers the doorkeeper kept out.
+func (c *Cache) Skipped() uint64 { return c.skipped.Load() }
 
 const (
 	// doorSize is the doorkeeper's slots: during a 2000 QPS flood a slot is
@@ -102,8 +109,8 @@ const (
 )
 
 // lruShards is a sharded LRU. Sharding keeps the lock that every hit takes
-// (an LRU moves the entry to the front) from being one lock for every core.
-type lruShards []*lru.Cache[cacheKey, *entry]
+// (an LRU moves the Entry to the front) from being one lock for every core.
+type lruShards []*lru.Cache[Key, *Entry]
 
 func newShards(size int) (lruShards, error) {
 	n := cacheShards
@@ -112,7 +119,7 @@ func newShards(size int) (lruShards, error) {
 	}
 	s := make(lruShards, n)
 	for i := range s {
-		l, err := lru.New[cacheKey, *entry]((size + n - 1) / n)
+		l, err := lru.New[Key, *Entry]((size + n - 1) / n)
 		if err != nil {
 			return nil, err
 		}
@@ -121,15 +128,15 @@ func newShards(size int) (lruShards, error) {
 	return s, nil
 }
 
-// newCache returns nil when cfg.Size is 0: no cache.
-func newCache(cfg CacheConfig) (*cache, error) {
+// New returns nil when cfg.Size is 0: no cache.
+func New(cfg Config) (*Cache, error) {
 	if cfg.Size <= 0 {
 		return nil, nil
 	}
 	if cfg.NegativeSize <= 0 {
 		cfg.NegativeSize = max(cfg.Size/4, 1)
 	}
-	c := &cache{cfg: cfg, seed: maphash.MakeSeed()}
+	c := &Cache{cfg: cfg, seed: maphash.MakeSeed()}
 	var err error
 	if c.pos, err = newShards(cfg.Size); err != nil {
 		return nil, err
@@ -141,21 +148,21 @@ func newCache(cfg CacheConfig) (*cache, error) {
 	return c, nil
 }
 
-func (c *cache) shard(s lruShards, k cacheKey) *lru.Cache[cacheKey, *entry] {
+func (c *Cache) shard(s lruShards, k Key) *lru.Cache[Key, *Entry] {
 	return s[c.shardOf(s, k)]
 }
 
-func (c *cache) shardOf(s lruShards, k cacheKey) int {
+func (c *Cache) shardOf(s lruShards, k Key) int {
 	if len(s) == 1 {
 		return 0
 	}
-	return int(maphash.String(c.seed, k.name) % uint64(len(s)))
+	return int(maphash.String(c.seed, k.Name) % uint64(len(s)))
 }
 
 // admit says whether a negative answer for k may go into neg's shard i at
 // time now: always, unless that would push out a live answer; then only if
 // k was seen before.
-func (c *cache) admit(i int, k cacheKey, now time.Time) bool {
+func (c *Cache) admit(i int, k Key, now time.Time) bool {
 	l := c.neg[i]
 	if until := c.pressed[i].Load(); until == nil || !now.Before(*until) {
 		if l.Len() < c.negCap {
@@ -179,15 +186,15 @@ func (c *cache) admit(i int, k cacheKey, now time.Time) bool {
 	return false
 }
 
-// get returns the live entry for k, if any.
-func (c *cache) get(k cacheKey, now time.Time) (*entry, bool) {
+// Get returns the live Entry for k, if any.
+func (c *Cache) Get(k Key, now time.Time) (*Entry, bool) {
 	if e, ok := c.getFrom(c.pos, k, now); ok {
 		return e, true
 	}
 	return c.getFrom(c.neg, k, now)
 }
 
-func (c *cache) getFrom(s lruShards, k cacheKey, now time.Time) (*entry, bool) {
+func (c *Cache) getFrom(s lruShards, k Key, now time.Time) (*Entry, bool) {
 	l := c.shard(s, k)
 	e, ok := l.Get(k)
 	if !ok {
@@ -200,36 +207,36 @@ func (c *cache) getFrom(s lruShards, k cacheKey, now time.Time) (*entry, bool) {
 	return e, true
 }
 
-// put stores resp under k if it may be cached, and returns the entry it
+// Put stores resp under k if it may be cached, and returns the Entry it
 // stored, or nil. resp is not modified.
-func (c *cache) put(k cacheKey, resp *dns.Msg, now time.Time) *entry {
+func (c *Cache) Put(k Key, resp *dns.Msg, now time.Time) *Entry {
 	if resp.Truncated || !cacheable(resp.Rcode) {
 		return nil // not worth packing
 	}
 	m := *resp // shallow: only the header changes
 	m.Id = 0
 	m.Compress = true
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
+	bp := packPool.Get().(*[]byte)
+	defer packPool.Put(bp)
 	packed, err := m.PackBuffer(*bp)
 	if err != nil {
 		return nil
 	}
-	l, err := scanMsg(packed)
+	l, err := Scan(packed)
 	if err != nil {
 		return nil
 	}
-	return c.putWire(k, packed, &l, now, false)
+	return c.PutWire(k, packed, &l, now, false)
 }
 
 func cacheable(rcode int) bool {
 	return rcode == dns.RcodeSuccess || rcode == dns.RcodeNameError || rcode == dns.RcodeServerFailure
 }
 
-// putWire stores the packed answer b, ID 0, of layout l, under k if it may
-// be cached, and returns the entry it stored, or nil. The entry keeps b if
+// PutWire stores the packed answer b, ID 0, of Layout l, under k if it may
+// be cached, and returns the Entry it stored, or nil. The Entry keeps b if
 // own, else a copy of it.
-func (c *cache) putWire(k cacheKey, b []byte, l *layout, now time.Time, own bool) *entry {
+func (c *Cache) PutWire(k Key, b []byte, l *Layout, now time.Time, own bool) *Entry {
 	ttl := c.lifetime(b, l)
 	if ttl <= 0 {
 		return nil
@@ -248,15 +255,15 @@ func (c *cache) putWire(k cacheKey, b []byte, l *layout, now time.Time, own bool
 	if !own {
 		b = bytes.Clone(b)
 	}
-	e := &entry{wire: b, ttls: l.refs, qnameLen: int32(l.qnameLen), rcode: int32(rcode), stored: now, expires: now.Add(ttl)}
+	e := &Entry{wire: b, ttls: l.refs, qnameLen: int32(l.qnameLen), rcode: int32(rcode), stored: now, expires: now.Add(ttl)}
 	other.Remove(k) // the name's earlier answer, if it was of the other kind
 	to.Add(k, e)
 	return e
 }
 
-// lifetime is how long the packed answer b, of layout l, may be served from
+// lifetime is how long the packed answer b, of Layout l, may be served from
 // the cache; 0 means never. An OPT record's extended RCODE is not cached.
-func (c *cache) lifetime(b []byte, l *layout) time.Duration {
+func (c *Cache) lifetime(b []byte, l *Layout) time.Duration {
 	if b[2]&0x02 != 0 || binary.BigEndian.Uint16(b[4:]) != 1 || (l.opt >= 0 && extRcode(b, l.opt) != 0) {
 		return 0 // truncated, not one question, or an extended RCODE
 	}
@@ -283,7 +290,7 @@ func (c *cache) lifetime(b []byte, l *layout) time.Duration {
 
 // negative applies RFC 2308 section 5: a negative answer lives as long as
 // the smaller of its SOA's TTL and MINIMUM, and is not cached without a SOA.
-func (c *cache) negative(l *layout) time.Duration {
+func (c *Cache) negative(l *Layout) time.Duration {
 	if !l.soa {
 		return 0
 	}
@@ -292,15 +299,15 @@ func (c *cache) negative(l *layout) time.Duration {
 
 // extRcode is the upper 8 bits of the RCODE, held by the OPT record at off.
 func extRcode(b []byte, off int) byte {
-	n, err := skipName(b, off)
+	n, err := SkipName(b, off)
 	if err != nil || n+5 > len(b) {
 		return 0xFF
 	}
 	return b[n+4]
 }
 
-// len counts the entries held, live or expired.
-func (c *cache) len() int {
+// Len counts the entries held, live or expired.
+func (c *Cache) Len() int {
 	n := 0
 	for _, s := range c.pos {
 		n += s.Len()

@@ -1,4 +1,4 @@
-package proxy
+package dnscache
 
 import (
 	"encoding/binary"
@@ -12,7 +12,7 @@ import (
 // name is, where the OPT record is, and the negative TTL of its SOA.
 // Rendering a hit is then a copy and a few patched bytes.
 
-const headerLen = 12
+const HeaderLen = 12
 
 var errShortMsg = errors.New("message shorter than its header says")
 
@@ -22,8 +22,8 @@ type ttlRef struct {
 	ttl uint32
 }
 
-// skipName returns the offset just past the domain name at off.
-func skipName(b []byte, off int) (int, error) {
+// SkipName returns the offset just past the domain name at off.
+func SkipName(b []byte, off int) (int, error) {
 	for {
 		if off >= len(b) {
 			return 0, errShortMsg
@@ -46,8 +46,8 @@ func skipName(b []byte, off int) (int, error) {
 	}
 }
 
-// layout is what scanMsg reads from a packed message.
-type layout struct {
+// Layout is what Scan reads from a packed message.
+type Layout struct {
 	refs     []ttlRef // every record's TTL but the OPT record's, which holds flags
 	qnameLen int      // the length of the first question's name
 	end      int      // where the last record ends: len(b) unless bytes trail
@@ -59,28 +59,31 @@ type layout struct {
 	soaMin   uint32 // its MINIMUM, the negative TTL (RFC 2308)
 }
 
-// scanMsg reads the layout of the packed message b, checking that every
+// OPT is the offset of the message's OPT record, -1 if it has none.
+func (l *Layout) OPT() int { return l.opt }
+
+// Scan reads the layout of the packed message b, checking that every
 // name and record it holds fits in b.
-func scanMsg(b []byte) (layout, error) { return scan(b, false) }
+func Scan(b []byte) (Layout, error) { return scan(b, false) }
 
 // errNotPlain is a message scan(b, true) does not vouch for.
 var errNotPlain = errors.New("not a message to pass on unread")
 
-// scan is scanMsg. When strict, it also checks every name as miekg/dns
+// scan is Scan. When strict, it also checks every name as miekg/dns
 // would read it (validName) and the data of every record (validData), and
 // fails on record types it does not know: what it passes, unpacking reads.
-func scan(b []byte, strict bool) (l layout, err error) {
-	if len(b) < headerLen || len(b) > 0xFFFF {
+func scan(b []byte, strict bool) (l Layout, err error) {
+	if len(b) < HeaderLen || len(b) > 0xFFFF {
 		return l, errShortMsg
 	}
-	name := skipName
+	name := SkipName
 	if strict {
 		name = validName
 	}
 	qd := int(binary.BigEndian.Uint16(b[4:]))
 	an, ns := int(binary.BigEndian.Uint16(b[6:])), int(binary.BigEndian.Uint16(b[8:]))
 	rrs := an + ns + int(binary.BigEndian.Uint16(b[10:]))
-	off := headerLen
+	off := HeaderLen
 	for i := range qd {
 		end, err := name(b, off)
 		if err != nil {
@@ -156,7 +159,7 @@ func validName(b []byte, off int) (int, error) {
 			off += 1 + c
 		case c&0xC0 == 0xC0 && off+2 <= len(b):
 			ptr := int(binary.BigEndian.Uint16(b[off:]) & 0x3FFF)
-			if hops++; ptr >= off || ptr < headerLen || hops > maxPointers {
+			if hops++; ptr >= off || ptr < HeaderLen || hops > maxPointers {
 				return 0, errNotPlain
 			}
 			if end < 0 {
@@ -213,28 +216,28 @@ func validData(b []byte, rtype uint16, off int) bool {
 // where b does: 0 unless the data is whole, as miekg/dns reads data cut
 // short after a field.
 func soaMinimum(b []byte, off int) uint32 {
-	off, err := skipName(b, off)
+	off, err := SkipName(b, off)
 	if err != nil {
 		return 0
 	}
-	if off, err = skipName(b, off); err != nil || off+20 != len(b) {
+	if off, err = SkipName(b, off); err != nil || off+20 != len(b) {
 		return 0
 	}
 	return binary.BigEndian.Uint32(b[off+16:])
 }
 
-// wireSOA unpacks the first SOA record in the authority section of the
+// WireSOA unpacks the first SOA record in the authority section of the
 // packed message b, as miekg/dns would read it there, and returns it with
 // the offset of its TTL; nil if there is none or b does not read as far as
 // it. It skips what comes before it as scan does, and it allocates: it is
 // for failures only.
-func wireSOA(b []byte) (*dns.SOA, int) {
-	if len(b) < headerLen {
+func WireSOA(b []byte) (*dns.SOA, int) {
+	if len(b) < HeaderLen {
 		return nil, 0
 	}
-	off, err := headerLen, error(nil)
+	off, err := HeaderLen, error(nil)
 	for range be16(b[4:]) {
-		if off, err = skipName(b, off); err != nil {
+		if off, err = SkipName(b, off); err != nil {
 			return nil, 0
 		}
 		off += 4
@@ -242,7 +245,7 @@ func wireSOA(b []byte) (*dns.SOA, int) {
 	an, ns := int(be16(b[6:])), int(be16(b[8:]))
 	for i := range an + ns {
 		start := off
-		if off, err = skipName(b, off); err != nil || off+10 > len(b) {
+		if off, err = SkipName(b, off); err != nil || off+10 > len(b) {
 			return nil, 0
 		}
 		if i >= an && be16(b[off:]) == dns.TypeSOA {

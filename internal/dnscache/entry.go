@@ -1,4 +1,4 @@
-package proxy
+package dnscache
 
 import (
 	"encoding/binary"
@@ -9,11 +9,11 @@ import (
 	"github.com/miekg/dns"
 )
 
-// entry is one cached answer, kept packed with ID 0.
-type entry struct {
+// Entry is one cached answer, kept packed with ID 0.
+type Entry struct {
 	wire     []byte
 	ttls     []ttlRef
-	qnameLen int32 // int32s keep an entry at 112 bytes with soa
+	qnameLen int32 // int32s keep an Entry at 112 bytes with soa
 	rcode    int32
 	stored   time.Time
 	expires  time.Time
@@ -22,22 +22,31 @@ type entry struct {
 	soa atomic.Pointer[entrySOA]
 }
 
-// entrySOA is an entry's SOA record, and the offset of its TTL in the wire.
+// Wire is the packed answer, ID 0, as cached: callers copy it, never write it.
+func (e *Entry) Wire() []byte { return e.wire }
+
+// Rcode is the answer's rcode.
+func (e *Entry) Rcode() int { return int(e.rcode) }
+
+// QnameLen is the length of the packed question name in Wire.
+func (e *Entry) QnameLen() int { return int(e.qnameLen) }
+
+// entrySOA is an Entry's SOA record, and the offset of its TTL in the wire.
 type entrySOA struct {
 	rr     dns.SOA
 	ttlOff int
 }
 
-// failureSOA is the SOA a failure served from e reports (Failure.SOA): for
+// FailureSOA is the SOA a failure served from e reports (proxy.Failure.SOA): for
 // an NXDOMAIN, a copy of its SOA with the TTL in buf, e.wire as rendered
 // for the client. The record is unpacked once, not on every hit.
-func (e *entry) failureSOA(buf []byte) *dns.SOA {
+func (e *Entry) FailureSOA(buf []byte) *dns.SOA {
 	if e.rcode != dns.RcodeNameError {
 		return nil
 	}
 	s := e.soa.Load()
 	if s == nil {
-		rr, off := wireSOA(e.wire)
+		rr, off := WireSOA(e.wire)
 		if rr == nil {
 			return nil
 		}
@@ -49,19 +58,19 @@ func (e *entry) failureSOA(buf []byte) *dns.SOA {
 	return &c
 }
 
-// render writes the answer for req into buf (len(buf) == len(e.wire)) as it
+// Render writes the answer for req into buf (len(buf) == len(e.wire)) as it
 // should leave at time now: the client's ID, RD bit and name case, and TTLs
 // counted down by the time spent in the cache.
-func (e *entry) render(buf []byte, req *dns.Msg, now time.Time) {
+func (e *Entry) Render(buf []byte, req *dns.Msg, now time.Time) {
 	copy(buf, e.wire)
-	e.stamp(buf, req.Id, req.RecursionDesired, now)
-	copyCase(buf[headerLen:headerLen+int(e.qnameLen)], req.Question[0].Name)
+	e.Stamp(buf, req.Id, req.RecursionDesired, now)
+	CopyCase(buf[HeaderLen:HeaderLen+int(e.qnameLen)], req.Question[0].Name)
 }
 
-// stamp patches buf, a copy of e.wire, with the query's ID and RD bit and
+// Stamp patches buf, a copy of e.wire, with the query's ID and RD bit and
 // TTLs counted down by the time spent in the cache.
-func (e *entry) stamp(buf []byte, id uint16, rd bool, now time.Time) {
-	patchHeader(buf, id, rd)
+func (e *Entry) Stamp(buf []byte, id uint16, rd bool, now time.Time) {
+	PatchHeader(buf, id, rd)
 	age := uint32(now.Sub(e.stored) / time.Second)
 	left := uint32((e.expires.Sub(now) + time.Second - 1) / time.Second)
 	for _, r := range e.ttls {
@@ -73,8 +82,8 @@ func (e *entry) stamp(buf []byte, id uint16, rd bool, now time.Time) {
 	}
 }
 
-// patchHeader gives the packed answer buf the query's ID and RD bit.
-func patchHeader(buf []byte, id uint16, rd bool) {
+// PatchHeader gives the packed answer buf the query's ID and RD bit.
+func PatchHeader(buf []byte, id uint16, rd bool) {
 	binary.BigEndian.PutUint16(buf, id)
 	if rd {
 		buf[2] |= 0x01
@@ -83,11 +92,11 @@ func patchHeader(buf []byte, id uint16, rd bool) {
 	}
 }
 
-// copyCase writes the letter case of name, the client's spelling, over the
+// CopyCase writes the letter case of name, the client's spelling, over the
 // packed name wire, which the cache key guarantees is the same name. Names
 // with escapes (\. or \065) are packed the slow way; wire is restored if
 // that fails.
-func copyCase(wire []byte, name string) {
+func CopyCase(wire []byte, name string) {
 	if strings.IndexByte(name, '\\') < 0 {
 		i, j := 0, 0
 		for i < len(wire) && wire[i] != 0 {
