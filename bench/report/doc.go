@@ -1,7 +1,7 @@
-// Command report computes and prints what bench/run.sh measures: it reads
-// dnsperf's outputs and the results file the script writes, and prints the
-// figures and markdown tables. The script starts, pins and stops the
-// processes; every statistic is worked out here.
+// Command report computes and prints what bench/run.sh and bench/rig.sh
+// measure: it reads dnsperf's outputs and the results file the script
+// writes, and prints the figures and markdown tables. The script starts,
+// pins and stops the processes; every statistic is worked out here.
 //
 //	report dnsperf FILE          qps sent completed lost avg_ms
 //	report lat FILE              the same, then p50_ms p99_ms of NOERROR answers (dnsperf -v)
@@ -13,6 +13,7 @@
 //	report gencpu TIMEFILE       bash's `time` "real user sys" as % of one CPU
 //	report rss|hwm|cpusecs PID   VmRSS or VmHWM (MiB), or user+system CPU time (s)
 //	report tables [flags] RESULTS    the markdown tables
+//	report rig [-lat-qps N] RESULTS  bench/rig.sh's tables: medians over rounds (rig.go)
 //
 // It owns the arithmetic (means, ratios, percentiles, standard errors, CPU
 // shares) and the tables' text; it does not start, pin or stop anything, and
