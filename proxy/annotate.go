@@ -22,30 +22,31 @@ type Annotator interface {
 // maxAnnotation bounds nxray's EXTRA-TEXT even over TCP.
 const maxAnnotation = 512
 
-// annotate adds nxray's explanation to a failing answer for a client that
-// sent EDNS0, after any EDE of the upstream's, cut so that the answer still
-// fits the client's buffer. wait > 0 holds the answer up to wait for an
-// explanation under way. It says whether it added one.
-func (s *Server) annotate(resp *dns.Msg, q dns.Question, limit int, ann Annotator, wait time.Duration) bool {
-	opt := resp.IsEdns0()
+// annotate adds nxray's explanation to a failing answer for q's client,
+// if it sent EDNS0, after any EDE of the upstream's, cut so that the answer
+// still fits the client's buffer. wait > 0 holds the answer up to wait for
+// an explanation under way. It says whether it added one.
+func (s *Server) annotate(resp *dns.Msg, q *query, wait time.Duration) bool {
+	opt, ann := resp.IsEdns0(), q.rt.annotator
 	if ann == nil || opt == nil || !isFailure(resp.Rcode) {
 		return false
 	}
+	name, qtype := q.key.Name, q.key.Qtype
 	var code uint16
 	var text string
 	var ok bool
 	if wait > 0 {
 		ctx, cancel := context.WithTimeout(s.ctx, wait)
-		code, text, ok = ann.Wait(ctx, q.Name, q.Qtype, resp.Rcode)
+		code, text, ok = ann.Wait(ctx, name, qtype, resp.Rcode)
 		cancel()
 	} else {
-		code, text, ok = ann.Annotation(q.Name, q.Qtype, resp.Rcode)
+		code, text, ok = ann.Annotation(name, qtype, resp.Rcode)
 	}
 	if !ok {
 		return false
 	}
 	resp.Compress = true
-	room := limit - resp.Len() - 6 // option code, length, INFO-CODE
+	room := q.limit - resp.Len() - 6 // option code, length, INFO-CODE
 	if room < 0 {
 		return false // not even the code fits: the answer matters more
 	}

@@ -53,7 +53,7 @@ func TestUpstreamEDEPassesThroughAttributed(t *testing.T) {
 	up := dnstest.Start(t, servfailWithEDE)
 	_, addr := startProxy(t, func(c *Config) { c.FailoverRcodes = nil }, up.Addr)
 	for _, from := range []string{"upstream", "cache"} {
-		r := query(t, "udp", addr, edns("bogus.example.test.", 1232))
+		r := ask(t, "udp", addr, edns("bogus.example.test.", 1232))
 		ede := edeOf(r)
 		if len(ede) != 1 || ede[0].InfoCode != dns.ExtendedErrorCodeDNSBogus || ede[0].ExtraText != "upstream "+up.Addr+": bad sig" {
 			t.Errorf("from the %s: EDE %v, want code 6 attributed to %s", from, ede, up.Addr)
@@ -62,7 +62,7 @@ func TestUpstreamEDEPassesThroughAttributed(t *testing.T) {
 	if up.Queries() != 1 {
 		t.Errorf("upstream saw %d queries, want 1 (the second from the cache)", up.Queries())
 	}
-	if r := query(t, "udp", addr, question("bogus.example.test.", dns.TypeA)); r.IsEdns0() != nil {
+	if r := ask(t, "udp", addr, question("bogus.example.test.", dns.TypeA)); r.IsEdns0() != nil {
 		t.Errorf("a client without EDNS0 got an OPT record: %v", r)
 	}
 }
@@ -73,16 +73,16 @@ func TestAnnotation(t *testing.T) {
 	ann := &fakeAnnotator{code: dns.ExtendedErrorCodeNoReachableAuthority, text: "nxray: lame_delegation: the parent lists a server that refuses", known: true}
 	_, addr := startProxy(t, func(c *Config) { c.Annotator = ann }, nx.Addr)
 	for _, from := range []string{"upstream", "cache"} {
-		ede := edeOf(query(t, "udp", addr, edns("gone.example.test.", 1232)))
+		ede := edeOf(ask(t, "udp", addr, edns("gone.example.test.", 1232)))
 		if len(ede) != 1 || ede[0].InfoCode != ann.code || ede[0].ExtraText != ann.text {
 			t.Errorf("from the %s: EDE %v, want nxray's explanation", from, ede)
 		}
 	}
-	if r := query(t, "udp", addr, question("gone.example.test.", dns.TypeA)); r.IsEdns0() != nil {
+	if r := ask(t, "udp", addr, question("gone.example.test.", dns.TypeA)); r.IsEdns0() != nil {
 		t.Errorf("no EDNS0 from the client, yet an OPT came back: %v", r)
 	}
 	_, okAddr := startProxy(t, func(c *Config) { c.Annotator = ann }, ok.Addr)
-	if ede := edeOf(query(t, "udp", okAddr, edns("fine.example.test.", 1232))); len(ede) != 0 {
+	if ede := edeOf(ask(t, "udp", okAddr, edns("fine.example.test.", 1232))); len(ede) != 0 {
 		t.Errorf("a NOERROR answer was annotated: %v", ede)
 	}
 }
@@ -91,7 +91,7 @@ func TestUpstreamEDEComesFirst(t *testing.T) {
 	up := dnstest.Start(t, servfailWithEDE)
 	ann := &fakeAnnotator{code: dns.ExtendedErrorCodeDNSKEYMissing, text: "nxray: dnssec_bogus: DS matches no DNSKEY", known: true}
 	_, addr := startProxy(t, func(c *Config) { c.FailoverRcodes = nil; c.Annotator = ann }, up.Addr)
-	ede := edeOf(query(t, "udp", addr, edns("bogus.example.test.", 1232)))
+	ede := edeOf(ask(t, "udp", addr, edns("bogus.example.test.", 1232)))
 	if len(ede) != 2 || ede[0].InfoCode != dns.ExtendedErrorCodeDNSBogus || ede[1].InfoCode != dns.ExtendedErrorCodeDNSKEYMissing {
 		t.Errorf("EDE %v, want the upstream's 6 then nxray's 9", ede)
 	}
@@ -128,7 +128,7 @@ func TestAnnotateWait(t *testing.T) {
 		ann := &fakeAnnotator{code: 0, text: "nxray: nxdomain_confirmed: gone", ready: make(chan struct{})}
 		close(ann.ready)
 		_, addr := startProxy(t, func(c *Config) { c.Annotator = ann; c.AnnotateWait = 2 * time.Second }, up.Addr)
-		if ede := edeOf(query(t, "udp", addr, edns("first.example.test.", 1232))); len(ede) != 1 {
+		if ede := edeOf(ask(t, "udp", addr, edns("first.example.test.", 1232))); len(ede) != 1 {
 			t.Errorf("the first answer carries no explanation: %v", ede)
 		}
 	})
@@ -136,7 +136,7 @@ func TestAnnotateWait(t *testing.T) {
 		ann := &fakeAnnotator{ready: make(chan struct{})} // never ready
 		_, addr := startProxy(t, func(c *Config) { c.Annotator = ann; c.AnnotateWait = 200 * time.Millisecond }, up.Addr)
 		start := time.Now()
-		r := query(t, "udp", addr, edns("hang.example.test.", 1232))
+		r := ask(t, "udp", addr, edns("hang.example.test.", 1232))
 		if r.Rcode != dns.RcodeNameError || len(edeOf(r)) != 0 {
 			t.Errorf("answer %v", r)
 		}

@@ -32,7 +32,7 @@ func TestFloodKeepsAnswersCached(t *testing.T) {
 	ask := func(format string, from, to int, rcode int) {
 		t.Helper()
 		for i := from; i < to; i++ {
-			if r := query(t, "udp", addr, question(fmt.Sprintf(format, i), dns.TypeA)); r.Rcode != rcode {
+			if r := ask(t, "udp", addr, question(fmt.Sprintf(format, i), dns.TypeA)); r.Rcode != rcode {
 				t.Fatalf("%s: %s, want %s", fmt.Sprintf(format, i), dns.RcodeToString[r.Rcode], dns.RcodeToString[rcode])
 			}
 		}
@@ -85,15 +85,15 @@ func TestNegativeTypesAdmittedApart(t *testing.T) {
 	up := dnstest.Start(t, answerRcode(dns.RcodeNameError, testSOA(3600, 300)))
 	_, addr := startProxy(t, func(c *Config) { c.Cache.Size, c.Cache.NegativeSize = 40, 10 }, up.Addr)
 	for i := range 10 { // the negative part, full of live answers
-		query(t, "udp", addr, question(fmt.Sprintf("rnd%d.example.test.", i), dns.TypeA))
+		ask(t, "udp", addr, question(fmt.Sprintf("rnd%d.example.test.", i), dns.TypeA))
 	}
 	for range 2 {
-		query(t, "udp", addr, question("wpad.example.test.", dns.TypeAAAA))
-		query(t, "udp", addr, question("wpad.example.test.", dns.TypeHTTPS))
+		ask(t, "udp", addr, question("wpad.example.test.", dns.TypeAAAA))
+		ask(t, "udp", addr, question("wpad.example.test.", dns.TypeHTTPS))
 	}
 	before := up.Queries()
-	query(t, "udp", addr, question("wpad.example.test.", dns.TypeAAAA))
-	query(t, "udp", addr, question("wpad.example.test.", dns.TypeHTTPS))
+	ask(t, "udp", addr, question("wpad.example.test.", dns.TypeAAAA))
+	ask(t, "udp", addr, question("wpad.example.test.", dns.TypeHTTPS))
 	if n := up.Queries() - before; n != 0 {
 		t.Errorf("AAAA and HTTPS asked in turn, twice each, then again: %d of 2 went upstream, want 0", n)
 	}
@@ -106,12 +106,12 @@ func TestNegativeCachedFirstTimeWhenOnlyDeadAnswersGo(t *testing.T) {
 	up := dnstest.Start(t, answerRcode(dns.RcodeNameError, testSOA(3600, 60)))
 	s, addr := startProxy(t, func(c *Config) { c.Now = clk.Now; c.Cache.Size, c.Cache.NegativeSize = 40, 10 }, up.Addr)
 	for i := range 10 {
-		query(t, "udp", addr, question(fmt.Sprintf("old%d.example.test.", i), dns.TypeA))
+		ask(t, "udp", addr, question(fmt.Sprintf("old%d.example.test.", i), dns.TypeA))
 	}
 	clk.Advance(61 * time.Second)
-	query(t, "udp", addr, question("new.example.test.", dns.TypeA))
+	ask(t, "udp", addr, question("new.example.test.", dns.TypeA))
 	before := up.Queries()
-	query(t, "udp", addr, question("new.example.test.", dns.TypeA))
+	ask(t, "udp", addr, question("new.example.test.", dns.TypeA))
 	if n := up.Queries() - before; n != 0 {
 		t.Errorf("the second ask of a name cached over expired answers went upstream (%d queries)", n)
 	}

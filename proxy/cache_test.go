@@ -14,11 +14,11 @@ func TestCacheHitCountsTTLDown(t *testing.T) {
 	clk := dnstest.NewClock()
 	s, addr := startProxy(t, func(c *Config) { c.Now = clk.Now }, up.Addr)
 
-	first := query(t, "udp", addr, question("c.example.test.", dns.TypeA))
+	first := ask(t, "udp", addr, question("c.example.test.", dns.TypeA))
 	clk.Advance(100 * time.Second)
 	m := question("C.Example.TEST.", dns.TypeA)
 	m.Id = 4242
-	second := query(t, "udp", addr, m)
+	second := ask(t, "udp", addr, m)
 
 	if n := up.Queries(); n != 1 {
 		t.Fatalf("upstream saw %d queries, want 1: the second should be a cache hit", n)
@@ -36,7 +36,7 @@ func TestCacheHitCountsTTLDown(t *testing.T) {
 		t.Errorf("hits/misses = %d/%d, want 1/1", st.CacheHits, st.CacheMisses)
 	}
 	clk.Advance(200 * time.Second)
-	query(t, "udp", addr, question("c.example.test.", dns.TypeA))
+	ask(t, "udp", addr, question("c.example.test.", dns.TypeA))
 	if n := up.Queries(); n != 2 {
 		t.Errorf("after the TTL ran out the upstream saw %d queries, want 2", n)
 	}
@@ -52,7 +52,7 @@ func TestCacheKeyedByFlags(t *testing.T) {
 	cd.CheckingDisabled = true
 	aaaa := question("k.example.test.", dns.TypeAAAA)
 	for _, m := range []*dns.Msg{plain, do, cd, aaaa, plain, do, cd, aaaa} {
-		query(t, "udp", addr, m)
+		ask(t, "udp", addr, m)
 	}
 	if n := up.Queries(); n != 4 {
 		t.Errorf("upstream saw %d queries, want 4 (one per distinct type, DO and CD)", n)
@@ -82,7 +82,7 @@ func TestNegativeCachingFollowsSOA(t *testing.T) {
 				c.Now = clk.Now
 				c.Cache.NegativeMaxTTL = tt.negMax
 			}, up.Addr)
-			ask := func() *dns.Msg { return query(t, "udp", addr, question("nx.example.test.", dns.TypeA)) }
+			ask := func() *dns.Msg { return ask(t, "udp", addr, question("nx.example.test.", dns.TypeA)) }
 			ask()
 			if tt.cachedS == 0 {
 				ask()
@@ -119,14 +119,14 @@ func TestServfailCachedBriefly(t *testing.T) {
 		c.FailoverRcodes = nil
 		c.Cache.ServfailTTL = 5 * time.Second
 	}, up.Addr)
-	query(t, "udp", addr, question("sf.example.test.", dns.TypeA))
+	ask(t, "udp", addr, question("sf.example.test.", dns.TypeA))
 	clk.Advance(4 * time.Second)
-	query(t, "udp", addr, question("sf.example.test.", dns.TypeA))
+	ask(t, "udp", addr, question("sf.example.test.", dns.TypeA))
 	if n := up.Queries(); n != 1 {
 		t.Fatalf("upstream saw %d queries within servfail_ttl, want 1", n)
 	}
 	clk.Advance(time.Second)
-	query(t, "udp", addr, question("sf.example.test.", dns.TypeA))
+	ask(t, "udp", addr, question("sf.example.test.", dns.TypeA))
 	if n := up.Queries(); n != 2 {
 		t.Errorf("upstream saw %d queries after servfail_ttl, want 2", n)
 	}
@@ -135,8 +135,8 @@ func TestServfailCachedBriefly(t *testing.T) {
 func TestCacheDisabled(t *testing.T) {
 	up := dnstest.Start(t, dnstest.AnswerA("192.0.2.1", 300))
 	s, addr := startProxy(t, func(c *Config) { c.Cache.Size = 0 }, up.Addr)
-	query(t, "udp", addr, question("d.example.test.", dns.TypeA))
-	query(t, "udp", addr, question("d.example.test.", dns.TypeA))
+	ask(t, "udp", addr, question("d.example.test.", dns.TypeA))
+	ask(t, "udp", addr, question("d.example.test.", dns.TypeA))
 	if n := up.Queries(); n != 2 {
 		t.Errorf("with the cache off the upstream saw %d queries, want 2", n)
 	}

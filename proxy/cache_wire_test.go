@@ -59,7 +59,7 @@ func TestMissAnswerSentFromTheCacheEntry(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(s.route.Load().pool.close)
+		t.Cleanup(s.route.Load().pool.Close)
 		return s
 	}
 	cached, uncached := server(1000), server(0)
@@ -129,7 +129,7 @@ func TestCachedMissKeepsClientSpelling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.route.Load().pool.close)
+	t.Cleanup(s.route.Load().pool.Close)
 	for _, pass := range []string{"miss", "hit"} {
 		w := newRecorder()
 		s.ServeDNS(w, question("WwW.ExAmPlE.TeSt.", dns.TypeA))

@@ -7,22 +7,6 @@ import (
 	"github.com/miekg/dns"
 )
 
-func isUDP(w dns.ResponseWriter) bool {
-	if _, ok := w.(*udpWriter); ok {
-		return true // without making its net.Addr
-	}
-	_, ok := w.RemoteAddr().(*net.UDPAddr)
-	return ok
-}
-
-// limitFor is the largest answer this client gets on this transport.
-func (s *Server) limitFor(w dns.ResponseWriter, req *dns.Msg) int {
-	if isUDP(w) {
-		return udpLimit(req, s.cfg.MaxUDPSize)
-	}
-	return dns.MaxMsgSize
-}
-
 // udpLimit is the largest answer a client gets over UDP (RFC 6891 6.2.5),
 // at most ceiling (Config.MaxUDPSize).
 func udpLimit(req *dns.Msg, ceiling int) int {
@@ -47,19 +31,6 @@ func clientUDPLimit(edns bool, size uint16, ceiling int) int {
 	return dns.MinMsgSize
 }
 
-func clientAddr(w dns.ResponseWriter) netip.Addr {
-	if u, ok := w.(*udpWriter); ok {
-		return u.to.Addr().Unmap()
-	}
-	switch a := w.RemoteAddr().(type) {
-	case *net.UDPAddr:
-		return a.AddrPort().Addr().Unmap()
-	case *net.TCPAddr:
-		return a.AddrPort().Addr().Unmap()
-	}
-	return netip.Addr{}
-}
-
 func allowed(acl []netip.Prefix, a netip.Addr) bool {
 	for _, p := range acl {
 		if p.Contains(a) {
@@ -67,4 +38,20 @@ func allowed(acl []netip.Prefix, a netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// ServeDNS answers req, unpacked already, as a query read from a packet is
+// answered: the same path from the ACL on (serve.go), on the caller's
+// goroutine. It makes a Server a dns.Handler, for a miekg/dns server or a
+// test; nxray's own listeners read packets themselves.
+func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	q := &query{rw: w, proto: "tcp", start: s.cfg.Now(), rt: s.route.Load()}
+	switch a := w.RemoteAddr().(type) {
+	case *net.UDPAddr:
+		q.proto, q.client = "udp", a.AddrPort().Addr().Unmap()
+	case *net.TCPAddr:
+		q.client = a.AddrPort().Addr().Unmap()
+	}
+	q.setMsg(req, s.cfg.MaxUDPSize)
+	s.serve(q)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"strings"
@@ -27,7 +28,7 @@ func TestIPv6Listener(t *testing.T) {
 	up := dnstest.Start(t, dnstest.AnswerA("192.0.2.1", 60))
 	_, addr := startProxy(t, func(c *Config) { c.Listen = []string{"[::1]:0"} }, up.Addr)
 	for _, network := range []string{"udp", "tcp"} {
-		if r := query(t, network, addr, question("v6.example.test.", dns.TypeA)); r.Rcode != dns.RcodeSuccess {
+		if r := ask(t, network, addr, question("v6.example.test.", dns.TypeA)); r.Rcode != dns.RcodeSuccess {
 			t.Errorf("%s over [::1]: %v", network, r)
 		}
 	}
@@ -52,7 +53,7 @@ func TestInflightCapAnswersSERVFAILAtOnce(t *testing.T) {
 		c.Timeout, c.Deadline = 10*time.Second, 10*time.Second // the held query must not time out
 	}, up.Addr)
 	// Warm the cache with one name while the slot is free.
-	query(t, "udp", addr, question("warm.example.test.", dns.TypeA))
+	ask(t, "udp", addr, question("warm.example.test.", dns.TypeA))
 	done := make(chan *dns.Msg, 1)
 	go func() {
 		c := &dns.Client{Timeout: 5 * time.Second}
@@ -60,10 +61,10 @@ func TestInflightCapAnswersSERVFAILAtOnce(t *testing.T) {
 		done <- r
 	}()
 	<-arrived
-	if r := query(t, "udp", addr, question("other.example.test.", dns.TypeA)); r.Rcode != dns.RcodeServerFailure {
+	if r := ask(t, "udp", addr, question("other.example.test.", dns.TypeA)); r.Rcode != dns.RcodeServerFailure {
 		t.Errorf("with the only slot taken: %s, want SERVFAIL", dns.RcodeToString[r.Rcode])
 	}
-	if r := query(t, "udp", addr, question("warm.example.test.", dns.TypeA)); r.Rcode != dns.RcodeSuccess {
+	if r := ask(t, "udp", addr, question("warm.example.test.", dns.TypeA)); r.Rcode != dns.RcodeSuccess {
 		t.Errorf("a cache hit was refused a slot it does not need: %v", r)
 	}
 	unblock()
@@ -137,7 +138,7 @@ func TestOddQueries(t *testing.T) {
 		{"EDNS version 1 gets BADVERS", badVers, dns.RcodeBadVers},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if r := query(t, "udp", addr, tt.m); r.Rcode != tt.rcode {
+			if r := ask(t, "udp", addr, tt.m); r.Rcode != tt.rcode {
 				t.Errorf("rcode %s, want %s", dns.RcodeToString[r.Rcode], dns.RcodeToString[tt.rcode])
 			}
 		})
@@ -148,14 +149,14 @@ func TestOddQueries(t *testing.T) {
 	padded := question("padded.example.test.", dns.TypeA)
 	padded.SetEdns0(1232, false)
 	padded.IsEdns0().Option = append(padded.IsEdns0().Option, &dns.EDNS0_PADDING{Padding: make([]byte, 1000)})
-	if r := query(t, "udp", addr, padded); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+	if r := ask(t, "udp", addr, padded); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
 		t.Errorf("a 1000-byte padded query over UDP: %v", r)
 	}
 	long := strings.Repeat(strings.Repeat("a", 63)+".", 3) + strings.Repeat("b", 61) + "."
 	html := `<img\032src=x\032onerror=alert(1)>.example.test.`
 	for _, name := range []string{long, html} {
 		m := question(name, dns.TypeA)
-		if r := query(t, "udp", addr, m); r.Rcode != dns.RcodeSuccess || !sameWire(r.Question[0].Name, name) {
+		if r := ask(t, "udp", addr, m); r.Rcode != dns.RcodeSuccess || !sameWire(r.Question[0].Name, name) {
 			t.Errorf("%.30s...: %v", name, r)
 		}
 	}
@@ -168,8 +169,8 @@ func TestQueryLog(t *testing.T) {
 		c.LogQueries = true
 		c.Logger = events.Logger()
 	}, up.Addr)
-	query(t, "udp", addr, question("q.example.test.", dns.TypeAAAA))
-	query(t, "udp", addr, question("q.example.test.", dns.TypeAAAA))
+	ask(t, "udp", addr, question("q.example.test.", dns.TypeAAAA))
+	ask(t, "udp", addr, question("q.example.test.", dns.TypeAAAA))
 	for _, cached := range []string{"cached=false", "cached=true"} {
 		line := events.Wait(t, "query")
 		for _, want := range []string{"query", "client=127.0.0.1", "name=q.example.test.", "qtype=AAAA", "rcode=NOERROR", cached, "duration_ms="} {
@@ -198,8 +199,8 @@ func TestShutdownLeavesNoGoroutines(t *testing.T) {
 			t.Fatal(err)
 		}
 		addr := s.Addrs()[0].String()
-		query(t, "udp", addr, question("x.example.test.", dns.TypeA)) // marks dead down: a probe runs
-		tcp, err := net.Dial("tcp", s.Addrs()[1].String())            // an open, idle TCP client
+		ask(t, "udp", addr, question("x.example.test.", dns.TypeA)) // marks dead down: a probe runs
+		tcp, err := net.Dial("tcp", s.Addrs()[1].String())          // an open, idle TCP client
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -234,6 +235,13 @@ func (r *countingRecorder) Answered(proto string, rcode int, cached bool, _ time
 	r.answers[fmt.Sprintf("%s %s %v", proto, dns.RcodeToString[rcode], cached)]++
 }
 
+// snapshot copies the counts, under the lock the counting takes.
+func (r *countingRecorder) snapshot() (answers, tries map[string]int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.answers), maps.Clone(r.tries)
+}
+
 func (r *countingRecorder) Tried(upstream string, d time.Duration, _ int, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -250,8 +258,8 @@ func TestRecorderAndUpstreamState(t *testing.T) {
 		c.HealthInterval = time.Hour
 		c.Logger = events.Logger()
 	}, dead, good.Addr)
-	query(t, "udp", addr, question("a.example.test.", dns.TypeA))
-	query(t, "tcp", addr, question("a.example.test.", dns.TypeA))
+	ask(t, "udp", addr, question("a.example.test.", dns.TypeA))
+	ask(t, "tcp", addr, question("a.example.test.", dns.TypeA))
 	events.Wait(t, "upstream down") // the dead one's health probe failed
 	rec.mu.Lock()
 	defer rec.mu.Unlock()

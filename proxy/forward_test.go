@@ -19,7 +19,7 @@ func TestForwardsOverUDPAndTCP(t *testing.T) {
 		t.Run(network, func(t *testing.T) {
 			m := question("WwW.ExAmple.TEST.", dns.TypeA)
 			m.Id = 0xBEEF
-			r := query(t, network, addr, m)
+			r := ask(t, network, addr, m)
 			if r.Id != 0xBEEF {
 				t.Errorf("id = %#x, want the client's 0xbeef", r.Id)
 			}
@@ -56,7 +56,7 @@ func TestTruncatedAnswerRetriedOverTCP(t *testing.T) {
 	s, addr := startProxy(t, func(c *Config) { c.MaxUDPSize = 4096 }, up.Addr)
 	m := question("big.example.test.", dns.TypeTXT)
 	m.SetEdns0(4096, false)
-	r := query(t, "udp", addr, m)
+	r := ask(t, "udp", addr, m)
 	if r.Truncated {
 		t.Fatal("client got TC=1 although nxray could fetch the whole answer over TCP")
 	}
@@ -66,11 +66,11 @@ func TestTruncatedAnswerRetriedOverTCP(t *testing.T) {
 		t.Fatalf("got %d records, want 40", len(r.Answer))
 	}
 	// A client without EDNS0 gets TC=1 and retries over TCP, from the cache.
-	r = query(t, "udp", addr, question("big.example.test.", dns.TypeTXT))
+	r = ask(t, "udp", addr, question("big.example.test.", dns.TypeTXT))
 	if !r.Truncated {
 		t.Errorf("a 512-byte client got an untruncated %d-record answer", len(r.Answer))
 	}
-	r = query(t, "tcp", addr, question("big.example.test.", dns.TypeTXT))
+	r = ask(t, "tcp", addr, question("big.example.test.", dns.TypeTXT))
 	if r.Truncated || len(r.Answer) != 40 {
 		t.Errorf("over TCP: TC=%v with %d records, want the whole answer", r.Truncated, len(r.Answer))
 	}
@@ -91,7 +91,7 @@ func TestFailoverPastDeadAndSlowUpstreams(t *testing.T) {
 		c.Logger = events.Logger()
 	}, dead, slow, good.Addr)
 
-	r := query(t, "udp", addr, question("a.example.test.", dns.TypeA))
+	r := ask(t, "udp", addr, question("a.example.test.", dns.TypeA))
 	if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
 		t.Fatalf("want the good upstream's answer, got %v", r)
 	}
@@ -108,7 +108,7 @@ func TestFailoverPastDeadAndSlowUpstreams(t *testing.T) {
 	for len(slowGot) > 0 {
 		<-slowGot // the probe's query
 	}
-	r = query(t, "udp", addr, question("b.example.test.", dns.TypeA))
+	r = ask(t, "udp", addr, question("b.example.test.", dns.TypeA))
 	if r.Rcode != dns.RcodeSuccess {
 		t.Fatalf("second query: %v", r)
 	}
@@ -133,8 +133,8 @@ func TestTimeoutCountsOnlyWhenTheUpstreamHadItsTime(t *testing.T) {
 			c.Cache.Size = 0
 			c.Logger = events.Logger()
 		}, silent, good.Addr)
-		query(t, "udp", addr, question("a.example.test.", dns.TypeA)) // the silent one's try takes the whole deadline
-		if !s.route.Load().pool.ups[0].failing.Load() {
+		ask(t, "udp", addr, question("a.example.test.", dns.TypeA)) // the silent one's try takes the whole deadline
+		if !s.Upstreams()[0].Failing {
 			t.Error("an upstream that never answered within its whole timeout has not failed")
 		}
 		events.Wait(t, "upstream down")
@@ -146,13 +146,13 @@ func TestTimeoutCountsOnlyWhenTheUpstreamHadItsTime(t *testing.T) {
 			c.Timeout, c.Deadline = 300*time.Millisecond, 400*time.Millisecond
 			c.Cache.Size = 0
 		}, first, second)
-		query(t, "udp", addr, question("a.example.test.", dns.TypeA))
+		ask(t, "udp", addr, question("a.example.test.", dns.TypeA))
 		<-secondGot // tried, with at most 100ms of the 300ms timeout left
-		ups := s.route.Load().pool.ups
-		if !ups[0].failing.Load() {
+		ups := s.Upstreams()
+		if !ups[0].Failing {
 			t.Error("the first upstream timed out with its whole timeout and has not failed")
 		}
-		if ups[1].failing.Load() || ups[1].probing.Load() || ups[1].down.Load() {
+		if ups[1].Failing || ups[1].Probing || ups[1].Down {
 			t.Error("the second upstream, whose try the query's deadline cut to a third, counts as failing")
 		}
 	})
@@ -170,7 +170,7 @@ func TestParallelFirstGoodAnswerWins(t *testing.T) {
 	}, slow, failing.Addr, good.Addr)
 
 	start := time.Now()
-	r := query(t, "udp", addr, question("p.example.test.", dns.TypeA))
+	r := ask(t, "udp", addr, question("p.example.test.", dns.TypeA))
 	if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
 		t.Fatalf("want the good answer, not the SERVFAIL or a timeout: %v", r)
 	}
@@ -191,7 +191,7 @@ func TestRandomStrategyUsesEveryUpstream(t *testing.T) {
 	b := dnstest.Start(t, dnstest.AnswerA("192.0.2.2", 60))
 	_, addr := startProxy(t, func(c *Config) { c.Strategy = "random"; c.Cache.Size = 0 }, a.Addr, b.Addr)
 	for range 64 {
-		query(t, "udp", addr, question("r.example.test.", dns.TypeA))
+		ask(t, "udp", addr, question("r.example.test.", dns.TypeA))
 	}
 	// The chance that 64 fair picks all land on one side is 2^-63.
 	if a.Queries() == 0 || b.Queries() == 0 {
@@ -224,7 +224,7 @@ func TestFailoverRcodes(t *testing.T) {
 			_, addr := startProxy(t, nil, first.Addr, second.Addr)
 			m := question("f.example.test.", dns.TypeA)
 			m.SetEdns0(1232, false)
-			r := query(t, "udp", addr, m)
+			r := ask(t, "udp", addr, m)
 			if r.Rcode != tt.wantRcode {
 				t.Errorf("rcode = %s, want %s", dns.RcodeToString[r.Rcode], dns.RcodeToString[tt.wantRcode])
 			}
@@ -237,7 +237,7 @@ func TestFailoverRcodes(t *testing.T) {
 		a := dnstest.Start(t, answerRcode(dns.RcodeServerFailure, nil))
 		b := dnstest.Start(t, answerRcode(dns.RcodeRefused, nil))
 		_, addr := startProxy(t, nil, a.Addr, b.Addr)
-		if r := query(t, "udp", addr, question("f.example.test.", dns.TypeA)); r.Rcode != dns.RcodeRefused {
+		if r := ask(t, "udp", addr, question("f.example.test.", dns.TypeA)); r.Rcode != dns.RcodeRefused {
 			t.Errorf("rcode = %s, want the last upstream's REFUSED", dns.RcodeToString[r.Rcode])
 		}
 	})
@@ -266,7 +266,7 @@ func TestNoUpstreamAnsweredGivesSERVFAILWithEDE(t *testing.T) {
 			}, tt.ups...)
 			m := question("gone.example.test.", dns.TypeA)
 			m.SetEdns0(1232, false)
-			r := query(t, "udp", addr, m)
+			r := ask(t, "udp", addr, m)
 			if r.Rcode != dns.RcodeServerFailure {
 				t.Fatalf("rcode = %s, want SERVFAIL", dns.RcodeToString[r.Rcode])
 			}
@@ -284,14 +284,14 @@ func TestNoUpstreamAnsweredGivesSERVFAILWithEDE(t *testing.T) {
 				t.Errorf("observer got %+v, want one SERVFAIL failure with ErrNoUpstream", f)
 			}
 			// Not cached: the next query tries the upstreams again.
-			if r := query(t, "udp", addr, m); len(edeOf(r)) != 1 {
+			if r := ask(t, "udp", addr, m); len(edeOf(r)) != 1 {
 				t.Errorf("second answer lost its EDE: %v", r)
 			}
 		})
 	}
 	t.Run("no EDNS0 from the client, no EDE", func(t *testing.T) {
 		_, addr := startProxy(t, nil, refusing)
-		r := query(t, "udp", addr, question("gone.example.test.", dns.TypeA))
+		r := ask(t, "udp", addr, question("gone.example.test.", dns.TypeA))
 		if r.Rcode != dns.RcodeServerFailure || r.IsEdns0() != nil {
 			t.Errorf("want a plain SERVFAIL, got %v", r)
 		}
@@ -313,7 +313,7 @@ func TestEDNSForwardedWithClampedSize(t *testing.T) {
 	m.IsEdns0().Option = append(m.IsEdns0().Option,
 		&dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"},
 		&dns.EDNS0_NSID{Code: dns.EDNS0NSID})
-	r := query(t, "udp", addr, m)
+	r := ask(t, "udp", addr, m)
 
 	q := up.LastQuery()
 	opt := q.IsEdns0()

@@ -81,7 +81,7 @@ func TestUDPAnswersAreCappedAgainstAmplification(t *testing.T) {
 						pass, len(q), len(b), float64(len(b))/float64(len(q)), r.Truncated)
 				}
 			}
-			if r := query(t, "tcp", addr, m); r.Truncated || len(r.Answer) != 230 {
+			if r := ask(t, "tcp", addr, m); r.Truncated || len(r.Answer) != 230 {
 				t.Errorf("over TCP: TC=%v with %d records, want all 230", r.Truncated, len(r.Answer))
 			}
 		})
@@ -108,7 +108,7 @@ func TestZoneTransfersAreRefused(t *testing.T) {
 				if edns {
 					m.SetEdns0(1232, false)
 				}
-				r := query(t, network, addr, m)
+				r := ask(t, network, addr, m)
 				if r.Rcode != dns.RcodeRefused || len(r.Answer) != 0 {
 					t.Errorf("%s over %s: %s with %d records, want REFUSED", dns.TypeToString[qtype], network,
 						dns.RcodeToString[r.Rcode], len(r.Answer))
@@ -133,7 +133,7 @@ func TestTwoOPTRecordsGetFORMERR(t *testing.T) {
 	m.SetEdns0(1232, false)
 	m.Extra = append(m.Extra, &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT, Class: 512}})
 	for _, network := range []string{"udp", "tcp"} {
-		if r := query(t, network, addr, m); r.Rcode != dns.RcodeFormatError {
+		if r := ask(t, network, addr, m); r.Rcode != dns.RcodeFormatError {
 			t.Errorf("over %s: %s, want FORMERR", network, dns.RcodeToString[r.Rcode])
 		}
 	}
@@ -162,7 +162,7 @@ func TestFORMERRToEDNSIsRetriedWithout(t *testing.T) {
 	for i, network := range []string{"udp", "tcp"} {
 		m := question([]string{"old.example.test.", "older.example.test."}[i], dns.TypeA)
 		m.SetEdns0(1232, false)
-		r := query(t, network, addr, m)
+		r := ask(t, network, addr, m)
 		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 || r.IsEdns0() == nil {
 			t.Errorf("over %s: %v, want the answer with an OPT record", network, r)
 		}
@@ -185,7 +185,7 @@ func TestFORMERRWithOPTIsNotRetried(t *testing.T) {
 	_, addr := startProxy(t, nil, up.Addr)
 	m := question("bad.example.test.", dns.TypeA)
 	m.SetEdns0(1232, false)
-	if r := query(t, "udp", addr, m); r.Rcode != dns.RcodeFormatError {
+	if r := ask(t, "udp", addr, m); r.Rcode != dns.RcodeFormatError {
 		t.Errorf("rcode %s, want the upstream's FORMERR", dns.RcodeToString[r.Rcode])
 	}
 	if n := up.Queries(); n != 1 {
@@ -216,11 +216,11 @@ func TestOneFailingNameDoesNotMarkUpstreamsDown(t *testing.T) {
 		c.Logger = events.Logger()
 	}, a.Addr, b.Addr)
 	for range 5 {
-		if r := query(t, "udp", addr, question("stuck.example.test.", dns.TypeA)); r.Rcode != dns.RcodeServerFailure {
+		if r := ask(t, "udp", addr, question("stuck.example.test.", dns.TypeA)); r.Rcode != dns.RcodeServerFailure {
 			t.Fatalf("the stuck name: %s, want SERVFAIL", dns.RcodeToString[r.Rcode])
 		}
 	}
-	if r := query(t, "udp", addr, question("fine.example.test.", dns.TypeA)); r.Rcode != dns.RcodeSuccess {
+	if r := ask(t, "udp", addr, question("fine.example.test.", dns.TypeA)); r.Rcode != dns.RcodeSuccess {
 		t.Errorf("another name: %s", dns.RcodeToString[r.Rcode])
 	}
 	wait(t, probed, "a health probe")
@@ -229,9 +229,9 @@ func TestOneFailingNameDoesNotMarkUpstreamsDown(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	s.Shutdown(ctx)
-	for _, u := range s.route.Load().pool.ups {
-		if u.down.Load() {
-			t.Errorf("%s is marked down for one name's timeouts", u)
+	for _, u := range s.Upstreams() {
+		if u.Down {
+			t.Errorf("%s is marked down for one name's timeouts", u.Upstream)
 		}
 	}
 	for _, line := range events.Lines() {
@@ -255,10 +255,10 @@ func TestFailuresForDifferentNamesMarkDown(t *testing.T) {
 	}, hole, good.Addr)
 	var wg sync.WaitGroup
 	for _, name := range []string{"a", "b", "c"} {
-		wg.Go(func() { query(t, "udp", addr, question(name+".example.test.", dns.TypeA)) })
+		wg.Go(func() { ask(t, "udp", addr, question(name+".example.test.", dns.TypeA)) })
 	}
 	wg.Wait()
-	if !s.route.Load().pool.ups[0].down.Load() {
+	if !s.Upstreams()[0].Down {
 		t.Error("three names failed in a row and the upstream is not down")
 	}
 	if line := events.Wait(t, "upstream down"); !strings.Contains(line, "different names") {

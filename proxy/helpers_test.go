@@ -11,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/nxray/nxray/internal/dnstest"
+	"github.com/nxray/nxray/internal/upstream"
 )
 
 // answerAs answers with n A records, 192.0.2.1 onwards, TTL 300, and an
@@ -96,8 +97,8 @@ func startProxy(t testing.TB, mod func(*Config), upstreams ...string) (*Server, 
 	return s, s.Addrs()[0].String()
 }
 
-// query asks addr over net ("udp" or "tcp") and fails the test on error.
-func query(t testing.TB, net, addr string, m *dns.Msg) *dns.Msg {
+// ask asks addr over net ("udp" or "tcp") and fails the test on error.
+func ask(t testing.TB, net, addr string, m *dns.Msg) *dns.Msg {
 	t.Helper()
 	c := &dns.Client{Net: net, Timeout: 5 * time.Second, UDPSize: 4096}
 	r, _, err := c.Exchange(m, addr)
@@ -209,3 +210,5 @@ func wait[T any](t testing.TB, ch <-chan T, what string) T {
 	var zero T
 	return zero
 }
+
+func edeOf(m *dns.Msg) []dns.EDNS0_EDE { return upstream.EDE(m) }

@@ -1,6 +1,10 @@
 package proxy
 
 import (
+	"context"
+	"github.com/nxray/nxray/internal/upstream"
+	"net"
+
 	"errors"
 	"strings"
 	"syscall"
@@ -10,15 +14,6 @@ import (
 
 // maxEDEText bounds the EXTRA-TEXT nxray writes, so the answer fits.
 const maxEDEText = 300
-
-// upstreamError is one upstream's failure on one try.
-type upstreamError struct {
-	upstream string
-	err      error
-}
-
-func (e *upstreamError) Error() string { return e.upstream + ": " + e.err.Error() }
-func (e *upstreamError) Unwrap() error { return e.err }
 
 // noUpstreamAnswer is nxray's SERVFAIL for a query no upstream answered,
 // with an Extended DNS Error saying which upstreams failed and how:
@@ -43,40 +38,32 @@ func noUpstreamAnswer(req *dns.Msg, err error) *dns.Msg {
 
 // describeFailures turns the pool's joined errors into "addr reason; ...".
 func describeFailures(err error) (string, bool) {
-	var parts []string
-	allTimeouts := true
-	var walk func(error)
-	walk = func(e error) {
-		var ue *upstreamError
-		if errors.As(e, &ue) && e == error(ue) {
-			reason := "failed: " + ue.err.Error()
-			switch {
-			case isTimeout(ue.err):
-				reason = "timed out"
-			case errors.Is(ue.err, syscall.ECONNREFUSED):
-				reason = "refused the connection"
-				allTimeouts = false
-			default:
-				allTimeouts = false
-			}
-			parts = append(parts, ue.upstream+" "+reason)
-			return
-		}
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, c := range j.Unwrap() {
-				walk(c)
-			}
-			return
-		}
-		if u := errors.Unwrap(e); u != nil {
-			walk(u)
-		}
-	}
-	walk(err)
-	if len(parts) == 0 {
+	ups, errs := upstream.Failures(err)
+	if len(ups) == 0 {
 		return err.Error(), false
 	}
+	parts := make([]string, len(ups))
+	allTimeouts := true
+	for i, e := range errs {
+		reason := "failed: " + e.Error()
+		switch {
+		case isTimeout(e):
+			reason = "timed out"
+		case errors.Is(e, syscall.ECONNREFUSED):
+			reason = "refused the connection"
+			allTimeouts = false
+		default:
+			allTimeouts = false
+		}
+		parts[i] = ups[i] + " " + reason
+	}
 	return strings.Join(parts, "; "), allTimeouts
+}
+
+// isTimeout tells a try that got no answer in time from one that failed.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 // clip cuts s to at most n bytes without splitting a UTF-8 sequence.

@@ -42,7 +42,7 @@ func TestQueryLogRcodes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if r := query(t, tt.net, addr, tt.m); r.Rcode != tt.rcode {
+			if r := ask(t, tt.net, addr, tt.m); r.Rcode != tt.rcode {
 				t.Fatalf("answer %s, want %s", dns.RcodeToString[r.Rcode], dns.RcodeToString[tt.rcode])
 			}
 			line := events.Wait(t, "query")
@@ -64,7 +64,7 @@ func TestQueryLogACLRefused(t *testing.T) {
 		c.Logger = events.Logger()
 		c.ACL = nil
 	}, up.Addr)
-	if r := query(t, "udp", addr, question("outside.example.test.", dns.TypeA)); r.Rcode != dns.RcodeRefused {
+	if r := ask(t, "udp", addr, question("outside.example.test.", dns.TypeA)); r.Rcode != dns.RcodeRefused {
 		t.Fatalf("rcode %s, want REFUSED", dns.RcodeToString[r.Rcode])
 	}
 	line := events.Wait(t, "query")
@@ -94,7 +94,7 @@ func TestQueryLogDuration(t *testing.T) {
 		}
 	}, up.Addr)
 	armed.Store(true)
-	query(t, "udp", addr, question("slow.example.test.", dns.TypeA))
+	ask(t, "udp", addr, question("slow.example.test.", dns.TypeA))
 	if line := events.Wait(t, "query"); !strings.Contains(line, "duration_ms=1.5 ") && !strings.HasSuffix(line, "duration_ms=1.5") {
 		t.Errorf("query line %q: want duration_ms=1.5", line)
 	}
@@ -152,9 +152,9 @@ func TestRecorderDurationAndUpstreamRcode(t *testing.T) {
 	rec := &timingRecorder{}
 	_, addr := startProxy(t, func(c *Config) { c.Recorder = rec }, up.Addr)
 	q := withEDNS(question("gone.example.test.", dns.TypeA), 1232, false)
-	query(t, "udp", addr, q) // the fast miss path
-	query(t, "tcp", addr, q) // a hit on the full path
-	query(t, "udp", addr, withEDNS(question("other.example.test.", dns.TypeA), 1232, false))
+	ask(t, "udp", addr, q) // a miss
+	ask(t, "tcp", addr, q) // a hit
+	ask(t, "udp", addr, withEDNS(question("other.example.test.", dns.TypeA), 1232, false))
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	if want := []string{"udp false", "tcp true", "udp false"}; strings.Join(rec.answers, ",") != strings.Join(want, ",") {

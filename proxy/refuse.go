@@ -1,13 +1,9 @@
 package proxy
 
-import (
-	"time"
-
-	"github.com/miekg/dns"
-)
+import "github.com/miekg/dns"
 
 // Queries nxray answers itself instead of forwarding, beyond those the
-// header alone rules out (serveWire): what RFC 6891 calls malformed, and
+// header alone rules out (query.read): what RFC 6891 calls malformed, and
 // zone transfers, which a forwarder cannot carry.
 
 // refusal is the rcode and Extended DNS Error nxray answers a query with
@@ -39,24 +35,4 @@ func notForwarded(req *dns.Msg) refusal {
 			ExtraText: "nxray forwards queries, not zone transfers: ask the zone's primary server"}}
 	}
 	return refusal{}
-}
-
-// refuse answers req, read at start, with r's rcode, and its EDE if the
-// client speaks EDNS. It is counted and logged like any answer.
-func (s *Server) refuse(w dns.ResponseWriter, req *dns.Msg, r refusal, start time.Time) {
-	m := rcodeOnly(req, r.rcode)
-	if r.ede != nil && len(m.Extra) == 1 {
-		if o, ok := m.Extra[0].(*dns.OPT); ok {
-			o.Option = append(o.Option, r.ede)
-		}
-	}
-	s.stats.rcodes[r.rcode&0xF].Add(1)
-	if rt := s.route.Load(); s.reports(rt) {
-		a := &served{proto: protoOf(isUDP(w)), client: clientAddr(w), rcode: r.rcode, start: start}
-		if len(req.Question) > 0 {
-			a.q = req.Question[0]
-		}
-		s.report(rt, a)
-	}
-	s.write(w, req, m)
 }

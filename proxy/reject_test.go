@@ -49,7 +49,7 @@ func TestMismatchedAnswersAreDropped(t *testing.T) {
 	}()
 	t.Cleanup(func() { pc.Close(); <-done })
 	s, addr := startProxy(t, nil, pc.LocalAddr().String())
-	r := query(t, "udp", addr, question("m.example.test.", dns.TypeA))
+	r := ask(t, "udp", addr, question("m.example.test.", dns.TypeA))
 	if len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.3" {
 		t.Fatalf("got %v, want the matching answer 192.0.2.3", r)
 	}
@@ -95,7 +95,7 @@ func TestMalformedPacketsGetFORMERROrNothing(t *testing.T) {
 		}
 	}
 	// The server still answers good queries.
-	if r := query(t, "udp", addr, question("ok.example.test.", dns.TypeA)); r.Rcode != dns.RcodeSuccess {
+	if r := ask(t, "udp", addr, question("ok.example.test.", dns.TypeA)); r.Rcode != dns.RcodeSuccess {
 		t.Errorf("after malformed packets: %v", r)
 	}
 	if up.Queries() != 1 {
@@ -111,7 +111,7 @@ func TestACLRefusesOtherClients(t *testing.T) {
 		c.Observer = obs
 	}, up.Addr)
 	for _, network := range []string{"udp", "tcp"} {
-		if r := query(t, network, addr, question("a.example.test.", dns.TypeA)); r.Rcode != dns.RcodeRefused {
+		if r := ask(t, network, addr, question("a.example.test.", dns.TypeA)); r.Rcode != dns.RcodeRefused {
 			t.Errorf("%s: rcode = %s, want REFUSED", network, dns.RcodeToString[r.Rcode])
 		}
 	}

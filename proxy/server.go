@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"github.com/nxray/nxray/internal/upstream"
+
 	"github.com/nxray/nxray/internal/dnscache"
 
 	"context"
@@ -66,6 +68,10 @@ type Config struct {
 	AnnotateWait time.Duration
 	// Now is the clock; nil means time.Now. Tests set it to move TTLs.
 	Now func() time.Time
+
+	// pktinfo serves UDP as on a wildcard address, whatever the address:
+	// for tests, which listen on loopback only.
+	pktinfo bool
 }
 
 func (c *Config) setDefaults() {
@@ -119,12 +125,19 @@ func (c *Config) validate() error {
 // CacheConfig sizes the cache (package dnscache).
 type CacheConfig = dnscache.Config
 
-// maxQuerySize is the largest UDP query read whole.
-const maxQuerySize = 4096
+// Upstream is one resolver nxray forwards to (package upstream).
+type Upstream = upstream.Upstream
+
+var (
+	// ErrMismatch is an answer whose ID or question is not the query's.
+	ErrMismatch = upstream.ErrMismatch
+	// ErrNoUpstream is the error of a query that no upstream answered.
+	ErrNoUpstream = upstream.ErrNoUpstream
+)
 
 // routing is the part of the server that SIGHUP may replace.
 type routing struct {
-	pool         *pool
+	pool         *upstream.Pool
 	acl          []netip.Prefix
 	logQueries   bool
 	annotator    Annotator
@@ -142,17 +155,14 @@ type Server struct {
 	stats    counters
 	ctx      context.Context // ends at shutdown: at the drain deadline, or once drained
 	cancel   context.CancelFunc
-	sockets  sockets // every pool's upstream sockets, for abort
 
-	mu      sync.Mutex // guards servers, udp, tcp and addrs
-	servers []*listener
-	udp     []*udpServer
-	tcp     []*tcpServer
-	addrs   []net.Addr
-	wg      sync.WaitGroup // the goroutines running miekg/dns servers
+	mu    sync.Mutex // guards udp, tcp and addrs
+	udp   []*udpServer
+	tcp   []*tcpServer
+	addrs []net.Addr
 }
 
-var _ dns.Handler = (*Server)(nil)
+var _ dns.Handler = (*Server)(nil) // ServeDNS (client.go)
 
 // New checks cfg and builds a server; nothing is bound until Start.
 func New(cfg Config) (*Server, error) {
@@ -172,10 +182,14 @@ func New(cfg Config) (*Server, error) {
 }
 
 func (s *Server) newRouting(cfg Config) *routing {
+	var rec upstream.Recorder
+	if cfg.Recorder != nil {
+		rec = cfg.Recorder
+	}
 	return &routing{
-		pool: newPool(poolConfig{upstreams: cfg.Upstreams, strategy: cfg.Strategy, timeout: cfg.Timeout,
-			failoverRcodes: cfg.FailoverRcodes, healthInterval: cfg.HealthInterval, log: s.log,
-			mismatched: &s.stats.mismatched, recorder: s.cfg.Recorder, sockets: &s.sockets}),
+		pool: upstream.NewPool(upstream.Config{Upstreams: cfg.Upstreams, Strategy: cfg.Strategy, Timeout: cfg.Timeout,
+			FailoverRcodes: cfg.FailoverRcodes, HealthInterval: cfg.HealthInterval, Log: s.log,
+			Mismatched: &s.stats.mismatched, Recorder: rec}),
 		acl:          cfg.ACL,
 		logQueries:   cfg.LogQueries,
 		annotator:    cfg.Annotator,
@@ -192,7 +206,7 @@ func (s *Server) Reload(cfg Config) error {
 		return err
 	}
 	old := s.route.Swap(s.newRouting(cfg))
-	old.pool.close()
+	old.pool.Close()
 	return nil
 }
 
@@ -210,48 +224,18 @@ func (s *Server) Start() error {
 		s.addrs = append(s.addrs, pc.LocalAddr(), ln.Addr())
 		s.tcp = append(s.tcp, t)
 		t.start()
-		if conn, ok := pc.(*net.UDPConn); ok && !pc.LocalAddr().(*net.UDPAddr).IP.IsUnspecified() {
-			u := newUDPServer(s, conn)
-			s.udp = append(s.udp, u)
-			u.start()
-		} else {
-			// miekg/dns reads UDP queries into 512-byte buffers unless told
-			// otherwise; an EDNS0 query with padding or big options is larger.
-			srv := &dns.Server{PacketConn: pc, Handler: s, UDPSize: maxQuerySize}
-			l := &listener{srv: srv, started: make(chan struct{})}
-			srv.NotifyStartedFunc = l.markStarted
-			s.servers = append(s.servers, l)
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				defer l.markStarted() // a failed start must not hold up Shutdown
-				if err := srv.ActivateAndServe(); err != nil {
-					s.log.Error("listener stopped", "error", err.Error())
-				}
-			}()
+		u, err := newUDPServer(s, pc.(*net.UDPConn), pc.LocalAddr().(*net.UDPAddr).IP.IsUnspecified() || s.cfg.pktinfo)
+		if err != nil {
+			s.mu.Unlock()
+			pc.Close()
+			s.Shutdown(context.Background())
+			return fmt.Errorf("listening on %s: %w", addr, err)
 		}
+		s.udp = append(s.udp, u)
+		u.start()
 		s.mu.Unlock()
 	}
 	return nil
-}
-
-// listener is a dns.Server, serving UDP on a wildcard address, and the sign
-// that it has started: miekg/dns refuses to shut down a server that has not
-// marked itself started yet.
-type listener struct {
-	srv     *dns.Server
-	once    sync.Once
-	started chan struct{}
-}
-
-func (l *listener) markStarted() { l.once.Do(func() { close(l.started) }) }
-
-func (l *listener) shutdown(ctx context.Context) error {
-	select {
-	case <-l.started:
-	case <-ctx.Done():
-	}
-	return l.srv.ShutdownContext(ctx)
 }
 
 // Addrs lists the bound addresses: UDP then TCP for each listen address.
@@ -265,8 +249,8 @@ func (s *Server) Addrs() []net.Addr {
 // ends, then stops the health probes. It waits for every goroutine it owns.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	servers, udp, tcp := s.servers, s.udp, s.tcp
-	s.servers, s.udp, s.tcp = nil, nil, nil
+	udp, tcp := s.udp, s.tcp
+	s.udp, s.tcp = nil, nil
 	s.mu.Unlock()
 	// Past the drain deadline, queries still waiting on upstreams give up.
 	stop := context.AfterFunc(ctx, s.abort)
@@ -287,9 +271,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			}
 		}()
 	}
-	for _, l := range servers {
-		shutdown(l.shutdown)
-	}
 	for _, u := range udp {
 		shutdown(u.shutdown)
 	}
@@ -297,18 +278,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		shutdown(t.shutdown)
 	}
 	wg.Wait()
-	s.wg.Wait()
 	s.cancel()
-	s.route.Load().pool.close()
+	s.route.Load().pool.Close()
 	return errors.Join(errs...)
 }
 
 // abort makes the queries in flight give up at once: no new try starts,
-// and those waiting on an upstream's socket are woken.
-func (s *Server) abort() {
-	s.cancel()
-	s.sockets.interrupt()
-}
+// and those waiting on an upstream are woken.
+func (s *Server) abort() { s.cancel() }
 
 // bindPair binds addr over UDP and TCP on the same port. With port 0 it
 // picks a UDP port first and tries a few until TCP can have it too.

@@ -123,7 +123,7 @@ func TestFailureSOAFullPath(t *testing.T) {
 	_, addr := startProxy(t, func(c *Config) { c.Observer = obs }, up.Addr)
 	for _, tt := range soaCases {
 		t.Run(tt.name, func(t *testing.T) {
-			r := query(t, "tcp", addr, withEDNS(question(tt.name, dns.TypeA), 1232, false))
+			r := ask(t, "tcp", addr, withEDNS(question(tt.name, dns.TypeA), 1232, false))
 			checkFailureSOA(t, obs, tt, r, false)
 		})
 	}
@@ -175,7 +175,7 @@ func TestFailureSOACacheHit(t *testing.T) {
 				if tt.name == "nosoa.example.test." {
 					continue // not cached without a SOA
 				}
-				query(t, proto, addr, withEDNS(question(tt.name, dns.TypeA), 1232, false))
+				ask(t, proto, addr, withEDNS(question(tt.name, dns.TypeA), 1232, false))
 			}
 			// The entries live min(TTL 60, MINIMUM 30) = 30 s, SERVFAIL 5 s:
 			// the SOA's TTL is what is left of that.
@@ -189,7 +189,7 @@ func TestFailureSOACacheHit(t *testing.T) {
 						continue
 					}
 					t.Run(tt.name, func(t *testing.T) {
-						r := query(t, proto, addr, withEDNS(question(tt.name, dns.TypeA), 1232, false))
+						r := ask(t, proto, addr, withEDNS(question(tt.name, dns.TypeA), 1232, false))
 						if tt.ttl != 0 {
 							tt.ttl = step.ttl
 						}

@@ -131,7 +131,6 @@ type tcpConn struct {
 	t    *tcpServer
 	conn net.Conn // as accepted: closing it gives back its place under the caps
 	sock net.Conn // the socket itself, for writing and for closing it early
-	peek tcpPeek  // the reader's, for expectedAnswer
 
 	mu         sync.Mutex // guards the fields below
 	changed    sync.Cond  // signalled when a query ends, bytes are written or shutdown begins; L is &mu
@@ -147,23 +146,34 @@ type tcpConn struct {
 
 // serve reads queries until the client is done, the connection idles out or
 // shutdown begins, then closes the connection once the queries in flight
-// are answered. It reads only while the connection has room (admit).
+// are answered. It reads only while the connection has room (admit). It
+// answers what it can itself (serve.go): a cache hit, or an answer of
+// nxray's own, goes out from here; a query that goes upstream goes on on a
+// goroutine of its own, reserving room for its answer first.
 func (c *tcpConn) serve() {
 	defer c.t.wg.Done()
 	br := tcpReaders.Get().(*bufio.Reader)
 	br.Reset(c.conn)
+	s, client := c.t.s, remoteIP(c.conn)
+	inline := &tcpWriter{c: c} // for the answers made here, which reserve nothing
 	for c.admit(nil) {
 		b, err := c.readQuery(br)
 		if err != nil {
-			c.t.s.log.Debug("closing TCP connection", "client", c.conn.RemoteAddr(), "error", err)
+			s.log.Debug("closing TCP connection", "client", c.conn.RemoteAddr(), "error", err)
 			break
 		}
-		w := &tcpWriter{c: c, query: len(b), answer: c.t.s.expectedAnswer(b, &c.peek)}
+		q := &query{tcp: inline, proto: "tcp", client: client, pkt: b, start: s.cfg.Now(), rt: s.route.Load()}
+		if !q.read(s.cfg.MaxUDPSize) || !s.admit(q) || s.fromCache(q) {
+			continue
+		}
+		w := &tcpWriter{c: c, query: len(b), answer: tcpGuess}
 		if !c.admit(w) {
 			break
 		}
+		q = q.clone()
+		q.tcp = w
 		c.t.wg.Add(1)
-		go c.answer(b, w)
+		go c.answer(q, w)
 	}
 	br.Reset(nil)
 	tcpReaders.Put(br)
@@ -253,12 +263,12 @@ func (c *tcpConn) waitDrained() {
 	}
 }
 
-// answer serves one query on a goroutine of its own. Its answer is queued
+// answer forwards q on a goroutine of its own. Its answer is queued
 // (tcpWriter.Write); the goroutine ends then, unless it is the one writing
 // the queue out.
-func (c *tcpConn) answer(b []byte, w *tcpWriter) {
+func (c *tcpConn) answer(q *query, w *tcpWriter) {
 	defer c.t.wg.Done()
-	c.t.s.serveWire(w, b)
+	c.t.s.forward(q)
 	c.mu.Lock()
 	c.inflight--
 	c.owed -= w.query + w.answer // what is still reserved: w.answer is 0 once the answer is queued

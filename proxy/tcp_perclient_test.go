@@ -23,25 +23,25 @@ func TestTCPPerClientCap(t *testing.T) {
 	var held []net.Conn
 	for range 3 {
 		c := dialFrom(t, one, addr)
-		if err := ask(c); err != nil {
+		if err := askOn(c); err != nil {
 			t.Fatalf("a connection within the cap: %v", err)
 		}
 		held = append(held, c)
 	}
-	if err := ask(dialFrom(t, one, addr)); !closedAtOnce(err) {
+	if err := askOn(dialFrom(t, one, addr)); !closedAtOnce(err) {
 		t.Errorf("a connection over the client's cap: %v, want it closed at once", err)
 	}
 	if got := s.Stats().TCPRejected; got != 1 {
 		t.Errorf("TCPRejected = %d, want 1", got)
 	}
-	if err := ask(dialFrom(t, net.IPv4(127, 0, 0, 2), addr)); err != nil {
+	if err := askOn(dialFrom(t, net.IPv4(127, 0, 0, 2), addr)); err != nil {
 		t.Errorf("another client: %v", err)
 	}
 	held[0].Close()
 	// The server gives the place back once it has read the close.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		err := ask(dialFrom(t, one, addr))
+		err := askOn(dialFrom(t, one, addr))
 		if err == nil {
 			break
 		}
@@ -91,8 +91,8 @@ func dialFrom(t testing.TB, ip net.IP, addr string) net.Conn {
 	return c
 }
 
-// ask asks one question on c and reads the answer.
-func ask(c net.Conn) error {
+// askOn asks one question on c and reads the answer.
+func askOn(c net.Conn) error {
 	dc := &dns.Conn{Conn: c}
 	if err := dc.WriteMsg(question("a.example.test.", dns.TypeA)); err != nil {
 		return err

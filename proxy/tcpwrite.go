@@ -1,23 +1,22 @@
 package proxy
 
 import (
-	"github.com/nxray/nxray/internal/dnscache"
-
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"time"
-	"unsafe"
 
 	"github.com/miekg/dns"
 )
 
 // What one TCP connection may cost. Its reader reads a query only while
 // the connection owes its client at most tcpBudget bytes, and starts it
-// only once the query's reservation fits (admit). A query reserves its own
-// length and the room its answer is expected to take (expectedAnswer),
-// which is exact for an answer in the cache. Once made, the answer is owed
+// only once the query's reservation fits (admit). The reader answers a
+// cache hit itself: that answer is owed as soon as it is made, and the
+// reader reads on only once the kernel has taken it or it is queued within
+// the budget. A query that goes upstream reserves its own length and
+// tcpGuess for its answer. Once made, the answer is owed
 // as it is until the kernel has taken it: the goroutine that finds no one
 // writing writes it, then whatever was queued meanwhile; the others queue
 // a copy and end (send). So one goroutine at most waits on a client that
@@ -28,11 +27,10 @@ import (
 //     twice that, as the queue grows by doubling, and tcpKeep;
 //   - the writing goroutine's own answer, up to 64 KiB, which its caller
 //     holds until the goroutine is done writing;
-//   - answers larger than expected: those not in the cache when their
-//     query was read, expected to take tcpGuess bytes and taking up to
-//     64 KiB. Only queries in flight when the client stopped reading can
-//     overrun so, at most maxTCPQueries of them, once: past the budget the
-//     reader admits nothing;
+//   - answers from upstreams larger than expected: expected to take
+//     tcpGuess bytes and taking up to 64 KiB. Only queries in flight when
+//     the client stopped reading can overrun so, at most maxTCPQueries of
+//     them, once: past the budget the reader admits nothing;
 //   - a 4 KiB read buffer, one query read and waiting for room, and two
 //     goroutines: the reader and the one writing.
 //
@@ -85,40 +83,6 @@ func (c *tcpConn) admit(w *tcpWriter) bool {
 		c.lastActive = time.Now()
 	}
 	return true
-}
-
-// tcpPeek is a reader's scratch for expectedAnswer.
-type tcpPeek struct {
-	q   dnscache.Query
-	key [dnscache.MaxNameLen]byte
-}
-
-// expectedAnswer is the room the answer to the packed query b is expected
-// to take on a TCP connection, its length included: that of the answer in
-// the cache, if there is one, else tcpGuess. Knowing a cached answer's
-// size before it is made is what holds a client asking again and again
-// for a large one to the budget.
-func (s *Server) expectedAnswer(b []byte, p *tcpPeek) int {
-	if s.cache == nil {
-		return tcpGuess
-	}
-	var k dnscache.Key
-	if n, ok := dnscache.ParseQuery(b, &p.q, &p.key); ok {
-		// The name points into p.key: the cache keeps no reference to it.
-		k = p.q.Key(unsafe.String(&p.key[0], n))
-	} else {
-		// What the fast parser leaves to miekg/dns (other EDNS options,
-		// escaped names) may be cached too: ServeDNS's key, from the message.
-		req := new(dns.Msg)
-		if req.Unpack(b) != nil || len(req.Question) != 1 {
-			return tcpGuess
-		}
-		k = dnscache.KeyOf(req, req.IsEdns0())
-	}
-	if e, ok := s.cache.Get(k, s.cfg.Now()); ok {
-		return 2 + len(e.Wire())
-	}
-	return tcpGuess
 }
 
 // send writes the answer b behind its length, whole. Unless another
@@ -182,27 +146,12 @@ func (c *tcpConn) write(bufs net.Buffers, n int) error {
 	return err
 }
 
-// tcpWriter is the dns.ResponseWriter of one query on a TCP connection. It
-// is used by one goroutine, and holds what its query has reserved of the
-// connection's budget.
+// tcpWriter writes the answer of one query on a TCP connection, and holds
+// what its query has reserved of the connection's budget.
 type tcpWriter struct {
 	c      *tcpConn
 	query  int // the query's length: owed until its goroutine ends
 	answer int // the room expected for its answer: owed until the answer is queued
-}
-
-var _ dns.ResponseWriter = (*tcpWriter)(nil)
-
-func (w *tcpWriter) LocalAddr() net.Addr { return w.c.conn.LocalAddr() }
-
-// RemoteAddr is a *net.TCPAddr, which client.go tells from UDP's.
-func (w *tcpWriter) RemoteAddr() net.Addr { return w.c.conn.RemoteAddr() }
-
-// WriteMsg packs m compressed, as a large answer may only fit so, and
-// writes it.
-func (w *tcpWriter) WriteMsg(m *dns.Msg) error {
-	m.Compress = true
-	return writeMsg(w, m)
 }
 
 // Write queues the packed message b behind its length; b is the caller's
@@ -216,8 +165,3 @@ func (w *tcpWriter) Write(b []byte) (int, error) {
 	}
 	return len(b), nil
 }
-
-func (w *tcpWriter) Close() error        { return nil }
-func (w *tcpWriter) TsigStatus() error   { return nil }
-func (w *tcpWriter) TsigTimersOnly(bool) {}
-func (w *tcpWriter) Hijack()             {}

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -10,23 +9,22 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/miekg/dns"
 )
 
-// udpServer serves one UDP socket bound to a specific address. Its readers
-// answer cache hits themselves (serveUDPHit) and send plain misses upstream
-// (startMiss);
-// every other query goes to a worker, which unpacks it and calls ServeDNS. Unlike miekg/dns's server it
-// starts no goroutine per query: workers live on between queries (idle for
-// workerIdle at most), so their stacks have already grown.
+// udpServer serves one UDP socket. Its readers, one per CPU, take each
+// query through the request path up to the cache (serve.go), so that a hit
+// is answered from the reader itself, without a goroutine or an
+// allocation; a query that goes upstream is handed to a worker. Workers
+// live on between queries (idle for workerIdle at most), so their stacks
+// have already grown.
 //
-// A socket bound to a wildcard address needs each query's destination
-// address to answer from it, which miekg/dns reads from control messages;
-// such sockets are served by a dns.Server instead.
+// A socket bound to a wildcard address (0.0.0.0, ::) answers each query
+// from the address it came to, which it reads from the packet's control
+// message (pktinfo.go).
 type udpServer struct {
 	s       *Server
 	conn    *net.UDPConn
+	pktinfo bool          // bound to a wildcard address
 	quit    chan struct{} // closed once the readers are gone: idle workers leave
 	closing atomic.Bool
 	readers sync.WaitGroup
@@ -38,38 +36,44 @@ type udpServer struct {
 	// burst the workers it needed beyond the steady load go unused and leave
 	// after workerIdle.
 	mu   sync.Mutex // guards idle
-	idle []chan udpJob
-}
-
-// udpJob is one query for the full path; pkt is the worker's own copy.
-type udpJob struct {
-	pkt  []byte
-	from netip.AddrPort
+	idle []chan *query
 }
 
 // workerIdle is how long a worker waits for another query before leaving.
 const workerIdle = 10 * time.Second
 
-func newUDPServer(s *Server, conn *net.UDPConn) *udpServer {
-	return &udpServer{s: s, conn: conn, quit: make(chan struct{})}
+// maxQuerySize is the largest UDP query read whole.
+const maxQuerySize = 4096
+
+func newUDPServer(s *Server, conn *net.UDPConn, pktinfo bool) (*udpServer, error) {
+	if pktinfo {
+		if err := setPktinfo(conn); err != nil {
+			return nil, err
+		}
+	}
+	return &udpServer{s: s, conn: conn, pktinfo: pktinfo, quit: make(chan struct{})}, nil
 }
 
 // start runs a reader per CPU: reads on one socket take turns, but one
 // reader's write overlaps another's read.
 func (u *udpServer) start() {
-	for i := range runtime.GOMAXPROCS(0) {
+	for range runtime.GOMAXPROCS(0) {
 		u.readers.Add(1)
-		go u.read(i)
+		go u.read()
 	}
 }
 
-func (u *udpServer) read(slot int) {
+func (u *udpServer) read() {
 	defer u.readers.Done()
 	in := make([]byte, maxQuerySize)
-	sc := &udpScratch{out: make([]byte, 0, maxUDPSize), slot: slot}
+	var oob []byte
+	if u.pktinfo {
+		oob = make([]byte, oobSize)
+	}
+	q := &query{udp: u, proto: "udp"}
 	var backoff time.Duration
 	for {
-		n, from, err := u.conn.ReadFromUDPAddrPort(in)
+		n, from, dst, err := u.receive(in, oob)
 		if err != nil {
 			if u.closing.Load() || errors.Is(err, net.ErrClosed) {
 				return
@@ -82,30 +86,55 @@ func (u *udpServer) read(slot int) {
 			continue
 		}
 		backoff = 0
-		switch u.s.serveUDPHit(u.conn, in[:n], from, sc) {
-		case udpHit:
-			continue
-		case udpMiss:
-			if u.s.startMiss(u, in[:n], from, sc) {
-				continue
-			}
-		}
-		u.dispatch(udpJob{pkt: bytes.Clone(in[:n]), from: from})
+		u.handle(q, in[:n], from, dst)
 	}
 }
 
-// dispatch hands j to the worker that went idle last, or starts one.
-func (u *udpServer) dispatch(j udpJob) {
+// handle takes the packet pkt from the client at from, sent to dst, through
+// the request path up to the cache, reading it into q, and hands it to a
+// worker if it goes upstream, which it says.
+func (u *udpServer) handle(q *query, pkt []byte, from netip.AddrPort, dst netip.Addr) (forwarded bool) {
+	*q = query{udp: u, proto: "udp", to: from, dst: dst, client: from.Addr().Unmap(), pkt: pkt,
+		start: u.s.cfg.Now(), rt: u.s.route.Load()}
+	if !q.read(u.s.cfg.MaxUDPSize) || !u.s.admit(q) || u.s.fromCache(q) {
+		return false
+	}
+	u.dispatch(q.clone())
+	return true
+}
+
+// receive reads the next packet, and with pktinfo the address it came to.
+func (u *udpServer) receive(in, oob []byte) (int, netip.AddrPort, netip.Addr, error) {
+	if !u.pktinfo {
+		n, from, err := u.conn.ReadFromUDPAddrPort(in)
+		return n, from, netip.Addr{}, err
+	}
+	n, oobn, _, from, err := u.conn.ReadMsgUDPAddrPort(in, oob)
+	return n, from, dstOf(oob[:oobn]), err
+}
+
+// write sends b to the client at to, from dst if the socket is a wildcard.
+func (u *udpServer) write(b []byte, to netip.AddrPort, dst netip.Addr) error {
+	if !u.pktinfo || !dst.IsValid() {
+		_, err := u.conn.WriteToUDPAddrPort(b, to)
+		return err
+	}
+	_, _, err := u.conn.WriteMsgUDPAddrPort(b, srcOOB(dst), to)
+	return err
+}
+
+// dispatch hands q to the worker that went idle last, or starts one.
+func (u *udpServer) dispatch(q *query) {
 	u.mu.Lock()
 	if n := len(u.idle); n > 0 {
 		w := u.idle[n-1]
 		u.idle = u.idle[:n-1]
 		u.mu.Unlock()
-		w <- j
+		w <- q
 	} else {
 		u.mu.Unlock()
 		u.workers.Add(1)
-		go u.worker(j)
+		go u.worker(q)
 	}
 	// Let the worker send its query upstream now, not when this reader next
 	// finds the socket empty: under a stream of cache hits that can be a
@@ -113,25 +142,25 @@ func (u *udpServer) dispatch(j udpJob) {
 	runtime.Gosched()
 }
 
-func (u *udpServer) worker(j udpJob) {
+func (u *udpServer) worker(q *query) {
 	defer u.workers.Done()
-	jobs := make(chan udpJob, 1)
+	jobs := make(chan *query, 1)
 	timer := time.NewTimer(workerIdle)
 	defer timer.Stop()
 	for {
-		u.serve(j)
+		u.s.forward(q)
 		u.mu.Lock()
 		u.idle = append(u.idle, jobs)
 		u.mu.Unlock()
 		timer.Reset(workerIdle)
 		select {
-		case j = <-jobs:
+		case q = <-jobs:
 			continue
 		case <-timer.C:
 		case <-u.quit:
 		}
 		if !u.leave(jobs) {
-			j = <-jobs // a reader took this worker just now: its query is on the way
+			q = <-jobs // a reader took this worker just now: its query is on the way
 			continue
 		}
 		return
@@ -140,7 +169,7 @@ func (u *udpServer) worker(j udpJob) {
 
 // leave takes the worker of jobs off the idle stack, or says false if a
 // reader has taken it already.
-func (u *udpServer) leave(jobs chan udpJob) bool {
+func (u *udpServer) leave(jobs chan *query) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for i, w := range u.idle {
@@ -150,11 +179,6 @@ func (u *udpServer) leave(jobs chan udpJob) bool {
 		}
 	}
 	return false
-}
-
-// serve answers one query the full way.
-func (u *udpServer) serve(j udpJob) {
-	u.s.serveWire(&udpWriter{conn: u.conn, to: j.from}, j.pkt)
 }
 
 // shutdown stops reading, lets workers finish their queries until ctx
@@ -178,30 +202,3 @@ func (u *udpServer) shutdown(ctx context.Context) error {
 	<-done
 	return err
 }
-
-// udpWriter is the dns.ResponseWriter of one query on a udpServer. It is
-// used by one goroutine.
-type udpWriter struct {
-	conn   *net.UDPConn
-	to     netip.AddrPort
-	remote *net.UDPAddr // made on first use
-}
-
-var _ dns.ResponseWriter = (*udpWriter)(nil)
-
-func (w *udpWriter) LocalAddr() net.Addr { return w.conn.LocalAddr() }
-
-func (w *udpWriter) RemoteAddr() net.Addr {
-	if w.remote == nil {
-		w.remote = net.UDPAddrFromAddrPort(w.to)
-	}
-	return w.remote
-}
-
-func (w *udpWriter) WriteMsg(m *dns.Msg) error { return writeMsg(w, m) }
-
-func (w *udpWriter) Write(b []byte) (int, error) { return w.conn.WriteToUDPAddrPort(b, w.to) }
-func (w *udpWriter) Close() error                { return nil }
-func (w *udpWriter) TsigStatus() error           { return nil }
-func (w *udpWriter) TsigTimersOnly(bool)         {}
-func (w *udpWriter) Hijack()                     {}

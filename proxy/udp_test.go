@@ -1,10 +1,8 @@
 package proxy
 
 import (
-	"github.com/nxray/nxray/internal/dnscache"
-
 	"bytes"
-	"encoding/binary"
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -15,7 +13,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-
+	"github.com/nxray/nxray/internal/dnscache"
 	"github.com/nxray/nxray/internal/dnstest"
 )
 
@@ -53,6 +51,58 @@ func (p *udpPair) read(t testing.TB) []byte {
 	return buf[:n]
 }
 
+// udpRig is a Server, not listening, whose packets are handled as one
+// UDP reader handles them, answering a client socket on loopback.
+type udpRig struct {
+	s *Server
+	p *udpPair
+	u *udpServer
+	q query
+}
+
+func newUDPRig(t testing.TB, s *Server) *udpRig {
+	t.Helper()
+	p := newUDPPair(t)
+	u, err := newUDPServer(s, p.proxy, s.cfg.pktinfo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { u.shutdown(context.Background()) })
+	return &udpRig{s: s, p: p, u: u}
+}
+
+// handle takes the packet b from the client as a reader does, and says
+// whether it went upstream.
+func (r *udpRig) handle(b []byte) bool { return r.u.handle(&r.q, b, r.p.from, netip.Addr{}) }
+
+// hit says whether handle answered b from the cache.
+func (r *udpRig) hit(b []byte) bool {
+	before := r.s.Stats().CacheHits
+	return !r.handle(b) && r.s.Stats().CacheHits == before+1
+}
+
+// handleUnpacked is handle with b unpacked first, as a query that
+// dnscache.ParseQuery does not read is.
+func (r *udpRig) handleUnpacked(b []byte) bool {
+	q := &query{udp: r.u, proto: "udp", to: r.p.from, client: r.p.from.Addr(), pkt: b, start: r.s.cfg.Now(), rt: r.s.route.Load()}
+	if !q.read(r.s.cfg.MaxUDPSize) {
+		return false
+	}
+	if q.plain {
+		req := new(dns.Msg)
+		if err := req.Unpack(b); err != nil {
+			panic(err)
+		}
+		q.plain = false
+		q.setMsg(req, r.s.cfg.MaxUDPSize)
+	}
+	if !r.s.admit(q) || r.s.fromCache(q) {
+		return false
+	}
+	r.u.dispatch(q.clone())
+	return true
+}
+
 func pack(t testing.TB, m *dns.Msg) []byte {
 	t.Helper()
 	b, err := m.Pack()
@@ -70,7 +120,10 @@ func withEDNS(m *dns.Msg, size uint16, do bool, opts ...dns.EDNS0) *dns.Msg {
 	return m
 }
 
-func TestUDPFastPathAnswersAsTheFullPathDoes(t *testing.T) {
+// TestPlainHitAnswersAsUnpackedDoes: a cache hit read from the packet's
+// bytes gets byte for byte the answer the same query gets unpacked, and so
+// does every query that is not plain or not a hit.
+func TestPlainHitAnswersAsUnpackedDoes(t *testing.T) {
 	clk := dnstest.NewClock()
 	up := dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		switch q := r.Question[0]; {
@@ -83,7 +136,7 @@ func TestUDPFastPathAnswersAsTheFullPathDoes(t *testing.T) {
 		}
 	})
 	s, _ := startProxy(t, func(c *Config) { c.Now = clk.Now }, up.Addr)
-	p := newUDPPair(t)
+	rig := newUDPRig(t, s)
 	cookie := &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"}
 	noRD := question("nord.example.test.", dns.TypeA)
 	noRD.RecursionDesired = false
@@ -110,14 +163,14 @@ func TestUDPFastPathAnswersAsTheFullPathDoes(t *testing.T) {
 			s.ServeDNS(newRecorder(), fill)
 			clk.Advance(7 * time.Second) // TTLs count down
 			tt.m.Id = 0xBEEF
-			if s.serveUDPHit(p.proxy, pack(t, tt.m), p.from, &udpScratch{}) != udpHit {
-				t.Fatal("not answered on the fast path")
+			if !rig.hit(pack(t, tt.m)) {
+				t.Fatal("not answered from the cache")
 			}
-			fast := p.read(t)
+			fast := rig.p.read(t)
 			full := newRecorder()
 			s.ServeDNS(full, tt.m)
 			if !bytes.Equal(fast, full.out) {
-				t.Errorf("fast path wrote\n%x\nthe full path\n%x", fast, full.out)
+				t.Errorf("read from its bytes, the query got\n%x\nunpacked\n%x", fast, full.out)
 			}
 			if r := new(dns.Msg); r.Unpack(fast) != nil || r.Id != 0xBEEF || r.Question[0].Name != tt.m.Question[0].Name ||
 				len(r.Answer) == 0 || r.Answer[0].Header().Ttl != 293 {
@@ -139,22 +192,21 @@ func TestUDPFastPathAnswersAsTheFullPathDoes(t *testing.T) {
 		{"EDNS version 1", pack(t, badVers)},
 		{"an EDNS option nxray does not read", pack(t, withEDNS(question("www.example.test.", dns.TypeA), 1232, false, other))},
 		{"too big for 512 bytes", pack(t, question("big.example.test.", dns.TypeA))},
-		{"not cached", pack(t, question("new.example.test.", dns.TypeA))},
 		{"type 0", pack(t, question("www.example.test.", 0))},
 		{"trailing byte", append(pack(t, question("www.example.test.", dns.TypeA)), 0)},
 	} {
-		t.Run("full path: "+tt.name, func(t *testing.T) {
-			if s.serveUDPHit(p.proxy, tt.b, p.from, &udpScratch{}) == udpHit {
-				t.Errorf("answered on the fast path")
+		t.Run("not plain or not a hit: "+tt.name, func(t *testing.T) {
+			rig.handle(tt.b)
+			got := rig.p.read(t)
+			full := newRecorder()
+			req := new(dns.Msg)
+			req.Unpack(tt.b) // what miekg/dns reads of it
+			s.ServeDNS(full, req)
+			if !bytes.Equal(got, full.out) {
+				t.Errorf("handled as read, the query got\n%x\nunpacked\n%x", got, full.out)
 			}
 		})
 	}
-	t.Run("full path: outside the ACL", func(t *testing.T) {
-		outside := netip.MustParseAddrPort("192.0.2.7:5300") // never written to: it takes the full path
-		if s.serveUDPHit(p.proxy, pack(t, question("www.example.test.", dns.TypeA)), outside, &udpScratch{}) == udpHit {
-			t.Errorf("answered on the fast path")
-		}
-	})
 }
 
 // TestUDPAnswersAsMiekgServerDid: what is not a plain query gets, byte for
@@ -244,8 +296,7 @@ func TestIdleWorkersBeyondTheLoadGoUnused(t *testing.T) {
 		// machine (the whole suite under -race) that can take a second
 		c.Timeout, c.Deadline = 5*time.Second, 5*time.Second
 	}, up.Addr)
-	// A cookie sends a query the full path's way: the workers' (the fast
-	// miss path needs none).
+	// With a cookie: not a plain query, which takes the same way.
 	full := func(name string) *dns.Msg {
 		return withEDNS(question(name, dns.TypeA), 1232, false, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"})
 	}
@@ -271,7 +322,7 @@ func TestIdleWorkersBeyondTheLoadGoUnused(t *testing.T) {
 	afterBurst := slices.Clone(u.idle)
 	u.mu.Unlock()
 	for i := range 20 {
-		query(t, "udp", addr, full(fmt.Sprintf("q%d.example.test.", i)))
+		ask(t, "udp", addr, full(fmt.Sprintf("q%d.example.test.", i)))
 	}
 	// The workers the 20 queries did not need are still waiting, where they
 	// were: at the bottom of the idle stack.
@@ -286,10 +337,11 @@ func TestIdleWorkersBeyondTheLoadGoUnused(t *testing.T) {
 	}
 }
 
-// FuzzUDPPacket drives the UDP packet path, fast path first, as a reader
-// does. Whatever arrives, nxray must not panic; a query gets one answer
-// with its ID; and whatever the fast path reads as a plain query, miekg/dns
-// must read the same way, so that both paths agree on what is cached.
+// FuzzUDPPacket drives the UDP packet path as a reader does. Whatever
+// arrives, nxray must not panic; a query gets one answer with its ID; what
+// is read as a plain query from its bytes, miekg/dns must read the same
+// way, so that both agree on what is cached and sent upstream; and a hit
+// gets what the same query unpacked gets.
 func FuzzUDPPacket(f *testing.F) {
 	for _, m := range []*dns.Msg{
 		question("www.example.test.", dns.TypeTXT),
@@ -304,48 +356,41 @@ func FuzzUDPPacket(f *testing.F) {
 		b, _ := m.Pack()
 		f.Add(b)
 	}
-	s, obs := fuzzServer(f, dnstest.NewClock().Now) // a still clock: both paths see the same TTLs
-	p := newUDPPair(f)
-	u := newUDPServer(s, p.proxy)
-	sc := &udpScratch{}
+	s, obs := fuzzServer(f, dnstest.NewClock().Now) // a still clock: both routes see the same TTLs
+	rig := newUDPRig(f, s)
 
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var q dnscache.Query
-		var key [dnscache.MaxNameLen]byte
-		if n, ok := dnscache.ParseQuery(b, &q, &key); ok {
+		q := &query{proto: "udp", pkt: b}
+		if q.read(maxUDPSize) && q.plain {
 			req := new(dns.Msg)
 			if err := req.Unpack(b); err != nil {
-				t.Fatalf("fast path read a query miekg/dns cannot: %v", err)
+				t.Fatalf("read a query miekg/dns cannot: %v", err)
 			}
-			want := dnscache.KeyOf(req, req.IsEdns0())
-			got := q.Key(string(key[:n]))
-			if got != want || wireLimit(&q, maxUDPSize) != udpLimit(req, maxUDPSize) || req.Opcode != dns.OpcodeQuery || req.IsEdns0() != nil && req.IsEdns0().Version() != 0 {
-				t.Fatalf("fast path read key %+v limit %d, miekg/dns %+v limit %d", got, wireLimit(&q, maxUDPSize), want, udpLimit(req, maxUDPSize))
+			if want := dnscache.KeyOf(req, req.IsEdns0()); q.key != want || q.limit != udpLimit(req, maxUDPSize) {
+				t.Fatalf("read key %+v limit %d, miekg/dns %+v limit %d", q.key, q.limit, want, udpLimit(req, maxUDPSize))
 			}
-			if !q.EDNS || q.BareOPT { // the fast miss path's query upstream is the full path's
-				full, id, err := upstreamQuery(req, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				fast := make([]byte, len(b))
-				upstreamWire(fast, b, &q)
-				binary.BigEndian.PutUint16(fast, id)
-				if !bytes.Equal(fast, full) {
-					t.Fatalf("fast miss path sends upstream\n%x\nthe full path\n%x", fast, full)
-				}
+			// Sent upstream from its bytes, it is what packing it makes.
+			fromBytes, err := q.upstreamWire(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q.plain = false
+			packed, err := q.upstreamWire(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fromBytes[0], fromBytes[1] = packed[0], packed[1] // the IDs are random
+			if !bytes.Equal(fromBytes, packed) {
+				t.Fatalf("from its bytes, the query upstream is\n%x\npacked\n%x", fromBytes, packed)
 			}
 		}
 		answered := len(b) >= dnscache.HeaderLen && b[2]&0x80 == 0
 		for range 2 { // the second pass finds the first's answer cached
-			out := s.serveUDPHit(p.proxy, b, p.from, sc)
-			fast := out == udpHit
-			if !fast && (out != udpMiss || !s.startMiss(u, b, p.from, sc)) {
-				u.serve(udpJob{pkt: bytes.Clone(b), from: p.from})
-			}
+			hit := rig.hit(b)
 			if !answered {
 				continue
 			}
-			got := p.read(t)
+			got := rig.p.read(t)
 			r := new(dns.Msg)
 			if err := r.Unpack(got); err != nil {
 				t.Fatalf("answer does not unpack: %v", err)
@@ -353,13 +398,13 @@ func FuzzUDPPacket(f *testing.F) {
 			if r.Id != be16(b) || !r.Response {
 				t.Fatalf("answer ID %d response %v, want ID %d", r.Id, r.Response, be16(b))
 			}
-			if fast { // the full path must have written the same bytes
+			if hit { // unpacked, the query must get the same bytes
 				req := new(dns.Msg)
 				req.Unpack(b)
 				full := newRecorder()
 				s.ServeDNS(full, req)
 				if !bytes.Equal(got, full.out) {
-					t.Fatalf("fast path wrote\n%x\nthe full path\n%x", got, full.out)
+					t.Fatalf("read from its bytes, the query got\n%x\nunpacked\n%x", got, full.out)
 				}
 			}
 			obs.check(t)
@@ -382,16 +427,15 @@ func BenchmarkUDPCacheHit(b *testing.B) {
 // benchUDPHit measures s answering a packed A query for www.example.test.
 // from the cache as a UDP reader does, writing to a loopback socket.
 func benchUDPHit(b *testing.B, s *Server) {
-	p := newUDPPair(b)
+	rig := newUDPRig(b, s)
 	req := withEDNS(question("www.example.test.", dns.TypeA), 1232, false)
 	s.ServeDNS(newRecorder(), req.Copy()) // warm
 	pkt := pack(b, req)
-	sc := &udpScratch{}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if s.serveUDPHit(p.proxy, pkt, p.from, sc) != udpHit {
-			b.Fatal("not a fast-path hit")
+		if rig.handle(pkt) {
+			b.Fatal("not a cache hit")
 		}
 	}
 }

@@ -22,7 +22,7 @@ func PlainAnswer(b, q []byte) (Layout, bool) {
 		return Layout{}, false
 	}
 	qend, err := SkipName(q, HeaderLen)
-	if err != nil || qend+4 > len(q) || len(b) < qend+4 || !equalFold(b[HeaderLen:qend], q[HeaderLen:qend]) ||
+	if err != nil || qend+4 > len(q) || len(b) < qend+4 || !EqualFold(b[HeaderLen:qend], q[HeaderLen:qend]) ||
 		!bytes.Equal(b[qend:qend+4], q[qend:qend+4]) {
 		return Layout{}, false
 	}
@@ -40,9 +40,9 @@ func PlainAnswer(b, q []byte) (Layout, bool) {
 	return l, l.optLast && o+11 <= len(b) && b[o] == 0 && b[o+5] == 0 && b[o+6] == 0 && b[o+9] == 0 && b[o+10] == 0
 }
 
-// equalFold compares packed names, ASCII letters without case (a label's
+// EqualFold compares packed names, ASCII letters without case (a label's
 // length, at most 63, is never a letter).
-func equalFold(a, b []byte) bool {
+func EqualFold(a, b []byte) bool {
 	if len(a) != len(b) {
 		return false
 	}

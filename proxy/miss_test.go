@@ -13,12 +13,12 @@ import (
 	"github.com/nxray/nxray/internal/dnstest"
 )
 
-// TestFastMissAnswersAsTheFullPathDoes: a plain UDP query nothing is cached
-// for is sent upstream by the reader that read it (startMiss), and the
-// client gets, byte for byte, what the full path writes: for plain answers
-// finished by the socket's responder, and for those it hands on (a timeout,
-// a failover rcode, a truncated answer, one too big for the client).
-func TestFastMissAnswersAsTheFullPathDoes(t *testing.T) {
+// TestPlainMissAnswersAsUnpackedDoes: a plain UDP query nothing is cached
+// for, read from its bytes and sent upstream from them, gets byte for byte
+// the answer the same query gets when it is unpacked first: for plain
+// answers passed on as they came, and for the rest (a timeout, a failover
+// rcode, a truncated answer, one too big for the client, one explained).
+func TestPlainMissAnswersAsUnpackedDoes(t *testing.T) {
 	first := dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		q := r.Question[0]
 		udp := w.RemoteAddr().Network() == "udp"
@@ -61,11 +61,11 @@ func TestFastMissAnswersAsTheFullPathDoes(t *testing.T) {
 			FailoverRcodes: []int{dns.RcodeServerFailure, dns.RcodeRefused},
 			Observer:       obs,
 			Recorder:       rec,
-			// explained failures (EDNS0 clients) leave the fast path
+			// explained failures (EDNS0 clients) are unpacked
 			Annotator: &fakeAnnotator{code: dns.ExtendedErrorCodeOther, text: "nxray: why", known: true},
 		}), obs, rec}
 	}
-	fast, full := server(), server()
+	plain, unpacked := server(), server()
 
 	noRD := question("nord.example.test.", dns.TypeA)
 	noRD.RecursionDesired = false
@@ -92,12 +92,14 @@ func TestFastMissAnswersAsTheFullPathDoes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.m.Id = 0xCAFE
 			b := pack(t, tt.m)
-			fast.send(t, b)
-			got := fast.p.read(t)
-			full.u.serve(udpJob{pkt: b, from: full.p.from})
-			want := full.p.read(t)
+			plain.send(t, b)
+			got := plain.p.read(t)
+			if !unpacked.handleUnpacked(b) {
+				t.Fatal("not sent upstream")
+			}
+			want := unpacked.p.read(t)
 			if !bytes.Equal(got, want) {
-				t.Errorf("fast miss path wrote\n%x\nthe full path\n%x", got, want)
+				t.Errorf("read from its bytes, the query got\n%x\nunpacked\n%x", got, want)
 			}
 			r := new(dns.Msg)
 			if r.Unpack(got) != nil || r.Id != 0xCAFE || r.Question[0].Name != tt.m.Question[0].Name {
@@ -108,31 +110,31 @@ func TestFastMissAnswersAsTheFullPathDoes(t *testing.T) {
 			}
 		})
 	}
-	fast.u.workers.Wait() // every fast miss finished
 	// What the operator sees is the same too: counters, metrics, failures.
-	if a, b := fast.s.Stats(), full.s.Stats(); !reflect.DeepEqual(a, b) || a.Queries != 13 || a.CacheMisses != 13 {
-		t.Errorf("stats, fast miss path %+v\nfull path %+v\nwant 13 queries, 13 misses", a, b)
+	if a, b := plain.s.Stats(), unpacked.s.Stats(); !reflect.DeepEqual(a, b) || a.Queries != 13 || a.CacheMisses != 13 {
+		t.Errorf("stats, read from bytes %+v\nunpacked %+v\nwant 13 queries, 13 misses", a, b)
 	}
-	if !reflect.DeepEqual(fast.rec.answers, full.rec.answers) || !reflect.DeepEqual(fast.rec.tries, full.rec.tries) {
-		t.Errorf("recorded, fast miss path %v %v\nfull path %v %v", fast.rec.answers, fast.rec.tries, full.rec.answers, full.rec.tries)
+	pa, pt := plain.rec.snapshot()
+	ua, ut := unpacked.rec.snapshot()
+	if !reflect.DeepEqual(pa, ua) || !reflect.DeepEqual(pt, ut) {
+		t.Errorf("recorded, read from bytes %v %v\nunpacked %v %v", pa, pt, ua, ut)
 	}
-	a, b := fast.obs.failures(), full.obs.failures()
+	a, b := plain.obs.failures(), unpacked.obs.failures()
 	if len(a) != 3 || len(a) != len(b) {
-		t.Fatalf("observed %d failures on the fast miss path, %d on the full path, want 3", len(a), len(b))
+		t.Fatalf("observed %d failures read from bytes, %d unpacked, want 3", len(a), len(b))
 	}
 	for i := range a {
 		a[i].Time, b[i].Time = time.Time{}, time.Time{}
 		if !reflect.DeepEqual(a[i], b[i]) {
-			t.Errorf("observed on the fast miss path %+v\non the full path %+v", a[i], b[i])
+			t.Errorf("observed, read from bytes %+v\nunpacked %+v", a[i], b[i])
 		}
 	}
 }
 
-// TestFastMissLateAnswerIsNotMismatched: an answer that comes after its
-// query's try timed out is dropped quietly, as the full path drops it (by
-// closing the try's socket): the mismatched counter is for answers that
+// TestLateAnswerIsNotMismatched: an answer that comes after its query's try
+// timed out is dropped quietly: the mismatched counter is for answers that
 // match no query (spoofed, broken).
-func TestFastMissLateAnswerIsNotMismatched(t *testing.T) {
+func TestLateAnswerIsNotMismatched(t *testing.T) {
 	release, sent := make(chan struct{}), make(chan struct{})
 	unblock := sync.OnceFunc(func() { close(release) })
 	up := dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
@@ -157,17 +159,15 @@ func TestFastMissLateAnswerIsNotMismatched(t *testing.T) {
 		t.Fatalf("next query answered %v", r)
 	}
 	// The socket's answers are read in order: the late one has been read.
-	rig.u.workers.Wait()
 	if got := rig.s.Stats().Mismatched; got != 0 {
 		t.Errorf("mismatched = %d after a late answer, want 0", got)
 	}
 }
 
-// TestFastMissAfterARefusal: an upstream that refuses (ICMP port
-// unreachable, which fails the shared socket) fails its query at once, and
-// once it answers again, plain misses take the fast path again on a new
-// socket.
-func TestFastMissAfterARefusal(t *testing.T) {
+// TestMissAfterARefusal: an upstream that refuses (ICMP port unreachable,
+// which fails the shared socket) fails its query at once, and once it
+// answers again, queries go to it again on a new socket.
+func TestMissAfterARefusal(t *testing.T) {
 	addr := dnstest.DeadAddr(t)
 	rig := newMissRig(t, Config{Upstreams: []Upstream{{Net: "udp", Addr: addr}},
 		Timeout: 5 * time.Second, Deadline: 5 * time.Second})
@@ -184,15 +184,11 @@ func TestFastMissAfterARefusal(t *testing.T) {
 	if r := ask("back.example.test."); r.Rcode != dns.RcodeSuccess {
 		t.Fatalf("query after the upstream came back answered %v", r)
 	}
-	rig.u.workers.Wait()
 }
 
 // missRig is a Server, not listening, driven as one UDP reader drives it.
 type missRig struct {
-	s  *Server
-	p  *udpPair
-	u  *udpServer
-	sc *udpScratch
+	*udpRig
 }
 
 func newMissRig(t *testing.T, cfg Config) *missRig {
@@ -202,20 +198,19 @@ func newMissRig(t *testing.T, cfg Config) *missRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.route.Load().pool.close() })
-	p := newUDPPair(t)
-	return &missRig{s: s, p: p, u: newUDPServer(s, p.proxy), sc: &udpScratch{}}
+	t.Cleanup(func() { s.route.Load().pool.Close() })
+	return &missRig{newUDPRig(t, s)}
 }
 
-// send has the packed query b taken by the fast miss path, or fails.
+// send has the packed query b go upstream as a reader sends it, or fails.
 func (r *missRig) send(t *testing.T, b []byte) {
 	t.Helper()
-	if r.s.serveUDPHit(r.p.proxy, b, r.p.from, r.sc) != udpMiss || !r.s.startMiss(r.u, b, r.p.from, r.sc) {
-		t.Fatal("not taken by the fast miss path")
+	if !r.handle(b) {
+		t.Fatal("not sent upstream")
 	}
 }
 
-// ask sends m on the fast miss path and returns the answer.
+// ask sends m upstream and returns the answer.
 func (r *missRig) ask(t *testing.T, m *dns.Msg) *dns.Msg {
 	t.Helper()
 	r.send(t, pack(t, m))

@@ -1,4 +1,4 @@
-package proxy
+package upstream
 
 import (
 	"strconv"
@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/nxray/nxray/internal/dnscache"
 )
 
 // An upstream is marked down, and tried only after those up, when it fails
@@ -18,7 +19,7 @@ import (
 const maxFails = 3
 
 // answered notes that u answered a try: its failures are forgiven.
-func (u *upstream) answered() {
+func (u *member) answered() {
 	if !u.failing.Load() {
 		return // the hot path: one atomic load
 	}
@@ -28,10 +29,10 @@ func (u *upstream) answered() {
 	u.healthMu.Unlock()
 }
 
-// failure counts a failed try at u for question qs, once per question in
-// a row, and returns the count.
-func (u *upstream) failure(qs dns.Question) int {
-	key := strings.ToLower(qs.Name) + "/" + dns.Type(qs.Qtype).String()
+// failure counts a failed try at u for the packed query q, once per
+// question in a row, and returns the count.
+func (u *member) failure(q []byte) int {
+	key := questionKey(q)
 	u.healthMu.Lock()
 	defer u.healthMu.Unlock()
 	if key != u.lastFail {
@@ -42,11 +43,11 @@ func (u *upstream) failure(qs dns.Question) int {
 	return u.fails
 }
 
-// failed takes a try at u for qs that got no answer (not one cut short by
+// failed takes a try at u for the packed query q that got no answer (not one cut short by
 // the query's own deadline or shutdown): u is marked down at maxFails,
 // and probed at once before that.
-func (p *pool) failed(u *upstream, qs dns.Question, err error) {
-	if u.failure(qs) >= maxFails {
+func (p *Pool) failed(u *member, q []byte, err error) {
+	if u.failure(q) >= maxFails {
 		p.markDown(u, "tries for "+strconv.Itoa(maxFails)+" different names failed, the last: "+err.Error())
 		return
 	}
@@ -55,15 +56,15 @@ func (p *pool) failed(u *upstream, qs dns.Question, err error) {
 
 // markDown takes u out of the first rank and makes sure its health probe
 // runs, which marks it up again when it answers.
-func (p *pool) markDown(u *upstream, why string) {
+func (p *Pool) markDown(u *member, why string) {
 	if !u.down.Swap(true) {
-		p.cfg.log.Warn("upstream down", "upstream", u.String(), "error", why)
+		p.cfg.Log.Warn("upstream down", "upstream", u.String(), "error", why)
 	}
 	p.startProbe(u)
 }
 
 // startProbe starts u's health probe, unless one runs or the pool closed.
-func (p *pool) startProbe(u *upstream) {
+func (p *Pool) startProbe(u *member) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed || !u.probing.CompareAndSwap(false, true) {
@@ -77,11 +78,11 @@ func (p *pool) startProbe(u *upstream) {
 // if u is up (a try just failed: was it u, or that question?), then every
 // health interval while it does not answer, and marks it down meanwhile.
 // Any answer, with any rcode, marks it up and ends the probe.
-func (p *pool) probe(u *upstream) {
+func (p *Pool) probe(u *member) {
 	defer p.wg.Done()
 	defer u.probing.Store(false)
 	q := new(dns.Msg).SetQuestion(".", dns.TypeNS)
-	t := time.NewTicker(p.cfg.healthInterval)
+	t := time.NewTicker(p.cfg.HealthInterval)
 	defer t.Stop()
 	for now := !u.down.Load(); ; now = false {
 		if !now {
@@ -96,17 +97,27 @@ func (p *pool) probe(u *upstream) {
 		if err != nil {
 			return
 		}
-		_, err = u.exchange(p.ctx, true, wire, q.Id, q.Question[0], time.Now().Add(p.cfg.timeout))
+		_, err = u.exchange(p.ctx, wire, time.Now().Add(p.cfg.Timeout))
 		if p.ctx.Err() != nil {
 			return
 		}
 		if err == nil {
 			u.answered()
 			if u.down.Swap(false) {
-				p.cfg.log.Info("upstream up", "upstream", u.String())
+				p.cfg.Log.Info("upstream up", "upstream", u.String())
 			}
 			return
 		}
 		p.markDown(u, "health probe: "+err.Error())
 	}
+}
+
+// questionKey is the question of the packed query q, lowercased: one key
+// per name, type and class.
+func questionKey(q []byte) string {
+	end, err := dnscache.SkipName(q, dnscache.HeaderLen)
+	if err != nil || end+4 > len(q) {
+		return string(q[min(len(q), dnscache.HeaderLen):])
+	}
+	return strings.ToLower(string(q[dnscache.HeaderLen:end])) + string(q[end:end+4])
 }

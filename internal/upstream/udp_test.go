@@ -1,0 +1,355 @@
+package upstream
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/nxray/nxray/internal/dnstest"
+)
+
+// The shared UDP transport: how many queries one socket carries, in all and
+// at once; timeouts, late answers, refusals and shutdown.
+
+// oneSlot is a UDP transport to addr with a single slot, so that the
+// sockets it uses follow one another.
+func oneSlot(addr string, mismatched *atomic.Uint64) *udpTransport {
+	t := NewUDP(addr, mismatched).(*udpTransport)
+	t.cur = make([]*udpSock, 1)
+	return t
+}
+
+func packed(t testing.TB, name string, qtype uint16) []byte {
+	t.Helper()
+	b, err := new(dns.Msg).SetQuestion(name, qtype).Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// exchange asks tr for name and returns the answer, unpacked.
+func exchange(t testing.TB, tr Transport, name string, timeout time.Duration) (*dns.Msg, error) {
+	q := packed(t, name, dns.TypeA)
+	b, err := tr.Exchange(context.Background(), q, time.Now().Add(timeout))
+	if err != nil {
+		return nil, err
+	}
+	m := new(dns.Msg)
+	if err := m.Unpack(b); err != nil {
+		t.Fatalf("answer does not unpack: %v", err)
+	}
+	if m.Id != be16(q) || !strings.EqualFold(m.Question[0].Name, name) {
+		t.Fatalf("answer %v to the query with ID %d for %s", m, be16(q), name)
+	}
+	return m, nil
+}
+
+// TestSocketsRotate: a socket gives way to a new one, with a new source
+// port, every sockUses queries, so that a spoofer has to guess the port as
+// well as the ID; and the old sockets' queries are answered all the same.
+func TestSocketsRotate(t *testing.T) {
+	var mu sync.Mutex
+	ports := map[string]int{}
+	up := dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		mu.Lock()
+		ports[w.RemoteAddr().String()]++
+		mu.Unlock()
+		dnstest.AnswerA("192.0.2.1", 60)(w, r)
+	})
+	tr := oneSlot(up.Addr, new(atomic.Uint64))
+	t.Cleanup(tr.Close)
+	const n = 2*sockUses + 10
+	for i := range n {
+		if r, err := exchange(t, tr, "q"+strconv.Itoa(i)+".example.test.", 5*time.Second); err != nil || len(r.Answer) != 1 {
+			t.Fatalf("query %d answered %v, %v", i, r, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ports) != 3 {
+		t.Errorf("%d queries came from %d source ports %v, want 3 (a new one every %d)", n, len(ports), ports, sockUses)
+	}
+	for p, c := range ports {
+		if c > sockUses {
+			t.Errorf("port %s carried %d queries, more than %d", p, c, sockUses)
+		}
+	}
+}
+
+// TestAnswerBurst: as many answers as one socket can have queries pending,
+// near the largest size nxray asks for, arriving back to back, are all
+// read: none is lost to the socket's receive buffer.
+func TestAnswerBurst(t *testing.T) {
+	const n = sockPending
+	up := batchUpstream(t, n, func(q *dns.Msg) *dns.Msg {
+		r := new(dns.Msg).SetReply(q)
+		for range 5 { // about 1200 bytes
+			r.Answer = append(r.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60},
+				Txt: []string{strings.Repeat("x", 200)}})
+		}
+		return r
+	})
+	tr := oneSlot(up.addr, new(atomic.Uint64))
+	t.Cleanup(tr.Close)
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := exchange(t, tr, "b"+strconv.Itoa(i)+".example.test.", 10*time.Second)
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestPendingCap: one socket carries at most sockPending queries at once,
+// however many are sent before the first answer comes, so that a burst of
+// their answers fits its receive buffer; the next queries go out on a new
+// socket, and every query is answered.
+func TestPendingCap(t *testing.T) {
+	const n = 2*sockPending + 1
+	if sockUses <= n {
+		t.Fatalf("sockUses (%d) must exceed %d for this test to see the cap on pending queries", sockUses, n)
+	}
+	up := batchUpstream(t, n, func(q *dns.Msg) *dns.Msg { return new(dns.Msg).SetReply(q) })
+	tr := oneSlot(up.addr, new(atomic.Uint64))
+	t.Cleanup(tr.Close)
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := exchange(t, tr, "p"+strconv.Itoa(i)+".example.test.", 10*time.Second)
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	ports := up.ports()
+	if len(ports) != 3 {
+		t.Errorf("%d queries sent at once came from %d source ports %v, want 3", n, len(ports), ports)
+	}
+	for p, c := range ports {
+		if c > sockPending {
+			t.Errorf("port %s carried %d queries at once, more than %d", p, c, sockPending)
+		}
+	}
+}
+
+// TestTimeoutAndLateAnswer: a query with no answer gives up at its own
+// deadline while others on the same socket are answered, and its answer,
+// when it comes late, is dropped quietly: the mismatched counter is for
+// answers that match no query (spoofed, broken).
+func TestTimeoutAndLateAnswer(t *testing.T) {
+	release, sent := make(chan struct{}), make(chan struct{})
+	unblock := sync.OnceFunc(func() { close(release) })
+	up := dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		late := strings.HasPrefix(r.Question[0].Name, "late.")
+		if late {
+			<-release
+		}
+		dnstest.AnswerA("192.0.2.1", 60)(w, r)
+		if late {
+			close(sent)
+		}
+	})
+	t.Cleanup(unblock)
+	var mismatched atomic.Uint64
+	tr := oneSlot(up.Addr, &mismatched)
+	t.Cleanup(tr.Close)
+	start := time.Now()
+	if _, err := exchange(t, tr, "late.example.test.", 300*time.Millisecond); err == nil || !isTimeout(err) {
+		t.Fatalf("unanswered query: %v, want a timeout", err)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Fatalf("gave up after %v, before its deadline", d)
+	}
+	unblock() // the late answer goes out, to the socket the next query takes too
+	<-sent
+	if _, err := exchange(t, tr, "next.example.test.", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// The socket's answers are read in order: the late one has been read.
+	if got := mismatched.Load(); got != 0 {
+		t.Errorf("mismatched = %d after a late answer, want 0", got)
+	}
+}
+
+// TestMismatchedAnswersDropped: answers with another ID or question are
+// counted and dropped, and the query waits on for its own.
+func TestMismatchedAnswersDropped(t *testing.T) {
+	up := dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		wrongID := new(dns.Msg).SetReply(r)
+		wrongID.Id++
+		w.WriteMsg(wrongID)
+		other := new(dns.Msg).SetReply(r)
+		other.Question[0].Name = "other.example.test."
+		w.WriteMsg(other)
+		dnstest.AnswerA("192.0.2.1", 60)(w, r)
+	})
+	var mismatched atomic.Uint64
+	tr := oneSlot(up.Addr, &mismatched)
+	t.Cleanup(tr.Close)
+	if r, err := exchange(t, tr, "www.example.test.", 5*time.Second); err != nil || len(r.Answer) != 1 {
+		t.Fatalf("answered %v, %v", r, err)
+	}
+	if got := mismatched.Load(); got != 2 {
+		t.Errorf("mismatched = %d, want 2", got)
+	}
+}
+
+// TestRefusalFailsAtOnce: an upstream that refuses (ICMP port unreachable,
+// which fails the shared socket) fails the query at once, not at its
+// deadline, and once it answers again a new socket carries the next.
+func TestRefusalFailsAtOnce(t *testing.T) {
+	addr := dnstest.DeadAddr(t)
+	tr := oneSlot(addr, new(atomic.Uint64))
+	t.Cleanup(tr.Close)
+	start := time.Now()
+	if _, err := exchange(t, tr, "refused.example.test.", 5*time.Second); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("query to a closed port: %v, want a refusal", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("refusal took %v: the query waited for its deadline", d)
+	}
+	dnstest.StartAt(t, addr, dnstest.AnswerA("192.0.2.1", 60))
+	if _, err := exchange(t, tr, "back.example.test.", 5*time.Second); err != nil {
+		t.Fatalf("after the upstream came back: %v", err)
+	}
+}
+
+// TestCancelEndsEveryExchange: cancelling the context (shutdown past its
+// drain deadline, a parallel race lost) ends every exchange waiting at
+// once, whatever it was doing; and Close then leaves no socket open and no
+// responder running. Many rounds, to land the cancel in each step.
+func TestCancelEndsEveryExchange(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	var silent atomic.Bool
+	var answered atomic.Int64
+	busy := make(chan struct{}, 1)
+	go func() { // answers each query with itself as a response, until silent
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if !silent.Load() {
+				buf[2] |= 0x80
+				pc.WriteTo(buf[:n], from)
+				if answered.Add(1)%200 == 0 {
+					select {
+					case busy <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}
+	}()
+	for round := range 200 {
+		silent.Store(false)
+		select { // a signal left from the last round says nothing of this one
+		case <-busy:
+		default:
+		}
+		tr := NewUDP(pc.LocalAddr().String(), new(atomic.Uint64)).(*udpTransport)
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for range 32 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				q := packed(t, "x.example.test.", dns.TypeA)
+				for {
+					if _, err := tr.Exchange(ctx, q, time.Now().Add(5*time.Second)); err != nil {
+						return
+					}
+				}
+			}()
+		}
+		select {
+		case <-busy: // the exchanges are under way
+		case <-time.After(10 * time.Second):
+			t.Fatal("the upstream answered no queries")
+		}
+		silent.Store(true)
+		start := time.Now()
+		cancel()
+		wg.Wait()
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("round %d: exchanges ran on %v after the cancel", round, d)
+		}
+		tr.Close()
+		for _, s := range tr.cur {
+			if s != nil {
+				t.Fatalf("round %d: a socket still in a slot after Close", round)
+			}
+		}
+	}
+}
+
+// batch is an upstream on loopback that answers its queries in one burst.
+type batch struct {
+	addr string
+	done chan struct{}
+	from map[string]int // queries per source port
+}
+
+// batchUpstream starts a batch that reads n queries, then answers them all,
+// back to back, with what answer makes of each.
+func batchUpstream(t *testing.T, n int, answer func(q *dns.Msg) *dns.Msg) *batch {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &batch{addr: pc.LocalAddr().String(), done: make(chan struct{}), from: map[string]int{}}
+	go func() {
+		defer close(b.done)
+		type query struct {
+			m    *dns.Msg
+			from net.Addr
+		}
+		var qs []query
+		buf := make([]byte, 4096)
+		for len(qs) < n {
+			k, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			m := new(dns.Msg)
+			if m.Unpack(buf[:k]) == nil {
+				qs = append(qs, query{m, from})
+				b.from[from.String()]++
+			}
+		}
+		for _, q := range qs {
+			w, _ := answer(q.m).Pack()
+			pc.WriteTo(w, q.from)
+		}
+	}()
+	t.Cleanup(func() { pc.Close(); <-b.done })
+	return b
+}
+
+// ports waits until b has answered and returns how many queries came from
+// each source port.
+func (b *batch) ports() map[string]int {
+	<-b.done
+	return b.from
+}
