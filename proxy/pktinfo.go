@@ -35,7 +35,7 @@ func dstOf(oob []byte) netip.Addr {
 	var cm6 ipv6.ControlMessage
 	if cm6.Parse(oob) == nil && cm6.Dst != nil {
 		a, _ := netip.AddrFromSlice(cm6.Dst)
-		return a
+		return a.Unmap() // an IPv4 query on a dual-stack socket
 	}
 	var cm4 ipv4.ControlMessage
 	if cm4.Parse(oob) == nil && cm4.Dst != nil {
@@ -45,7 +45,8 @@ func dstOf(oob []byte) netip.Addr {
 	return netip.Addr{}
 }
 
-// srcOOB is the control message that sends a packet from src.
+// srcOOB is the control message that sends a packet from src: IP_PKTINFO
+// for an IPv4 address, which a dual-stack socket takes for an IPv4 client.
 func srcOOB(src netip.Addr) []byte {
 	if src.Is4() {
 		return (&ipv4.ControlMessage{Src: src.AsSlice()}).Marshal()

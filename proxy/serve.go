@@ -118,8 +118,11 @@ func (q *query) copyName(wire []byte) {
 }
 
 // forward sends q upstream and finishes it with what comes back. It holds
-// one of MaxInflight slots while it waits; with none free, the client gets
-// SERVFAIL at once.
+// one of MaxInflight slots until the answer is made; with none free, the
+// client gets SERVFAIL at once. A UDP query does not wait: the transport
+// finishes it when its answer comes (upstream.Pool.Go), and the reader
+// that read it reads on. A TCP query (or ServeDNS's) waits on its own
+// goroutine.
 func (s *Server) forward(q *query) {
 	select {
 	case s.inflight <- struct{}{}:
@@ -128,63 +131,42 @@ func (s *Server) forward(q *query) {
 		s.own(q, refusal{rcode: dns.RcodeServerFailure})
 		return
 	}
-	// The slot is for the upstreams' time: it is given back before the
-	// write, which a TCP client that does not read can hold up.
-	held := true
-	release := func() {
-		if held {
-			<-s.inflight
-			held = false
-		}
-	}
-	defer release()
-	qp := queryBufPool.Get().(*[]byte)
-	defer queryBufPool.Put(qp)
-	wire, err := q.upstreamWire(*qp)
+	wire, err := q.upstreamWire(nil)
 	if err != nil {
+		<-s.inflight
 		s.own(q, refusal{rcode: dns.RcodeFormatError})
 		return
 	}
 	// No context per query: the deadline goes down to the transports, and
-	// shutdown ends s.ctx (Server.abort).
-	a, err := q.rt.pool.Exchange(s.ctx, time.Now().Add(s.cfg.Deadline), wire)
-	s.finish(q, a, err, release)
+	// shutdown ends s.ctx (Server.abort), which every transport watches.
+	deadline := time.Now().Add(s.cfg.Deadline)
+	if q.udp == nil {
+		a, err := q.rt.pool.Exchange(s.ctx, deadline, wire)
+		s.finish(q, a, err)
+		return
+	}
+	u := q.udp
+	u.pending.Add(1)
+	q.rt.pool.Go(s.ctx, deadline, wire, func(a upstream.Answer, err error) {
+		if q.rt.annotateWait > 0 && q.edns && (err != nil || isFailure(a.Rcode())) {
+			// Its explanation may keep it waiting: not on the transport's
+			// goroutine, which other answers are waiting on.
+			go func() {
+				defer u.pending.Done()
+				s.finish(q, a, err)
+			}()
+			return
+		}
+		defer u.pending.Done()
+		s.finish(q, a, err)
+	})
 }
 
 // finish caches the answer a (or turns err into SERVFAIL), reports a
-// failure, gives back the query's in-flight slot (release) and writes the
-// answer. A plain answer (dnscache.PlainAnswer) is cached and sent as it
-// came, after the changes fitOPT would make; the rest are unpacked.
-func (s *Server) finish(q *query, a upstream.Answer, err error, release func()) {
-	if err == nil && a.Raw != nil && !rawFits(a.Raw, &a.Layout, q.edns, q.limit) {
-		if uerr := a.Unpack(); uerr != nil {
-			err = fmt.Errorf("%w: unpacking %s's answer: %w", ErrNoUpstream, a.From, uerr)
-			a.Raw = nil
-		}
-	}
-	var resp *dns.Msg
-	var cached *dnscache.Entry
-	var rcode int
-	switch {
-	case err != nil:
-		s.stats.noUpstream.Add(1)
-		resp = noUpstreamAnswer(q.msg(), err)
-		rcode = resp.Rcode
-	case a.Raw != nil:
-		binary.BigEndian.PutUint16(a.Raw, 0)
-		rcode = int(a.Raw[3] & 0xF)
-		if s.cache != nil {
-			cached = s.cache.PutWire(q.key, a.Raw, &a.Layout, q.start, true)
-		}
-	default:
-		resp = a.Msg
-		rcode = resp.Rcode
-		fitOPT(resp, q.edns)
-		attribute(resp.IsEdns0(), a.From)
-		if s.cache != nil {
-			cached = s.cache.Put(q.key, resp, q.start)
-		}
-	}
+// failure, gives back the query's in-flight slot (forward's) and writes the
+// answer.
+func (s *Server) finish(q *query, a upstream.Answer, err error) {
+	resp, cached, rcode, err := s.store(q, &a, err)
 	// Observed before the write, so that whoever sees the answer can find
 	// the failure already reported.
 	if isFailure(rcode) {
@@ -205,7 +187,9 @@ func (s *Server) finish(q *query, a upstream.Answer, err error, release func()) 
 		annotated = s.annotate(resp, q, q.rt.annotateWait)
 	}
 	s.answered(q, rcode, false, a.From)
-	release()
+	// The slot is for the upstreams' time: it is given back before the
+	// write, which a TCP client that does not read can hold up.
+	<-s.inflight
 	wire := a.Raw
 	if cached != nil {
 		wire = cached.Wire()
@@ -214,8 +198,12 @@ func (s *Server) finish(q *query, a upstream.Answer, err error, release func()) 
 		s.sendMsg(q, resp)
 		return
 	}
-	// The answer is packed already, by the upstream or the cache: send
-	// those bytes with the client's ID, RD bit and spelling.
+	s.sendWire(q, wire)
+}
+
+// sendWire sends the packed answer wire, from the upstream or the cache,
+// with q's ID, RD bit and spelling.
+func (s *Server) sendWire(q *query, wire []byte) {
 	bp := outBuf(len(wire))
 	defer putOut(bp)
 	buf := *bp
@@ -223,6 +211,39 @@ func (s *Server) finish(q *query, a upstream.Answer, err error, release func()) 
 	dnscache.PatchHeader(buf, q.id, q.rd)
 	q.copyName(buf[dnscache.HeaderLen : dnscache.HeaderLen+qnameLen(buf)])
 	s.send(q, buf)
+}
+
+// store makes the answer q's client gets from a, or from err, and caches
+// it: a plain answer (dnscache.PlainAnswer) is cached and sent as it came,
+// after the changes fitOPT would make, and resp is nil; the rest are
+// unpacked into resp. cached is the cache's entry, if it took one.
+func (s *Server) store(q *query, a *upstream.Answer, err error) (resp *dns.Msg, cached *dnscache.Entry, rcode int, _ error) {
+	if err == nil && a.Raw != nil && !rawFits(a.Raw, &a.Layout, q.edns, q.limit) {
+		if uerr := a.Unpack(); uerr != nil {
+			err = fmt.Errorf("%w: unpacking %s's answer: %w", ErrNoUpstream, a.From, uerr)
+			a.Raw = nil
+		}
+	}
+	switch {
+	case err != nil:
+		s.stats.noUpstream.Add(1)
+		resp = noUpstreamAnswer(q.msg(), err)
+		return resp, nil, resp.Rcode, err
+	case a.Raw != nil:
+		binary.BigEndian.PutUint16(a.Raw, 0)
+		rcode = int(a.Raw[3] & 0xF)
+		if s.cache != nil {
+			cached = s.cache.PutWire(q.key, a.Raw, &a.Layout, q.start, true)
+		}
+		return nil, cached, rcode, nil
+	}
+	resp = a.Msg
+	fitOPT(resp, q.edns)
+	attribute(resp.IsEdns0(), a.From)
+	if s.cache != nil {
+		cached = s.cache.Put(q.key, resp, q.start)
+	}
+	return resp, cached, resp.Rcode, nil
 }
 
 // rawFits says whether the plain answer b, of layout l, can go to the

@@ -68,11 +68,11 @@ type Config struct {
 	AnnotateWait time.Duration
 	// Now is the clock; nil means time.Now. Tests set it to move TTLs.
 	Now func() time.Time
-
-	// pktinfo serves UDP as on a wildcard address, whatever the address:
-	// for tests, which listen on loopback only.
-	pktinfo bool
 }
+
+// forcePktinfo serves UDP as on a wildcard address, whatever the address:
+// for tests, which listen on loopback only (main_test.go).
+var forcePktinfo bool
 
 func (c *Config) setDefaults() {
 	def := func(d *time.Duration, v time.Duration) {
@@ -189,7 +189,7 @@ func (s *Server) newRouting(cfg Config) *routing {
 	return &routing{
 		pool: upstream.NewPool(upstream.Config{Upstreams: cfg.Upstreams, Strategy: cfg.Strategy, Timeout: cfg.Timeout,
 			FailoverRcodes: cfg.FailoverRcodes, HealthInterval: cfg.HealthInterval, Log: s.log,
-			Mismatched: &s.stats.mismatched, Recorder: rec}),
+			Mismatched: &s.stats.mismatched, Recorder: rec, Context: s.ctx}),
 		acl:          cfg.ACL,
 		logQueries:   cfg.LogQueries,
 		annotator:    cfg.Annotator,
@@ -224,7 +224,7 @@ func (s *Server) Start() error {
 		s.addrs = append(s.addrs, pc.LocalAddr(), ln.Addr())
 		s.tcp = append(s.tcp, t)
 		t.start()
-		u, err := newUDPServer(s, pc.(*net.UDPConn), pc.LocalAddr().(*net.UDPAddr).IP.IsUnspecified() || s.cfg.pktinfo)
+		u, err := newUDPServer(s, pc.(*net.UDPConn), pc.LocalAddr().(*net.UDPAddr).IP.IsUnspecified() || forcePktinfo)
 		if err != nil {
 			s.mu.Unlock()
 			pc.Close()

@@ -156,7 +156,7 @@ func TestFailureSOAFastMiss(t *testing.T) {
 				checkFailureSOA(t, obs, tt, r, false)
 			})
 		}
-		rig.u.workers.Wait()
+		rig.u.pending.Wait()
 	}
 }
 

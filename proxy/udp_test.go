@@ -3,12 +3,9 @@ package proxy
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"net"
 	"net/netip"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -63,7 +60,7 @@ type udpRig struct {
 func newUDPRig(t testing.TB, s *Server) *udpRig {
 	t.Helper()
 	p := newUDPPair(t)
-	u, err := newUDPServer(s, p.proxy, s.cfg.pktinfo)
+	u, err := newUDPServer(s, p.proxy, forcePktinfo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +70,15 @@ func newUDPRig(t testing.TB, s *Server) *udpRig {
 
 // handle takes the packet b from the client as a reader does, and says
 // whether it went upstream.
-func (r *udpRig) handle(b []byte) bool { return r.u.handle(&r.q, b, r.p.from, netip.Addr{}) }
+func (r *udpRig) handle(b []byte) bool { return r.u.handle(&r.q, b, r.p.from, r.dst()) }
+
+// dst is the address the rig's queries come to, as pktinfo reads it.
+func (r *udpRig) dst() netip.Addr {
+	if !r.u.pktinfo {
+		return netip.Addr{}
+	}
+	return r.p.proxy.LocalAddr().(*net.UDPAddr).AddrPort().Addr()
+}
 
 // hit says whether handle answered b from the cache.
 func (r *udpRig) hit(b []byte) bool {
@@ -84,7 +89,7 @@ func (r *udpRig) hit(b []byte) bool {
 // handleUnpacked is handle with b unpacked first, as a query that
 // dnscache.ParseQuery does not read is.
 func (r *udpRig) handleUnpacked(b []byte) bool {
-	q := &query{udp: r.u, proto: "udp", to: r.p.from, client: r.p.from.Addr(), pkt: b, start: r.s.cfg.Now(), rt: r.s.route.Load()}
+	q := &query{udp: r.u, proto: "udp", to: r.p.from, dst: r.dst(), client: r.p.from.Addr(), pkt: b, start: r.s.cfg.Now(), rt: r.s.route.Load()}
 	if !q.read(r.s.cfg.MaxUDPSize) {
 		return false
 	}
@@ -99,7 +104,7 @@ func (r *udpRig) handleUnpacked(b []byte) bool {
 	if !r.s.admit(q) || r.s.fromCache(q) {
 		return false
 	}
-	r.u.dispatch(q.clone())
+	r.s.forward(q.clone())
 	return true
 }
 
@@ -271,70 +276,6 @@ func TestUDPAnswersAsMiekgServerDid(t *testing.T) {
 			t.Errorf("first answer %x (%v), want the one with ID 6: a response or a runt was answered", buf[:n], err)
 		}
 	})
-}
-
-// TestIdleWorkersBeyondTheLoadGoUnused: after a burst, queries go to the
-// worker that went idle last, so the workers only the burst needed stay
-// idle and leave after workerIdle rather than each being kept alive by a
-// share of the queries.
-func TestIdleWorkersBeyondTheLoadGoUnused(t *testing.T) {
-	const burst = 8
-	arrived := make(chan struct{}, burst)
-	release := make(chan struct{})
-	unblock := sync.OnceFunc(func() { close(release) })
-	up := dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
-		if r.Question[0].Name == "held.example.test." {
-			arrived <- struct{}{}
-			<-release
-		}
-		dnstest.AnswerA("192.0.2.1", 60)(w, r)
-	})
-	t.Cleanup(unblock)
-	s, addr := startProxy(t, func(c *Config) {
-		c.Cache = CacheConfig{}
-		// the burst's first query waits for the last to arrive: on a loaded
-		// machine (the whole suite under -race) that can take a second
-		c.Timeout, c.Deadline = 5*time.Second, 5*time.Second
-	}, up.Addr)
-	// With a cookie: not a plain query, which takes the same way.
-	full := func(name string) *dns.Msg {
-		return withEDNS(question(name, dns.TypeA), 1232, false, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"})
-	}
-	answered := make(chan *dns.Msg, burst)
-	for range burst {
-		go func() {
-			c := &dns.Client{Timeout: 10 * time.Second}
-			r, _, _ := c.Exchange(full("held.example.test."), addr)
-			answered <- r
-		}()
-	}
-	for range burst {
-		<-arrived // every query of the burst holds a worker
-	}
-	unblock()
-	for range burst {
-		if r := <-answered; r == nil || r.Rcode != dns.RcodeSuccess {
-			t.Fatalf("burst query answered %v", r)
-		}
-	}
-	u := s.udp[0]
-	u.mu.Lock()
-	afterBurst := slices.Clone(u.idle)
-	u.mu.Unlock()
-	for i := range 20 {
-		ask(t, "udp", addr, full(fmt.Sprintf("q%d.example.test.", i)))
-	}
-	// The workers the 20 queries did not need are still waiting, where they
-	// were: at the bottom of the idle stack.
-	u.mu.Lock()
-	untouched := 0
-	for untouched < min(len(afterBurst), len(u.idle)) && u.idle[untouched] == afterBurst[untouched] {
-		untouched++
-	}
-	u.mu.Unlock()
-	if untouched < burst/2 {
-		t.Errorf("%d of the burst's %d workers left untouched by 20 queries in a row, want at least %d", untouched, burst, burst/2)
-	}
 }
 
 // FuzzUDPPacket drives the UDP packet path as a reader does. Whatever

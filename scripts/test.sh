@@ -51,6 +51,9 @@ go vet ./...
 echo "== go test -race"
 go test -race -count=1 $(go list ./... | grep -v /internal/realdns)
 
+echo "== proxy tests again, UDP served as on a wildcard address (pktinfo), on loopback"
+NXRAY_TEST_PKTINFO=1 go test -race -count=1 ./proxy
+
 echo "== against real DNS software (BIND 9, Unbound, dnsmasq, Knot Resolver): every scenario"
 go test -race -count=1 -v ./internal/realdns 2>&1 | grep -E '^\s*(--- |ok|FAIL|PASS|panic)|_test\.go:'
 

@@ -27,10 +27,13 @@ type Pool struct {
 
 // NewPool builds a pool; nothing is dialed until a query needs it.
 func NewPool(cfg Config) *Pool {
+	if cfg.Context == nil {
+		cfg.Context = context.Background()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Pool{cfg: cfg, ctx: ctx, cancel: cancel}
 	for _, u := range cfg.Upstreams {
-		p.ms = append(p.ms, newMember(u, cfg.Mismatched))
+		p.ms = append(p.ms, newMember(cfg.Context, u, cfg.Mismatched))
 	}
 	return p
 }
@@ -114,8 +117,80 @@ func (p *Pool) Exchange(ctx context.Context, deadline time.Time, q []byte) (Answ
 	if p.cfg.Strategy == "parallel" {
 		return p.race(ctx, deadline, order, q)
 	}
+	return p.sequence(ctx, deadline, order, q, nil)
+}
+
+// Go forwards q as Exchange does, without waiting: done is called with the
+// outcome on another goroutine. When the first upstream's transport is a
+// Sender (UDP) and the strategy is not parallel, the first try goes out
+// from the caller and no goroutine waits for it: an answer that is final
+// and needs no retry (the common case) is handed to done by the socket's
+// responder; anything else goes on on a goroutine of its own, the retries
+// settle makes and the next upstreams. q must not change until done is
+// called.
+func (p *Pool) Go(ctx context.Context, deadline time.Time, q []byte, done func(Answer, error)) {
+	order := p.order()
+	m := order[0]
+	snd, ok := m.first().(Sender)
+	if !ok || p.cfg.Strategy == "parallel" {
+		go func() { done(p.Exchange(ctx, deadline, q)) }()
+		return
+	}
+	start := time.Now()
+	end := p.end(start, deadline)
+	rest := func(r Reply, err error) {
+		// The retries get q to themselves: the first try's send may not
+		// have let go of it as far as the race detector knows.
+		q := bytes.Clone(q)
+		if err == nil {
+			r, err = m.settle(ctx, m.first(), q, end, r)
+		}
+		first := p.tried(ctx, m, start, deadline, q, r, err)
+		done(p.sequence(ctx, deadline, order[1:], q, &first))
+	}
+	err := snd.Send(q, end, func(b []byte, err error) {
+		var r Reply
+		if err == nil {
+			r, err = read(b, q)
+		}
+		if err == nil && !r.unsettled() && p.final(r) {
+			a := p.tried(ctx, m, start, deadline, q, r, nil)
+			done(a.Answer, nil)
+			return
+		}
+		go rest(r, err)
+	})
+	if err != nil {
+		go rest(Reply{}, err)
+	}
+}
+
+// outcome is one try's.
+type outcome struct {
+	Answer
+	err error
+}
+
+// sequence tries the upstreams of order in turn, after first, the outcome
+// of a try already made, if not nil.
+func (p *Pool) sequence(ctx context.Context, deadline time.Time, order []*member, q []byte, first *outcome) (Answer, error) {
 	var errs []error
 	var fallback Answer
+	// done takes a try's outcome and says whether it is the answer.
+	done := func(o outcome) bool {
+		switch {
+		case o.err != nil:
+			errs = append(errs, o.err)
+		case p.final(o.Reply):
+			return true
+		default:
+			fallback = o.Answer
+		}
+		return false
+	}
+	if first != nil && done(*first) {
+		return first.Answer, nil
+	}
 	for _, m := range order {
 		if err := ctx.Err(); err != nil || !time.Now().Before(deadline) {
 			if err == nil {
@@ -124,20 +199,10 @@ func (p *Pool) Exchange(ctx context.Context, deadline time.Time, q []byte) (Answ
 			errs = append(errs, &upstreamError{upstream: m.String(), err: err})
 			continue
 		}
-		a, err := p.try(ctx, m, q, deadline)
-		switch {
-		case err != nil:
-			errs = append(errs, err)
-		case p.final(a.Reply):
-			return a, nil
-		default:
-			fallback = a
+		if o := p.try(ctx, m, q, deadline); done(o) {
+			return o.Answer, nil
 		}
 	}
-	return p.outcome(fallback, errs)
-}
-
-func (p *Pool) outcome(fallback Answer, errs []error) (Answer, error) {
 	if fallback.OK() {
 		return fallback, nil
 	}
@@ -148,10 +213,6 @@ func (p *Pool) outcome(fallback Answer, errs []error) (Answer, error) {
 // others are cancelled and waited for, so no goroutine outlives the query.
 func (p *Pool) race(ctx context.Context, deadline time.Time, order []*member, q []byte) (Answer, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	type outcome struct {
-		a   Answer
-		err error
-	}
 	results := make(chan outcome, len(order)) // room for all: no sender blocks
 	var wg sync.WaitGroup
 	defer func() {
@@ -162,8 +223,7 @@ func (p *Pool) race(ctx context.Context, deadline time.Time, order []*member, q 
 		wg.Add(1)
 		go func(q []byte) {
 			defer wg.Done()
-			a, err := p.try(ctx, m, q, deadline)
-			results <- outcome{a, err}
+			results <- p.try(ctx, m, q, deadline)
 		}(bytes.Clone(q)) // each transport may set its own ID
 	}
 	var errs []error
@@ -173,24 +233,39 @@ func (p *Pool) race(ctx context.Context, deadline time.Time, order []*member, q 
 		switch {
 		case o.err != nil:
 			errs = append(errs, o.err)
-		case p.final(o.a.Reply):
-			return o.a, nil
+		case p.final(o.Reply):
+			return o.Answer, nil
 		default:
-			fallback = o.a
+			fallback = o.Answer
 		}
 	}
-	return p.outcome(fallback, errs)
+	if fallback.OK() {
+		return fallback, nil
+	}
+	return Answer{}, fmt.Errorf("%w: %w", ErrNoUpstream, errors.Join(errs...))
+}
+
+// end is when a try started at start ends: after the per-try timeout, or
+// at the query's deadline if that comes first.
+func (p *Pool) end(start, deadline time.Time) time.Time {
+	end := start.Add(p.cfg.Timeout)
+	if deadline.Before(end) {
+		return deadline
+	}
+	return end
 }
 
 // try asks one upstream until the per-try timeout or deadline, whichever
-// comes first, and keeps its health (health.go).
-func (p *Pool) try(ctx context.Context, m *member, q []byte, deadline time.Time) (Answer, error) {
+// comes first.
+func (p *Pool) try(ctx context.Context, m *member, q []byte, deadline time.Time) outcome {
 	start := time.Now()
-	end := start.Add(p.cfg.Timeout)
-	if deadline.Before(end) {
-		end = deadline
-	}
-	r, err := m.exchange(ctx, q, end)
+	r, err := m.exchange(ctx, q, p.end(start, deadline))
+	return p.tried(ctx, m, start, deadline, q, r, err)
+}
+
+// tried records a try at m, started at start, that gave r or err, and
+// keeps m's health (health.go).
+func (p *Pool) tried(ctx context.Context, m *member, start, deadline time.Time, q []byte, r Reply, err error) outcome {
 	if p.cfg.Recorder != nil {
 		rcode := 0
 		if err == nil {
@@ -205,10 +280,10 @@ func (p *Pool) try(ctx context.Context, m *member, q []byte, deadline time.Time)
 		if ctx.Err() == nil && !deadline.Before(start.Add(p.cfg.Timeout*9/10)) {
 			p.failed(m, q, err)
 		}
-		return Answer{}, &upstreamError{upstream: m.String(), err: err}
+		return outcome{err: &upstreamError{upstream: m.String(), err: err}}
 	}
 	m.answered()
-	return Answer{Reply: r, From: m.String()}, nil
+	return outcome{Answer: Answer{Reply: r, From: m.String()}}
 }
 
 // final says whether an answer goes to the client as it is, rather than

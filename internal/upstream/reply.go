@@ -44,6 +44,12 @@ func (r *Reply) Unpack() error {
 	return nil
 }
 
+// unsettled says whether settle may ask again: a truncated answer, or
+// FORMERR (to a query with EDNS, from a server that predates it).
+func (r Reply) unsettled() bool {
+	return r.Msg != nil && (r.Msg.Truncated || r.Msg.Rcode == dns.RcodeFormatError)
+}
+
 // read turns b, an answer to the packed query q, into a Reply.
 func read(b, q []byte) (Reply, error) {
 	if l, ok := dnscache.PlainAnswer(b, q); ok {

@@ -26,6 +26,13 @@ type Transport interface {
 	Close()
 }
 
+// A Sender is a Transport that can send a query without waiting for its
+// answer: done is called with the outcome, on another goroutine, unless
+// Send fails. q must not change until then.
+type Sender interface {
+	Send(q []byte, deadline time.Time, done func(b []byte, err error)) error
+}
+
 // Matches says whether b is an answer to the packed query q: its ID and
 // question, names compared without case. A server that could not read the
 // query may answer an error without the question (RFC 1035 4.1.1), with no

@@ -13,12 +13,15 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/nxray/nxray/internal/sockopt"
 )
 
 // udpTransport sends queries to one upstream on a few shared UDP sockets,
 // as dnsdist does: each socket's responder goroutine reads the answers and
 // hands each one to the query it answers, by ID and question, so that no
-// socket is dialed and no read is armed per query.
+// socket is dialed, no read is armed and no goroutine waits per query
+// (Send). Each query's deadline is a timer of its own.
 //
 // A socket takes sockUses queries, or sockPending at once, then a new one
 // (with a new random source port) takes over its slot; the old one closes
@@ -32,9 +35,11 @@ type udpTransport struct {
 	mismatched *atomic.Uint64
 	next       atomic.Uint32 // the slot the next query takes
 
-	mu     sync.Mutex // guards cur and closed
-	cur    []*udpSock // by slot; nil until a query needs one
-	closed bool
+	mu      sync.Mutex // guards cur, open and closed
+	cur     []*udpSock // by slot; nil until a query needs one
+	open    map[*udpSock]struct{}
+	closed  bool
+	aborted error
 }
 
 const (
@@ -42,18 +47,25 @@ const (
 	sockUses = 256
 	// sockPending is how many queries one socket carries at once.
 	sockPending = 64
-	// sockReadBuffer is the receive buffer asked for each socket; the
-	// system may cap it (net.core.rmem_max).
+	// sockReadBuffer is the receive buffer asked for each socket.
 	sockReadBuffer = 1 << 20
 )
 
+// errAborted ends the queries in flight when ctx, NewUDP's, ends.
+var errAborted = errors.New("interrupted: nxray is shutting down")
+
 // NewUDP returns the UDP transport to addr (IP:port); mismatched counts
-// the answers it drops.
-func NewUDP(addr string, mismatched *atomic.Uint64) Transport {
-	t := &udpTransport{addr: addr, mismatched: mismatched, cur: make([]*udpSock, runtime.GOMAXPROCS(0))}
+// the answers it drops. When ctx ends, every query in flight ends at once
+// and no other starts.
+func NewUDP(ctx context.Context, addr string, mismatched *atomic.Uint64) *udpTransport {
+	t := &udpTransport{addr: addr, mismatched: mismatched, cur: make([]*udpSock, runtime.GOMAXPROCS(0)),
+		open: map[*udpSock]struct{}{}}
 	if ap, err := netip.ParseAddrPort(addr); err == nil {
 		t.to = net.UDPAddrFromAddrPort(ap)
 	}
+	// Left registered after Close: the queries a closed transport still
+	// carries (after a reload) must end at shutdown too.
+	context.AfterFunc(ctx, t.abort)
 	return t
 }
 
@@ -71,10 +83,58 @@ type udpSock struct {
 	err     error // the responder has stopped on it
 }
 
-// waiter is one query waiting on a socket for its answer.
+// waiter is one query waiting on a socket for its answer; whoever takes it
+// off the socket (take) calls done, once.
 type waiter struct {
-	q    []byte
-	done chan result // buffered: the responder never blocks on it
+	s     *udpSock
+	id    uint16
+	q     []byte
+	timer *time.Timer
+	done  func(b []byte, err error)
+}
+
+// Send sends the packed query q and calls done with the first answer that
+// matches it (the answer is done's to keep), or an error at deadline, on
+// the socket's responder or the timer's goroutine, never before Send
+// returns unless Send fails; then done is not called. q, whose ID Send may
+// change, must not change until done is called.
+func (t *udpTransport) Send(q []byte, deadline time.Time, done func(b []byte, err error)) error {
+	_, err := t.send(q, deadline, done)
+	return err
+}
+
+func (t *udpTransport) send(q []byte, deadline time.Time, done func(b []byte, err error)) (*waiter, error) {
+	w := &waiter{q: q, done: done}
+	s, err := t.register(w, deadline)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.conn.Write(q); err != nil {
+		if s.take(w, false) {
+			return nil, err
+		}
+		// Failed or answered meanwhile: done has its outcome.
+	}
+	return w, nil
+}
+
+// Exchange sends q and waits for its answer, until deadline or ctx ends.
+func (t *udpTransport) Exchange(ctx context.Context, q []byte, deadline time.Time) ([]byte, error) {
+	ch := make(chan result, 1)
+	w, err := t.send(q, deadline, func(b []byte, err error) { ch <- result{b, err} })
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case r := <-ch:
+		return r.b, r.err
+	case <-ctx.Done():
+		if w.s.take(w, true) {
+			return nil, ctx.Err()
+		}
+		r := <-ch // answered as it gave up
+		return r.b, r.err
+	}
 }
 
 type result struct {
@@ -82,47 +142,10 @@ type result struct {
 	err error
 }
 
-var waiters = sync.Pool{New: func() any { return &waiter{done: make(chan result, 1)} }}
-
-var timers = sync.Pool{New: func() any { t := time.NewTimer(time.Hour); t.Stop(); return t }}
-
-func (t *udpTransport) Exchange(ctx context.Context, q []byte, deadline time.Time) ([]byte, error) {
-	w := waiters.Get().(*waiter)
-	w.q = q
-	s, err := t.register(w)
-	if err != nil {
-		w.q = nil
-		waiters.Put(w)
-		return nil, err
-	}
-	id := binary.BigEndian.Uint16(q)
-	if _, err := s.conn.Write(q); err != nil {
-		return s.giveUp(w, id, err, false)
-	}
-	timer := timers.Get().(*time.Timer)
-	timer.Reset(time.Until(deadline))
-	var r result
-	var gaveUp error
-	select {
-	case r = <-w.done:
-	case <-timer.C:
-		gaveUp = timeoutError(s.conn)
-	case <-ctx.Done():
-		gaveUp = ctx.Err()
-	}
-	timer.Stop()
-	timers.Put(timer)
-	if gaveUp != nil {
-		return s.giveUp(w, id, gaveUp, true)
-	}
-	w.q = nil
-	waiters.Put(w)
-	return r.b, r.err
-}
-
 // register puts w on the current socket of the next slot under an ID no
-// other query on it has, which it writes into w.q.
-func (t *udpTransport) register(w *waiter) (*udpSock, error) {
+// other query on it has, which it writes into w.q, and arms its timer for
+// deadline.
+func (t *udpTransport) register(w *waiter, deadline time.Time) (*udpSock, error) {
 	slot := int(t.next.Add(1)) % len(t.cur)
 	for range 3 {
 		s, err := t.socket(slot)
@@ -140,6 +163,14 @@ func (t *udpTransport) register(w *waiter) (*udpSock, error) {
 			id = randomID()
 		}
 		binary.BigEndian.PutUint16(w.q, id)
+		w.s, w.id = s, id
+		// Armed under s.mu, before the query is sent: whoever takes w off
+		// s finds its timer set, and stops it.
+		w.timer = time.AfterFunc(time.Until(deadline), func() {
+			if s.take(w, true) {
+				w.done(nil, timeoutError(s.conn))
+			}
+		})
 		s.waiting[id] = w
 		s.uses++
 		if s.uses >= sockUses || len(s.waiting) >= sockPending {
@@ -161,36 +192,36 @@ func (s *udpSock) retire() {
 	s.t.mu.Unlock()
 }
 
-// giveUp takes w off s after err: its answer will not come, or no longer
-// matters. If the responder handed it an answer meanwhile, that is
-// returned. late notes that an answer may still come.
-func (s *udpSock) giveUp(w *waiter, id uint16, err error, late bool) ([]byte, error) {
+// take takes w off s and says whether it was there: whoever takes it calls
+// its done. late notes that its answer may still come. A retired socket
+// with nothing left waiting is closed.
+func (s *udpSock) take(w *waiter, late bool) bool {
 	s.mu.Lock()
-	mine := s.waiting[id] == w
+	mine := s.waiting[w.id] == w
 	if mine {
-		delete(s.waiting, id)
+		delete(s.waiting, w.id)
 		if late {
-			s.late[id] = true
+			s.late[w.id] = true
 		}
 	}
 	idle := s.retired && len(s.waiting) == 0
 	s.mu.Unlock()
+	if mine {
+		w.timer.Stop()
+	}
 	if idle {
-		s.conn.Close() // the responder leaves
+		s.close()
 	}
-	r := result{err: err}
-	if !mine {
-		r = <-w.done
-	}
-	w.q = nil
-	waiters.Put(w)
-	return r.b, r.err
+	return mine
 }
 
 // socket returns slot's current socket, dialing one if there is none.
 func (t *udpTransport) socket(slot int) (*udpSock, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.aborted != nil {
+		return nil, t.aborted
+	}
 	if t.closed {
 		return nil, errClosed
 	}
@@ -208,11 +239,20 @@ func (t *udpTransport) socket(slot int) (*udpSock, error) {
 		return nil, err
 	}
 	conn := c.(*net.UDPConn)
-	conn.SetReadBuffer(sockReadBuffer) // best effort
+	sockopt.ReadBuffer(conn, sockReadBuffer) // best effort
 	s := &udpSock{t: t, slot: slot, conn: conn, waiting: make(map[uint16]*waiter, sockPending), late: make(map[uint16]bool)}
 	t.cur[slot] = s
+	t.open[s] = struct{}{}
 	go s.respond()
 	return s, nil
+}
+
+// close closes s's socket: its responder leaves.
+func (s *udpSock) close() {
+	s.t.mu.Lock()
+	delete(s.t.open, s)
+	s.t.mu.Unlock()
+	s.conn.Close()
 }
 
 // Close retires every socket: queries waiting finish.
@@ -231,8 +271,23 @@ func (t *udpTransport) Close() {
 		idle := len(s.waiting) == 0
 		s.mu.Unlock()
 		if idle {
-			s.conn.Close()
+			s.close()
 		}
+	}
+}
+
+// abort ends every query in flight and fails those that follow: nxray is
+// shutting down, and its drain deadline has passed.
+func (t *udpTransport) abort() {
+	t.mu.Lock()
+	t.aborted = errAborted
+	open := make([]*udpSock, 0, len(t.open))
+	for s := range t.open {
+		open = append(open, s)
+	}
+	t.mu.Unlock()
+	for _, s := range open {
+		s.conn.SetReadDeadline(time.Unix(1, 0)) // its responder fails every query
 	}
 }
 
@@ -264,9 +319,10 @@ func (s *udpSock) respond() {
 		delete(s.waiting, id)
 		idle := s.retired && len(s.waiting) == 0
 		s.mu.Unlock()
-		w.done <- result{b: bytes.Clone(buf[:n])}
+		w.timer.Stop()
+		w.done(bytes.Clone(buf[:n]), nil)
 		if idle {
-			s.conn.Close()
+			s.close()
 			return
 		}
 	}
@@ -277,6 +333,11 @@ func (s *udpSock) fail(err error) {
 	if errors.Is(err, net.ErrClosed) {
 		err = errClosed
 	}
+	s.t.mu.Lock()
+	if s.t.aborted != nil {
+		err = s.t.aborted
+	}
+	s.t.mu.Unlock()
 	s.mu.Lock()
 	s.err = err
 	if !s.retired {
@@ -285,9 +346,10 @@ func (s *udpSock) fail(err error) {
 	waiting := s.waiting
 	s.waiting = map[uint16]*waiter{}
 	s.mu.Unlock()
-	s.conn.Close()
+	s.close()
 	for _, w := range waiting {
-		w.done <- result{err: err}
+		w.timer.Stop()
+		w.done(nil, err)
 	}
 }
 

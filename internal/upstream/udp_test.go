@@ -20,7 +20,7 @@ import (
 // oneSlot is a UDP transport to addr with a single slot, so that the
 // sockets it uses follow one another.
 func oneSlot(addr string, mismatched *atomic.Uint64) *udpTransport {
-	t := NewUDP(addr, mismatched).(*udpTransport)
+	t := NewUDP(context.Background(), addr, mismatched)
 	t.cur = make([]*udpSock, 1)
 	return t
 }
@@ -267,7 +267,7 @@ func TestCancelEndsEveryExchange(t *testing.T) {
 		case <-busy:
 		default:
 		}
-		tr := NewUDP(pc.LocalAddr().String(), new(atomic.Uint64)).(*udpTransport)
+		tr := NewUDP(context.Background(), pc.LocalAddr().String(), new(atomic.Uint64))
 		ctx, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
 		for range 32 {

@@ -62,6 +62,9 @@ type Config struct {
 	Mismatched *atomic.Uint64
 	// Recorder may be nil.
 	Recorder Recorder
+	// Context ends every query in flight at once when it ends: the
+	// server's, at shutdown. Nil means context.Background().
+	Context context.Context
 }
 
 // member is an Upstream in a pool: its transports and its health.
@@ -79,10 +82,10 @@ type member struct {
 	lastFail string     // the question of the last failure counted
 }
 
-func newMember(u Upstream, mismatched *atomic.Uint64) *member {
+func newMember(ctx context.Context, u Upstream, mismatched *atomic.Uint64) *member {
 	m := &member{Upstream: u, tcp: NewTCP(u.Addr, mismatched)}
 	if u.Net != "tcp" {
-		m.udp = NewUDP(u.Addr, mismatched)
+		m.udp = NewUDP(ctx, u.Addr, mismatched)
 	}
 	return m
 }
