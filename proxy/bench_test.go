@@ -19,7 +19,7 @@ func BenchmarkCacheHit(b *testing.B) {
 }
 
 // benchServeHit measures s answering an A query for name (EDNS0, 1232)
-// from the cache on the full path, and checks that up was asked only to
+// from the cache, unpacked (ServeDNS), and checks that up was asked only to
 // warm it.
 func benchServeHit(b *testing.B, s *Server, up *dnstest.Server, name string) {
 	req := question(name, dns.TypeA)

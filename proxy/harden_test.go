@@ -52,8 +52,8 @@ func udpRaw(t *testing.T, addr string, m *dns.Msg) (query, answer []byte) {
 }
 
 // A query offering a 65535-byte buffer for a 60 KB answer gets at most
-// max_udp_size bytes over UDP, truncated, on every path: the miss, the fast
-// path's hit, and the full path's hit. Over TCP it gets the whole answer.
+// max_udp_size bytes over UDP, truncated, from an upstream or the cache,
+// with the query log on or off. Over TCP it gets the whole answer.
 // Without the cap a 49-byte query drew the whole 60 KB at whatever address
 // it claimed to come from.
 func TestUDPAnswersAreCappedAgainstAmplification(t *testing.T) {
@@ -62,8 +62,8 @@ func TestUDPAnswersAreCappedAgainstAmplification(t *testing.T) {
 		name string
 		mod  func(*Config)
 	}{
-		{"the fast path", nil},
-		{"the full path", func(c *Config) { c.LogQueries = true }}, // logged queries take the full path
+		{"plain queries", nil},
+		{"with the query log", func(c *Config) { c.LogQueries = true }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, addr := startProxy(t, tt.mod, up.Addr)

@@ -15,7 +15,7 @@ import (
 )
 
 // udpPair is a proxy-side socket and a client socket on loopback, to drive
-// the fast path without a running listener.
+// the request path as a UDP reader does, without a running listener.
 type udpPair struct {
 	proxy, client *net.UDPConn
 	from          netip.AddrPort // the client's address, as the proxy sees it

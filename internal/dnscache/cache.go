@@ -53,7 +53,7 @@ func KeyOf(req *dns.Msg, opt *dns.OPT) Key {
 }
 
 // KeyFlags are the query bits an answer depends on, as the cache key holds
-// them; the fast path reads them from the packet.
+// them; ParseQuery reads them from the packet.
 func KeyFlags(cd, rd, edns, do bool) uint8 {
 	var f uint8
 	if cd {
