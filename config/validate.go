@@ -19,46 +19,70 @@ import (
 // Validate checks every key and fills c.Parsed. The error names each bad key
 // and its value; several problems are joined.
 func (c *Config) Validate() error {
-	var errs []error
-	bad := func(key string, value any, why string) {
-		errs = append(errs, fmt.Errorf("%w: %s: %q: %s", ErrInvalid, key, fmt.Sprint(value), why))
-	}
+	var p problems
+	c.validateResolvers(&p)
+	c.validateForwarding(&p)
+	c.validateLimits(&p)
+	c.validateCache(&p)
+	c.validateDiagnosis(&p)
+	c.validateHTTP(&p)
+	c.validateAnnotate(&p)
+	c.validateLog(&p)
+	return errors.Join(p...)
+}
 
-	listen, err := parseListen(c.Listen)
+// problems collects what Validate finds, in the order it finds it.
+type problems []error
+
+// add records err, if there is one.
+func (p *problems) add(err error) {
 	if err != nil {
-		errs = append(errs, err)
+		*p = append(*p, err)
 	}
+}
+
+// bad records a key with a bad value, and why it is bad.
+func (p *problems) bad(key string, value any, why string) {
+	*p = append(*p, fmt.Errorf("%w: %s: %q: %s", ErrInvalid, key, fmt.Sprint(value), why))
+}
+
+// validateResolvers checks the listen addresses and the servers nxray
+// asks: upstreams (none of them nxray itself), alternates, root hints and
+// trust anchors.
+func (c *Config) validateResolvers(p *problems) {
+	listen, err := parseListen(c.Listen)
+	p.add(err)
 	if len(c.Listen) == 0 {
-		bad("listen", "", "at least one address is needed")
+		p.bad("listen", "", "at least one address is needed")
 	}
 	c.Parsed.Upstreams, err = c.parseUpstreams("upstreams", c.Upstreams)
-	if err != nil {
-		errs = append(errs, err)
-	}
+	p.add(err)
 	if len(c.Upstreams) == 0 {
-		bad("upstreams", "", "at least one upstream is needed")
+		p.bad("upstreams", "", "at least one upstream is needed")
 	}
-	errs = append(errs, checkLoops(listen, c.Parsed.Upstreams)...)
+	*p = append(*p, checkLoops(listen, c.Parsed.Upstreams)...)
 	c.Parsed.Alternates, err = c.parseUpstreams("alternates", c.Alternates)
-	if err != nil {
-		errs = append(errs, err)
-	}
+	p.add(err)
 
 	if c.Parsed.RootHints, err = parseRootHints(c.RootHints); err != nil {
-		bad("root_hints", c.RootHints, err.Error())
+		p.bad("root_hints", c.RootHints, err.Error())
 	}
 	if c.Parsed.TrustAnchors, err = parseTrustAnchors(c.TrustAnchors); err != nil {
-		bad("trust_anchors", c.TrustAnchors, err.Error())
+		p.bad("trust_anchors", c.TrustAnchors, err.Error())
 	}
+}
 
+// validateForwarding checks how queries go upstream: the strategy, the
+// timeouts, and the rcodes that fail over to the next upstream.
+func (c *Config) validateForwarding(p *problems) {
 	switch c.Strategy {
 	case "failover", "parallel", "random":
 	default:
-		bad("strategy", c.Strategy, "want failover, parallel or random")
+		p.bad("strategy", c.Strategy, "want failover, parallel or random")
 	}
 	positive := func(key string, d time.Duration) {
 		if d <= 0 {
-			bad(key, d, "must be above zero")
+			p.bad(key, d, "must be above zero")
 		}
 	}
 	positive("timeout", c.Timeout)
@@ -67,101 +91,125 @@ func (c *Config) Validate() error {
 	positive("shutdown_timeout", c.Shutdown)
 	positive("tcp.idle_timeout", c.TCP.IdleTimeout)
 	if c.Deadline > 0 && c.Deadline < c.Timeout {
-		bad("deadline", c.Deadline, "must be at least timeout ("+c.Timeout.String()+")")
+		p.bad("deadline", c.Deadline, "must be at least timeout ("+c.Timeout.String()+")")
 	}
 	c.Parsed.FailoverRcodes = nil
 	for _, name := range c.FailoverRcodes {
 		rc, ok := dns.StringToRcode[strings.ToUpper(name)]
 		if !ok {
-			bad("failover_rcodes", name, "not an rcode name such as SERVFAIL or REFUSED")
+			p.bad("failover_rcodes", name, "not an rcode name such as SERVFAIL or REFUSED")
 			continue
 		}
 		c.Parsed.FailoverRcodes = append(c.Parsed.FailoverRcodes, rc)
 	}
+}
+
+// validateLimits checks the bounds on clients: queries in flight, TCP
+// connections, the UDP answer size, and the networks that may ask.
+func (c *Config) validateLimits(p *problems) {
 	if c.MaxInflight <= 0 {
-		bad("max_inflight", c.MaxInflight, "must be above zero")
+		p.bad("max_inflight", c.MaxInflight, "must be above zero")
 	}
 	if c.TCP.MaxConnections <= 0 {
-		bad("tcp.max_connections", c.TCP.MaxConnections, "must be above zero")
+		p.bad("tcp.max_connections", c.TCP.MaxConnections, "must be above zero")
 	}
 	if c.TCP.MaxPerClient <= 0 {
-		bad("tcp.max_per_client", c.TCP.MaxPerClient, "must be above zero")
+		p.bad("tcp.max_per_client", c.TCP.MaxPerClient, "must be above zero")
 	}
 	if c.MaxUDPSize < dns.MinMsgSize || c.MaxUDPSize > dns.MaxMsgSize {
-		bad("max_udp_size", c.MaxUDPSize, fmt.Sprintf("must be from %d to %d bytes (1232 avoids IP fragmentation)", dns.MinMsgSize, dns.MaxMsgSize))
+		p.bad("max_udp_size", c.MaxUDPSize, fmt.Sprintf("must be from %d to %d bytes (1232 avoids IP fragmentation)", dns.MinMsgSize, dns.MaxMsgSize))
 	}
-	c.Parsed.ACL = nil
-	for _, s := range c.ACL {
-		p, err := parsePrefix(s)
-		if err != nil {
-			bad("acl", s, "not a network such as 192.168.0.0/16 or an IP")
-			continue
-		}
-		c.Parsed.ACL = append(c.Parsed.ACL, p)
-	}
+	c.Parsed.ACL = parsePrefixes(p, "acl", c.ACL, "192.168.0.0/16")
+}
 
+// validateCache checks the cache sizes and TTL bounds.
+func (c *Config) validateCache(p *problems) {
 	if c.Cache.Size < 0 {
-		bad("cache.size", c.Cache.Size, "must be zero (no cache) or more")
+		p.bad("cache.size", c.Cache.Size, "must be zero (no cache) or more")
 	}
 	if c.Cache.NegativeSize < 1 && c.Cache.Size > 0 {
-		bad("cache.negative_size", c.Cache.NegativeSize, "must be 1 or more (cache.negative_max_ttl: 0s keeps no negative answers)")
+		p.bad("cache.negative_size", c.Cache.NegativeSize, "must be 1 or more (cache.negative_max_ttl: 0s keeps no negative answers)")
 	}
 	for key, d := range map[string]time.Duration{"cache.min_ttl": c.Cache.MinTTL,
 		"cache.max_ttl": c.Cache.MaxTTL, "cache.negative_max_ttl": c.Cache.NegativeMaxTTL,
 		"cache.servfail_ttl": c.Cache.ServfailTTL} {
 		if d < 0 {
-			bad(key, d, "must not be negative")
+			p.bad(key, d, "must not be negative")
 		}
 	}
 	if c.Cache.MaxTTL < c.Cache.MinTTL {
-		bad("cache.max_ttl", c.Cache.MaxTTL, "must be at least cache.min_ttl ("+c.Cache.MinTTL.String()+")")
+		p.bad("cache.max_ttl", c.Cache.MaxTTL, "must be at least cache.min_ttl ("+c.Cache.MinTTL.String()+")")
 	}
-	c.Diagnosis.validate(bad)
-	c.Parsed.DenyNetworks = nil
-	for _, s := range c.Diagnosis.DenyNetworks {
-		p, err := parsePrefix(s)
-		if err != nil {
-			bad("diagnosis.deny_networks", s, "not a network such as 169.254.0.0/16 or an IP")
-			continue
-		}
-		c.Parsed.DenyNetworks = append(c.Parsed.DenyNetworks, p)
-	}
+}
+
+// validateDiagnosis checks the diagnosis sizes, the networks it never
+// probes, and the port it asks authoritative servers on.
+func (c *Config) validateDiagnosis(p *problems) {
+	c.Diagnosis.validate(p.bad)
+	c.Parsed.DenyNetworks = parsePrefixes(p, "diagnosis.deny_networks", c.Diagnosis.DenyNetworks, "169.254.0.0/16")
 	if c.AuthPort < 1 || c.AuthPort > 65535 {
-		bad("auth_port", c.AuthPort, "must be a port from 1 to 65535")
+		p.bad("auth_port", c.AuthPort, "must be a port from 1 to 65535")
 	}
+}
+
+// validateHTTP checks the status page's address, its token, and the Host
+// names it answers to.
+func (c *Config) validateHTTP(p *problems) {
 	if c.HTTP != "" {
 		if ap, err := netip.ParseAddrPort(c.HTTP); err != nil {
-			bad("http", c.HTTP, "want IP:port, or empty to disable")
+			p.bad("http", c.HTTP, "want IP:port, or empty to disable")
 		} else if !ap.Addr().IsLoopback() && c.HTTPToken == "" {
-			bad("http_token", "", "required when http ("+c.HTTP+") is not a loopback address: the status page would be open to the network")
+			p.bad("http_token", "", "required when http ("+c.HTTP+") is not a loopback address: the status page would be open to the network")
 		}
 	}
 	for _, h := range c.HTTPHosts {
 		if !validHost(h) {
-			bad("http_hosts", h, "want a host name or address as a browser sends it in Host, as in nxray.lab or nxray.lab:8053")
+			p.bad("http_hosts", h, "want a host name or address as a browser sends it in Host, as in nxray.lab or nxray.lab:8053")
 		}
 	}
+}
+
+// validateAnnotate checks the annotate mode and fills c.Parsed.AnnotateWait.
+func (c *Config) validateAnnotate(p *problems) {
 	c.Parsed.AnnotateWait = 0
 	switch {
 	case c.Annotate == "off", c.Annotate == "cached":
 	case strings.HasPrefix(c.Annotate, "wait:"):
 		d, err := time.ParseDuration(strings.TrimPrefix(c.Annotate, "wait:"))
 		if err != nil || d <= 0 || d > 5*time.Second {
-			bad("annotate", c.Annotate, "wait takes a duration above 0 and at most 5s, as in wait:300ms")
+			p.bad("annotate", c.Annotate, "wait takes a duration above 0 and at most 5s, as in wait:300ms")
 		}
 		c.Parsed.AnnotateWait = d
 	default:
-		bad("annotate", c.Annotate, "want off, cached or wait:DURATION")
+		p.bad("annotate", c.Annotate, "want off, cached or wait:DURATION")
 	}
+}
+
+// validateLog checks the log format and level.
+func (c *Config) validateLog(p *problems) {
 	switch c.Log.Format {
 	case "text", "json":
 	default:
-		bad("log.format", c.Log.Format, "want text or json")
+		p.bad("log.format", c.Log.Format, "want text or json")
 	}
 	if _, err := ParseLevel(c.Log.Level); err != nil {
-		bad("log.level", c.Log.Level, "want debug, info, warn or error")
+		p.bad("log.level", c.Log.Level, "want debug, info, warn or error")
 	}
-	return errors.Join(errs...)
+}
+
+// parsePrefixes parses key's list of networks; example is a network to
+// show in the message for an entry that is not one.
+func parsePrefixes(p *problems, key string, list []string, example string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range list {
+		pfx, err := parsePrefix(s)
+		if err != nil {
+			p.bad(key, s, "not a network such as "+example+" or an IP")
+			continue
+		}
+		out = append(out, pfx)
+	}
+	return out
 }
 
 // validHost says whether h is a host as it comes in an HTTP Host header:

@@ -106,34 +106,17 @@ func (a *asker) ask(ctx context.Context, role, server, name string, qtype uint16
 		return nil, ans
 	}
 	if ctx.Err() != nil || !a.take() {
-		a.skipped()
-		ans.NotAsked, ans.Err = true, errNotAsked.Error()
-		return nil, ans
+		return a.unasked(ans)
 	}
 	q := new(dns.Msg).SetQuestion(dns.Fqdn(name), qtype)
 	q.RecursionDesired, q.CheckingDisabled = fl.rd, fl.cd
 	q.SetEdns0(1232, fl.do)
 	start := time.Now()
 	m, err := a.exchange(ctx, "udp", server, q)
-	if err == nil && m.Truncated && !a.take() {
-		// No probe left for TCP: the truncated answer is what was seen,
-		// and TCP was not tried, so it did not fail.
-		a.skipped()
-		ans.Truncated = true
-		ev.Error = "truncated; TCP not asked"
-	} else if err == nil && m.Truncated {
-		ans.Truncated = true
-		tm, terr := a.exchange(ctx, "tcp", server, q)
-		if terr != nil && ctx.Err() != nil {
-			a.skipped() // given up by the diagnosis, not refused by the server
-			ans.NotAsked, ans.Err = true, errNotAsked.Error()
-			return nil, ans
-		}
-		if terr != nil {
-			ans.TCPFailed = true
-			ev.Error = "truncated; TCP: " + short(terr)
-		} else {
-			m = tm
+	if err == nil && m.Truncated {
+		var heard bool
+		if m, heard = a.overTCP(ctx, server, q, m, &ans, &ev); !heard {
+			return a.unasked(ans)
 		}
 	}
 	ev.RTTms = float64(time.Since(start).Microseconds()) / 1000
@@ -142,9 +125,7 @@ func (a *asker) ask(ctx context.Context, role, server, name string, qtype uint16
 		// answered first), not by the server: it was not heard out. No
 		// route from this host (IPv6 glue on a host without IPv6) says
 		// nothing of the server either.
-		a.skipped()
-		ans.NotAsked, ans.Err = true, errNotAsked.Error()
-		return nil, ans
+		return a.unasked(ans)
 	}
 	defer func() { a.record(ev) }()
 	if err != nil {
@@ -156,6 +137,38 @@ func (a *asker) ask(ctx context.Context, role, server, name string, qtype uint16
 	ans.SOA = soaOf(m)
 	ev.Rcode, ev.AA, ev.Answers, ev.EDE = dns.RcodeToString[m.Rcode], m.Authoritative, len(m.Answer), ans.EDE
 	return m, ans
+}
+
+// overTCP asks q again over TCP after the truncated UDP answer m, and notes
+// in ans and ev what came of it. It returns the answer to keep, and false
+// when the diagnosis gave up on the probe before TCP answered.
+func (a *asker) overTCP(ctx context.Context, server string, q, m *dns.Msg, ans *Answer, ev *Evidence) (*dns.Msg, bool) {
+	ans.Truncated = true
+	if !a.take() {
+		// No probe left for TCP: the truncated answer is what was seen,
+		// and TCP was not tried, so it did not fail.
+		a.skipped()
+		ev.Error = "truncated; TCP not asked"
+		return m, true
+	}
+	tm, err := a.exchange(ctx, "tcp", server, q)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return nil, false // given up by the diagnosis, not refused by the server
+	case err != nil:
+		ans.TCPFailed = true
+		ev.Error = "truncated; TCP: " + short(err)
+		return m, true
+	}
+	return tm, true
+}
+
+// unasked counts a probe not sent, or given up on before it was heard out,
+// and returns ans marked so.
+func (a *asker) unasked(ans Answer) (*dns.Msg, Answer) {
+	a.skipped()
+	ans.NotAsked, ans.Err = true, errNotAsked.Error()
+	return nil, ans
 }
 
 // exchange sends q and waits for the answer until the probe's timeout or

@@ -130,18 +130,7 @@ func authoritative(f *Findings) (Result, bool) {
 	zone := zoneOr(f)
 	denied, unusable := f.denied()
 	if len(good)+len(lame)+len(dead) == 0 {
-		if len(denied) > 0 {
-			return notProbed(f, denied, unusable), true
-		}
-		if len(f.Unresolved) == 0 || f.Zone == "" {
-			return Result{}, false
-		}
-		return Result{Cause: AuthoritativeUnreachable,
-			Summary: fmt.Sprintf("The name servers of %s (%s) do not resolve to any address, so no resolver can reach them "+
-				"for %s.", zone, list(f.Unresolved), f.target()),
-			Advice: fmt.Sprintf("Give those names A/AAAA records (and glue at the parent when they are inside %s), or change the "+
-				"NS records of %s at the parent (the registrar) to servers that exist.", zone, zone),
-		}, true
+		return noneAsked(f, denied, unusable)
 	}
 	switch {
 	case len(good) == 0 && len(lame) == 0:
@@ -176,24 +165,49 @@ func authoritative(f *Findings) (Result, bool) {
 				servers(dead), zone),
 		}, true
 	case len(f.Unresolved) > 0 || len(unusable) > 0:
-		// A server at an address no resolver can reach is as good as one
-		// with no address at all.
-		var what []string
-		if len(f.Unresolved) > 0 {
-			what = append(what, fmt.Sprintf("name servers that do not resolve to any address (%s)", list(f.Unresolved)))
-		}
-		if len(unusable) > 0 {
-			what = append(what, fmt.Sprintf("name servers at addresses no resolver can reach over the network (%s)", kinds(unusable)))
-		}
-		bad := append(append([]string(nil), f.Unresolved...), hostNames(unusable)...)
-		return Result{Cause: LameDelegation,
-			Summary: fmt.Sprintf("%s lists %s beside %s, which answer.", zone, strings.Join(what, " and "), servers(good)) +
-				partial(f),
-			Advice: fmt.Sprintf("Remove %s from the NS records of %s (at the parent and in the zone), or give them addresses "+
-				"resolvers can reach.", list(dedupe(bad)), zone),
-		}, true
+		return unreachableBeside(f, good, unusable), true
 	}
 	return Result{}, false
+}
+
+// noneAsked explains a zone whose servers nxray heard none of: it would not
+// probe them (notProbed), or their names have no address.
+func noneAsked(f *Findings, denied, unusable []Answer) (Result, bool) {
+	if len(denied) > 0 {
+		return notProbed(f, denied, unusable), true
+	}
+	if len(f.Unresolved) == 0 || f.Zone == "" {
+		return Result{}, false
+	}
+	zone := zoneOr(f)
+	return Result{Cause: AuthoritativeUnreachable,
+		Summary: fmt.Sprintf("The name servers of %s (%s) do not resolve to any address, so no resolver can reach them "+
+			"for %s.", zone, list(f.Unresolved), f.target()),
+		Advice: fmt.Sprintf("Give those names A/AAAA records (and glue at the parent when they are inside %s), or change the "+
+			"NS records of %s at the parent (the registrar) to servers that exist.", zone, zone),
+	}, true
+}
+
+// unreachableBeside explains a zone whose NS set lists, beside the good
+// servers, names with no address or servers at addresses no resolver can
+// reach over the network: a server there is as good as one with no address
+// at all.
+func unreachableBeside(f *Findings, good, unusable []Answer) Result {
+	var what []string
+	if len(f.Unresolved) > 0 {
+		what = append(what, fmt.Sprintf("name servers that do not resolve to any address (%s)", list(f.Unresolved)))
+	}
+	if len(unusable) > 0 {
+		what = append(what, fmt.Sprintf("name servers at addresses no resolver can reach over the network (%s)", kinds(unusable)))
+	}
+	bad := append(append([]string(nil), f.Unresolved...), hostNames(unusable)...)
+	zone := zoneOr(f)
+	return Result{Cause: LameDelegation,
+		Summary: fmt.Sprintf("%s lists %s beside %s, which answer.", zone, strings.Join(what, " and "), servers(good)) +
+			partial(f),
+		Advice: fmt.Sprintf("Remove %s from the NS records of %s (at the parent and in the zone), or give them addresses "+
+			"resolvers can reach.", list(dedupe(bad)), zone),
+	}
 }
 
 // notProbed explains a zone none of whose servers was asked because nxray

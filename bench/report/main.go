@@ -31,12 +31,7 @@ func run(args []string, w io.Writer) error {
 		if err := need(1); err != nil {
 			return err
 		}
-		d, err := dnsperfFile(args[0])
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintln(w, oneRun(cmd, d))
-		return err
+		return printRun(w, cmd, args[0])
 	case "alt":
 		if err := need(3); err != nil {
 			return err
@@ -46,46 +41,81 @@ func run(args []string, w io.Writer) error {
 		if err := need(2); err != nil {
 			return err
 		}
-		res, err := resultsFile(args[1])
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintln(w, res.alt.summary(args[0]))
-		return err
+		return altsum(w, args[0], args[1])
 	case "share":
 		if err := need(4); err != nil {
 			return err
 		}
-		_, err := fmt.Fprintf(w, "%.0f\n", 100*(num(args[1])-num(args[0]))/(num(args[3])-num(args[2])))
-		return err
+		return share(w, args)
 	case "gencpu":
 		if err := need(1); err != nil {
 			return err
 		}
-		b, err := os.ReadFile(args[0])
-		if err != nil {
-			return err
-		}
-		f := pad(strings.Fields(string(b)), 3)
-		_, err = fmt.Fprintf(w, "%.0f\n", 100*(num(f[1])+num(f[2]))/(num(f[0])+1e-9))
-		return err
+		return gencpu(w, args[0])
 	case "rss", "hwm", "cpusecs":
 		if err := need(1); err != nil {
 			return err
 		}
-		v := map[string]func() string{
-			"rss":     func() string { return memMiB(args[0], "VmRSS") },
-			"hwm":     func() string { return memMiB(args[0], "VmHWM") },
-			"cpusecs": func() string { return cpuSeconds(args[0]) },
-		}[cmd]()
-		_, err := fmt.Fprintln(w, v)
-		return err
+		return fromProc(w, cmd, args[0])
 	case "tables":
 		return tables(w, args)
 	case "rig":
 		return rigTables(w, args)
 	}
 	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// printRun prints the line of the dnsperf, lat, kill or rcodes command
+// for the dnsperf output at path.
+func printRun(w io.Writer, cmd, path string) error {
+	d, err := dnsperfFile(path)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, oneRun(cmd, d))
+	return err
+}
+
+// altsum prints the summary of server's alternation rounds in the results
+// file at path.
+func altsum(w io.Writer, server, path string) error {
+	res, err := resultsFile(path)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, res.alt.summary(server))
+	return err
+}
+
+// share prints 100 * (B - A) / (END - START), rounded, of its arguments
+// A B START END: CPU seconds used over a wall-clock span, as % of one CPU.
+func share(w io.Writer, args []string) error {
+	_, err := fmt.Fprintf(w, "%.0f\n", 100*(num(args[1])-num(args[0]))/(num(args[3])-num(args[2])))
+	return err
+}
+
+// gencpu prints the CPU time in the file at path, bash's `time` output
+// "real user sys", as % of one CPU.
+func gencpu(w io.Writer, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	f := pad(strings.Fields(string(b)), 3)
+	_, err = fmt.Fprintf(w, "%.0f\n", 100*(num(f[1])+num(f[2]))/(num(f[0])+1e-9))
+	return err
+}
+
+// fromProc prints what the rss, hwm or cpusecs command reads of process
+// pid in /proc.
+func fromProc(w io.Writer, cmd, pid string) error {
+	v := map[string]func() string{
+		"rss":     func() string { return memMiB(pid, "VmRSS") },
+		"hwm":     func() string { return memMiB(pid, "VmHWM") },
+		"cpusecs": func() string { return cpuSeconds(pid) },
+	}[cmd]()
+	_, err := fmt.Fprintln(w, v)
+	return err
 }
 
 // oneRun is the line that the dnsperf, lat, kill and rcodes commands print.

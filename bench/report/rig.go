@@ -181,49 +181,79 @@ func rigTables(w io.Writer, args []string) error {
 // every counted run), then the CPU table, each round's figures, and a
 // warning for each run that asked more queries than its names file held.
 func writeRig(p *printer, res *rigResults, latQPS string) {
+	writeRigMain(p, res, latQPS)
+	writeRigCPU(p, res)
+	writeRigRounds(p, res)
+	writeRigWrapped(p, res)
+}
+
+// writeRigMain prints the main table: a row per server of its medians over
+// the rounds, the queries it lost and its peak RSS.
+func writeRigMain(p *printer, res *rigResults, latQPS string) {
 	p.line("| | cache-hit QPS | forwarding QPS | forwarding latency avg / p99 at %s QPS | queries lost | RSS |", kQPS(latQPS))
 	p.line("|---|---:|---:|---:|---:|---:|")
 	for _, sv := range res.servers {
 		hit, fwd, lat := res.of("hit", sv), res.of("fwd", sv), res.of("lat", sv)
-		qps := func(runs []rigRun) string {
-			if len(runs) == 0 {
-				return "-"
-			}
-			return fmt.Sprintf("%.0f", median(pick(runs, func(r rigRun) float64 { return r.qps })))
-		}
-		latency := "-"
-		if len(lat) > 0 {
-			p99 := "-"
-			var withP99 []rigRun
-			for _, r := range lat {
-				if r.hasP99 {
-					withP99 = append(withP99, r)
-				}
-			}
-			if len(withP99) > 0 {
-				p99 = fmt.Sprintf("%.3f", median(pick(withP99, func(r rigRun) float64 { return r.p99 })))
-			}
-			latency = fmt.Sprintf("%.3f / %s ms", median(pick(lat, func(r rigRun) float64 { return r.avgMs })), p99)
-		}
-		var lost float64
-		counted := 0
-		for _, runs := range [][]rigRun{hit, fwd, lat} {
-			for _, r := range runs {
-				lost += r.lost
-				counted++
-			}
-		}
-		lostCell := "-"
-		if counted > 0 {
-			lostCell = fmt.Sprintf("%.0f", lost)
-		}
-		rss := "-"
-		if v, ok := res.rss[sv]; ok && v != "" && v != "?" {
-			rss = v + " MiB"
-		}
-		p.line("| %s | %s | %s | %s | %s | %s |", rigName(sv), qps(hit), qps(fwd), latency, lostCell, rss)
+		p.line("| %s | %s | %s | %s | %s | %s |", rigName(sv), medianQPS(hit), medianQPS(fwd), medianLatency(lat),
+			lostSum(hit, fwd, lat), res.rssCell(sv))
 	}
+}
 
+// medianQPS is the median rate of runs, "-" if there are none.
+func medianQPS(runs []rigRun) string {
+	if len(runs) == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", median(pick(runs, func(r rigRun) float64 { return r.qps })))
+}
+
+// medianLatency is "avg / p99 ms" of the latency runs, each the median over
+// the runs that have it; "-" if there are no runs.
+func medianLatency(lat []rigRun) string {
+	if len(lat) == 0 {
+		return "-"
+	}
+	p99 := "-"
+	var withP99 []rigRun
+	for _, r := range lat {
+		if r.hasP99 {
+			withP99 = append(withP99, r)
+		}
+	}
+	if len(withP99) > 0 {
+		p99 = fmt.Sprintf("%.3f", median(pick(withP99, func(r rigRun) float64 { return r.p99 })))
+	}
+	return fmt.Sprintf("%.3f / %s ms", median(pick(lat, func(r rigRun) float64 { return r.avgMs })), p99)
+}
+
+// lostSum is the queries lost over every run of the lists, "-" if there are
+// no runs.
+func lostSum(lists ...[]rigRun) string {
+	var lost float64
+	counted := 0
+	for _, runs := range lists {
+		for _, r := range runs {
+			lost += r.lost
+			counted++
+		}
+	}
+	if counted == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", lost)
+}
+
+// rssCell is a server's peak RSS, "-" if it is not known.
+func (res *rigResults) rssCell(server string) string {
+	if v, ok := res.rss[server]; ok && v != "" && v != "?" {
+		return v + " MiB"
+	}
+	return "-"
+}
+
+// writeRigCPU prints the CPU table: a row per server of the median CPU of
+// each kind of run, and the UDP drops over its counted runs.
+func writeRigCPU(p *printer, res *rigResults) {
 	p.line("")
 	p.line("CPU during the runs, median %% of one CPU: server under test / upstream knotd / dnsperf")
 	p.line("(the server alone on its CPU, knotd and dnsperf sharing the other; for the direct row knotd is the server);")
@@ -235,75 +265,103 @@ func writeRig(p *printer, res *rigResults, latQPS string) {
 	for _, sv := range res.servers {
 		cells := []string{rigName(sv)}
 		for _, kind := range []string{"hit", "fwd", "lat"} {
-			runs := res.of(kind, sv)
-			if len(runs) == 0 {
-				cells = append(cells, "-")
-				continue
-			}
-			cells = append(cells, strings.Join([]string{
-				cpuMedian(runs, func(r rigRun) string { return r.srvCPU }),
-				cpuMedian(runs, func(r rigRun) string { return r.upCPU }),
-				cpuMedian(runs, func(r rigRun) string { return r.gCPU }),
-			}, " / "))
+			cells = append(cells, cpuCell(res.of(kind, sv)))
 		}
-		var drops, srv, up float64
-		for _, kind := range []string{"hit", "fwd", "lat"} {
-			for _, r := range res.of(kind, sv) {
-				drops += r.udpDrops
-				srv += r.srvDrops
-				up += r.upDrops
-			}
-		}
-		srvCell := fmt.Sprintf("%.0f", srv)
-		if sv == "direct" {
-			srvCell = "-"
-		}
-		cells = append(cells, fmt.Sprintf("%.0f / %s / %.0f", drops, srvCell, up))
+		cells = append(cells, res.dropsCell(sv))
 		p.line("| %s |", strings.Join(cells, " | "))
 	}
+}
 
+// cpuCell is "server / upstream / dnsperf", the median CPU of each over
+// runs, "-" if there are no runs.
+func cpuCell(runs []rigRun) string {
+	if len(runs) == 0 {
+		return "-"
+	}
+	return strings.Join([]string{
+		cpuMedian(runs, func(r rigRun) string { return r.srvCPU }),
+		cpuMedian(runs, func(r rigRun) string { return r.upCPU }),
+		cpuMedian(runs, func(r rigRun) string { return r.gCPU }),
+	}, " / ")
+}
+
+// dropsCell is "all / at the server / at the upstream", a server's UDP
+// drops summed over its counted runs; the direct row has no server.
+func (res *rigResults) dropsCell(server string) string {
+	var drops, srv, up float64
+	for _, kind := range []string{"hit", "fwd", "lat"} {
+		for _, r := range res.of(kind, server) {
+			drops += r.udpDrops
+			srv += r.srvDrops
+			up += r.upDrops
+		}
+	}
+	srvCell := fmt.Sprintf("%.0f", srv)
+	if server == "direct" {
+		srvCell = "-"
+	}
+	return fmt.Sprintf("%.0f / %s / %.0f", drops, srvCell, up)
+}
+
+// writeRigRounds prints each round's figures, a row per server.
+func writeRigRounds(p *printer, res *rigResults) {
 	p.line("")
 	p.line("Each round (QPS; latency avg / p99 ms; lost):")
 	p.line("")
 	p.line("| | cache-hit QPS | forwarding QPS | latency | lost |")
 	p.line("|---|---|---|---|---|")
 	for _, sv := range res.servers {
-		list := func(runs []rigRun, f func(rigRun) string) string {
-			if len(runs) == 0 {
-				return "-"
-			}
-			var s []string
-			for _, r := range runs {
-				s = append(s, f(r))
-			}
-			return strings.Join(s, ", ")
-		}
 		hit, fwd, lat := res.of("hit", sv), res.of("fwd", sv), res.of("lat", sv)
-		q := func(r rigRun) string { return fmt.Sprintf("%.0f", r.qps) }
-		l := func(r rigRun) string {
-			p99 := "-"
-			if r.hasP99 {
-				p99 = fmt.Sprintf("%.3f", r.p99)
-			}
-			return fmt.Sprintf("%.3f / %s", r.avgMs, p99)
-		}
-		lost := func(r rigRun) string { return fmt.Sprintf("%s %.0f", r.kind, r.lost) }
-		all := append(append(append([]rigRun(nil), hit...), fwd...), lat...)
-		var lostAny []rigRun
-		for _, r := range all {
-			if r.lost > 0 {
-				lostAny = append(lostAny, r)
-			}
-		}
-		lostCell := "0"
-		if len(lostAny) > 0 {
-			lostCell = list(lostAny, func(r rigRun) string {
-				return fmt.Sprintf("%s (round %d; UDP drops %.0f / %.0f / %.0f)", lost(r), r.round, r.udpDrops, r.srvDrops, r.upDrops)
-			})
-		}
-		p.line("| %s | %s | %s | %s | %s |", rigName(sv), list(hit, q), list(fwd, q), list(lat, l), lostCell)
+		p.line("| %s | %s | %s | %s | %s |", rigName(sv), listRuns(hit, roundQPS), listRuns(fwd, roundQPS),
+			listRuns(lat, roundLatency), roundsLost(hit, fwd, lat))
 	}
+}
 
+// listRuns is f of each run, comma-separated, "-" if there are none.
+func listRuns(runs []rigRun, f func(rigRun) string) string {
+	if len(runs) == 0 {
+		return "-"
+	}
+	var s []string
+	for _, r := range runs {
+		s = append(s, f(r))
+	}
+	return strings.Join(s, ", ")
+}
+
+// roundQPS is a run's rate.
+func roundQPS(r rigRun) string { return fmt.Sprintf("%.0f", r.qps) }
+
+// roundLatency is a run's "avg / p99" in ms, p99 "-" if it has none.
+func roundLatency(r rigRun) string {
+	p99 := "-"
+	if r.hasP99 {
+		p99 = fmt.Sprintf("%.3f", r.p99)
+	}
+	return fmt.Sprintf("%.3f / %s", r.avgMs, p99)
+}
+
+// roundsLost lists the runs that lost queries, with their round and UDP
+// drops, or is "0" if none did.
+func roundsLost(hit, fwd, lat []rigRun) string {
+	all := append(append(append([]rigRun(nil), hit...), fwd...), lat...)
+	var lostAny []rigRun
+	for _, r := range all {
+		if r.lost > 0 {
+			lostAny = append(lostAny, r)
+		}
+	}
+	if len(lostAny) == 0 {
+		return "0"
+	}
+	return listRuns(lostAny, func(r rigRun) string {
+		return fmt.Sprintf("%s %.0f (round %d; UDP drops %.0f / %.0f / %.0f)", r.kind, r.lost, r.round, r.udpDrops, r.srvDrops, r.upDrops)
+	})
+}
+
+// writeRigWrapped warns of each forwarding or latency run that sent more
+// queries than its names file held, if any did.
+func writeRigWrapped(p *printer, res *rigResults) {
 	var wrapped []string
 	for _, r := range res.runs {
 		if (r.kind == "fwd" || r.kind == "lat") && r.names > 0 && r.sent > r.names {
