@@ -11,6 +11,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/nxray/nxray/internal/dnscache"
+	"github.com/nxray/nxray/internal/sockopt"
 )
 
 // query is one client query on its way through the server, from the packet
@@ -24,6 +25,7 @@ type query struct {
 
 	// Where the answer goes: exactly one of udp, tcp and rw is set.
 	udp *udpServer
+	raw *sockopt.UDP   // the reader's, while the reader answers: raw system calls
 	to  netip.AddrPort // the UDP client
 	dst netip.Addr     // the address a wildcard socket's query came to
 	tcp *tcpWriter
@@ -135,6 +137,7 @@ func (q *query) clone() *query {
 	c := new(query)
 	*c = *q
 	c.pkt = bytes.Clone(q.pkt)
+	c.raw = nil // the reader's, and the clone is answered elsewhere
 	if c.plain {
 		c.wq.Qname = c.pkt[dnscache.HeaderLen : dnscache.HeaderLen+len(q.wq.Qname)]
 		c.key.Name = strings.Clone(q.key.Name)
@@ -173,6 +176,9 @@ func (q *query) send(b []byte) error {
 	case q.rw != nil:
 		_, err := q.rw.Write(b)
 		return err
+	}
+	if q.raw != nil {
+		return q.raw.WriteTo(b, q.to)
 	}
 	return q.udp.write(b, q.to, q.dst)
 }

@@ -63,13 +63,16 @@ func (u *udpServer) read() {
 	defer u.readers.Done()
 	in := make([]byte, maxQuerySize)
 	var oob []byte
+	var raw *sockopt.UDP // this reader's own: raw system calls (sockopt.UDP says why)
 	if u.pktinfo {
 		oob = make([]byte, oobSize)
+	} else if r, err := sockopt.NewUDP(u.conn); err == nil {
+		raw = r
 	}
 	q := &query{udp: u, proto: "udp"}
 	var backoff time.Duration
 	for {
-		n, from, dst, err := u.receive(in, oob)
+		n, from, dst, err := u.receive(raw, in, oob)
 		if err != nil {
 			if u.closing.Load() || errors.Is(err, net.ErrClosed) {
 				return
@@ -82,14 +85,15 @@ func (u *udpServer) read() {
 			continue
 		}
 		backoff = 0
-		u.handle(q, in[:n], from, dst)
+		u.handle(q, raw, in[:n], from, dst)
 	}
 }
 
 // handle takes the packet pkt from the client at from, sent to dst, through
 // the request path, reading it into q, and says whether it went upstream.
-func (u *udpServer) handle(q *query, pkt []byte, from netip.AddrPort, dst netip.Addr) (forwarded bool) {
-	*q = query{udp: u, proto: "udp", to: from, dst: dst, client: from.Addr().Unmap(), pkt: pkt,
+// raw, if not nil, writes the answers made here (the reader's own).
+func (u *udpServer) handle(q *query, raw *sockopt.UDP, pkt []byte, from netip.AddrPort, dst netip.Addr) (forwarded bool) {
+	*q = query{udp: u, raw: raw, proto: "udp", to: from, dst: dst, client: from.Addr().Unmap(), pkt: pkt,
 		start: u.s.cfg.Now(), rt: u.s.route.Load()}
 	if !q.read(u.s.cfg.MaxUDPSize) || !u.s.admit(q) || u.s.fromCache(q) {
 		return false
@@ -99,7 +103,11 @@ func (u *udpServer) handle(q *query, pkt []byte, from netip.AddrPort, dst netip.
 }
 
 // receive reads the next packet, and with pktinfo the address it came to.
-func (u *udpServer) receive(in, oob []byte) (int, netip.AddrPort, netip.Addr, error) {
+func (u *udpServer) receive(raw *sockopt.UDP, in, oob []byte) (int, netip.AddrPort, netip.Addr, error) {
+	if raw != nil {
+		n, from, err := raw.ReadFrom(in)
+		return n, from, netip.Addr{}, err
+	}
 	if !u.pktinfo {
 		n, from, err := u.conn.ReadFromUDPAddrPort(in)
 		return n, from, netip.Addr{}, err
