@@ -3,6 +3,7 @@ package proxy
 import (
 	"net"
 	"net/netip"
+	"sync"
 
 	"github.com/miekg/dns"
 )
@@ -31,6 +32,8 @@ func clientUDPLimit(edns bool, size uint16, ceiling int) int {
 	return dns.MinMsgSize
 }
 
+var queries = sync.Pool{New: func() any { return new(query) }}
+
 func allowed(acl []netip.Prefix, a netip.Addr) bool {
 	for _, p := range acl {
 		if p.Contains(a) {
@@ -45,7 +48,11 @@ func allowed(acl []netip.Prefix, a netip.Addr) bool {
 // goroutine. It makes a Server a dns.Handler, for a miekg/dns server or a
 // test; nxray's own listeners read packets themselves.
 func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
-	q := &query{rw: w, proto: "tcp", start: s.cfg.Now(), rt: s.route.Load()}
+	// The query waits for its answer here, so nothing holds it once serve
+	// returns: it goes back to the pool, and a hit allocates nothing.
+	q := queries.Get().(*query)
+	defer func() { *q = query{}; queries.Put(q) }()
+	*q = query{rw: w, proto: "tcp", start: s.cfg.Now(), rt: s.route.Load()}
 	switch a := w.RemoteAddr().(type) {
 	case *net.UDPAddr:
 		q.proto, q.client = "udp", a.AddrPort().Addr().Unmap()

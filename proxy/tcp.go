@@ -156,13 +156,14 @@ func (c *tcpConn) serve() {
 	br.Reset(c.conn)
 	s, client := c.t.s, remoteIP(c.conn)
 	inline := &tcpWriter{c: c} // for the answers made here, which reserve nothing
+	q := new(query)            // the reader's; a miss goes on as a clone
 	for c.admit(nil) {
 		b, err := c.readQuery(br)
 		if err != nil {
 			s.log.Debug("closing TCP connection", "client", c.conn.RemoteAddr(), "error", err)
 			break
 		}
-		q := &query{tcp: inline, proto: "tcp", client: client, pkt: b, start: s.cfg.Now(), rt: s.route.Load()}
+		*q = query{tcp: inline, proto: "tcp", client: client, pkt: b, start: s.cfg.Now(), rt: s.route.Load()}
 		if !q.read(s.cfg.MaxUDPSize) || !s.admit(q) || s.fromCache(q) {
 			continue
 		}
@@ -170,10 +171,10 @@ func (c *tcpConn) serve() {
 		if !c.admit(w) {
 			break
 		}
-		q = q.clone()
-		q.tcp = w
+		fq := q.clone()
+		fq.tcp = w
 		c.t.wg.Add(1)
-		go c.answer(q, w)
+		go c.answer(fq, w)
 	}
 	br.Reset(nil)
 	tcpReaders.Put(br)
