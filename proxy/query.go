@@ -11,7 +11,6 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/nxray/nxray/internal/dnscache"
-	"github.com/nxray/nxray/internal/sockopt"
 )
 
 // query is one client query on its way through the server, from the packet
@@ -25,7 +24,6 @@ type query struct {
 
 	// Where the answer goes: exactly one of udp, tcp and rw is set.
 	udp *udpServer
-	raw *sockopt.UDP   // the reader's, while the reader answers: raw system calls
 	to  netip.AddrPort // the UDP client
 	dst netip.Addr     // the address a wildcard socket's query came to
 	tcp *tcpWriter
@@ -137,7 +135,6 @@ func (q *query) clone() *query {
 	c := new(query)
 	*c = *q
 	c.pkt = bytes.Clone(q.pkt)
-	c.raw = nil // the reader's, and the clone is answered elsewhere
 	if c.plain {
 		c.wq.Qname = c.pkt[dnscache.HeaderLen : dnscache.HeaderLen+len(q.wq.Qname)]
 		c.key.Name = strings.Clone(q.key.Name)
@@ -176,9 +173,6 @@ func (q *query) send(b []byte) error {
 	case q.rw != nil:
 		_, err := q.rw.Write(b)
 		return err
-	}
-	if q.raw != nil {
-		return q.raw.WriteTo(b, q.to)
 	}
 	return q.udp.write(b, q.to, q.dst)
 }

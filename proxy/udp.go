@@ -25,7 +25,8 @@ import (
 type udpServer struct {
 	s       *Server
 	conn    *net.UDPConn
-	pktinfo bool // bound to a wildcard address
+	pktinfo bool      // bound to a wildcard address
+	raw     sync.Pool // *sockopt.UDP on conn, for writes from any goroutine; none with pktinfo
 	closing atomic.Bool
 	readers sync.WaitGroup
 	pending sync.WaitGroup // queries sent upstream and not yet answered
@@ -47,7 +48,15 @@ func newUDPServer(s *Server, conn *net.UDPConn, pktinfo bool) (*udpServer, error
 			return nil, err
 		}
 	}
-	return &udpServer{s: s, conn: conn, pktinfo: pktinfo}, nil
+	u := &udpServer{s: s, conn: conn, pktinfo: pktinfo}
+	u.raw.New = func() any {
+		r, err := sockopt.NewUDP(conn)
+		if err != nil {
+			return nil
+		}
+		return r
+	}
+	return u, nil
 }
 
 // start runs a reader per CPU: reads on one socket take turns, but one
@@ -63,7 +72,7 @@ func (u *udpServer) read() {
 	defer u.readers.Done()
 	in := make([]byte, maxQuerySize)
 	var oob []byte
-	var raw *sockopt.UDP // this reader's own: raw system calls (sockopt.UDP says why)
+	var raw *sockopt.UDP // this reader's own, for reads: raw system calls (sockopt.UDP says why)
 	if u.pktinfo {
 		oob = make([]byte, oobSize)
 	} else if r, err := sockopt.NewUDP(u.conn); err == nil {
@@ -85,15 +94,14 @@ func (u *udpServer) read() {
 			continue
 		}
 		backoff = 0
-		u.handle(q, raw, in[:n], from, dst)
+		u.handle(q, in[:n], from, dst)
 	}
 }
 
 // handle takes the packet pkt from the client at from, sent to dst, through
 // the request path, reading it into q, and says whether it went upstream.
-// raw, if not nil, writes the answers made here (the reader's own).
-func (u *udpServer) handle(q *query, raw *sockopt.UDP, pkt []byte, from netip.AddrPort, dst netip.Addr) (forwarded bool) {
-	*q = query{udp: u, raw: raw, proto: "udp", to: from, dst: dst, client: from.Addr().Unmap(), pkt: pkt,
+func (u *udpServer) handle(q *query, pkt []byte, from netip.AddrPort, dst netip.Addr) (forwarded bool) {
+	*q = query{udp: u, proto: "udp", to: from, dst: dst, client: from.Addr().Unmap(), pkt: pkt,
 		start: u.s.cfg.Now(), rt: u.s.route.Load()}
 	if !q.read(u.s.cfg.MaxUDPSize) || !u.s.admit(q) || u.s.fromCache(q) {
 		return false
@@ -116,8 +124,16 @@ func (u *udpServer) receive(raw *sockopt.UDP, in, oob []byte) (int, netip.AddrPo
 	return n, from, dstOf(oob[:oobn]), err
 }
 
-// write sends b to the client at to, from dst if the socket is a wildcard.
+// write sends b to the client at to, from dst if the socket is a wildcard,
+// else with a raw system call (sockopt.UDP says why).
 func (u *udpServer) write(b []byte, to netip.AddrPort, dst netip.Addr) error {
+	if !u.pktinfo {
+		if r, ok := u.raw.Get().(*sockopt.UDP); ok {
+			err := r.WriteTo(b, to)
+			u.raw.Put(r)
+			return err
+		}
+	}
 	if !u.pktinfo || !dst.IsValid() {
 		_, err := u.conn.WriteToUDPAddrPort(b, to)
 		return err

@@ -12,7 +12,6 @@ import (
 	"github.com/miekg/dns"
 	"github.com/nxray/nxray/internal/dnscache"
 	"github.com/nxray/nxray/internal/dnstest"
-	"github.com/nxray/nxray/internal/sockopt"
 )
 
 // udpPair is a proxy-side socket and a client socket on loopback, to drive
@@ -52,11 +51,10 @@ func (p *udpPair) read(t testing.TB) []byte {
 // udpRig is a Server, not listening, whose packets are handled as one
 // UDP reader handles them, answering a client socket on loopback.
 type udpRig struct {
-	s   *Server
-	p   *udpPair
-	u   *udpServer
-	raw *sockopt.UDP // as a reader writes, on a specific address
-	q   query
+	s *Server
+	p *udpPair
+	u *udpServer
+	q query
 }
 
 func newUDPRig(t testing.TB, s *Server) *udpRig {
@@ -67,18 +65,12 @@ func newUDPRig(t testing.TB, s *Server) *udpRig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { u.shutdown(context.Background()) })
-	r := &udpRig{s: s, p: p, u: u}
-	if !u.pktinfo {
-		if r.raw, err = sockopt.NewUDP(p.proxy); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return r
+	return &udpRig{s: s, p: p, u: u}
 }
 
 // handle takes the packet b from the client as a reader does, and says
 // whether it went upstream.
-func (r *udpRig) handle(b []byte) bool { return r.u.handle(&r.q, r.raw, b, r.p.from, r.dst()) }
+func (r *udpRig) handle(b []byte) bool { return r.u.handle(&r.q, b, r.p.from, r.dst()) }
 
 // dst is the address the rig's queries come to, as pktinfo reads it.
 func (r *udpRig) dst() netip.Addr {

@@ -110,10 +110,26 @@ func (u *UDP) WriteTo(b []byte, to netip.AddrPort) error {
 	return u.err
 }
 
+// Write sends b on a connected socket.
+func (u *UDP) Write(b []byte) error {
+	u.salen = 0
+	u.buf = b
+	err := u.rc.Write(u.write)
+	u.buf = nil
+	if err != nil {
+		return err
+	}
+	return u.err
+}
+
 func (u *UDP) send(fd uintptr) bool {
+	to := uintptr(0) // connected: no address
+	if u.salen > 0 {
+		to = uintptr(unsafe.Pointer(&u.sa))
+	}
 	for {
 		_, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(unsafe.SliceData(u.buf))), uintptr(len(u.buf)),
-			0, uintptr(unsafe.Pointer(&u.sa)), uintptr(u.salen))
+			0, to, uintptr(u.salen))
 		switch e {
 		case 0:
 			u.err = nil

@@ -21,3 +21,9 @@ func (u *UDP) WriteTo(b []byte, to netip.AddrPort) error {
 	_, err := u.conn.WriteToUDPAddrPort(b, to)
 	return err
 }
+
+// Write sends b on a connected socket.
+func (u *UDP) Write(b []byte) error {
+	_, err := u.conn.Write(b)
+	return err
+}

@@ -61,3 +61,35 @@ func TestUDP(t *testing.T) {
 		})
 	}
 }
+
+// Write sends on a connected socket, and ReadFrom reads its answer there.
+func TestUDPConnected(t *testing.T) {
+	srv, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c, err := net.DialUDP("udp", nil, srv.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	u, err := NewUDP(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Write([]byte("query")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 512)
+	srv.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, from, err := srv.ReadFromUDPAddrPort(buf)
+	if err != nil || string(buf[:n]) != "query" {
+		t.Fatalf("server got %q (%v)", buf[:n], err)
+	}
+	srv.WriteToUDPAddrPort([]byte("answer"), from)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, _, err := u.ReadFrom(buf); err != nil || string(buf[:n]) != "answer" {
+		t.Fatalf("client got %q (%v)", buf[:n], err)
+	}
+}

@@ -74,6 +74,9 @@ type udpSock struct {
 	t    *udpTransport
 	slot int
 	conn *net.UDPConn
+	rd   *sockopt.UDP // the responder's reads: raw system calls (sockopt.UDP says why)
+	wmu  sync.Mutex   // guards wr
+	wr   *sockopt.UDP // writes, from whichever goroutine sends
 
 	mu      sync.Mutex // guards the rest
 	waiting map[uint16]*waiter
@@ -109,13 +112,24 @@ func (t *udpTransport) send(q []byte, deadline time.Time, done func(b []byte, er
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.conn.Write(q); err != nil {
+	if err := s.write(q); err != nil {
 		if s.take(w, false) {
 			return nil, err
 		}
 		// Failed or answered meanwhile: done has its outcome.
 	}
 	return w, nil
+}
+
+// write sends q on s.
+func (s *udpSock) write(q []byte) error {
+	if s.wr == nil {
+		_, err := s.conn.Write(q)
+		return err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.wr.Write(q)
 }
 
 // Exchange sends q and waits for its answer, until deadline or ctx ends.
@@ -241,6 +255,9 @@ func (t *udpTransport) socket(slot int) (*udpSock, error) {
 	conn := c.(*net.UDPConn)
 	sockopt.ReadBuffer(conn, sockReadBuffer) // best effort
 	s := &udpSock{t: t, slot: slot, conn: conn, waiting: make(map[uint16]*waiter, sockPending), late: make(map[uint16]bool)}
+	// Best effort: without them, net's calls do.
+	s.rd, _ = sockopt.NewUDP(conn)
+	s.wr, _ = sockopt.NewUDP(conn)
 	t.cur[slot] = s
 	t.open[s] = struct{}{}
 	go s.respond()
@@ -296,7 +313,7 @@ func (t *udpTransport) abort() {
 func (s *udpSock) respond() {
 	buf := make([]byte, 65535)
 	for {
-		n, err := s.conn.Read(buf)
+		n, err := s.read(buf)
 		if err != nil {
 			s.fail(err)
 			return
@@ -326,6 +343,15 @@ func (s *udpSock) respond() {
 			return
 		}
 	}
+}
+
+// read reads the next answer into buf.
+func (s *udpSock) read(buf []byte) (int, error) {
+	if s.rd == nil {
+		return s.conn.Read(buf)
+	}
+	n, _, err := s.rd.ReadFrom(buf)
+	return n, err
 }
 
 // fail ends every query waiting on s with err and takes s out of its slot.
