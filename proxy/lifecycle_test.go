@@ -209,6 +209,33 @@ func TestShutdownDeadlineCutsQueriesShort(t *testing.T) {
 	}
 }
 
+// TestReloadDuringFailover: a query whose first try is waiting on a silent
+// upstream when a reload replaces the pool still goes on to the next
+// upstream of its pool, over UDP and TCP: the old pool's transports carry
+// the tries their queries still make.
+func TestReloadDuringFailover(t *testing.T) {
+	for _, network := range []string{"udp", "tcp"} {
+		t.Run(network, func(t *testing.T) {
+			silent, got := dnstest.Blackhole(t)
+			good := dnstest.Start(t, dnstest.AnswerA("192.0.2.2", 60))
+			s, addr := startProxy(t, func(c *Config) { c.Timeout, c.Cache.Size = 500*time.Millisecond, 0 }, silent, good.Addr)
+			answer := make(chan *dns.Msg, 1)
+			go func() {
+				c := &dns.Client{Net: network, Timeout: 5 * time.Second}
+				r, _, _ := c.Exchange(question("mid.example.test.", dns.TypeA), addr)
+				answer <- r
+			}()
+			wait(t, got, "the query at the silent upstream")
+			if err := s.Reload(s.cfg); err != nil { // the same upstreams, in a new pool
+				t.Fatal(err)
+			}
+			if r := wait(t, answer, "the answer"); r == nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+				t.Fatalf("answer after a reload mid-failover: %v", r)
+			}
+		})
+	}
+}
+
 func TestReloadSwapsUpstreamsAndACL(t *testing.T) {
 	a := dnstest.Start(t, dnstest.AnswerA("192.0.2.1", 60))
 	b := dnstest.Start(t, dnstest.AnswerA("192.0.2.2", 60))

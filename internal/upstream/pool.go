@@ -148,11 +148,7 @@ func (p *Pool) Go(ctx context.Context, deadline time.Time, q []byte, done func(A
 		first := p.tried(ctx, m, start, deadline, q, r, err)
 		done(p.sequence(ctx, deadline, order[1:], q, &first))
 	}
-	err := snd.Send(q, end, func(b []byte, err error) {
-		var r Reply
-		if err == nil {
-			r, err = read(b, q)
-		}
+	err := snd.Send(q, end, func(r Reply, err error) {
 		if err == nil && !r.unsettled() && p.final(r) {
 			a := p.tried(ctx, m, start, deadline, q, r, nil)
 			done(a.Answer, nil)

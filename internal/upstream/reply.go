@@ -66,13 +66,9 @@ func read(b, q []byte) (Reply, error) {
 // retries settle makes. It gives up at deadline or once ctx is done.
 func (m *member) exchange(ctx context.Context, q []byte, deadline time.Time) (Reply, error) {
 	t := m.first()
-	b, err := t.Exchange(ctx, q, deadline)
+	r, err := t.Exchange(ctx, q, deadline)
 	if err != nil {
 		return Reply{}, err
-	}
-	r, err := read(b, q)
-	if err != nil {
-		return r, err
 	}
 	return m.settle(ctx, t, q, deadline, r)
 }
@@ -87,22 +83,16 @@ func (m *member) settle(ctx context.Context, t Transport, q []byte, deadline tim
 	}
 	if r.Msg.Truncated && t == m.udp {
 		t = m.tcp
-		b, err := t.Exchange(ctx, q, deadline)
-		if err != nil {
-			return Reply{}, err
-		}
-		if r, err = read(b, q); err != nil || r.Msg == nil {
+		var err error
+		if r, err = t.Exchange(ctx, q, deadline); err != nil || r.Msg == nil {
 			return r, err
 		}
 	}
 	if r.Msg.Rcode == dns.RcodeFormatError && r.Msg.IsEdns0() == nil && binary.BigEndian.Uint16(q[10:]) > 0 {
 		if plain, ok := withoutOPT(q); ok {
-			b, err := t.Exchange(ctx, plain, deadline)
+			r, err := t.Exchange(ctx, plain, deadline)
 			if err != nil {
 				return Reply{}, err
-			}
-			if r, err = read(b, plain); err != nil {
-				return r, err
 			}
 			return m.settle(ctx, t, plain, deadline, r) // no OPT: no further retry
 		}

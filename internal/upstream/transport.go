@@ -17,10 +17,12 @@ import (
 // Safe for concurrent use.
 type Transport interface {
 	// Exchange sends the packed query q and returns the first answer that
-	// carries its ID and question (Matches), or an error at deadline or
-	// once ctx is done. It may give q another ID, which the answer then
-	// carries; q is the caller's again when Exchange returns.
-	Exchange(ctx context.Context, q []byte, deadline time.Time) ([]byte, error)
+	// carries its ID and question (Matches) and reads (read: plain, or
+	// unpacked), or an error at deadline or once ctx is done. Anything else
+	// that arrives is counted as mismatched and dropped, and the wait goes
+	// on, as a stub resolver's does. It may give q another ID, which the
+	// answer then carries; q is the caller's again when Exchange returns.
+	Exchange(ctx context.Context, q []byte, deadline time.Time) (Reply, error)
 	// Close lets the tries in flight finish and frees what the transport
 	// holds once they have.
 	Close()
@@ -30,7 +32,7 @@ type Transport interface {
 // answer: done is called with the outcome, on another goroutine, unless
 // Send fails. q must not change until then.
 type Sender interface {
-	Send(q []byte, deadline time.Time, done func(b []byte, err error)) error
+	Send(q []byte, deadline time.Time, done func(r Reply, err error)) error
 }
 
 // Matches says whether b is an answer to the packed query q: its ID and
@@ -72,11 +74,11 @@ func NewTCP(addr string, mismatched *atomic.Uint64) Transport {
 
 func (t *tcpTransport) Close() {}
 
-func (t *tcpTransport) Exchange(ctx context.Context, q []byte, deadline time.Time) ([]byte, error) {
+func (t *tcpTransport) Exchange(ctx context.Context, q []byte, deadline time.Time) (Reply, error) {
 	d := net.Dialer{Deadline: deadline}
 	c, err := d.DialContext(ctx, "tcp", t.addr)
 	if err != nil {
-		return nil, ctxErr(ctx, err)
+		return Reply{}, ctxErr(ctx, err)
 	}
 	defer c.Close()
 	c.SetDeadline(deadline)
@@ -86,19 +88,21 @@ func (t *tcpTransport) Exchange(ctx context.Context, q []byte, deadline time.Tim
 	binary.BigEndian.PutUint16(out, uint16(len(q)))
 	copy(out[2:], q)
 	if _, err := c.Write(out); err != nil {
-		return nil, ctxErr(ctx, err)
+		return Reply{}, ctxErr(ctx, err)
 	}
 	for {
 		var n [2]byte
 		if _, err := io.ReadFull(c, n[:]); err != nil {
-			return nil, ctxErr(ctx, err)
+			return Reply{}, ctxErr(ctx, err)
 		}
 		b := make([]byte, binary.BigEndian.Uint16(n[:]))
 		if _, err := io.ReadFull(c, b); err != nil {
-			return nil, ctxErr(ctx, err)
+			return Reply{}, ctxErr(ctx, err)
 		}
 		if Matches(b, q) {
-			return b, nil
+			if r, err := read(b, q); err == nil {
+				return r, nil
+			}
 		}
 		// Spoofed, late or broken: drop it and keep reading until the
 		// deadline, as a stub resolver does.

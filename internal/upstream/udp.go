@@ -93,20 +93,20 @@ type waiter struct {
 	id    uint16
 	q     []byte
 	timer *time.Timer
-	done  func(b []byte, err error)
+	done  func(r Reply, err error)
 }
 
 // Send sends the packed query q and calls done with the first answer that
-// matches it (the answer is done's to keep), or an error at deadline, on
+// matches it and reads (its bytes are done's to keep), or an error at deadline, on
 // the socket's responder or the timer's goroutine, never before Send
 // returns unless Send fails; then done is not called. q, whose ID Send may
 // change, must not change until done is called.
-func (t *udpTransport) Send(q []byte, deadline time.Time, done func(b []byte, err error)) error {
+func (t *udpTransport) Send(q []byte, deadline time.Time, done func(r Reply, err error)) error {
 	_, err := t.send(q, deadline, done)
 	return err
 }
 
-func (t *udpTransport) send(q []byte, deadline time.Time, done func(b []byte, err error)) (*waiter, error) {
+func (t *udpTransport) send(q []byte, deadline time.Time, done func(r Reply, err error)) (*waiter, error) {
 	w := &waiter{q: q, done: done}
 	s, err := t.register(w, deadline)
 	if err != nil {
@@ -133,26 +133,26 @@ func (s *udpSock) write(q []byte) error {
 }
 
 // Exchange sends q and waits for its answer, until deadline or ctx ends.
-func (t *udpTransport) Exchange(ctx context.Context, q []byte, deadline time.Time) ([]byte, error) {
+func (t *udpTransport) Exchange(ctx context.Context, q []byte, deadline time.Time) (Reply, error) {
 	ch := make(chan result, 1)
-	w, err := t.send(q, deadline, func(b []byte, err error) { ch <- result{b, err} })
+	w, err := t.send(q, deadline, func(r Reply, err error) { ch <- result{r, err} })
 	if err != nil {
-		return nil, err
+		return Reply{}, err
 	}
 	select {
 	case r := <-ch:
-		return r.b, r.err
+		return r.r, r.err
 	case <-ctx.Done():
 		if w.s.take(w, true) {
-			return nil, ctx.Err()
+			return Reply{}, ctx.Err()
 		}
 		r := <-ch // answered as it gave up
-		return r.b, r.err
+		return r.r, r.err
 	}
 }
 
 type result struct {
-	b   []byte
+	r   Reply
 	err error
 }
 
@@ -162,12 +162,12 @@ type result struct {
 func (t *udpTransport) register(w *waiter, deadline time.Time) (*udpSock, error) {
 	slot := int(t.next.Add(1)) % len(t.cur)
 	for range 3 {
-		s, err := t.socket(slot)
+		s, once, err := t.socket(slot)
 		if err != nil {
 			return nil, err
 		}
 		s.mu.Lock()
-		if s.err != nil || s.retired {
+		if s.err != nil || (s.retired && !once) {
 			// Retired by another query, or failed, since socket() gave it out.
 			s.mu.Unlock()
 			continue
@@ -182,12 +182,12 @@ func (t *udpTransport) register(w *waiter, deadline time.Time) (*udpSock, error)
 		// s finds its timer set, and stops it.
 		w.timer = time.AfterFunc(time.Until(deadline), func() {
 			if s.take(w, true) {
-				w.done(nil, timeoutError(s.conn))
+				w.done(Reply{}, timeoutError(s.conn))
 			}
 		})
 		s.waiting[id] = w
 		s.uses++
-		if s.uses >= sockUses || len(s.waiting) >= sockPending {
+		if once || s.uses >= sockUses || len(s.waiting) >= sockPending {
 			s.retire()
 		}
 		s.mu.Unlock()
@@ -230,18 +230,32 @@ func (s *udpSock) take(w *waiter, late bool) bool {
 }
 
 // socket returns slot's current socket, dialing one if there is none.
-func (t *udpTransport) socket(slot int) (*udpSock, error) {
+//
+// A closed transport (its pool replaced by a reload) still carries the
+// tries of the queries it had: each on a socket of its own, which is
+// never a slot's and closes once its try is done (once).
+func (t *udpTransport) socket(slot int) (s *udpSock, once bool, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.aborted != nil {
-		return nil, t.aborted
-	}
-	if t.closed {
-		return nil, errClosed
+		return nil, false, t.aborted
 	}
 	if s := t.cur[slot]; s != nil {
-		return s, nil
+		return s, false, nil
 	}
+	s, err = t.dial(slot)
+	if err != nil {
+		return nil, false, err
+	}
+	if !t.closed {
+		t.cur[slot] = s
+	}
+	return s, t.closed, nil
+}
+
+// dial opens a socket to the upstream and starts its responder; called
+// with t.mu held.
+func (t *udpTransport) dial(slot int) (*udpSock, error) {
 	var c net.Conn
 	var err error
 	if t.to != nil {
@@ -258,7 +272,6 @@ func (t *udpTransport) socket(slot int) (*udpSock, error) {
 	// Best effort: without them, net's calls do.
 	s.rd, _ = sockopt.NewUDP(conn)
 	s.wr, _ = sockopt.NewUDP(conn)
-	t.cur[slot] = s
 	t.open[s] = struct{}{}
 	go s.respond()
 	return s, nil
@@ -325,19 +338,32 @@ func (s *udpSock) respond() {
 		id := binary.BigEndian.Uint16(buf)
 		s.mu.Lock()
 		w := s.waiting[id]
-		if w == nil || !Matches(buf[:n], w.q) {
-			late := w == nil && s.late[id]
-			s.mu.Unlock()
+		ok := w != nil && Matches(buf[:n], w.q)
+		late := w == nil && s.late[id]
+		s.mu.Unlock()
+		var r Reply
+		if ok {
+			// Read outside the lock; w.q stays as it is while w waits.
+			r, err = read(bytes.Clone(buf[:n]), w.q)
+			ok = err == nil
+		}
+		if !ok {
 			if !late {
-				s.t.mismatched.Add(1)
+				s.t.mismatched.Add(1) // spoofed or broken: the query waits on
 			}
 			continue
 		}
-		delete(s.waiting, id)
+		s.mu.Lock()
+		mine := s.waiting[id] == w // it may have timed out meanwhile
+		if mine {
+			delete(s.waiting, id)
+		}
 		idle := s.retired && len(s.waiting) == 0
 		s.mu.Unlock()
-		w.timer.Stop()
-		w.done(bytes.Clone(buf[:n]), nil)
+		if mine {
+			w.timer.Stop()
+			w.done(r, nil)
+		}
 		if idle {
 			s.close()
 			return
@@ -375,7 +401,7 @@ func (s *udpSock) fail(err error) {
 	s.close()
 	for _, w := range waiting {
 		w.timer.Stop()
-		w.done(nil, err)
+		w.done(Reply{}, err)
 	}
 }
 

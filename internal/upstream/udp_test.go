@@ -37,14 +37,14 @@ func packed(t testing.TB, name string, qtype uint16) []byte {
 // exchange asks tr for name and returns the answer, unpacked.
 func exchange(t testing.TB, tr Transport, name string, timeout time.Duration) (*dns.Msg, error) {
 	q := packed(t, name, dns.TypeA)
-	b, err := tr.Exchange(context.Background(), q, time.Now().Add(timeout))
+	r, err := tr.Exchange(context.Background(), q, time.Now().Add(timeout))
 	if err != nil {
 		return nil, err
 	}
-	m := new(dns.Msg)
-	if err := m.Unpack(b); err != nil {
+	if err := r.Unpack(); err != nil {
 		t.Fatalf("answer does not unpack: %v", err)
 	}
+	m := r.Msg
 	if m.Id != be16(q) || !strings.EqualFold(m.Question[0].Name, name) {
 		t.Fatalf("answer %v to the query with ID %d for %s", m, be16(q), name)
 	}
@@ -206,6 +206,56 @@ func TestMismatchedAnswersDropped(t *testing.T) {
 	}
 	if got := mismatched.Load(); got != 2 {
 		t.Errorf("mismatched = %d, want 2", got)
+	}
+}
+
+// TestBrokenAnswerDropped: an answer with the query's ID and question that
+// does not read (a record cut short) is counted and dropped, and the query
+// waits on for its real answer, over UDP and TCP, as a stub resolver does:
+// a broken or forged packet must not fail the try.
+func TestBrokenAnswerDropped(t *testing.T) {
+	up := dnstest.Start(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		good := new(dns.Msg).SetReply(r)
+		rr, _ := dns.NewRR(r.Question[0].Name + " 60 IN A 192.0.2.1")
+		good.Answer = []dns.RR{rr}
+		b, _ := good.Pack()
+		w.Write(b[:len(b)-2]) // the A record's data cut short
+		w.Write(b)
+	})
+	for _, network := range []string{"udp", "tcp"} {
+		t.Run(network, func(t *testing.T) {
+			var mismatched atomic.Uint64
+			var tr Transport = oneSlot(up.Addr, &mismatched)
+			if network == "tcp" {
+				tr = NewTCP(up.Addr, &mismatched)
+			}
+			t.Cleanup(tr.Close)
+			if r, err := exchange(t, tr, "www.example.test.", 5*time.Second); err != nil || len(r.Answer) != 1 {
+				t.Fatalf("answered %v, %v; want the whole answer after the broken one", r, err)
+			}
+			if got := mismatched.Load(); got != 1 {
+				t.Errorf("mismatched = %d, want 1", got)
+			}
+		})
+	}
+}
+
+// TestClosedTransportCarriesTries: a transport closed by a reload still
+// carries the tries of the queries its pool had (the next upstream after a
+// timeout, a retry), on sockets of their own that close when done.
+func TestClosedTransportCarriesTries(t *testing.T) {
+	up := dnstest.Start(t, dnstest.AnswerA("192.0.2.1", 60))
+	tr := oneSlot(up.Addr, new(atomic.Uint64))
+	tr.Close()
+	for i := range 3 {
+		if r, err := exchange(t, tr, "after"+strconv.Itoa(i)+".example.test.", 5*time.Second); err != nil || len(r.Answer) != 1 {
+			t.Fatalf("try %d on a closed transport: %v, %v", i, r, err)
+		}
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.cur[0] != nil {
+		t.Error("a closed transport put a socket in its slot")
 	}
 }
 
