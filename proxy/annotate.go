@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -31,7 +32,9 @@ func (s *Server) annotate(resp *dns.Msg, q *query, wait time.Duration) bool {
 	if ann == nil || opt == nil || !isFailure(resp.Rcode) {
 		return false
 	}
-	name, qtype := q.key.Name, q.key.Qtype
+	// A plain query's key name points into the reader's buffer: the
+	// annotator gets a string of its own.
+	name, qtype := strings.Clone(q.key.Name), q.key.Qtype
 	var code uint16
 	var text string
 	var ok bool

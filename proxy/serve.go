@@ -3,6 +3,7 @@ package proxy
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -97,7 +98,7 @@ func (s *Server) fromCache(q *query) bool {
 	// off the hot path of successful hits.
 	m := new(dns.Msg)
 	if err := m.Unpack(buf); err != nil {
-		s.log.Warn("cached answer does not unpack", "name", q.key.Name, "error", err.Error())
+		s.log.Warn("cached answer does not unpack", "name", strings.Clone(q.key.Name), "error", err.Error())
 		s.own(q, refusal{rcode: dns.RcodeServerFailure})
 		return true
 	}
@@ -271,7 +272,7 @@ func (s *Server) explains(q *query, rcode int) bool {
 	if q.rt.annotateWait > 0 {
 		return true // one may come while the answer waits
 	}
-	_, _, ok := ann.Annotation(q.key.Name, q.key.Qtype, rcode)
+	_, _, ok := ann.Annotation(strings.Clone(q.key.Name), q.key.Qtype, rcode)
 	return ok
 }
 

@@ -3,6 +3,7 @@ package sockopt
 import (
 	"net"
 	"net/netip"
+	"strconv"
 	"syscall"
 	"unsafe"
 )
@@ -90,7 +91,11 @@ func (u *UDP) from() netip.AddrPort {
 		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), port(&sa.Port))
 	case syscall.AF_INET6:
 		sa := (*syscall.RawSockaddrInet6)(unsafe.Pointer(&u.sa))
-		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), port(&sa.Port))
+		a := netip.AddrFrom16(sa.Addr)
+		if sa.Scope_id != 0 { // a link-local client: its interface, by number
+			a = a.WithZone(strconv.FormatUint(uint64(sa.Scope_id), 10))
+		}
+		return netip.AddrPortFrom(a, port(&sa.Port))
 	}
 	return netip.AddrPort{}
 }
@@ -150,7 +155,7 @@ func (u *UDP) sockaddr(to netip.AddrPort) uint32 {
 	a := to.Addr()
 	if u.v6 {
 		sa := (*syscall.RawSockaddrInet6)(unsafe.Pointer(&u.sa))
-		*sa = syscall.RawSockaddrInet6{Family: syscall.AF_INET6, Addr: a.As16()}
+		*sa = syscall.RawSockaddrInet6{Family: syscall.AF_INET6, Addr: a.As16(), Scope_id: scope(a.Zone())}
 		setPort(&sa.Port, to.Port())
 		return syscall.SizeofSockaddrInet6
 	}
@@ -162,6 +167,20 @@ func (u *UDP) sockaddr(to netip.AddrPort) uint32 {
 	*sa = syscall.RawSockaddrInet4{Family: syscall.AF_INET, Addr: a.As4()}
 	setPort(&sa.Port, to.Port())
 	return syscall.SizeofSockaddrInet4
+}
+
+// scope is the interface index of an IPv6 zone: a number, or a name.
+func scope(zone string) uint32 {
+	if zone == "" {
+		return 0
+	}
+	if n, err := strconv.ParseUint(zone, 10, 32); err == nil {
+		return uint32(n)
+	}
+	if ifi, err := net.InterfaceByName(zone); err == nil {
+		return uint32(ifi.Index)
+	}
+	return 0
 }
 
 // port reads a port in network byte order.
