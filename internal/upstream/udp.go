@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"bytes"
 	"context"
 	crand "crypto/rand"
 	"encoding/binary"
@@ -69,23 +68,6 @@ func NewUDP(ctx context.Context, addr string, mismatched *atomic.Uint64) *udpTra
 	return t
 }
 
-// udpSock is one of a transport's sockets.
-type udpSock struct {
-	t    *udpTransport
-	slot int
-	conn *net.UDPConn
-	rd   *sockopt.UDP // the responder's reads: raw system calls (sockopt.UDP says why)
-	wmu  sync.Mutex   // guards wr
-	wr   *sockopt.UDP // writes, from whichever goroutine sends
-
-	mu      sync.Mutex // guards the rest
-	waiting map[uint16]*waiter
-	late    map[uint16]bool // IDs of queries that gave up waiting: an answer to one is no mismatch
-	uses    int
-	retired bool  // takes no more queries; closes once none is waiting
-	err     error // the responder has stopped on it
-}
-
 // waiter is one query waiting on a socket for its answer; whoever takes it
 // off the socket (take) calls done, once.
 type waiter struct {
@@ -119,17 +101,6 @@ func (t *udpTransport) send(q []byte, deadline time.Time, done func(r Reply, err
 		// Failed or answered meanwhile: done has its outcome.
 	}
 	return w, nil
-}
-
-// write sends q on s.
-func (s *udpSock) write(q []byte) error {
-	if s.wr == nil {
-		_, err := s.conn.Write(q)
-		return err
-	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	return s.wr.Write(q)
 }
 
 // Exchange sends q and waits for its answer, until deadline or ctx ends.
@@ -196,39 +167,6 @@ func (t *udpTransport) register(w *waiter, deadline time.Time) (*udpSock, error)
 	return nil, errClosed
 }
 
-// retire takes s out of its slot; called with s.mu held.
-func (s *udpSock) retire() {
-	s.retired = true
-	s.t.mu.Lock()
-	if s.t.cur[s.slot] == s {
-		s.t.cur[s.slot] = nil
-	}
-	s.t.mu.Unlock()
-}
-
-// take takes w off s and says whether it was there: whoever takes it calls
-// its done. late notes that its answer may still come. A retired socket
-// with nothing left waiting is closed.
-func (s *udpSock) take(w *waiter, late bool) bool {
-	s.mu.Lock()
-	mine := s.waiting[w.id] == w
-	if mine {
-		delete(s.waiting, w.id)
-		if late {
-			s.late[w.id] = true
-		}
-	}
-	idle := s.retired && len(s.waiting) == 0
-	s.mu.Unlock()
-	if mine {
-		w.timer.Stop()
-	}
-	if idle {
-		s.close()
-	}
-	return mine
-}
-
 // socket returns slot's current socket, dialing one if there is none.
 //
 // A closed transport (its pool replaced by a reload) still carries the
@@ -277,14 +215,6 @@ func (t *udpTransport) dial(slot int) (*udpSock, error) {
 	return s, nil
 }
 
-// close closes s's socket: its responder leaves.
-func (s *udpSock) close() {
-	s.t.mu.Lock()
-	delete(s.t.open, s)
-	s.t.mu.Unlock()
-	s.conn.Close()
-}
-
 // Close retires every socket: queries waiting finish.
 func (t *udpTransport) Close() {
 	t.mu.Lock()
@@ -318,90 +248,6 @@ func (t *udpTransport) abort() {
 	t.mu.Unlock()
 	for _, s := range open {
 		s.conn.SetReadDeadline(time.Unix(1, 0)) // its responder fails every query
-	}
-}
-
-// respond reads answers until the socket closes or fails, handing each to
-// the query it answers. Anything else is counted and dropped.
-func (s *udpSock) respond() {
-	buf := make([]byte, 65535)
-	for {
-		n, err := s.read(buf)
-		if err != nil {
-			s.fail(err)
-			return
-		}
-		if n < 2 {
-			s.t.mismatched.Add(1)
-			continue
-		}
-		id := binary.BigEndian.Uint16(buf)
-		s.mu.Lock()
-		w := s.waiting[id]
-		ok := w != nil && Matches(buf[:n], w.q)
-		late := w == nil && s.late[id]
-		s.mu.Unlock()
-		var r Reply
-		if ok {
-			// Read outside the lock; w.q stays as it is while w waits.
-			r, err = read(bytes.Clone(buf[:n]), w.q)
-			ok = err == nil
-		}
-		if !ok {
-			if !late {
-				s.t.mismatched.Add(1) // spoofed or broken: the query waits on
-			}
-			continue
-		}
-		s.mu.Lock()
-		mine := s.waiting[id] == w // it may have timed out meanwhile
-		if mine {
-			delete(s.waiting, id)
-		}
-		idle := s.retired && len(s.waiting) == 0
-		s.mu.Unlock()
-		if mine {
-			w.timer.Stop()
-			w.done(r, nil)
-		}
-		if idle {
-			s.close()
-			return
-		}
-	}
-}
-
-// read reads the next answer into buf.
-func (s *udpSock) read(buf []byte) (int, error) {
-	if s.rd == nil {
-		return s.conn.Read(buf)
-	}
-	n, _, err := s.rd.ReadFrom(buf)
-	return n, err
-}
-
-// fail ends every query waiting on s with err and takes s out of its slot.
-func (s *udpSock) fail(err error) {
-	if errors.Is(err, net.ErrClosed) {
-		err = errClosed
-	}
-	s.t.mu.Lock()
-	if s.t.aborted != nil {
-		err = s.t.aborted
-	}
-	s.t.mu.Unlock()
-	s.mu.Lock()
-	s.err = err
-	if !s.retired {
-		s.retire()
-	}
-	waiting := s.waiting
-	s.waiting = map[uint16]*waiter{}
-	s.mu.Unlock()
-	s.close()
-	for _, w := range waiting {
-		w.timer.Stop()
-		w.done(Reply{}, err)
 	}
 }
 
