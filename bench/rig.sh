@@ -78,6 +78,8 @@ START=$(date +%s)
 log() { printf '[rig] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 has() { [[ " $1 " == *" $2 "* ]]; } # LIST WORD
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 for v in DURATION LAT_DURATION LAT_QPS ROUNDS CLIENTS OUTSTANDING TIMEOUT FWD_NAMES_PER_SEC CACHE_SIZE PROFILE_SECS PROFILE_FREQ; do
 	if ! [[ ${!v} =~ ^[0-9]+$ ]] || [ "${!v}" -eq 0 ]; then die "$v=${!v}: want a whole number above 0"; fi
@@ -104,12 +106,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-stop_pid() {
-	local p=$1
-	kill "$p" 2>/dev/null || true
-	for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.1; done
-	kill -9 "$p" 2>/dev/null || true
-}
 
 # ---------------------------------------------------------- prerequisites
 [ "$(nproc)" -ge 2 ] || die "needs at least 2 CPUs (servers on CPU $SERVER_CPU, load on CPU $LOAD_CPU)"
@@ -117,13 +113,6 @@ stop_pid() {
 command -v taskset >/dev/null || die "taskset (util-linux) missing"
 command -v go >/dev/null || die "go not found in PATH"
 
-SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-APT_UPDATED=0
-apt_install() { # PACKAGE
-	log "installing $1 (apt-get)"
-	if [ "$APT_UPDATED" = 0 ]; then $SUDO apt-get update -qq; APT_UPDATED=1; fi
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$1" >/dev/null
-}
 command -v dnsperf >/dev/null || apt_install dnsperf
 command -v knotd >/dev/null || apt_install knot
 if has "$PEERS" dnsdist; then command -v dnsdist >/dev/null || apt_install dnsdist; fi
@@ -172,12 +161,6 @@ has "$PEERS" unbound && VERSIONS="$VERSIONS; unbound $(unbound -V 2>/dev/null | 
 has "$PEERS" coredns && VERSIONS="$VERSIONS; $("$COREDNS_BIN" -version 2>/dev/null | awk 'NR == 1')"
 
 # ------------------------------------------------------------------ ports
-port_busy() { # TCP or UDP listener on the port (any address family)?
-	local hex
-	hex=$(printf ':%04X' "$1")
-	awk -v h="$hex" 'NR>1 && substr($2, length($2)-4) == h {f=1} END {exit !f}' \
-		/proc/net/tcp /proc/net/udp /proc/net/tcp6 /proc/net/udp6 2>/dev/null
-}
 CHOSEN=()
 free_port() { # BASE
 	local p=$1
@@ -260,15 +243,6 @@ probe() { # PORT: one query; succeeds if answered
 	out=$(dnsperf -s 127.0.0.1 -p "$1" -d "$WORK/q-probe.txt" -n 1 -t 1 2>/dev/null || true)
 	[[ $out =~ Queries\ completed:\ +1\  ]]
 }
-wait_ready() { # PORT PID NAME
-	for _ in $(seq 1 100); do
-		kill -0 "$2" 2>/dev/null || { cat "$WORK/$3.log" >&2; die "$3 exited during start-up"; }
-		probe "$1" && return 0
-		sleep 0.1
-	done
-	cat "$WORK/$3.log" >&2
-	die "$3 did not answer on 127.0.0.1:$1 within 10 s"
-}
 cpu_secs() { "$REPORT" cpusecs "$1"; } # utime + stime of all threads, s
 udp_drops() { # the machine's UDP receive-buffer drops so far (RcvbufErrors, IPv4 + IPv6)
 	awk '/^Udp:/ && !h {for (i = 1; i <= NF; i++) c[$i] = i; h = 1; next}
@@ -309,18 +283,6 @@ check_answers() {
 		a=$("$tool" +short +time=2 +tries=1 -p "$1" @127.0.0.1 "$q" A 2>/dev/null || true)
 		[[ $a =~ ^127\.[0-9.]+$ ]] || die "$2 answered $q with '$a', not one loopback address"
 	done
-}
-offbox_check() { # PID NAME: warn about any socket not on loopback
-	command -v ss >/dev/null || return 0
-	local bad
-	bad=$(ss -Htunap 2>/dev/null | grep "pid=$1," | awk '$5 !~ /^(127\.|\[::1\]|\[::ffff:127\.)/ || $6 !~ /^(127\.|\[::1\]|\[::ffff:127\.|\*:\*|0\.0\.0\.0:\*|\[::\]:\*)/' || true)
-	[ -z "$bad" ] || log "WARNING: $2 has non-loopback sockets: $bad"
-}
-cpu_busy_pct() { # CPU use of the whole machine over 2 s, in percent
-	local a b
-	read -ra a < <(awk '/^cpu / {printf "%d %d\n", $2+$3+$4+$7+$8, $5+$6}' /proc/stat); sleep 2
-	read -ra b < <(awk '/^cpu / {printf "%d %d\n", $2+$3+$4+$7+$8, $5+$6}' /proc/stat)
-	awk -v bu=$((b[0] - a[0])) -v id=$((b[1] - a[1])) 'BEGIN {printf "%.0f", 100 * bu / (bu + id + 1e-9)}'
 }
 
 # nxray's failure diagnosis may ask other resolvers (--alternate defaults to

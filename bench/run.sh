@@ -120,6 +120,8 @@ WORK=$(mktemp -d /tmp/nxray-bench.XXXXXX)
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 has() { [[ " $1 " == *" $2 "* ]]; } # LIST WORD
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # ---------------------------------------------------------------- cleanup
 PIDS=()
@@ -144,25 +146,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-stop_pid() {
-	local p=$1
-	kill "$p" 2>/dev/null || true
-	for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.1; done
-	kill -9 "$p" 2>/dev/null || true
-}
 
 # ---------------------------------------------------------- prerequisites
 [ "$(nproc)" -ge 2 ] || die "needs at least 2 CPUs (server on CPU 0, load on CPU 1)"
 command -v taskset >/dev/null || die "taskset (util-linux) missing"
 command -v go >/dev/null || die "go not found in PATH"
 
-SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-APT_UPDATED=0
-apt_install() { # PACKAGE
-	log "installing $1 (apt-get)"
-	if [ "$APT_UPDATED" = 0 ]; then $SUDO apt-get update -qq; APT_UPDATED=1; fi
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$1" >/dev/null
-}
 command -v dnsperf >/dev/null || apt_install dnsperf
 
 want_cd="CoreDNS-${COREDNS_VERSION#v}"
@@ -216,12 +205,6 @@ NXRAY_GIT=$(cd "$REPO" && git describe --always --dirty 2>/dev/null || git rev-p
 DNSPERF_VER=$(dnsperf -h 2>&1 | awk '/^Version / && !v {v = $2} END {print v}')
 
 # ------------------------------------------------------------------ ports
-port_busy() { # TCP or UDP listener on the port (any address family)?
-	local hex
-	hex=$(printf ':%04X' "$1")
-	awk -v h="$hex" 'NR>1 && substr($2, length($2)-4) == h {f=1} END {exit !f}' \
-		/proc/net/tcp /proc/net/udp /proc/net/tcp6 /proc/net/udp6 2>/dev/null
-}
 CHOSEN=()
 free_port() { # BASE
 	local p=$1
@@ -300,15 +283,6 @@ probe() { # one query; succeeds if answered
 	local out
 	out=$(dnsperf -s 127.0.0.1 -p "$1" -d "$WORK/q-probe.txt" -n 1 -t 1 2>/dev/null || true)
 	[[ $out =~ Queries\ completed:\ +1\  ]]
-}
-wait_ready() { # PORT PID NAME
-	for _ in $(seq 1 100); do
-		kill -0 "$2" 2>/dev/null || { cat "$WORK/$3.log" >&2; die "$3 exited during start-up"; }
-		probe "$1" && return 0
-		sleep 0.1
-	done
-	cat "$WORK/$3.log" >&2
-	die "$3 did not answer on 127.0.0.1:$1 within 10 s"
 }
 vmhwm_mib() { "$REPORT" hwm "$1"; }     # peak RSS, MiB ("?" once the process is gone)
 vmrss_mib() { "$REPORT" rss "$1"; }
@@ -442,12 +416,6 @@ warmup() { # PORT QFILE: every name twice, then a short burst
 }
 
 # ---------------------------------------------------------------- run
-cpu_busy_pct() { # CPU use of the whole machine over 2 s, in percent
-	local a b
-	read -ra a < <(awk '/^cpu / {printf "%d %d\n", $2+$3+$4+$7+$8, $5+$6}' /proc/stat); sleep 2
-	read -ra b < <(awk '/^cpu / {printf "%d %d\n", $2+$3+$4+$7+$8, $5+$6}' /proc/stat)
-	awk -v bu=$((b[0] - a[0])) -v id=$((b[1] - a[1])) 'BEGIN {printf "%.0f", 100 * bu / (bu + id + 1e-9)}'
-}
 # Other work on the machine (builds, tests) ruins the numbers. Sample machine
 # CPU use while our servers sit idle: before, between and after the scenarios.
 # Steal time: CPU time the VM's host gave to others while the VM wanted it;
@@ -463,12 +431,6 @@ idle_check() {
 	STEAL0=$st; TOTAL0=$tt
 	BUSY_SAMPLES+=("$1:$b%")
 	if [ "$b" -gt 10 ]; then log "WARNING: machine ${b}% busy while idle ($1); results will be noisy"; fi
-}
-offbox_check() { # PID NAME: warn about any socket not on loopback
-	command -v ss >/dev/null || return 0
-	local bad
-	bad=$(ss -Htunap 2>/dev/null | grep "pid=$1," | awk '$5 !~ /^(127\.|\[::1\]|\[::ffff:127\.)/ || $6 !~ /^(127\.|\[::1\]|\[::ffff:127\.|\*:\*|0\.0\.0\.0:\*|\[::\]:\*)/' || true)
-	[ -z "$bad" ] || log "WARNING: $2 has non-loopback sockets: $bad"
 }
 
 idle_check before
