@@ -106,18 +106,17 @@ func (u *UDP) WriteTo(b []byte, to netip.AddrPort) error {
 	if u.salen == 0 {
 		return &net.AddrError{Err: "address family does not match the socket's", Addr: to.String()}
 	}
-	u.buf = b
-	err := u.rc.Write(u.write)
-	u.buf = nil
-	if err != nil {
-		return err
-	}
-	return u.err
+	return u.sendBuf(b)
 }
 
 // Write sends b on a connected socket.
 func (u *UDP) Write(b []byte) error {
 	u.salen = 0
+	return u.sendBuf(b)
+}
+
+// sendBuf sends b to the address in u.sa (none if u.salen is 0).
+func (u *UDP) sendBuf(b []byte) error {
 	u.buf = b
 	err := u.rc.Write(u.write)
 	u.buf = nil
