@@ -67,6 +67,9 @@ type Config struct {
 	Proxy Proxy
 	// Explain diagnoses a name on demand; nil answers 503 on explain.
 	Explain func(ctx context.Context, name string, qtype uint16) diagnose.Verdict
+	// History is the query log and the verdicts kept on disk; nil shows
+	// live verdicts only.
+	History History
 	// Metrics is served at /metrics and counts verdicts; nil makes one
 	// (with no proxy counters). One running Server per Metrics.
 	Metrics *Metrics
