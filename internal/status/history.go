@@ -20,6 +20,10 @@ type History interface {
 	Verdicts(ctx context.Context, f VerdictFilter) ([]diagnose.Verdict, string, error)
 	// Verdict returns one kept verdict by ID.
 	Verdict(ctx context.Context, id string) (diagnose.Verdict, bool, error)
+	// Failures counts the failed queries (NXDOMAIN, SERVFAIL, REFUSED and
+	// nxray's own failures) from since to now: per cause of the verdict
+	// each was linked to ("" when none), in buckets of step, and per client.
+	Failures(ctx context.Context, since time.Time, step time.Duration) (FailureCounts, error)
 	// Health says whether history is being written; when it is not, reason
 	// says why in a sentence for the page ("disk full: ...").
 	Health() (ok bool, reason string)
@@ -55,4 +59,13 @@ type VerdictFilter struct {
 	Until  time.Time
 	Limit  int // 0 means 100; at most 1000
 	Cursor string
+}
+
+// FailureCounts is what the timeline and the per-client table draw.
+type FailureCounts struct {
+	Start time.Time        // the first bucket's start
+	Step  time.Duration    // each bucket's length
+	Cause map[string][]int // failures per bucket, by cause ("" unlinked)
+	// Client counts failures by client IP over the whole span.
+	Client map[string]int
 }
