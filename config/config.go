@@ -15,6 +15,12 @@ type Config struct {
 	// Upstreams are the resolvers queries are forwarded to; "system" stands
 	// for the nameservers of ResolvConf.
 	Upstreams []string `mapstructure:"upstreams"`
+	// ForwardZones send the names at and under a zone to that zone's own
+	// upstreams ("zone=up,up" entries; the longest zone wins).
+	ForwardZones ZoneList `mapstructure:"forward_zones"`
+	// PrivateZones are names the diagnosis never sends to the alternates or
+	// the root hints (forward zones are private too).
+	PrivateZones []string `mapstructure:"private_zones"`
 	// Alternates are the resolvers the diagnosis compares against.
 	Alternates []string `mapstructure:"alternates"`
 	// ResolvConf is where "system" upstreams are read from.
@@ -124,6 +130,8 @@ type Log struct {
 // Parsed is the machine form of the configuration, filled by Validate.
 type Parsed struct {
 	Upstreams      []Upstream
+	ForwardZones   []ForwardZone // longest zone first
+	PrivateZones   []string      // lowercase FQDNs, forward zones included
 	Alternates     []Upstream
 	ACL            []netip.Prefix
 	FailoverRcodes []int
@@ -154,6 +162,7 @@ func Default() Config {
 	return Config{
 		Listen:         []string{"127.0.0.1:53"},
 		Upstreams:      []string{"system"},
+		PrivateZones:   DefaultPrivateZones,
 		Alternates:     []string{"1.1.1.1", "8.8.8.8", "9.9.9.9"},
 		ResolvConf:     "/etc/resolv.conf",
 		Strategy:       "failover",

@@ -12,6 +12,7 @@ var flagKeys = map[string]string{
 	"listen":        "listen",
 	"upstream":      "upstreams",
 	"alternate":     "alternates",
+	"forward-zone":  "forward_zones",
 	"root-hints":    "root_hints",
 	"trust-anchors": "trust_anchors",
 	"auth-port":     "auth_port",
@@ -53,6 +54,9 @@ var flagDefs = []flagDef{
 	}},
 	{"upstream", func(fs *pflag.FlagSet, d Config) {
 		fs.StringSlice("upstream", d.Upstreams, "resolver to forward to: IP, IP:port, udp://IP:port, tcp://IP:port or system (repeatable)")
+	}},
+	{"forward-zone", func(fs *pflag.FlagSet, d Config) {
+		fs.StringArray("forward-zone", nil, "send names at and under ZONE to their own upstreams: ZONE=UP[,UP...] (repeatable); such names are private")
 	}},
 	{"strategy", func(fs *pflag.FlagSet, d Config) {
 		fs.String("strategy", d.Strategy, "how upstreams are used: failover (in order), parallel (first good answer) or random")
@@ -125,7 +129,7 @@ var flagDefs = []flagDef{
 // explainFlags are what one diagnosis run uses: the file, whom it asks and
 // how long it waits for the upstream. Listen addresses (never probed) and
 // the deny list still come from the file and the environment.
-var explainFlags = []string{"config", "upstream", "timeout", "alternate", "root-hints", "trust-anchors", "auth-port"}
+var explainFlags = []string{"config", "upstream", "forward-zone", "timeout", "alternate", "root-hints", "trust-anchors", "auth-port"}
 
 // healthFlags find the running proxy: its status page and listen addresses.
 var healthFlags = []string{"config", "http", "listen"}

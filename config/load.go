@@ -63,10 +63,8 @@ func decode(fs *pflag.FlagSet) (Config, error) {
 		}
 	}
 	if file != "" {
-		v.SetConfigFile(file)
-		v.SetConfigType("yaml")
-		if err := v.ReadInConfig(); err != nil {
-			return Config{}, fmt.Errorf("reading config file %s: %w", file, err)
+		if err := readFile(v, file); err != nil {
+			return Config{}, err
 		}
 		if err := unknownKeys(v, file); err != nil {
 			return Config{}, err
@@ -92,6 +90,7 @@ var decodeHook = viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
 	numberHook,
 	durationHook,
 	listToStringHook,
+	zoneListHook,
 	mapstructure.StringToSliceHookFunc(","),
 ))
 

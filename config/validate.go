@@ -19,6 +19,7 @@ import (
 func (c *Config) Validate() error {
 	var p problems
 	c.validateResolvers(&p)
+	c.validateZones(&p)
 	c.validateForwarding(&p)
 	c.validateLimits(&p)
 	c.validateCache(&p)

@@ -29,12 +29,12 @@ func Classify(f Findings) Result {
 	} {
 		if r, ok := check(&f); ok {
 			r.EDE = edeFor(r.Cause, f.Chain)
-			r.Summary = tidy(r.Summary)
+			r.Summary = tidy(r.Summary) + privateNote(&f)
 			return r
 		}
 	}
 	r := unexplained(&f)
-	r.Summary = tidy(r.Summary)
+	r.Summary = tidy(r.Summary) + privateNote(&f)
 	return r
 }
 

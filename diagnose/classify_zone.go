@@ -146,7 +146,7 @@ func authoritative(f *Findings) (Result, bool) {
 			what = "none of which serves the zone"
 		}
 		return Result{Cause: LameDelegation,
-			Summary: fmt.Sprintf("The parent of %s delegates it to %s, %s (%s).", zone, servers(lame), what, describe(lame)),
+			Summary: fmt.Sprintf(delegator(f)+", %s (%s).", zone, servers(lame), what, describe(lame)),
 			Advice: fmt.Sprintf("Either configure %s on those servers, or remove them from the NS records at the parent "+
 				"(the registrar) and in the zone.", zone),
 		}, true

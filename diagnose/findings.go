@@ -142,6 +142,11 @@ type Findings struct {
 	ZoneSOA    *SOA     // the SOA the authoritative servers publish now (the highest serial)
 	Chain      *Chain   // nil when not checked
 
+	// Private is the private zone of Name, when it is one: only
+	// PrivateResolvers (and the servers they named) were asked.
+	Private          string
+	PrivateResolvers []string
+
 	// Explain is set for nxray explain: the name may not be failing.
 	Explain bool
 }

@@ -41,6 +41,9 @@ func newGuard(cfg ProbeConfig) *guard {
 		g.self = append(g.self, netip.AddrPortFrom(bare(s.Addr()), s.Port()))
 	}
 	named := append(append([]string(nil), cfg.Upstreams...), cfg.Alternates...)
+	for _, pz := range cfg.Private {
+		named = append(named, pz.Resolvers...)
+	}
 	for _, ip := range cfg.RootHints {
 		named = append(named, net.JoinHostPort(ip, fmt.Sprint(cfg.AuthPort)))
 	}

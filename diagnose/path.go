@@ -104,7 +104,16 @@ func pick(hops []hop, rc int) int {
 // parent lists and those its own NS set lists, the question and the SOA;
 // it checks the zone's DNSSEC link, and says where an alias leads.
 func (r *run) examine(ctx context.Context, target string, qtype uint16) hop {
-	d := r.walk(ctx, target, qtype, 0)
+	pz := r.p.private(target)
+	r.mu.Lock()
+	r.pz = pz
+	r.mu.Unlock()
+	var d delegation
+	if pz != nil {
+		d = r.privateWalk(ctx, target, pz)
+	} else {
+		d = r.walk(ctx, target, qtype, 0)
+	}
 	h := hop{target: target, end: target, zone: d.zone, parentNS: d.parentNS, unresolved: d.unresolved}
 	z := &zoneServers{servers: append([]nsAddr(nil), d.servers...)}
 	z.msgs, z.answers = r.askServers(ctx, z.servers, d.asked, target, qtype)
@@ -139,8 +148,10 @@ func (r *run) examine(ctx context.Context, target string, qtype uint16) hop {
 	h.auth = z.tag(h.parentNS, h.childNS, addrs)
 	h.zoneSOA = z.newestSOA()
 	h.chain = r.chains(ctx, h.zone, ds, z, first)
-	if bad := r.p.checkRoot(ctx, r.a); bad != nil && len(ds) > 0 {
-		h.chain = bad
+	if pz == nil && len(ds) > 0 {
+		if bad := r.p.checkRoot(ctx, r.a); bad != nil {
+			h.chain = bad
+		}
 	}
 	h.end, h.aliases, h.next = chase(z.msgs[first], target, qtype, h.zone)
 	return h

@@ -19,6 +19,9 @@ type ProbeConfig struct {
 	Upstreams []string
 	// Alternates are other resolvers (IP:port), asked with CD=0 and CD=1.
 	Alternates []string
+	// Private are the zones whose names are never sent to the alternates
+	// or the root hints (see PrivateZone).
+	Private []PrivateZone
 	// RootHints are the root servers' IPs; the walk starts there.
 	RootHints []string
 	// AuthPort is the port of every authoritative server (53; labs differ).
@@ -90,34 +93,38 @@ func NewNetProber(cfg ProbeConfig) (*NetProber, error) {
 func (p *NetProber) Probe(ctx context.Context, f Failure, take func() bool) (Findings, []Evidence) {
 	r := &run{p: p, a: &asker{timeout: p.cfg.Timeout, take: take, guard: p.guard}, hosts: map[string]hostAddrs{}}
 	var fd Findings
+	alts, ups := p.resolversFor(f.Name)
+	if pz := p.private(f.Name); pz != nil {
+		fd.Private, fd.PrivateResolvers = pz.Zone, pz.Resolvers
+	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		fd.Alternates = p.askAlternates(ctx, r.a, f)
+		fd.Alternates = askAlternates(ctx, r.a, f, alts)
 	}()
 	if f.Rcode == NoAnswer {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			fd.UpstreamHealthy = p.upstreamHealthy(ctx, r.a)
+			fd.UpstreamHealthy = upstreamHealthy(ctx, r.a, ups)
 		}()
 	}
-	if f.Rcode == dns.RcodeRefused && len(p.cfg.Upstreams) > 0 {
+	if f.Rcode == dns.RcodeRefused && len(ups) > 0 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			// A question every resolver answers: refused too, the upstream
 			// refuses this client; answered, it refuses this name.
-			if _, ans := r.a.ask(ctx, "upstream", upstreamOf(f, p.cfg.Upstreams), ".", dns.TypeNS, flags{rd: true}); ans.Rcode == dns.RcodeSuccess {
+			if _, ans := r.a.ask(ctx, "upstream", upstreamOf(f, ups), ".", dns.TypeNS, flags{rd: true}); ans.Rcode == dns.RcodeSuccess {
 				fd.UpstreamControl = ControlAnswered
 			} else if ans.Rcode == dns.RcodeRefused {
 				fd.UpstreamControl = ControlRefused
 			}
 		}()
 	}
-	if f.Rcode == dns.RcodeNameError && f.SOA == nil && len(p.cfg.Upstreams) > 0 {
-		if _, ans := r.a.ask(ctx, "upstream", upstreamOf(f, p.cfg.Upstreams), f.Name, f.Qtype, flags{rd: true}); ans.Rcode == dns.RcodeNameError {
+	if f.Rcode == dns.RcodeNameError && f.SOA == nil && len(ups) > 0 {
+		if _, ans := r.a.ask(ctx, "upstream", upstreamOf(f, ups), f.Name, f.Qtype, flags{rd: true}); ans.Rcode == dns.RcodeNameError {
 			fd.UpstreamSOA = ans.SOA
 		}
 	}
@@ -139,10 +146,10 @@ func (p *NetProber) Probe(ctx context.Context, f Failure, take func() bool) (Fin
 }
 
 // askAlternates asks every alternate with CD=0 and CD=1, all at once.
-func (p *NetProber) askAlternates(ctx context.Context, a *asker, f Failure) []Answer {
-	out := make([]Answer, 2*len(p.cfg.Alternates))
+func askAlternates(ctx context.Context, a *asker, f Failure, alternates []string) []Answer {
+	out := make([]Answer, 2*len(alternates))
 	var wg sync.WaitGroup
-	for i, alt := range p.cfg.Alternates {
+	for i, alt := range alternates {
 		for j, cd := range []bool{false, true} {
 			wg.Add(1)
 			go func() {
@@ -157,10 +164,10 @@ func (p *NetProber) askAlternates(ctx context.Context, a *asker, f Failure) []An
 
 // upstreamHealthy asks each upstream, at once, a question every resolver
 // answers.
-func (p *NetProber) upstreamHealthy(ctx context.Context, a *asker) bool {
+func upstreamHealthy(ctx context.Context, a *asker, upstreams []string) bool {
 	var healthy atomic.Bool
 	var wg sync.WaitGroup
-	for _, u := range p.cfg.Upstreams {
+	for _, u := range upstreams {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -57,8 +57,12 @@ type run struct {
 	p *NetProber
 	a *asker
 
-	mu    sync.Mutex // guards hosts
+	mu    sync.Mutex // guards hosts and pz
 	hosts map[string]hostAddrs
+	// pz is the private zone of the hop being examined (hops are examined
+	// one at a time), nil for a public one: its name servers' addresses
+	// are found through its resolvers too, whatever their names.
+	pz *PrivateZone
 }
 
 // hostAddrs is what the walk learned of an NS name: its addresses, and
@@ -236,8 +240,20 @@ func (r *run) lookupHost(ctx context.Context, host string, depth int) hostAddrs 
 	key := strings.ToLower(dns.Fqdn(host))
 	r.mu.Lock()
 	ha, ok := r.hosts[key]
+	pz := r.pz
 	r.mu.Unlock()
 	if ok {
+		return ha
+	}
+	if hz := r.p.private(key); hz != nil {
+		pz = hz
+	}
+	if pz != nil {
+		// Never from the root: the name, or the zone it serves, is private.
+		ha = r.lookupPrivate(ctx, key, pz)
+		r.mu.Lock()
+		r.hosts[key] = ha
+		r.mu.Unlock()
 		return ha
 	}
 	for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {

@@ -27,7 +27,15 @@ type Recorder interface {
 type UpstreamState = upstream.State
 
 // Upstreams lists the upstreams in configured order with their state.
-func (s *Server) Upstreams() []UpstreamState { return s.route.Load().pool.States() }
+// The default upstreams come first, then each forward zone's (Zone set).
+func (s *Server) Upstreams() []UpstreamState {
+	rt := s.route.Load()
+	out := rt.pool.States()
+	for _, z := range rt.zones {
+		out = append(out, z.pool.States()...)
+	}
+	return out
+}
 
 // rcodeName is rc as dig prints it, or its number when it has no name.
 func rcodeName(rc int) string {

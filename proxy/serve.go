@@ -142,13 +142,13 @@ func (s *Server) forward(q *query) {
 	// shutdown ends s.ctx (Server.abort), which every transport watches.
 	deadline := time.Now().Add(s.cfg.Deadline)
 	if q.udp == nil {
-		a, err := q.rt.pool.Exchange(s.ctx, deadline, wire)
+		a, err := q.rt.poolFor(q.key.Name).Exchange(s.ctx, deadline, wire)
 		s.finish(q, a, err)
 		return
 	}
 	u := q.udp
 	u.pending.Add(1)
-	q.rt.pool.Go(s.ctx, deadline, wire, func(a upstream.Answer, err error) {
+	q.rt.poolFor(q.key.Name).Go(s.ctx, deadline, wire, func(a upstream.Answer, err error) {
 		if q.rt.annotateWait > 0 && q.edns && (err != nil || isFailure(a.Rcode())) {
 			// Its explanation may keep it waiting: not on the transport's
 			// goroutine, which other answers are waiting on.

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -27,6 +28,10 @@ type Config struct {
 	Listen []string
 	// Upstreams must hold at least one resolver.
 	Upstreams []Upstream
+	// Zones send the names at and under each zone to its own upstreams,
+	// with the same strategy and timeouts; the longest zone wins. Zone
+	// names are lowercase and fully qualified.
+	Zones []Zone
 	// Strategy is "failover" (zero value), "parallel" or "random".
 	Strategy string
 	// Timeout bounds one try at one upstream; zero means 2s.
@@ -111,6 +116,11 @@ func (c *Config) validate() error {
 	if len(c.Upstreams) == 0 {
 		return errors.New("no upstreams")
 	}
+	for _, z := range c.Zones {
+		if len(z.Upstreams) == 0 {
+			return fmt.Errorf("no upstreams for zone %s", z.Zone)
+		}
+	}
 	switch c.Strategy {
 	case "failover", "parallel", "random":
 	default:
@@ -135,9 +145,16 @@ var (
 	ErrNoUpstream = upstream.ErrNoUpstream
 )
 
+// Zone is a forward zone: the names at and under Zone go to Upstreams.
+type Zone struct {
+	Zone      string
+	Upstreams []Upstream
+}
+
 // routing is the part of the server that SIGHUP may replace.
 type routing struct {
-	pool         *upstream.Pool
+	pool         *upstream.Pool // every name outside zones
+	zones        []zonePool     // longest zone first
 	acl          []netip.Prefix
 	logQueries   bool
 	annotator    Annotator
@@ -186,10 +203,19 @@ func (s *Server) newRouting(cfg Config) *routing {
 	if cfg.Recorder != nil {
 		rec = cfg.Recorder
 	}
-	return &routing{
-		pool: upstream.NewPool(upstream.Config{Upstreams: cfg.Upstreams, Strategy: cfg.Strategy, Timeout: cfg.Timeout,
+	newPool := func(zone string, ups []Upstream) *upstream.Pool {
+		return upstream.NewPool(upstream.Config{Upstreams: ups, Zone: zone, Strategy: cfg.Strategy, Timeout: cfg.Timeout,
 			FailoverRcodes: cfg.FailoverRcodes, HealthInterval: cfg.HealthInterval, Log: s.log,
-			Mismatched: &s.stats.mismatched, Recorder: rec, Context: s.ctx}),
+			Mismatched: &s.stats.mismatched, Recorder: rec, Context: s.ctx})
+	}
+	var zones []zonePool
+	for _, z := range cfg.Zones {
+		zones = append(zones, zonePool{zone: z.Zone, pool: newPool(z.Zone, z.Upstreams)})
+	}
+	slices.SortStableFunc(zones, func(a, b zonePool) int { return len(b.zone) - len(a.zone) })
+	return &routing{
+		pool:         newPool("", cfg.Upstreams),
+		zones:        zones,
 		acl:          cfg.ACL,
 		logQueries:   cfg.LogQueries,
 		annotator:    cfg.Annotator,
@@ -206,7 +232,7 @@ func (s *Server) Reload(cfg Config) error {
 		return err
 	}
 	old := s.route.Swap(s.newRouting(cfg))
-	old.pool.Close()
+	old.close()
 	return nil
 }
 
@@ -279,7 +305,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	wg.Wait()
 	s.cancel()
-	s.route.Load().pool.Close()
+	s.route.Load().close()
 	return errors.Join(errs...)
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/nxray/nxray/config"
@@ -16,6 +17,7 @@ func newProber(cfg config.Config) (*diagnose.NetProber, error) {
 	return diagnose.NewNetProber(diagnose.ProbeConfig{
 		Upstreams:    addrs(cfg.Parsed.Upstreams),
 		Alternates:   addrs(cfg.Parsed.Alternates),
+		Private:      privateZones(cfg),
 		RootHints:    cfg.Parsed.RootHints,
 		AuthPort:     cfg.AuthPort,
 		TrustAnchors: cfg.Parsed.TrustAnchors,
@@ -49,6 +51,25 @@ func engineConfig(d config.Diagnosis, p diagnose.Prober, log *slog.Logger) diagn
 	}
 }
 
+// privateZones pairs each private zone with the resolvers a diagnosis asks
+// about its names: the upstreams of the forward zone it is in, else nxray's
+// upstreams.
+func privateZones(cfg config.Config) []diagnose.PrivateZone {
+	var fwd []string
+	for _, z := range cfg.Parsed.ForwardZones {
+		fwd = append(fwd, z.Zone)
+	}
+	var out []diagnose.PrivateZone
+	for _, zone := range cfg.Parsed.PrivateZones {
+		resolvers := addrs(cfg.Parsed.Upstreams)
+		if in := config.ZoneOf(zone, fwd); in != "" {
+			resolvers = addrs(cfg.Parsed.ForwardZones[slices.Index(fwd, in)].Upstreams)
+		}
+		out = append(out, diagnose.PrivateZone{Zone: zone, Resolvers: resolvers})
+	}
+	return out
+}
+
 func addrs(ups []config.Upstream) []string {
 	out := make([]string, len(ups))
 	for i, u := range ups {
@@ -59,7 +80,19 @@ func addrs(ups []config.Upstream) []string {
 
 // newEngineObserver hands the proxy's failures to the engine.
 func newEngineObserver(eng *diagnose.Engine, cfg config.Config) proxy.Observer {
-	return adapt.Observer(eng, strings.Join(upstreamStrings(cfg), ", "))
+	var def []string
+	for _, u := range cfg.Parsed.Upstreams {
+		def = append(def, u.String())
+	}
+	var zones []adapt.Zone
+	for _, z := range cfg.Parsed.ForwardZones {
+		var ups []string
+		for _, u := range z.Upstreams {
+			ups = append(ups, u.String())
+		}
+		zones = append(zones, adapt.Zone{Zone: z.Zone, Upstreams: strings.Join(ups, ", ")})
+	}
+	return adapt.Observer(eng, strings.Join(def, ", "), zones...)
 }
 
 // listenAddrs parses nxray's listen addresses (validated by config.Load).

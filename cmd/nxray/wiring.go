@@ -14,13 +14,14 @@ func proxyConfig(cfg config.Config, log *slog.Logger, obs proxy.Observer, ann pr
 	if cfg.Annotate == "off" {
 		ann = nil
 	}
-	ups := make([]proxy.Upstream, len(cfg.Parsed.Upstreams))
-	for i, u := range cfg.Parsed.Upstreams {
-		ups[i] = proxy.Upstream{Net: u.Net, Addr: u.Addr}
+	var zones []proxy.Zone
+	for _, z := range cfg.Parsed.ForwardZones {
+		zones = append(zones, proxy.Zone{Zone: z.Zone, Upstreams: proxyUpstreams(z.Upstreams)})
 	}
 	return proxy.Config{
 		Listen:         cfg.Listen,
-		Upstreams:      ups,
+		Upstreams:      proxyUpstreams(cfg.Parsed.Upstreams),
+		Zones:          zones,
 		Strategy:       cfg.Strategy,
 		Timeout:        cfg.Timeout,
 		Deadline:       cfg.Deadline,
@@ -48,6 +49,14 @@ func proxyConfig(cfg config.Config, log *slog.Logger, obs proxy.Observer, ann pr
 	}
 }
 
+func proxyUpstreams(list []config.Upstream) []proxy.Upstream {
+	ups := make([]proxy.Upstream, len(list))
+	for i, u := range list {
+		ups[i] = proxy.Upstream{Net: u.Net, Addr: u.Addr}
+	}
+	return ups
+}
+
 func newLogger(cfg config.Log, level *slog.LevelVar, w io.Writer) *slog.Logger {
 	lv, _ := config.ParseLevel(cfg.Level) // validated by config.Load
 	level.Set(lv)
@@ -70,6 +79,11 @@ func upstreamStrings(cfg config.Config) []string {
 	var out []string
 	for _, u := range cfg.Parsed.Upstreams {
 		out = append(out, u.String())
+	}
+	for _, z := range cfg.Parsed.ForwardZones {
+		for _, u := range z.Upstreams {
+			out = append(out, z.Zone+"="+u.String())
+		}
 	}
 	return out
 }

@@ -39,3 +39,16 @@ func TestFailureSOA(t *testing.T) {
 		t.Errorf("failure without a SOA: SOA = %+v, want nil", got.SOA)
 	}
 }
+
+// TestObserverNamesTheZonesUpstreams: a failure no upstream answered names
+// the upstreams that serve its name: its forward zone's, the longest zone
+// winning, else the default ones.
+func TestObserverNamesTheZonesUpstreams(t *testing.T) {
+	o := Observer(nil, "192.0.2.1:53", Zone{"corp.example.", "10.0.0.53:53"}, Zone{"lab.corp.example.", "10.0.1.53:53"}).(observer)
+	for name, want := range map[string]string{"www.Corp.Example.": "10.0.0.53:53", "db.lab.corp.example.": "10.0.1.53:53",
+		"example.": "192.0.2.1:53", "xcorp.example.": "192.0.2.1:53"} {
+		if got := o.upstreamsOf(name); got != want {
+			t.Errorf("upstreams of %s = %q, want %q", name, got, want)
+		}
+	}
+}

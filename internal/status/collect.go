@@ -74,7 +74,8 @@ var engineMetrics = []scraped[diagnose.Stats]{
 		func(s diagnose.Stats) float64 { return float64(s.Probes) }),
 }
 
-var descUp = prometheus.NewDesc("nxray_upstream_up", "1 when the upstream is up, 0 when the proxy marked it down.", []string{"upstream"}, nil)
+var descUp = prometheus.NewDesc("nxray_upstream_up", "1 when the upstream is up, 0 when the proxy marked it down; "+
+	"zone is the forward zone it serves, \".\" for the default upstreams (every other name).", []string{"upstream", "zone"}, nil)
 
 func (s *sources) Describe(ch chan<- *prometheus.Desc) {
 	for _, m := range proxyMetrics {
@@ -94,7 +95,11 @@ func (s *sources) Collect(ch chan<- prometheus.Metric) {
 			if u.Down {
 				up = 0
 			}
-			ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up, u.Upstream)
+			zone := u.Zone
+			if zone == "" {
+				zone = "."
+			}
+			ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up, u.Upstream, zone)
 		}
 	}
 	if e := s.engine.Load(); e != nil {

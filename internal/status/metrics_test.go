@@ -179,8 +179,8 @@ func TestMetricsScrape(t *testing.T) {
 		{"nxray_cache_entries", nil, 3},
 		{"nxray_queries_received_total", nil, 4},
 		{"nxray_no_upstream_total", nil, 0},
-		{"nxray_upstream_up", []string{"upstream", dead}, 0},
-		{"nxray_upstream_up", []string{"upstream", good}, 1},
+		{"nxray_upstream_up", []string{"upstream", dead, "zone", "."}, 0},
+		{"nxray_upstream_up", []string{"upstream", good, "zone", "."}, 1},
 		{"nxray_diagnoses_total", []string{"cause", string(v.Cause)}, 1},
 		{"nxray_diagnoses_total", []string{"cause", "authoritative_inconsistent"}, 0}, // every cause, from zero
 		{"nxray_diagnose_dropped_total", nil, 0},

@@ -33,6 +33,7 @@ type upstreamStats struct {
 // UpstreamView is one upstream as the page and /api/v1/stats show it.
 type UpstreamView struct {
 	Upstream string        `json:"upstream"`
+	Zone     string        `json:"zone,omitempty"` // the forward zone it serves; "" for every other name
 	Up       bool          `json:"up"`
 	Tries    uint64        `json:"tries"`
 	P50      time.Duration `json:"-"`
@@ -82,12 +83,12 @@ func (m *Metrics) upstreamViews(p Proxy) []UpstreamView {
 	if p != nil {
 		for _, st := range p.Upstreams() {
 			seen[st.Upstream] = true
-			u, ok := tracked[st.Upstream]
-			if !ok {
-				out = append(out, UpstreamView{Upstream: st.Upstream, Up: !st.Down, Recent: []FailureView{}})
-				continue
+			v := UpstreamView{Upstream: st.Upstream, Up: !st.Down, Recent: []FailureView{}}
+			if u, ok := tracked[st.Upstream]; ok {
+				v = u.view(st.Upstream, !st.Down)
 			}
-			out = append(out, u.view(st.Upstream, !st.Down))
+			v.Zone = st.Zone
+			out = append(out, v)
 		}
 	}
 	var rest []string

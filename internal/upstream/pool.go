@@ -54,16 +54,17 @@ func (p *Pool) Close() {
 // State is how an upstream looks to the pool now.
 type State struct {
 	Upstream string
-	Down     bool // a network failure was seen and no health probe has answered since
-	Failing  bool // a try failed since its last answer
-	Probing  bool // a health probe is in flight
+	Zone     string // the forward zone the pool serves; "" for every other name
+	Down     bool   // a network failure was seen and no health probe has answered since
+	Failing  bool   // a try failed since its last answer
+	Probing  bool   // a health probe is in flight
 }
 
 // States lists the upstreams in configured order with their state.
 func (p *Pool) States() []State {
 	out := make([]State, 0, len(p.ms))
 	for _, m := range p.ms {
-		out = append(out, State{Upstream: m.String(), Down: m.down.Load(), Failing: m.failing.Load(), Probing: m.probing.Load()})
+		out = append(out, State{Upstream: m.String(), Zone: p.cfg.Zone, Down: m.down.Load(), Failing: m.failing.Load(), Probing: m.probing.Load()})
 	}
 	return out
 }

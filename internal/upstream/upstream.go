@@ -49,6 +49,9 @@ type Recorder interface {
 // Config is what a Pool needs.
 type Config struct {
 	Upstreams []Upstream
+	// Zone is the forward zone the pool serves, for States; "" for the
+	// pool of every other name.
+	Zone string
 	// Strategy is "failover", "parallel" or "random".
 	Strategy string
 	// Timeout bounds one try at one upstream.
