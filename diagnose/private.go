@@ -82,8 +82,9 @@ const maxPrivateAncestors = 4
 // the SOA in the answer to a SOA question for target (or its denial), at
 // or under pz.Zone, or "" for none. A resolver that fails the question for
 // target (SERVFAIL: the zone's servers failed it) may still have the
-// zone's SOA for a name above it, so the names up to pz.Zone are asked in
-// turn, a few of them and pz.Zone itself.
+// zone's SOA for a name above it, and an alias answers with its target's
+// SOA, so the names up to pz.Zone are asked in turn, a few of them and
+// pz.Zone itself.
 func (r *run) privateSOA(ctx context.Context, target string, pz *PrivateZone) string {
 	names := []string{lower(target)}
 	for n := lower(target); n != pz.Zone && dns.IsSubDomain(pz.Zone, n); {
@@ -106,7 +107,8 @@ func (r *run) privateSOA(ctx context.Context, target string, pz *PrivateZone) st
 				return lower(soa.Hdr.Name)
 			}
 		}
-		return "" // an answer without the zone's SOA: nothing above will say more
+		// An answer without its zone's SOA (an alias whose target's SOA came
+		// instead): the names above may still say.
 	}
 	return ""
 }
