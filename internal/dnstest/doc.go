@@ -1,7 +1,8 @@
 // Package dnstest is the kit that nxray's tests share: DNS servers on
 // loopback (Start, StartAt, Serve, with the handler AnswerA), addresses
 // that never answer (DeadAddr, Blackhole), a settable clock (Clock) and a
-// slog.Handler a test can wait on (Log).
+// slog.Handler a test can wait on (Log), and a private certificate
+// authority for TLS servers (NewCA).
 //
 // Every server it starts listens on 127.0.0.0/8 or ::1 only, and stops at
 // the test's cleanup, which waits for its goroutines; nothing here sends a

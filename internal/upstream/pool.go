@@ -274,7 +274,9 @@ func (p *Pool) tried(ctx context.Context, m *member, start, deadline time.Time, 
 		// A try cut short by the query's own deadline (a try left less
 		// than 90% of its timeout is the deadline's, not the upstream's),
 		// a won race or shutdown says nothing about the upstream.
-		if ctx.Err() == nil && !deadline.Before(start.Add(p.cfg.Timeout*9/10)) {
+		// So does a try that waited for a connection with room: that is
+		// nxray's own load.
+		if ctx.Err() == nil && !deadline.Before(start.Add(p.cfg.Timeout*9/10)) && !errors.Is(err, ErrBusy) {
 			p.failed(m, q, err)
 		}
 		return outcome{err: &upstreamError{upstream: m.String(), err: err}}

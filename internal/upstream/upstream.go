@@ -1,11 +1,13 @@
 // Package upstream sends nxray's queries to the resolvers it forwards to:
 // a Pool tries them by its strategy (failover, parallel or random), keeps
 // each one's health, and carries each try over a Transport: UDP on shared
-// sockets, or TCP.
+// sockets, TCP, DNS over TLS (pipelined on reused connections) or DNS
+// over HTTPS (HTTP/2).
 package upstream
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -16,15 +18,40 @@ import (
 
 // Upstream is one resolver nxray forwards to.
 type Upstream struct {
-	// Net is "udp" (UDP, retried over TCP when truncated) or "tcp".
+	// Net is "udp" (UDP, retried over TCP when truncated), "tcp", "tls"
+	// (DNS over TLS) or "https" (DNS over HTTPS).
 	Net string
 	// Addr is IP:port.
 	Addr string
+	// ServerName is the name the certificate must carry (tls, https); ""
+	// means Addr's IP.
+	ServerName string
+	// Path is the URL path of a DNS-over-HTTPS upstream, such as
+	// "/dns-query".
+	Path string
+	// GET sends DNS-over-HTTPS queries as GET requests rather than POST.
+	GET bool
+	// TLS holds the roots certificates are checked against (tls, https);
+	// nil means the system's. It is cloned, never changed.
+	TLS *tls.Config
+	// IdleTimeout closes a tls or https connection no query used for that
+	// long; zero means 10s.
+	IdleTimeout time.Duration
 }
 
+// String is the upstream as a user writes it, with the address it goes to.
 func (u Upstream) String() string {
-	if u.Net == "tcp" {
+	name := ""
+	if u.ServerName != "" {
+		name = "#" + u.ServerName
+	}
+	switch u.Net {
+	case "tcp":
 		return "tcp://" + u.Addr
+	case "tls":
+		return "tls://" + u.Addr + name
+	case "https":
+		return "https://" + u.Addr + u.Path + name
 	}
 	return u.Addr
 }
@@ -73,7 +100,7 @@ type Config struct {
 // member is an Upstream in a pool: its transports and its health.
 type member struct {
 	Upstream
-	udp, tcp Transport // udp is nil for a TCP upstream
+	udp, tcp Transport // udp is nil but for UDP; tcp is the TLS or HTTPS transport for those
 
 	down    atomic.Bool // failing (health.go); the health probe clears it
 	probing atomic.Bool // a health probe is in flight
@@ -86,8 +113,16 @@ type member struct {
 }
 
 func newMember(ctx context.Context, u Upstream, mismatched *atomic.Uint64) *member {
-	m := &member{Upstream: u, tcp: NewTCP(u.Addr, mismatched)}
-	if u.Net != "tcp" {
+	m := &member{Upstream: u}
+	switch u.Net {
+	case "tls":
+		m.tcp = NewDoT(ctx, u.Addr, u.ServerName, u.TLS, u.IdleTimeout, mismatched)
+	case "https":
+		m.tcp = NewDoH(u.Addr, u.ServerName, u.Path, u.GET, u.TLS, u.IdleTimeout, mismatched)
+	case "tcp":
+		m.tcp = NewTCP(u.Addr, mismatched)
+	default:
+		m.tcp = NewTCP(u.Addr, mismatched)
 		m.udp = NewUDP(ctx, u.Addr, mismatched)
 	}
 	return m
