@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"net/netip"
 	"time"
 
@@ -23,6 +24,13 @@ type Config struct {
 	PrivateZones []string `mapstructure:"private_zones"`
 	// Alternates are the resolvers the diagnosis compares against.
 	Alternates []string `mapstructure:"alternates"`
+	// Bootstrap are the plain resolvers (IP addresses, or "system") that
+	// the names of tls:// and https:// upstreams are looked up through, at
+	// start and on reload.
+	Bootstrap []string `mapstructure:"bootstrap"`
+	// TLSCAFile is a PEM file of CA certificates trusted beside the
+	// system's for tls:// and https:// upstreams; "" trusts the system's.
+	TLSCAFile string `mapstructure:"tls_ca_file"`
 	// ResolvConf is where "system" upstreams are read from.
 	ResolvConf string `mapstructure:"resolv_conf"`
 	// Strategy is failover, parallel or random.
@@ -139,20 +147,42 @@ type Parsed struct {
 	RootHints      []string  // IPs
 	TrustAnchors   []*dns.DS // DS records of the root's keys
 	DenyNetworks   []netip.Prefix
+	Bootstrap      []Upstream
+	// TLS holds the roots tls:// and https:// upstreams are checked
+	// against: the system's plus tls_ca_file's; nil means the system's.
+	TLS *tls.Config
 }
 
 // Upstream is one resolver address with its transport.
 type Upstream struct {
-	// Net is "udp" (UDP, TCP when truncated) or "tcp" (TCP only).
+	// Net is "udp" (UDP, TCP when truncated), "tcp" (TCP only), "tls" (DNS
+	// over TLS) or "https" (DNS over HTTPS).
 	Net string
-	// Addr is host:port, with a literal IP host.
+	// Addr is IP:port, once Host is looked up.
 	Addr string
+	// Host is the name a tls:// or https:// upstream was given by, looked
+	// up through the bootstrap resolvers; "" when it was an IP.
+	Host string
+	// ServerName is the name the certificate must carry (#NAME, or Host);
+	// "" means Addr's IP.
+	ServerName string
+	// Path is an https:// upstream's URL path.
+	Path string
 }
 
-// String gives the address as a user writes it.
+// String gives the address as a user writes it, with the IP it goes to.
 func (u Upstream) String() string {
-	if u.Net == "tcp" {
+	name := ""
+	if u.ServerName != "" {
+		name = "#" + u.ServerName
+	}
+	switch u.Net {
+	case "tcp":
 		return "tcp://" + u.Addr
+	case "tls":
+		return "tls://" + u.Addr + name
+	case "https":
+		return "https://" + u.Addr + u.Path + name
 	}
 	return u.Addr
 }
@@ -164,6 +194,7 @@ func Default() Config {
 		Upstreams:      []string{"system"},
 		PrivateZones:   DefaultPrivateZones,
 		Alternates:     []string{"1.1.1.1", "8.8.8.8", "9.9.9.9"},
+		Bootstrap:      []string{"system"},
 		ResolvConf:     "/etc/resolv.conf",
 		Strategy:       "failover",
 		Timeout:        2 * time.Second,

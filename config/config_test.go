@@ -78,7 +78,7 @@ log:
 		cfg.Cache.NegativeSize != 9 || cfg.Cache.NegativeMaxTTL != 10*time.Minute || cfg.Log.Level != "debug" {
 		t.Errorf("file not applied: %+v", cfg)
 	}
-	want := []Upstream{{"udp", "192.0.2.1:53"}, {"tcp", "192.0.2.2:5353"}}
+	want := []Upstream{{Net: "udp", Addr: "192.0.2.1:53"}, {Net: "tcp", Addr: "192.0.2.2:5353"}}
 	if len(cfg.Parsed.Upstreams) != 2 || cfg.Parsed.Upstreams[0] != want[0] || cfg.Parsed.Upstreams[1] != want[1] {
 		t.Errorf("upstreams = %v, want %v", cfg.Parsed.Upstreams, want)
 	}
@@ -118,7 +118,8 @@ func TestErrorsNameKeyAndValue(t *testing.T) {
 		{"unknown key", "upstream: [1.1.1.1]\n", nil, []string{"upstream"}},
 		{"unknown nested key", "cache:\n  sise: 10\n", nil, []string{"sise"}},
 		{"bad upstream", "upstreams: [dns.google]\n", nil, []string{"upstreams", "dns.google", "IP address"}},
-		{"bad scheme", "upstreams: [\"https://192.0.2.1\"]\n", nil, []string{"upstreams", "https://192.0.2.1", "udp://"}},
+		{"bad scheme", "upstreams: [\"quic://192.0.2.1\"]\n", nil, []string{"upstreams", "quic://192.0.2.1", "udp://", "tls://", "https://"}},
+		{"https without path", "upstreams: [\"https://192.0.2.1\"]\n", nil, []string{"upstreams", "https://192.0.2.1", "path"}},
 		{"bad strategy", "strategy: fastest\n", nil, []string{"strategy", "fastest", "failover"}},
 		{"bad duration", "timeout: soon\n", nil, []string{"timeout", "soon"}},
 		{"negative cache size", "cache:\n  size: -1\n", nil, []string{"cache.size", "-1"}},
@@ -186,12 +187,12 @@ func TestParseUpstream(t *testing.T) {
 		in   string
 		want Upstream
 	}{
-		{"192.0.2.1", Upstream{"udp", "192.0.2.1:53"}},
-		{"192.0.2.1:5353", Upstream{"udp", "192.0.2.1:5353"}},
-		{"udp://192.0.2.1:5353", Upstream{"udp", "192.0.2.1:5353"}},
-		{"tcp://192.0.2.1", Upstream{"tcp", "192.0.2.1:53"}},
-		{"2001:db8::1", Upstream{"udp", "[2001:db8::1]:53"}},
-		{"[2001:db8::1]:5353", Upstream{"udp", "[2001:db8::1]:5353"}},
+		{"192.0.2.1", Upstream{Net: "udp", Addr: "192.0.2.1:53"}},
+		{"192.0.2.1:5353", Upstream{Net: "udp", Addr: "192.0.2.1:5353"}},
+		{"udp://192.0.2.1:5353", Upstream{Net: "udp", Addr: "192.0.2.1:5353"}},
+		{"tcp://192.0.2.1", Upstream{Net: "tcp", Addr: "192.0.2.1:53"}},
+		{"2001:db8::1", Upstream{Net: "udp", Addr: "[2001:db8::1]:53"}},
+		{"[2001:db8::1]:5353", Upstream{Net: "udp", Addr: "[2001:db8::1]:5353"}},
 	}
 	for _, tt := range tests {
 		got, err := ParseUpstream(tt.in)

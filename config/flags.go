@@ -13,6 +13,8 @@ var flagKeys = map[string]string{
 	"upstream":      "upstreams",
 	"alternate":     "alternates",
 	"forward-zone":  "forward_zones",
+	"tls-ca-file":   "tls_ca_file",
+	"bootstrap":     "bootstrap",
 	"root-hints":    "root_hints",
 	"trust-anchors": "trust_anchors",
 	"auth-port":     "auth_port",
@@ -53,7 +55,13 @@ var flagDefs = []flagDef{
 		fs.StringSlice("listen", d.Listen, "address to answer on over UDP and TCP, IP:port (repeatable; changes on restart)")
 	}},
 	{"upstream", func(fs *pflag.FlagSet, d Config) {
-		fs.StringSlice("upstream", d.Upstreams, "resolver to forward to: IP, IP:port, udp://IP:port, tcp://IP:port or system (repeatable)")
+		fs.StringSlice("upstream", d.Upstreams, "resolver to forward to: IP, IP:port, udp://IP:port, tcp://IP:port, tls://HOST[:853][#NAME], https://HOST[:443]/PATH[#NAME] or system (repeatable)")
+	}},
+	{"tls-ca-file", func(fs *pflag.FlagSet, d Config) {
+		fs.String("tls-ca-file", d.TLSCAFile, "PEM file of CA certificates trusted, beside the system's, for tls:// and https:// upstreams")
+	}},
+	{"bootstrap", func(fs *pflag.FlagSet, d Config) {
+		fs.StringSlice("bootstrap", d.Bootstrap, "plain resolver (IP, IP:port or system) the names of tls:// and https:// upstreams are looked up through (repeatable)")
 	}},
 	{"forward-zone", func(fs *pflag.FlagSet, d Config) {
 		fs.StringArray("forward-zone", nil, "send names at and under ZONE to their own upstreams: ZONE=UP[,UP...] (repeatable); such names are private")
@@ -129,7 +137,7 @@ var flagDefs = []flagDef{
 // explainFlags are what one diagnosis run uses: the file, whom it asks and
 // how long it waits for the upstream. Listen addresses (never probed) and
 // the deny list still come from the file and the environment.
-var explainFlags = []string{"config", "upstream", "forward-zone", "timeout", "alternate", "root-hints", "trust-anchors", "auth-port"}
+var explainFlags = []string{"config", "upstream", "forward-zone", "tls-ca-file", "bootstrap", "timeout", "alternate", "root-hints", "trust-anchors", "auth-port"}
 
 // healthFlags find the running proxy: its status page and listen addresses.
 var healthFlags = []string{"config", "http", "listen"}

@@ -33,8 +33,12 @@ func (c *Config) parseUpstreams(key string, list []string) ([]Upstream, error) {
 	return out, errors.Join(errs...)
 }
 
-// ParseUpstream reads host, host:port, udp://host:port or tcp://host:port.
-// The host must be an IP address: nxray has no resolver to look names up with.
+// ParseUpstream reads host, host:port, udp://host:port, tcp://host:port,
+// tls://host[:853][#name] or https://host[:443]/path[#name]. The host of
+// a plain upstream must be an IP address: nxray has no resolver to look
+// names up with. That of tls:// or https:// may be a name, which
+// Validate looks up through the bootstrap resolvers (Addr is "" until
+// then).
 func ParseUpstream(s string) (Upstream, error) {
 	u := Upstream{Net: "udp"}
 	rest := s
@@ -43,8 +47,10 @@ func ParseUpstream(s string) (Upstream, error) {
 		rest = strings.TrimPrefix(s, "udp://")
 	case strings.HasPrefix(s, "tcp://"):
 		u.Net, rest = "tcp", strings.TrimPrefix(s, "tcp://")
+	case strings.HasPrefix(s, "tls://"), strings.HasPrefix(s, "https://"):
+		return parseEncrypted(s)
 	case strings.Contains(s, "://"):
-		return u, errors.New("scheme must be udp:// or tcp://")
+		return u, errors.New("scheme must be udp://, tcp://, tls:// or https://")
 	}
 	if a, err := netip.ParseAddr(strings.Trim(rest, "[]")); err == nil {
 		u.Addr = netip.AddrPortFrom(a, 53).String()

@@ -18,8 +18,15 @@ import (
 // and its value; several problems are joined.
 func (c *Config) Validate() error {
 	var p problems
+	c.validateBootstrap(&p)
 	c.validateResolvers(&p)
 	c.validateZones(&p)
+	if len(p) == 0 { // no lookups for a configuration that is wrong anyway
+		c.resolveNames(&p)
+		if listen, err := parseListen(c.Listen); err == nil {
+			p = append(p, checkLoops(listen, c.Parsed.Upstreams)...)
+		}
+	}
 	c.validateForwarding(&p)
 	c.validateLimits(&p)
 	c.validateCache(&p)

@@ -46,7 +46,10 @@ func describeFailures(err error) (string, bool) {
 	allTimeouts := true
 	for i, e := range errs {
 		reason := "failed: " + e.Error()
-		switch {
+		switch r := upstream.Reason(e); {
+		case r != "": // TLS or HTTPS: the certificate, the handshake, the status
+			reason = "failed: " + r
+			allTimeouts = allTimeouts && isTimeout(e)
 		case isTimeout(e):
 			reason = "timed out"
 		case errors.Is(e, syscall.ECONNREFUSED):

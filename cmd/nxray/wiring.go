@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"io"
 	"log/slog"
 
@@ -16,11 +17,11 @@ func proxyConfig(cfg config.Config, log *slog.Logger, obs proxy.Observer, ann pr
 	}
 	var zones []proxy.Zone
 	for _, z := range cfg.Parsed.ForwardZones {
-		zones = append(zones, proxy.Zone{Zone: z.Zone, Upstreams: proxyUpstreams(z.Upstreams)})
+		zones = append(zones, proxy.Zone{Zone: z.Zone, Upstreams: proxyUpstreams(z.Upstreams, cfg.Parsed.TLS)})
 	}
 	return proxy.Config{
 		Listen:         cfg.Listen,
-		Upstreams:      proxyUpstreams(cfg.Parsed.Upstreams),
+		Upstreams:      proxyUpstreams(cfg.Parsed.Upstreams, cfg.Parsed.TLS),
 		Zones:          zones,
 		Strategy:       cfg.Strategy,
 		Timeout:        cfg.Timeout,
@@ -49,10 +50,12 @@ func proxyConfig(cfg config.Config, log *slog.Logger, obs proxy.Observer, ann pr
 	}
 }
 
-func proxyUpstreams(list []config.Upstream) []proxy.Upstream {
+// proxyUpstreams hands the proxy its upstreams; roots (nil: the system's)
+// check the certificates of tls:// and https:// ones.
+func proxyUpstreams(list []config.Upstream, roots *tls.Config) []proxy.Upstream {
 	ups := make([]proxy.Upstream, len(list))
 	for i, u := range list {
-		ups[i] = proxy.Upstream{Net: u.Net, Addr: u.Addr}
+		ups[i] = proxy.Upstream{Net: u.Net, Addr: u.Addr, ServerName: u.ServerName, Path: u.Path, TLS: roots}
 	}
 	return ups
 }
