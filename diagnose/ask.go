@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/nxray/nxray/internal/upstream"
 )
 
 // flags are the header and EDNS0 bits of one probe.
@@ -37,10 +38,13 @@ func (f flags) String() string {
 // concurrent use if take is.
 type asker struct {
 	timeout time.Duration
-	take    func() bool
-	guard   *guard     // nil: every address may be probed
-	mu      sync.Mutex // guards the fields below
-	ev      []Evidence
+	// encrypted carries the probes of tls:// and https:// resolvers; nil
+	// fails them.
+	encrypted Exchanger
+	take      func() bool
+	guard     *guard     // nil: every address may be probed
+	mu        sync.Mutex // guards the fields below
+	ev        []Evidence
 	// notAsked counts the probes not sent (budget, rate, deadline) or
 	// given up when the diagnosis no longer needed them: no row each.
 	notAsked int
@@ -113,7 +117,7 @@ func (a *asker) ask(ctx context.Context, role, server, name string, qtype uint16
 	q.SetEdns0(1232, fl.do)
 	start := time.Now()
 	m, err := a.exchange(ctx, "udp", server, q)
-	if err == nil && m.Truncated {
+	if err == nil && m.Truncated && !encrypted(server) {
 		var heard bool
 		if m, heard = a.overTCP(ctx, server, q, m, &ans, &ev); !heard {
 			return a.unasked(ans)
@@ -177,6 +181,12 @@ func (a *asker) unasked(ans Answer) (*dns.Msg, Answer) {
 func (a *asker) exchange(ctx context.Context, network, server string, q *dns.Msg) (*dns.Msg, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
+	if encrypted(server) {
+		if a.encrypted == nil {
+			return nil, errNoExchanger{server}
+		}
+		return a.encrypted.Exchange(ctx, server, q)
+	}
 	c := &dns.Client{Net: network, Timeout: a.timeout, UDPSize: 1232}
 	conn, err := c.DialContext(ctx, server)
 	if err != nil {
@@ -196,6 +206,8 @@ func (a *asker) exchange(ctx context.Context, network, server string, q *dns.Msg
 func short(err error) string {
 	var ne net.Error
 	switch {
+	case upstream.Reason(err) != "": // TLS or HTTPS: "certificate signed by unknown authority"
+		return upstream.Reason(err)
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
 		return "timeout"
 	case errors.Is(err, syscall.ECONNREFUSED):

@@ -3,6 +3,7 @@ package diagnose
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/miekg/dns"
 )
@@ -90,12 +91,19 @@ func upstreamUnreachable(f *Findings) (Result, bool) {
 	if f.Rcode != NoAnswer || f.UpstreamHealthy {
 		return Result{}, false
 	}
-	return Result{Cause: UpstreamUnreachable,
+	r := Result{Cause: UpstreamUnreachable,
 		Summary: fmt.Sprintf("No upstream answered (%s), nor a health question any resolver answers: "+
 			"the failure is between nxray and its upstreams, not in %s.", f.Upstream, f.Name),
 		Advice: "Check that the upstreams run and that nxray can reach them (routes, firewall); " +
 			"fix nxray's upstreams setting if they moved.",
-	}, true
+	}
+	if len(f.UpstreamReasons) > 0 {
+		r.Summary += " Over TLS: " + strings.Join(f.UpstreamReasons, "; ") + "."
+		r.Advice = "Fix what the TLS reason names: trust the resolver's CA (tls_ca_file), set the name its " +
+			"certificate carries (#NAME), or check that it serves DNS over TLS or HTTPS at that address; " +
+			"then check routes and firewall."
+	}
+	return r, true
 }
 
 // refusal tells a policy on the name from a policy on the client: the

@@ -120,6 +120,9 @@ type Findings struct {
 	// UpstreamHealthy: the upstreams answered a health question. Read only
 	// when Rcode is NoAnswer.
 	UpstreamHealthy bool
+	// UpstreamReasons say why encrypted upstreams failed the health
+	// question ("tls://…: certificate signed by unknown authority").
+	UpstreamReasons []string
 	// UpstreamControl is what the upstream did with a question every
 	// resolver answers (". NS"), asked when it refused the name.
 	UpstreamControl Control

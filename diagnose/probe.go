@@ -14,10 +14,11 @@ import (
 
 // ProbeConfig says whom a NetProber asks.
 type ProbeConfig struct {
-	// Upstreams are nxray's own upstreams (IP:port): asked again for the
+	// Upstreams are nxray's own upstreams (IP:port, or tls://… and
+	// https://… as configured, asked through Exchanger): asked again for the
 	// negative answer's SOA, and for a health question when none answered.
 	Upstreams []string
-	// Alternates are other resolvers (IP:port), asked with CD=0 and CD=1.
+	// Alternates are other resolvers (as Upstreams), asked with CD=0 and CD=1.
 	Alternates []string
 	// Private are the zones whose names are never sent to the alternates
 	// or the root hints (see PrivateZone).
@@ -39,6 +40,10 @@ type ProbeConfig struct {
 	// an upstream; an unspecified address stands for every local address
 	// (loopback and the interfaces') at its port.
 	Self []netip.AddrPort
+	// Exchanger asks the upstreams, alternates and private resolvers given
+	// as tls://… or https://… (their config spelling); nil leaves them
+	// unasked (each probe fails, saying so).
+	Exchanger Exchanger
 	// Timeout bounds one probe; zero means 1s.
 	Timeout time.Duration
 	// Now is the clock for signature windows; nil means time.Now.
@@ -91,7 +96,7 @@ func NewNetProber(cfg ProbeConfig) (*NetProber, error) {
 // that meets silent servers takes about one probe timeout, not one per
 // silent server. Aliases are followed into the zones they point to.
 func (p *NetProber) Probe(ctx context.Context, f Failure, take func() bool) (Findings, []Evidence) {
-	r := &run{p: p, a: &asker{timeout: p.cfg.Timeout, take: take, guard: p.guard}, hosts: map[string]hostAddrs{}}
+	r := &run{p: p, a: &asker{timeout: p.cfg.Timeout, take: take, guard: p.guard, encrypted: p.cfg.Exchanger}, hosts: map[string]hostAddrs{}}
 	var fd Findings
 	alts, ups := p.resolversFor(f.Name)
 	if pz := p.private(f.Name); pz != nil {
@@ -107,7 +112,7 @@ func (p *NetProber) Probe(ctx context.Context, f Failure, take func() bool) (Fin
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			fd.UpstreamHealthy = upstreamHealthy(ctx, r.a, ups)
+			fd.UpstreamHealthy, fd.UpstreamReasons = upstreamHealthy(ctx, r.a, ups)
 		}()
 	}
 	if f.Rcode == dns.RcodeRefused && len(ups) > 0 {
@@ -163,21 +168,32 @@ func askAlternates(ctx context.Context, a *asker, f Failure, alternates []string
 }
 
 // upstreamHealthy asks each upstream, at once, a question every resolver
-// answers.
-func upstreamHealthy(ctx context.Context, a *asker, upstreams []string) bool {
+// answers; reasons are why each encrypted one failed it ("tls://…:
+// certificate signed by unknown authority"), in configured order.
+func upstreamHealthy(ctx context.Context, a *asker, upstreams []string) (bool, []string) {
 	var healthy atomic.Bool
 	var wg sync.WaitGroup
-	for _, u := range upstreams {
+	why := make([]string, len(upstreams))
+	for i, u := range upstreams {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, ans := a.ask(ctx, "upstream", u, ".", dns.TypeNS, flags{rd: true}); ans.responded() {
+			_, ans := a.ask(ctx, "upstream", u, ".", dns.TypeNS, flags{rd: true})
+			if ans.responded() {
 				healthy.Store(true)
+			} else if encrypted(u) && ans.Err != "" && !ans.NotAsked {
+				why[i] = u + ": " + ans.Err
 			}
 		}()
 	}
 	wg.Wait()
-	return healthy.Load()
+	var reasons []string
+	for _, w := range why {
+		if w != "" {
+			reasons = append(reasons, w)
+		}
+	}
+	return healthy.Load(), reasons
 }
 
 // checkRoot compares the root's DNSKEY set with the trust anchors, at most

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -9,12 +10,14 @@ import (
 	"github.com/nxray/nxray/config"
 	"github.com/nxray/nxray/diagnose"
 	"github.com/nxray/nxray/internal/adapt"
+	"github.com/nxray/nxray/internal/upstream"
 	"github.com/nxray/nxray/proxy"
 )
 
 // newProber builds the network prober from the configuration.
 func newProber(cfg config.Config) (*diagnose.NetProber, error) {
 	return diagnose.NewNetProber(diagnose.ProbeConfig{
+		Exchanger:    newDirect(cfg),
 		Upstreams:    addrs(cfg.Parsed.Upstreams),
 		Alternates:   addrs(cfg.Parsed.Alternates),
 		Private:      privateZones(cfg),
@@ -70,12 +73,42 @@ func privateZones(cfg config.Config) []diagnose.PrivateZone {
 	return out
 }
 
+// addrs are how the diagnosis names resolvers: IP:port for plain ones,
+// the configured spelling (tls://…, https://…) for encrypted ones, which
+// it asks through newDirect's Exchanger.
 func addrs(ups []config.Upstream) []string {
 	out := make([]string, len(ups))
 	for i, u := range ups {
 		out[i] = u.Addr
+		if u.Net == "tls" || u.Net == "https" {
+			out[i] = u.String()
+		}
 	}
 	return out
+}
+
+// newDirect is the diagnosis's way to the encrypted upstreams, alternates
+// and forward zones' upstreams; it holds no connection while idle (10s).
+// A prober replaced on reload lets its connections close that way.
+func newDirect(cfg config.Config) *upstream.Direct {
+	all := append(append([]config.Upstream(nil), cfg.Parsed.Upstreams...), cfg.Parsed.Alternates...)
+	for _, z := range cfg.Parsed.ForwardZones {
+		all = append(all, z.Upstreams...)
+	}
+	return upstream.NewDirect(context.Background(), proxyUpstreams(all, cfg.Parsed.TLS))
+}
+
+// explainUpstream is the upstream explain asks about name first: its
+// forward zone's first upstream, else nxray's first.
+func explainUpstream(cfg config.Config, name string) string {
+	var fwd []string
+	for _, z := range cfg.Parsed.ForwardZones {
+		fwd = append(fwd, z.Zone)
+	}
+	if in := config.ZoneOf(name, fwd); in != "" {
+		return addrs(cfg.Parsed.ForwardZones[slices.Index(fwd, in)].Upstreams[:1])[0]
+	}
+	return addrs(cfg.Parsed.Upstreams[:1])[0]
 }
 
 // newEngineObserver hands the proxy's failures to the engine.

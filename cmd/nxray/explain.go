@@ -77,7 +77,7 @@ func explain(fs *pflag.FlagSet, args []string, asJSON bool, stdout, stderr io.Wr
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	v := runExplain(ctx, p, cfg.Parsed.Upstreams[0].Addr, cfg.Timeout, name, qt)
+	v := runExplain(ctx, p, explainUpstream(cfg, name), cfg.Timeout, name, qt)
 	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

@@ -41,12 +41,12 @@ type pageExplainer struct {
 
 // explainTarget is what one configuration explains with.
 type explainTarget struct {
-	prober   diagnose.Prober
-	upstream string
-	timeout  time.Duration
+	prober  diagnose.Prober
+	cfg     config.Config // for the upstream a name is asked of first
+	timeout time.Duration
 }
 
-// set switches later explains to cfg's prober, first upstream and timeout.
+// set switches later explains to cfg's prober, upstreams and timeout.
 // A nil receiver (no status page) does nothing.
 func (e *pageExplainer) set(cfg config.Config) error {
 	if e == nil {
@@ -56,13 +56,13 @@ func (e *pageExplainer) set(cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	e.cur.Store(&explainTarget{prober: p, upstream: cfg.Parsed.Upstreams[0].Addr, timeout: cfg.Timeout})
+	e.cur.Store(&explainTarget{prober: p, cfg: cfg, timeout: cfg.Timeout})
 	return nil
 }
 
 func (e *pageExplainer) explain(ctx context.Context, name string, qt uint16) diagnose.Verdict {
 	t := e.cur.Load()
-	return runExplain(ctx, t.prober, t.upstream, t.timeout, name, qt)
+	return runExplain(ctx, t.prober, explainUpstream(t.cfg, name), t.timeout, name, qt)
 }
 
 // runStatus builds and starts a status server. An address in use says how

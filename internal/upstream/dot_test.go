@@ -234,3 +234,20 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond) // polling a condition, not synchronising on time
 	}
 }
+
+// TestDirectAsksByName: Direct asks an encrypted resolver named by its
+// String(), and refuses one it was not built with.
+func TestDirectAsksByName(t *testing.T) {
+	ca, cert := testCA(t)
+	srv := startDoT(t, cert, answerA)
+	u := Upstream{Net: "tls", Addr: srv.addr, ServerName: "dns.test", TLS: ca.ClientConfig()}
+	d := NewDirect(context.Background(), []Upstream{u, {Net: "udp", Addr: "127.0.0.1:53"}})
+	defer d.Close()
+	r, err := d.Exchange(context.Background(), "tls://"+srv.addr+"#dns.test", new(dns.Msg).SetQuestion("a.test.", dns.TypeA))
+	if err != nil || len(r.Answer) != 1 {
+		t.Fatalf("%v %v", r, err)
+	}
+	if _, err := d.Exchange(context.Background(), "127.0.0.1:53", new(dns.Msg).SetQuestion("a.test.", dns.TypeA)); !errors.Is(err, ErrUnknownServer) {
+		t.Errorf("a plain server: %v", err)
+	}
+}
