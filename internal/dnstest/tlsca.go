@@ -127,3 +127,13 @@ func (ca *CA) WriteFiles(t testing.TB, dir string, names ...string) (caFile, cer
 	}
 	return caFile, certFile, keyFile
 }
+
+// CAConfig is a client configuration trusting only the CAs of pemBytes.
+func CAConfig(t testing.TB, pemBytes []byte) *tls.Config {
+	t.Helper()
+	p := x509.NewCertPool()
+	if !p.AppendCertsFromPEM(pemBytes) {
+		t.Fatal("no certificate in the PEM")
+	}
+	return &tls.Config{RootCAs: p, MinVersion: tls.VersionTLS12}
+}
