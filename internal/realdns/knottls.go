@@ -123,4 +123,3 @@ func lockFile(name string) (*os.File, error) {
 	}
 	return f, nil
 }
-
