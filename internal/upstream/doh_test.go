@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"errors"
 	"crypto/tls"
 	"encoding/base64"
 	"io"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/nxray/nxray/internal/dnstest"
+	"go.uber.org/goleak"
 )
 
 // dohServer is an HTTP/2 DNS-over-HTTPS server on 127.0.0.1 answering
@@ -156,4 +158,50 @@ func TestDoHDeadline(t *testing.T) {
 	if _, err := exchange(t, tr, "a.test.", 200*time.Millisecond); !isTimeout(err) {
 		t.Errorf("%v, want a timeout", err)
 	}
+}
+
+// TestDoHCloseEndsConnections: once its queries are done, Close ends the
+// transport's connections and the goroutines that read them.
+func TestDoHCloseEndsConnections(t *testing.T) {
+	ca, cert := testCA(t)
+	srv := startDoH(t, cert, http.StatusOK, answerA)
+	before := goleak.IgnoreCurrent()
+	tr := NewDoH(strings.TrimPrefix(srv.URL, "https://"), "", "/dns-query", false, ca.ClientConfig(), time.Minute, new(atomic.Uint64))
+	for range 3 {
+		if _, err := exchange(t, tr, "a.test.", 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr.Close()
+	goleak.VerifyNone(t, before)
+}
+
+// TestDoTCloseEndsConnections: the same for DNS over TLS, with queries in
+// flight as Close comes: they finish, then the connection closes.
+func TestDoTCloseEndsConnections(t *testing.T) {
+	ca, cert := testCA(t)
+	release := make(chan struct{})
+	srv := startDoT(t, cert, func(q *dns.Msg) *dns.Msg { <-release; return answerA(q) })
+	before := goleak.IgnoreCurrent()
+	tr := NewDoT(context.Background(), srv.addr, "", ca.ClientConfig(), time.Minute, new(atomic.Uint64))
+	done := make(chan error, 1)
+	go func() {
+		_, err := exchange(t, tr, "a.test.", 5*time.Second)
+		done <- err
+	}()
+	waitFor(t, func() bool {
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		return len(tr.conns) == 1 && len(tr.conns[0].pending) == 1
+	})
+	tr.Close()
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("the query in flight at Close: %v", err)
+	}
+	if _, err := exchange(t, tr, "b.test.", time.Second); !errors.Is(err, errClosed) {
+		t.Errorf("after Close: %v", err)
+	}
+	tr.wait()
+	goleak.VerifyNone(t, before)
 }

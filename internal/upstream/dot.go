@@ -290,13 +290,17 @@ func (t *dotTransport) read(c *dotConn) {
 	}
 }
 
-// idleOut closes c if no query waits on it.
+// idleOut closes c if no query waits on it, in one step with the check, so
+// that no query takes c in between.
 func (t *dotTransport) idleOut(c *dotConn) bool {
 	t.mu.Lock()
 	idle := len(c.pending) == 0
+	if idle {
+		t.drop(c, errConnLost)
+	}
 	t.mu.Unlock()
 	if idle {
-		t.kill(c, errConnLost)
+		c.c.Close()
 	}
 	return idle
 }
@@ -320,6 +324,17 @@ func (t *dotTransport) deliver(c *dotConn, b []byte) {
 // kill closes c and fails the queries on it with err.
 func (t *dotTransport) kill(c *dotConn, err error) {
 	t.mu.Lock()
+	t.drop(c, err)
+	conn := c.c
+	t.mu.Unlock()
+	if conn != nil {
+		conn.Close()
+	}
+}
+
+// drop marks c dead, fails its queries with err and takes it out of the
+// transport's connections; t.mu held. Closing it is the caller's.
+func (t *dotTransport) drop(c *dotConn, err error) {
 	if !c.dead {
 		c.dead = true
 		for id, call := range c.pending {
@@ -334,11 +349,6 @@ func (t *dotTransport) kill(c *dotConn, err error) {
 		}
 	}
 	t.wake()
-	conn := c.c
-	t.mu.Unlock()
-	if conn != nil {
-		conn.Close()
-	}
 }
 
 // write sends q, framed, by deadline.

@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -249,5 +250,27 @@ func TestDirectAsksByName(t *testing.T) {
 	}
 	if _, err := d.Exchange(context.Background(), "127.0.0.1:53", new(dns.Msg).SetQuestion("a.test.", dns.TypeA)); !errors.Is(err, ErrUnknownServer) {
 		t.Errorf("a plain server: %v", err)
+	}
+}
+
+// TestBusyIsNotTheUpstreamsFault: a try that waited for room on the
+// upstream's connections until its time ran out (nxray's own load) does
+// not count against the upstream; a try the upstream failed does.
+func TestBusyIsNotTheUpstreamsFault(t *testing.T) {
+	p := NewPool(Config{Upstreams: []Upstream{{Net: "tls", Addr: "127.0.0.1:853"}}, Strategy: "failover",
+		Timeout: time.Second, HealthInterval: time.Hour, Log: slog.New(slog.DiscardHandler), Mismatched: new(atomic.Uint64)})
+	defer p.Close()
+	m := p.ms[0]
+	q := packed(t, "busy.test.", dns.TypeA)
+	start := time.Now()
+	for _, name := range []string{"a.test.", "b.test.", "c.test."} {
+		p.tried(context.Background(), m, start, start.Add(time.Second), packed(t, name, dns.TypeA), Reply{}, ErrBusy)
+	}
+	if st := p.States()[0]; st.Failing || st.Down {
+		t.Errorf("busy tries counted against the upstream: %+v", st)
+	}
+	p.tried(context.Background(), m, start, start.Add(time.Second), q, Reply{}, &ReasonError{Reason: "connection refused"})
+	if st := p.States()[0]; !st.Failing {
+		t.Errorf("a refused try not counted: %+v", st)
 	}
 }
