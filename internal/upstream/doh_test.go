@@ -2,9 +2,9 @@ package upstream
 
 import (
 	"context"
-	"errors"
 	"crypto/tls"
 	"encoding/base64"
+	"errors"
 	"io"
 	"net"
 	"net/http"
