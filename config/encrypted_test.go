@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 	"github.com/nxray/nxray/internal/dnstest"
@@ -117,5 +118,32 @@ func TestTLSCAFile(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "tls_ca_file") || !strings.Contains(err.Error(), tt.file) || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: %v", tt.file, err)
 		}
+	}
+}
+
+// TestBootstrapTimesOut: a bootstrap resolver that never answers costs a
+// name at most lookupTimeout, and the error says the lookup timed out.
+func TestBootstrapTimesOut(t *testing.T) {
+	silent, _ := dnstest.Blackhole(t)
+	start := time.Now()
+	_, err := load(t, "--bootstrap", silent, "--upstream", "tls://dns.test")
+	if err == nil || !strings.Contains(err.Error(), "dns.test") || !strings.Contains(err.Error(), "timeout") {
+		t.Errorf("a silent bootstrap: %v", err)
+	}
+	if d := time.Since(start); d > lookupTimeout+time.Second {
+		t.Errorf("took %v, want at most %v", d, lookupTimeout)
+	}
+}
+
+// TestSystemBootstrapReadOnlyWhenNeeded: with no named upstream, a
+// resolv.conf that cannot be read is no error, as before bootstrap.
+func TestSystemBootstrapReadOnlyWhenNeeded(t *testing.T) {
+	t.Setenv("NXRAY_RESOLV_CONF", filepath.Join(t.TempDir(), "missing"))
+	fs := Flags("test")
+	if err := fs.Parse([]string{"--upstream", "tls://127.0.0.1#dns.test"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(fs); err != nil {
+		t.Errorf("%v", err)
 	}
 }

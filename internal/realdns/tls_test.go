@@ -128,21 +128,29 @@ func TestTLSUpstreamsWithKnotResolver(t *testing.T) {
 	}
 }
 
-// TestDoTConnectionReuseWithKnotResolver: a hundred queries in a row
-// through nxray take one TLS connection to kresd, as the kernel's socket
-// table shows (a connection per query would leave them in TIME_WAIT).
-func TestDoTConnectionReuseWithKnotResolver(t *testing.T) {
+// TestConnectionReuseWithKnotResolver: a hundred queries in a row
+// through nxray take one TLS connection to kresd, over DoT as over DoH, as
+// the kernel's socket table shows (a connection per query would leave
+// them in TIME_WAIT).
+func TestConnectionReuseWithKnotResolver(t *testing.T) {
 	k, caFile := knotTLS(t)
-	addr := nxrayVia(t, "--upstream", "tls://"+k.IP+"#kresd.test", "--tls-ca-file", caFile)
-	_, closingBefore := socketsTo(t, k.DoT()) // other tests' connections may still be in TIME_WAIT
-	for range 100 {
-		if r := askA(t, addr, "www.tls.test."); r.Rcode != dns.RcodeSuccess {
-			t.Fatalf("rcode %s", dns.RcodeToString[r.Rcode])
-		}
-	}
-	open, closing := socketsTo(t, k.DoT())
-	if open != 1 || closing > closingBefore {
-		t.Errorf("%d connections open to %s, %d more closed; want 1 open, none closed", open, k.DoT(), closing-closingBefore)
+	for _, tt := range []struct{ name, up, addr string }{
+		{"DoT", "tls://" + k.IP + "#kresd.test", k.DoT()},
+		{"DoH", "https://" + k.IP + "/dns-query#kresd.test", k.DoH()},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			addr := nxrayVia(t, "--upstream", tt.up, "--tls-ca-file", caFile)
+			_, closingBefore := socketsTo(t, tt.addr) // other tests' connections may still be in TIME_WAIT
+			for range 100 {
+				if r := askA(t, addr, "www.tls.test."); r.Rcode != dns.RcodeSuccess {
+					t.Fatalf("rcode %s", dns.RcodeToString[r.Rcode])
+				}
+			}
+			open, closing := socketsTo(t, tt.addr)
+			if open != 1 || closing > closingBefore {
+				t.Errorf("%d connections open to %s, %d more closed; want 1 open, none closed", open, tt.addr, closing-closingBefore)
+			}
+		})
 	}
 }
 
