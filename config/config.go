@@ -168,6 +168,9 @@ type Upstream struct {
 	ServerName string
 	// Path is an https:// upstream's URL path.
 	Path string
+	// GET asks an https:// upstream by GET (the URL ended in {?dns}),
+	// rather than POST.
+	GET bool
 }
 
 // String gives the address as a user writes it, with the IP it goes to.
@@ -182,6 +185,9 @@ func (u Upstream) String() string {
 	case "tls":
 		return "tls://" + u.Addr + name
 	case "https":
+		if u.GET {
+			return "https://" + u.Addr + u.Path + "{?dns}" + name
+		}
 		return "https://" + u.Addr + u.Path + name
 	}
 	return u.Addr

@@ -18,14 +18,27 @@ import (
 )
 
 // parseEncrypted reads tls://host[:853][#name] or
-// https://host[:443]/path[#name]: host is an IP or a name; #name is the
-// name the certificate must carry when host is an IP.
+// https://host[:443]/path[{?dns}][#name]: host is an IP or a name; #name
+// is the name the certificate must carry when host is an IP; {?dns} (the
+// URI template of RFC 8484) sends queries by GET rather than POST.
 func parseEncrypted(s string) (Upstream, error) {
+	// RFC 8484's URI template: a path ending in {?dns} asks by GET.
+	base, frag, _ := strings.Cut(s, "#")
+	get := strings.HasSuffix(base, "{?dns}")
+	if get {
+		s = strings.TrimSuffix(base, "{?dns}")
+		if frag != "" {
+			s += "#" + frag
+		}
+	}
 	pu, err := url.Parse(s)
 	if err != nil {
 		return Upstream{}, fmt.Errorf("not a URL: %v", err)
 	}
-	u := Upstream{Net: pu.Scheme, ServerName: pu.Fragment}
+	u := Upstream{Net: pu.Scheme, ServerName: pu.Fragment, GET: get}
+	if get && u.Net != "https" {
+		return u, errors.New("{?dns} (GET) is for https:// only")
+	}
 	port := 853
 	switch {
 	case pu.User != nil:

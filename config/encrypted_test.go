@@ -22,6 +22,7 @@ func TestParseEncryptedUpstream(t *testing.T) {
 		{"tls://Dns.Example.", Upstream{Net: "tls", Host: "dns.example:853", ServerName: "dns.example"}},
 		{"https://192.0.2.1/dns-query#dns.example", Upstream{Net: "https", Addr: "192.0.2.1:443", Path: "/dns-query", ServerName: "dns.example"}},
 		{"https://dns.example:8443/q", Upstream{Net: "https", Host: "dns.example:8443", Path: "/q", ServerName: "dns.example"}},
+		{"https://192.0.2.1/dns-query{?dns}#dns.example", Upstream{Net: "https", Addr: "192.0.2.1:443", Path: "/dns-query", ServerName: "dns.example", GET: true}},
 	} {
 		got, err := ParseUpstream(tt.in)
 		if err != nil || got != tt.want {
@@ -38,6 +39,7 @@ func TestParseEncryptedUpstream(t *testing.T) {
 		{"tls://user@192.0.2.1", "user"},
 		{"tls://192.0.2.1#bad/name", "certificate"},
 		{"tls://", "no host"},
+		{"tls://192.0.2.1{?dns}", "https:// only"},
 	} {
 		if _, err := ParseUpstream(tt.in); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("ParseUpstream(%q): %v, want an error about %q", tt.in, err, tt.want)

@@ -55,7 +55,7 @@ var flagDefs = []flagDef{
 		fs.StringSlice("listen", d.Listen, "address to answer on over UDP and TCP, IP:port (repeatable; changes on restart)")
 	}},
 	{"upstream", func(fs *pflag.FlagSet, d Config) {
-		fs.StringSlice("upstream", d.Upstreams, "resolver to forward to: IP, IP:port, udp://IP:port, tcp://IP:port, tls://HOST[:853][#NAME], https://HOST[:443]/PATH[#NAME] or system (repeatable)")
+		fs.StringSlice("upstream", d.Upstreams, "resolver to forward to: IP, IP:port, udp://IP:port, tcp://IP:port, tls://HOST[:853][#NAME], https://HOST[:443]/PATH[{?dns}][#NAME] or system (repeatable)")
 	}},
 	{"tls-ca-file", func(fs *pflag.FlagSet, d Config) {
 		fs.String("tls-ca-file", d.TLSCAFile, "PEM file of CA certificates trusted, beside the system's, for tls:// and https:// upstreams")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"testing"
 
 	"github.com/nxray/nxray/config"
@@ -27,4 +28,22 @@ func TestEncryptedUpstreamsReachTheDiagnosis(t *testing.T) {
 	}
 	d := newDirect(cfg)
 	defer d.Close()
+}
+
+// TestProxyGetsEncryptedUpstreams: the proxy's upstreams carry what the
+// transports need: the certificate's name, the DoH path and method, and
+// the roots of tls_ca_file.
+func TestProxyGetsEncryptedUpstreams(t *testing.T) {
+	var cfg config.Config
+	cfg.Parsed.TLS = &tls.Config{}
+	cfg.Parsed.Upstreams = []config.Upstream{{Net: "https", Addr: "127.0.0.1:443", ServerName: "dns.test", Path: "/q", GET: true}}
+	cfg.Parsed.ForwardZones = []config.ForwardZone{{Zone: "corp.test.", Upstreams: []config.Upstream{{Net: "tls", Addr: "127.0.0.2:853"}}}}
+	pc := proxyConfig(cfg, nil, nil, nil)
+	u := pc.Upstreams[0]
+	if u.Net != "https" || u.ServerName != "dns.test" || u.Path != "/q" || !u.GET || u.TLS != cfg.Parsed.TLS {
+		t.Errorf("upstream %+v", u)
+	}
+	if z := pc.Zones[0].Upstreams[0]; z.Net != "tls" || z.TLS != cfg.Parsed.TLS {
+		t.Errorf("zone upstream %+v", z)
+	}
 }

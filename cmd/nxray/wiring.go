@@ -55,7 +55,7 @@ func proxyConfig(cfg config.Config, log *slog.Logger, obs proxy.Observer, ann pr
 func proxyUpstreams(list []config.Upstream, roots *tls.Config) []proxy.Upstream {
 	ups := make([]proxy.Upstream, len(list))
 	for i, u := range list {
-		ups[i] = proxy.Upstream{Net: u.Net, Addr: u.Addr, ServerName: u.ServerName, Path: u.Path, TLS: roots}
+		ups[i] = proxy.Upstream{Net: u.Net, Addr: u.Addr, ServerName: u.ServerName, Path: u.Path, GET: u.GET, TLS: roots}
 	}
 	return ups
 }

@@ -58,7 +58,7 @@ func nxrayVia(t *testing.T, args ...string) string {
 	}
 	var ups []proxy.Upstream
 	for _, u := range cfg.Parsed.Upstreams { // as cmd/nxray's wiring does
-		ups = append(ups, proxy.Upstream{Net: u.Net, Addr: u.Addr, ServerName: u.ServerName, Path: u.Path, TLS: cfg.Parsed.TLS})
+		ups = append(ups, proxy.Upstream{Net: u.Net, Addr: u.Addr, ServerName: u.ServerName, Path: u.Path, GET: u.GET, TLS: cfg.Parsed.TLS})
 	}
 	srv, err := proxy.New(proxy.Config{Listen: []string{"127.0.0.1:0"}, Upstreams: ups, Timeout: 2 * time.Second,
 		Deadline: 3 * time.Second, ACL: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
@@ -97,6 +97,7 @@ func TestTLSUpstreamsWithKnotResolver(t *testing.T) {
 		{"DoT", []string{"--upstream", "tls://" + k.IP + "#kresd.test", "--tls-ca-file", caFile}, ""},
 		{"DoT by IP", []string{"--upstream", "tls://" + k.DoT(), "--tls-ca-file", caFile}, ""},
 		{"DoH", []string{"--upstream", "https://" + k.IP + "/dns-query#kresd.test", "--tls-ca-file", caFile}, ""},
+		{"DoH GET", []string{"--upstream", "https://" + k.IP + "/dns-query{?dns}#kresd.test", "--tls-ca-file", caFile}, ""},
 		{"DoT wrong CA", []string{"--upstream", "tls://" + k.IP + "#kresd.test"}, "certificate signed by unknown authority"},
 		{"DoH wrong CA", []string{"--upstream", "https://" + k.IP + "/dns-query#kresd.test"}, "certificate signed by unknown authority"},
 		{"DoT wrong name", []string{"--upstream", "tls://" + k.IP + "#other.test", "--tls-ca-file", caFile}, "certificate is valid for kresd.test, not other.test"},

@@ -51,6 +51,9 @@ func (u Upstream) String() string {
 	case "tls":
 		return "tls://" + u.Addr + name
 	case "https":
+		if u.GET {
+			return "https://" + u.Addr + u.Path + "{?dns}" + name
+		}
 		return "https://" + u.Addr + u.Path + name
 	}
 	return u.Addr
