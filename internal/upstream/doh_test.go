@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -181,7 +180,12 @@ func TestDoHCloseEndsConnections(t *testing.T) {
 func TestDoTCloseEndsConnections(t *testing.T) {
 	ca, cert := testCA(t)
 	release := make(chan struct{})
-	srv := startDoT(t, cert, func(q *dns.Msg) *dns.Msg { <-release; return answerA(q) })
+	srv := startDoT(t, cert, func(q *dns.Msg) *dns.Msg {
+		if q.Question[0].Name == "a.test." {
+			<-release
+		}
+		return answerA(q)
+	})
 	before := goleak.IgnoreCurrent()
 	tr := NewDoT(context.Background(), srv.addr, "", ca.ClientConfig(), time.Minute, new(atomic.Uint64))
 	done := make(chan error, 1)
@@ -199,7 +203,9 @@ func TestDoTCloseEndsConnections(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("the query in flight at Close: %v", err)
 	}
-	if _, err := exchange(t, tr, "b.test.", time.Second); !errors.Is(err, errClosed) {
+	// A try after Close (a reload, with queries of the old pool still
+	// moving on) still goes out, and its connection closes after it.
+	if _, err := exchange(t, tr, "b.test.", 5*time.Second); err != nil {
 		t.Errorf("after Close: %v", err)
 	}
 	tr.wait()

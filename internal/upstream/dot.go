@@ -153,14 +153,12 @@ func (t *dotTransport) once(ctx context.Context, q []byte, deadline time.Time) (
 func (t *dotTransport) acquire(ctx context.Context, call *dotCall, deadline time.Time, expired <-chan time.Time) (*dotConn, bool, error) {
 	for {
 		t.mu.Lock()
-		switch {
-		case t.aborted != nil:
+		if t.aborted != nil {
 			t.mu.Unlock()
 			return nil, false, t.aborted
-		case t.closed:
-			t.mu.Unlock()
-			return nil, false, errClosed
 		}
+		// A closed transport (a reload) still carries the tries of its
+		// pool's queries; release closes each connection after its last.
 		c := t.pick()
 		if c == nil && len(t.conns) < dotConns {
 			c = t.open(deadline)
@@ -364,7 +362,8 @@ func (c *dotConn) write(q []byte, deadline time.Time) error {
 }
 
 // Close closes the idle connections at once and the others once their
-// last query is done.
+// last query is done; a query after Close (a try of a query the pool had)
+// still goes out, on a connection that closes after it.
 func (t *dotTransport) Close() {
 	t.mu.Lock()
 	t.closed = true
