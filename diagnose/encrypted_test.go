@@ -3,6 +3,7 @@ package diagnose_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -94,5 +95,43 @@ func TestEncryptedResolvers(t *testing.T) {
 	defer ex.mu.Unlock()
 	if ex.asked[dotAlt] == 0 || ex.asked[badUp] == 0 {
 		t.Errorf("asked %v", ex.asked)
+	}
+}
+
+// TestEncryptedPrivateResolver: a forward zone whose resolver is reached
+// over TLS is diagnosed through the Exchanger, and its names still never
+// leave for the public root or alternates.
+func TestEncryptedPrivateResolver(t *testing.T) {
+	port, servers := startPrivateTree(t)
+	plain := fmt.Sprintf("%s:%d", ipResolver, port)
+	const dot = "tls://127.0.4.3:853#resolver.corp.example"
+	ex := &fakeExchanger{exchange: func(ctx context.Context, server string, q *dns.Msg) (*dns.Msg, error) {
+		m, _, err := (&dns.Client{Timeout: time.Second}).ExchangeContext(ctx, q, plain)
+		return m, err
+	}}
+	p, err := diagnose.NewNetProber(diagnose.ProbeConfig{
+		Upstreams:  []string{dot},
+		Alternates: []string{fmt.Sprintf("%s:%d", ipPubAlt, port)},
+		RootHints:  []string{ipPubRoot}, AuthPort: port, Timeout: 500 * time.Millisecond,
+		Private:    []diagnose.PrivateZone{{Zone: "corp.example.", Resolvers: []string{dot}}},
+		Exchanger:  ex,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := diagnose.Failure{Name: "nothere.corp.example.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Upstream: dot}
+	fd, ev := p.Probe(context.Background(), f, func() bool { return true })
+	fd.Name, fd.Qtype, fd.Rcode, fd.Upstream = f.Name, f.Qtype, f.Rcode, f.Upstream
+	r := diagnose.Classify(fd)
+	if r.Cause != diagnose.NXDomainConfirmed {
+		t.Errorf("cause %s: %s\n%s", r.Cause, r.Summary, table(ev))
+	}
+	if n := servers[ipPubRoot].queries.Load() + servers[ipPubAlt].queries.Load(); n != 0 {
+		t.Errorf("the public root and alternate got %d queries", n)
+	}
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	if ex.asked[dot] == 0 {
+		t.Errorf("the encrypted resolver was not asked: %v", ex.asked)
 	}
 }
