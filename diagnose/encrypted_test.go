@@ -113,8 +113,8 @@ func TestEncryptedPrivateResolver(t *testing.T) {
 		Upstreams:  []string{dot},
 		Alternates: []string{fmt.Sprintf("%s:%d", ipPubAlt, port)},
 		RootHints:  []string{ipPubRoot}, AuthPort: port, Timeout: 500 * time.Millisecond,
-		Private:    []diagnose.PrivateZone{{Zone: "corp.example.", Resolvers: []string{dot}}},
-		Exchanger:  ex,
+		Private:   []diagnose.PrivateZone{{Zone: "corp.example.", Resolvers: []string{dot}}},
+		Exchanger: ex,
 	})
 	if err != nil {
 		t.Fatal(err)
