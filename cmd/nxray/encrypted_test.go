@@ -2,7 +2,13 @@ package main
 
 import (
 	"crypto/tls"
+	"os"
+	"path/filepath"
+	"syscall"
 	"testing"
+
+	"github.com/miekg/dns"
+	"github.com/nxray/nxray/internal/dnstest"
 
 	"github.com/nxray/nxray/config"
 )
@@ -45,5 +51,30 @@ func TestProxyGetsEncryptedUpstreams(t *testing.T) {
 	}
 	if z := pc.Zones[0].Upstreams[0]; z.Net != "tls" || z.TLS != cfg.Parsed.TLS {
 		t.Errorf("zone upstream %+v", z)
+	}
+}
+
+// TestServeOverTLS: nxray serve forwards to a DNS-over-TLS upstream whose
+// certificate comes from the CA of tls_ca_file, and stops cleanly (the
+// package's goleak check sees its connection gone).
+func TestServeOverTLS(t *testing.T) {
+	ca := dnstest.NewCA(t)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{ca.Leaf(t, "dns.test")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dnstest.Serve(t, &dns.Server{Listener: ln, Net: "tcp-tls", Handler: dnstest.AnswerA("192.0.2.7", 60)})
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "ca.pem")
+	os.WriteFile(caFile, ca.PEM, 0o644)
+	cfgFile := filepath.Join(dir, "nxray.yaml")
+	os.WriteFile(cfgFile, []byte("listen: [\"127.0.0.1:0\"]\nhttp: \"\"\nupstreams: [\"tls://"+ln.Addr().String()+"#dns.test\"]\n"+
+		"tls_ca_file: \""+caFile+"\"\nalternates: [\"127.0.0.1:1\"]\nroot_hints: \"127.0.0.1\"\nauth_port: 1\nlog:\n  format: json\n"), 0o644)
+	r, started := startServe(t, cfgFile)
+	if got := ask(t, started.udp(), "one.example.test.").Answer[0].(*dns.A).A.String(); got != "192.0.2.7" {
+		t.Fatalf("answer %s, want 192.0.2.7", got)
+	}
+	if code := r.stop(t, syscall.SIGTERM); code != 0 {
+		t.Errorf("exit code %d after SIGTERM, want 0", code)
 	}
 }
