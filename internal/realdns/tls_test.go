@@ -129,11 +129,11 @@ func TestTLSUpstreamsWithKnotResolver(t *testing.T) {
 	}
 }
 
-// TestConnectionReuseWithKnotResolver: a hundred queries in a row
+// TestTLSConnectionReuseWithKnotResolver: a hundred queries in a row
 // through nxray take one TLS connection to kresd, over DoT as over DoH, as
 // the kernel's socket table shows (a connection per query would leave
 // them in TIME_WAIT).
-func TestConnectionReuseWithKnotResolver(t *testing.T) {
+func TestTLSConnectionReuseWithKnotResolver(t *testing.T) {
 	k, caFile := knotTLS(t)
 	for _, tt := range []struct{ name, up, addr string }{
 		{"DoT", "tls://" + k.IP + "#kresd.test", k.DoT()},
