@@ -246,3 +246,13 @@ func TestPageFlushButton(t *testing.T) {
 		t.Errorf("the page after a flush does not say so or explain again:\n%s", body)
 	}
 }
+
+// Another site's link to the page with a count of answers flushed does not
+// make the page claim a flush.
+func TestPageFlushedNoticeOnlyFromThePage(t *testing.T) {
+	s := newTestServer(t, Config{Flusher: &fakeFlusher{}})
+	body := get(t, s, "/?explain=x.test&flushed=99", "Sec-Fetch-Site", "cross-site").Body.String()
+	if strings.Contains(body, "Flushed 99") {
+		t.Error("a cross-site link made the page say it flushed")
+	}
+}

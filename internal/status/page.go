@@ -114,7 +114,9 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	}
 	if q := r.URL.Query(); q.Has("explain") {
 		d.ExplainName, d.ExplainType = q.Get("explain"), q.Get("type")
-		if n, err := strconv.Atoi(q.Get("flushed")); err == nil && n >= 0 {
+		// Only the page's own flush form sends here with a count: another
+		// site's link may not put words in the page's mouth.
+		if n, err := strconv.Atoi(q.Get("flushed")); err == nil && n >= 0 && !s.crossSite(r) {
 			d.Flushed = n
 		}
 		if s.crossSite(r) {
