@@ -142,6 +142,9 @@ var explainFlags = []string{"config", "upstream", "forward-zone", "tls-ca-file",
 // healthFlags find the running proxy: its status page and listen addresses.
 var healthFlags = []string{"config", "http", "listen"}
 
+// flushFlags find the running proxy's status page and its token.
+var flushFlags = []string{"config", "http", "http-token"}
+
 // ServeFlags adds every configuration flag to fs: serve takes them all.
 func ServeFlags(fs *pflag.FlagSet) { addFlags(fs, nil) }
 
@@ -171,3 +174,7 @@ func addFlags(fs *pflag.FlagSet, only []string) {
 		}
 	}
 }
+
+// FlushFlags adds the flags nxray flush uses to fs: --config, --http and
+// --http-token, so that it finds the status page serve runs and may use it.
+func FlushFlags(fs *pflag.FlagSet) { addFlags(fs, flushFlags) }

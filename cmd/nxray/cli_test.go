@@ -24,7 +24,7 @@ func TestHelpListsEveryCommand(t *testing.T) {
 		if code != 0 {
 			t.Errorf("%v: exit %d, want 0", args, code)
 		}
-		for _, cmd := range []string{"serve", "explain", "demo", "health", "version", "completion"} {
+		for _, cmd := range []string{"serve", "explain", "demo", "health", "flush", "version", "completion"} {
 			// One line each: the name, then its summary.
 			if !regexp.MustCompile(`(?m)^  ` + cmd + ` +\S.*$`).MatchString(out) {
 				t.Errorf("%v does not list %s on a line of its own:\n%s", args, cmd, out)
@@ -49,6 +49,9 @@ func TestHelpShowsOnlyTheCommandsFlags(t *testing.T) {
 			[]string{"--config", "--http", "--listen", "--dns", "Exit status"},
 			[]string{"--upstream", "--cache-size", "--json"}},
 		{[]string{"demo", "--help"}, []string{"--listen", "--http", "offline"}, []string{"--upstream", "--config"}},
+		{[]string{"flush", "--help"},
+			[]string{"--config", "--http", "--http-token", "NXRAY_HTTP_TOKEN", "every name under it", "Exit status"},
+			[]string{"--upstream", "--listen", "--cache-size", "--dns"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.args[0], func(t *testing.T) {

@@ -26,11 +26,13 @@ type instance struct {
 	ex    *pageExplainer   // the page's explain; nil when the page is off
 	level *slog.LevelVar   // log's level, which a reload sets
 	log   *slog.Logger     // never nil
+	check *upstreamCheck   // the start-up check of the upstreams (check.go); never nil once started
 }
 
 // startInstance builds and starts nxray from cfg, a validated configuration,
 // logging to w: the engine, then the proxy, then the status page, then one
-// "nxray started" line. On error nothing it started is left running.
+// "nxray started" line; then it asks each upstream one question in the
+// background (check.go). On error nothing it started is left running.
 func startInstance(cfg config.Config, w io.Writer) (*instance, error) {
 	in := &instance{level: new(slog.LevelVar)}
 	in.log = newLogger(cfg.Log, in.level, w)
@@ -57,6 +59,7 @@ func startInstance(cfg config.Config, w io.Writer) (*instance, error) {
 	in.log.Info("nxray started", "version", vi.Version, "revision", vi.Revision, "listen", addrStrings(in.srv),
 		"upstreams", upstreamStrings(cfg), "strategy", cfg.Strategy, "cache_size", cfg.Cache.Size, "acl", cfg.ACL,
 		"status", statusURL(in.page))
+	in.check = startUpstreamCheck(in.srv, in.log)
 	return in, nil
 }
 
@@ -72,6 +75,7 @@ func (in *instance) waitAndStop(drain func() time.Duration, sigs <-chan os.Signa
 		in.log.Info("stopping", "signal", sig.String(), "drain", drain().String())
 		break
 	}
+	in.check.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), drain())
 	defer cancel()
 	if err := in.srv.Shutdown(ctx); err != nil {

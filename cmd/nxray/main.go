@@ -4,6 +4,7 @@
 //	nxray explain NAME [TYPE]     diagnose one name now
 //	nxray demo                    run an offline lab with nxray in front of it
 //	nxray health                  ask a running nxray whether it is up
+//	nxray flush [NAME]            empty a running nxray's cache, or a name's
 //	nxray version                 print the version
 //	nxray completion SHELL        print a shell completion script
 //
@@ -86,7 +87,8 @@ func newRoot(stdout, stderr io.Writer, sigs <-chan os.Signal) *cobra.Command {
 	root.SetErr(stderr)
 	root.Flags().SortFlags = false
 	root.AddCommand(serveCommand(stderr, sigs), explainCommand(stdout, stderr),
-		demoCommand(stdout, stderr, sigs), healthCommand(stdout, stderr), versionCommand(stdout))
+		demoCommand(stdout, stderr, sigs), healthCommand(stdout, stderr), flushCommand(stdout, stderr),
+		versionCommand(stdout))
 	// cobra's own commands, added here rather than on first use so that
 	// their summaries can be worded like the others.
 	root.InitDefaultHelpCmd()

@@ -28,7 +28,7 @@ func startStatus(cfg config.Config, srv *proxy.Server, eng *diagnose.Engine, m *
 	if err := ex.set(cfg); err != nil {
 		return nil, nil, err
 	}
-	st, err := runStatus(status.Config{Addr: cfg.HTTP, Token: cfg.HTTPToken, Hosts: cfg.HTTPHosts, Engine: eng, Proxy: srv,
+	st, err := runStatus(status.Config{Addr: cfg.HTTP, Token: cfg.HTTPToken, Hosts: cfg.HTTPHosts, Engine: eng, Proxy: srv, Flusher: srv,
 		Explain: ex.explain, Metrics: m, Logger: log})
 	return st, ex, err
 }

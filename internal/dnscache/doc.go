@@ -2,7 +2,8 @@
 // on. Answers are kept packed, with ID 0, in two sharded LRUs (one for
 // answers with records, one for negative answers, behind a doorkeeper), and
 // served again by copying their bytes and patching the ID, the RD bit, the
-// question's letter case and the TTLs: no unpacking, no allocation.
+// question's letter case and the TTLs: no unpacking, no allocation. Flush
+// and FlushName empty it, or a name and every name under it, on request.
 //
 // The scanners read just enough of a packed message for that: ParseQuery
 // reads a plain query and its cache key, Scan where each TTL, the OPT record

@@ -5,8 +5,9 @@
 // It owns the HTTP server, its security headers and bearer-token check, and
 // Metrics, which the proxy calls on every answer and upstream try
 // (proxy.Recorder). It reads the proxy and the diagnosis engine only through
-// the small Proxy and Engine interfaces it declares; it neither forwards
-// queries nor diagnoses them. cmd/nxray builds a Server from the
+// the small Proxy, Engine and Flusher interfaces it declares; it neither
+// forwards queries nor diagnoses them. Its one write is the cache flush
+// (POST /api/v1/cache/flush, and the page's "flush and ask again" form). cmd/nxray builds a Server from the
 // configuration.
 //
 // It answers only requests whose Host is its own (loopback names and

@@ -46,6 +46,7 @@ type Metrics struct {
 	responses *prometheus.CounterVec
 	failures  *prometheus.CounterVec
 	diagnoses *prometheus.CounterVec
+	flushes   *prometheus.CounterVec // nxray_cache_flushes_total (flush.go)
 
 	// answered caches the queries_total children by proto (0 udp, 1 tcp)
 	// and rcode, so the hot path skips the label lookup.
@@ -91,6 +92,7 @@ func NewMetrics() *Metrics {
 			Help: "Tries at an upstream that got no answer, by reason (timeout, refused, error)."}, []string{"upstream", "reason"}),
 		diagnoses: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nxray_diagnoses_total",
 			Help: "Verdicts made by the diagnosis engine, by cause."}, []string{"cause"}),
+		flushes: newFlushCounter(),
 		sources: &sources{},
 		now:     time.Now,
 	}
@@ -105,7 +107,7 @@ func NewMetrics() *Metrics {
 		m.diagnoses.WithLabelValues(string(c)) // at zero, so rate() works from the start
 	}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		buildInfo(), m.queries, m.requests, m.duration, m.responses, m.failures, m.diagnoses, m.sources)
+		buildInfo(), m.queries, m.requests, m.duration, m.responses, m.failures, m.diagnoses, m.sources, m.flushes)
 	return m
 }
 

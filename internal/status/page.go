@@ -24,6 +24,7 @@ var pageTmpl = template.Must(template.New("page.html").Funcs(template.FuncMap{
 	"pct":   func(f float64) string { return ftoa(f*100, 0) + "%" },
 	"num":   func(f float64) string { return ftoa(f, 1) },
 	"dur":   func(d time.Duration) string { return ftoa(ms(d), 1) + " ms" },
+	"row":   row,
 }).ParseFS(templateFiles, "templates/page.html"))
 
 func ftoa(f float64, prec int) string { return strconv.FormatFloat(f, 'f', prec, 64) }
@@ -45,6 +46,28 @@ type pageData struct {
 	ExplainName, ExplainType string
 	Explained                *diagnose.Verdict
 	ExplainError             string
+	// Flushed is how many cached answers the page's flush button removed
+	// before this explain (flush.go); -1 when the page was not asked
+	// after a flush.
+	Flushed int
+}
+
+// verdictRow is what the verdict template reads: a verdict, and the token
+// its flush form carries when the page needs one.
+type verdictRow struct {
+	diagnose.Verdict
+	Token string
+}
+
+// row makes a verdictRow of v, a Verdict or a *Verdict.
+func row(token string, v any) verdictRow {
+	switch v := v.(type) {
+	case *diagnose.Verdict:
+		return verdictRow{*v, token}
+	case diagnose.Verdict:
+		return verdictRow{v, token}
+	}
+	return verdictRow{Token: token}
 }
 
 type rcodeCount struct {
@@ -57,7 +80,7 @@ type rcodeCount struct {
 func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	f, err := parseFilter(r)
 	code := http.StatusOK
-	d := pageData{Stats: s.stats(), Causes: diagnose.Causes, Filter: f}
+	d := pageData{Stats: s.stats(), Causes: diagnose.Causes, Filter: f, Flushed: -1}
 	if err != nil {
 		d.Filter = filter{}
 		d.ExplainError, code = err.Error(), http.StatusBadRequest
@@ -91,6 +114,11 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	}
 	if q := r.URL.Query(); q.Has("explain") {
 		d.ExplainName, d.ExplainType = q.Get("explain"), q.Get("type")
+		// Only the page's own flush form sends here with a count: another
+		// site's link may not put words in the page's mouth.
+		if n, err := strconv.Atoi(q.Get("flushed")); err == nil && n >= 0 && !s.crossSite(r) {
+			d.Flushed = n
+		}
 		if s.crossSite(r) {
 			// Another site's link or <img> must not make nxray probe; the
 			// page still shows, with the name in the form, one press from

@@ -29,6 +29,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/explain", s.explainAPI)
 	mux.HandleFunc("GET /api/v1/stats", s.statsAPI)
 	mux.HandleFunc("GET /api/v1/events", s.events)
+	mux.HandleFunc("POST /api/v1/cache/flush", s.flushAPI)
+	mux.HandleFunc("POST /flush", s.flushPage)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) { apiFallback(mux, w, r) })
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -41,19 +43,26 @@ func (s *Server) routes() http.Handler {
 }
 
 // apiFallback answers what no API route takes: 405 with Allow when a GET
-// would have found a route (the mux would say so itself, but this
-// catch-all matches every method), else 404; both in JSON.
+// (or, for the one write, the cache flush, a POST) would have found a route
+// (the mux would say so itself, but this catch-all matches every method),
+// else 404; both in JSON.
 func apiFallback(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		get := r.Clone(r.Context())
-		get.Method = http.MethodGet
-		if _, pattern := mux.Handler(get); pattern != "/api/" {
-			w.Header().Set("Allow", "GET, HEAD")
-			writeError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path+": the API is read with GET")
-			return
-		}
+	routed := func(method string) bool {
+		c := r.Clone(r.Context())
+		c.Method = method
+		_, pattern := mux.Handler(c)
+		return pattern != "/api/"
 	}
-	writeError(w, http.StatusNotFound, "no such API route: "+r.URL.Path)
+	switch {
+	case r.Method != http.MethodGet && r.Method != http.MethodHead && routed(http.MethodGet):
+		w.Header().Set("Allow", "GET, HEAD")
+		writeError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path+": the API is read with GET")
+	case r.Method != http.MethodPost && routed(http.MethodPost):
+		w.Header().Set("Allow", "POST")
+		writeError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path+": it is a write, sent with POST")
+	default:
+		writeError(w, http.StatusNotFound, "no such API route: "+r.URL.Path)
+	}
 }
 
 // secure sets the headers every answer carries. There are deliberately no
@@ -75,9 +84,13 @@ func (s *Server) tokenRequired() bool { return !s.loopback || s.cfg.Token != "" 
 
 // auth checks the bearer token on everything but /healthz. ?token= is taken
 // only where a browser cannot send a header: the page, its static files and
-// the EventSource stream.
+// the EventSource stream; and a token form field only on the page's flush
+// form (POST /flush), so that a write never carries it in its URL.
 func (s *Server) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/flush" {
+			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		}
 		if !s.tokenRequired() || r.URL.Path == "/healthz" || s.authorized(r) {
 			next.ServeHTTP(w, r)
 			return
@@ -98,6 +111,9 @@ func (s *Server) authorized(r *http.Request) bool {
 	p := r.URL.Path
 	if r.Method == http.MethodGet && (p == "/" || strings.HasPrefix(p, "/static/") || p == "/api/v1/events") {
 		return s.tokenOK(r.URL.Query().Get("token"))
+	}
+	if r.Method == http.MethodPost && p == "/flush" {
+		return s.tokenOK(r.PostFormValue("token"))
 	}
 	return false
 }

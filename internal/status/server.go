@@ -65,6 +65,9 @@ type Config struct {
 	Engine Engine
 	// Proxy may be nil: the page then shows no traffic or upstreams.
 	Proxy Proxy
+	// Flusher empties the proxy's cache (POST /api/v1/cache/flush and the
+	// page's "flush and ask again"); nil answers 503 on a flush.
+	Flusher Flusher
 	// Explain diagnoses a name on demand; nil answers 503 on explain.
 	Explain func(ctx context.Context, name string, qtype uint16) diagnose.Verdict
 	// History is the query log and the verdicts kept on disk; nil shows

@@ -76,7 +76,30 @@
     if (v.ede && v.ede.length) { up += "; nxray's on later answers: " + v.ede.join(' '); }
     d.appendChild(el('p', 'muted', up));
     d.appendChild(evidenceTable(v.evidence));
+    li.appendChild(flushForm(v));
     return li;
+  }
+
+  // flushForm is the verdict's "flush and ask again" button, a plain form
+  // as the template makes it; values are set as properties, never markup.
+  function flushForm(v) {
+    var f = el('form', 'flush');
+    f.method = 'post';
+    f.action = '/flush';
+    function hidden(name, value) {
+      var i = el('input');
+      i.type = 'hidden';
+      i.name = name;
+      i.value = value;
+      f.appendChild(i);
+    }
+    if (body.dataset.token) { hidden('token', body.dataset.token); }
+    hidden('name', v.name);
+    hidden('type', v.qtype);
+    var b = f.appendChild(el('button', null, 'flush and ask again'));
+    b.type = 'submit';
+    b.title = 'remove ' + v.name + " and every name under it from nxray's cache, then explain it again";
+    return f;
   }
 
   function add(v) {
