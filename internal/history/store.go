@@ -153,8 +153,8 @@ func dsn(path string) string {
 	v.Add("_pragma", "synchronous(NORMAL)")
 	v.Add("_pragma", "foreign_keys(OFF)")
 	v.Add("_pragma", "wal_autocheckpoint(8192)") // 32 MiB of WAL between checkpoints, which fsync
-	v.Add("_pragma", "temp_store(MEMORY)")  // statement journals of multi-row inserts: not files
-	v.Add("_pragma", "cache_size(-16384)") // 16 MiB a connection: a batch's index pages stay in memory
+	v.Add("_pragma", "temp_store(MEMORY)")       // statement journals of multi-row inserts: not files
+	v.Add("_pragma", "cache_size(-16384)")       // 16 MiB a connection: a batch's index pages stay in memory
 	v.Add("_txlock", "immediate")
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + v.Encode()
 }
