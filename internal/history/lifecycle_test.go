@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/nxray/nxray/diagnose"
 	"github.com/nxray/nxray/internal/status"
@@ -209,5 +211,25 @@ func TestCloseTwice(t *testing.T) {
 	}
 	if err := s.Sync(context.Background()); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("Sync after Close: %v", err)
+	}
+}
+
+func TestCollectors(t *testing.T) {
+	c := newClock()
+	s := open(t, c, func(cfg *Config) { cfg.QueueSize = 1 })
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s.Collectors()...)
+	s.LogQuery(q(c, 0, "127.0.0.1", "a.test.", dns.TypeA, 0))
+	syncStore(t, s)
+	want := `
+# HELP nxray_history_up 1 while history is being written, 0 while it is not (the status page says why).
+# TYPE nxray_history_up gauge
+nxray_history_up 1
+# HELP nxray_history_written_total Queries committed to the query log on disk.
+# TYPE nxray_history_written_total counter
+nxray_history_written_total 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "nxray_history_up", "nxray_history_written_total"); err != nil {
+		t.Error(err)
 	}
 }
