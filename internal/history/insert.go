@@ -85,7 +85,7 @@ func (w *writer) insertQueries(ctx context.Context, tx *sql.Tx) error {
 func (w *writer) argsOf(rows []proxy.Query) []any {
 	a := w.args[:0]
 	for _, q := range rows {
-		a = append(a, q.Time.UnixNano(), q.Client.Unmap().String(), canonical(q.Name), int64(q.Qtype),
+		a = append(a, q.Time.UnixNano(), q.Client.Unmap().WithZone("").String(), canonical(q.Name), int64(q.Qtype),
 			int64(q.Rcode), q.Cached, q.Upstream, q.Duration.Microseconds())
 	}
 	w.args = a

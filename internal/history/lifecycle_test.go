@@ -233,3 +233,33 @@ nxray_history_written_total 1
 		t.Error(err)
 	}
 }
+
+// TestCommittedSurvivesKill copies the files of a store that is still open
+// (as a SIGKILL would leave them: no Close, no checkpoint) and opens the
+// copy: every committed row is there.
+func TestCommittedSurvivesKill(t *testing.T) {
+	c := newClock()
+	s := open(t, c, nil)
+	for i := range 100 {
+		s.LogQuery(q(c, time.Duration(i), "127.0.0.1", "kept.test.", dns.TypeA, 0))
+	}
+	s.PutVerdict(verdict(c, "1", "kept.test.", "NXDOMAIN", diagnose.NXDomainConfirmed, 0, 0))
+	syncStore(t, s)
+	dir := t.TempDir()
+	for _, suffix := range []string{"", "-wal"} {
+		b, err := os.ReadFile(s.cfg.Path + suffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "history.db"+suffix), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cp := open(t, c, func(cfg *Config) { cfg.Path = filepath.Join(dir, "history.db") })
+	if n := count(t, cp); n != 100 {
+		t.Errorf("%d rows in the copy, want 100", n)
+	}
+	if _, ok, err := cp.Verdict(context.Background(), "1"); !ok || err != nil {
+		t.Errorf("verdict in the copy: %v, %v", ok, err)
+	}
+}
