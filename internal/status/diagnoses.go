@@ -18,7 +18,7 @@ func (s *Server) diagnoses(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	sp, err := parseSpan(r.URL.Query(), s.cfg.Now())
+	sp, err := parseHistSpan(r.URL.Query(), s.cfg.Now())
 	var t int64
 	var id string
 	if err == nil && sp.cursor != "" {
@@ -28,7 +28,7 @@ func (s *Server) diagnoses(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	limit := f.Limit // the filter's limit is the span's: one parameter
+	limit := f.Limit // one limit parameter, for the filter and the span
 	switch {
 	case limit > 0:
 	case s.cfg.History == nil:
@@ -40,7 +40,7 @@ func (s *Server) diagnoses(w http.ResponseWriter, r *http.Request) {
 	live := map[string]bool{}
 	for _, v := range s.cfg.Engine.Verdicts() {
 		live[v.ID] = true
-		if f.match(v) && inSpan(v, sp, t, id) {
+		if f.match(v) && inHistSpan(v, sp, t, id) {
 			out = append(out, listed{Verdict: v, Live: true})
 		}
 	}
@@ -52,7 +52,7 @@ func (s *Server) diagnoses(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, kept...)
 	}
-	slices.SortStableFunc(out, func(a, b listed) int { return newestFirst(a.Verdict, b.Verdict) })
+	slices.SortStableFunc(out, func(a, b listed) int { return verdictsNewestFirst(a.Verdict, b.Verdict) })
 	next := ""
 	if len(out) > limit {
 		out = out[:limit]
@@ -63,7 +63,7 @@ func (s *Server) diagnoses(w http.ResponseWriter, r *http.Request) {
 
 // kept reads kept verdicts matching f within sp, not live, up to limit+1
 // of them (one more says there is a next page).
-func (s *Server) kept(ctx context.Context, f filter, sp span, limit int, live map[string]bool) ([]listed, error) {
+func (s *Server) kept(ctx context.Context, f filter, sp histSpan, limit int, live map[string]bool) ([]listed, error) {
 	var out []listed
 	vf := VerdictFilter{Since: sp.since, Until: sp.until, Limit: maxLimit, Cursor: sp.cursor}
 	for range maxKeptPages {

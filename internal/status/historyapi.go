@@ -19,9 +19,9 @@ var ErrBadFilter = errors.New("bad filter")
 // historyOff is the 503 of a history API with no history.
 const historyOff = "history is off: nxray keeps no query log (history.path is empty)"
 
-// parseTime reads since or until: an RFC 3339 time, or a duration that
+// parseHistTime reads since or until: an RFC 3339 time, or a duration that
 // long before now ("15m").
-func parseTime(key, v string, now time.Time) (time.Time, error) {
+func parseHistTime(key, v string, now time.Time) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
@@ -34,18 +34,18 @@ func parseTime(key, v string, now time.Time) (time.Time, error) {
 	return time.Time{}, errors.New(key + " wants an RFC 3339 time (2026-01-02T15:04:05Z) or a duration before now (15m), not " + strconv.Quote(v))
 }
 
-// span is since, until, limit and cursor, as the history APIs take them.
-type span struct {
+// histSpan is since, until, limit and cursor, as the history APIs take them.
+type histSpan struct {
 	since, until time.Time
 	limit        int
 	cursor       string
 }
 
-func parseSpan(q url.Values, now time.Time) (sp span, err error) {
-	if sp.since, err = parseTime("since", q.Get("since"), now); err != nil {
+func parseHistSpan(q url.Values, now time.Time) (sp histSpan, err error) {
+	if sp.since, err = parseHistTime("since", q.Get("since"), now); err != nil {
 		return sp, err
 	}
-	if sp.until, err = parseTime("until", q.Get("until"), now); err != nil {
+	if sp.until, err = parseHistTime("until", q.Get("until"), now); err != nil {
 		return sp, err
 	}
 	if l := q.Get("limit"); l != "" {
@@ -66,7 +66,7 @@ func (s *Server) queries(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	sp, err := parseSpan(q, s.cfg.Now())
+	sp, err := parseHistSpan(q, s.cfg.Now())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -119,15 +119,15 @@ func parseVerdictCursor(c string) (t int64, id string, err error) {
 	return t, id, nil
 }
 
-// newestFirst orders verdicts by last seen, then ID, both descending, as
+// verdictsNewestFirst orders verdicts by last seen, then ID, both descending, as
 // History.Verdicts does.
-func newestFirst(a, b diagnose.Verdict) int {
+func verdictsNewestFirst(a, b diagnose.Verdict) int {
 	return cmp.Or(b.LastSeen.Compare(a.LastSeen), strings.Compare(b.ID, a.ID))
 }
 
-// inSpan says whether v, last seen, falls within sp and after its cursor
+// inHistSpan says whether v, last seen, falls within sp and after its cursor
 // (at t, id).
-func inSpan(v diagnose.Verdict, sp span, t int64, id string) bool {
+func inHistSpan(v diagnose.Verdict, sp histSpan, t int64, id string) bool {
 	if (!sp.since.IsZero() && v.LastSeen.Before(sp.since)) || (!sp.until.IsZero() && v.LastSeen.After(sp.until)) {
 		return false
 	}

@@ -49,7 +49,7 @@ func (h *apiHistory) Verdicts(_ context.Context, f VerdictFilter) ([]diagnose.Ve
 	}
 	var out []diagnose.Verdict
 	for _, v := range h.verdicts {
-		if inSpan(v, span{since: f.Since, until: f.Until, cursor: f.Cursor}, t, id) {
+		if inHistSpan(v, histSpan{since: f.Since, until: f.Until, cursor: f.Cursor}, t, id) {
 			out = append(out, v)
 		}
 	}
