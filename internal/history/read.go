@@ -93,7 +93,13 @@ func queryWhere(f status.QueryFilter) (*where, error) {
 		if !ok {
 			return nil, fmt.Errorf("%w: rcode %q is not one (NOERROR, NXDOMAIN, SERVFAIL, REFUSED, ...)", status.ErrBadFilter, f.Rcode)
 		}
-		w.add("rcode = ?", rc)
+		if failed(rc) {
+			// Implies the partial index's condition: newest failures first
+			// without reading the successes between them.
+			w.add("rcode = ? AND rcode IN (2, 3, 5)", rc)
+		} else {
+			w.add("rcode = ?", rc)
+		}
 	}
 	w.span("t", f.Since, f.Until)
 	c, ok, err := parseCursor(f.Cursor)

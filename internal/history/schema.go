@@ -25,7 +25,7 @@ var migrations = []string{
 		dur_us   INTEGER NOT NULL
 	);
 	CREATE INDEX queries_t ON queries (t);
-	CREATE INDEX queries_name ON queries (name);
+	CREATE INDEX queries_name ON queries (name, t);
 	CREATE TABLE verdicts (
 		id         TEXT    PRIMARY KEY,
 		seq        INTEGER,
@@ -42,8 +42,10 @@ var migrations = []string{
 	CREATE INDEX verdicts_last ON verdicts (last_seen);
 	CREATE INDEX verdicts_name ON verdicts (name, qtype);`,
 	// 2: filtering by client, and the failures the timeline counts
-	// (SERVFAIL, NXDOMAIN, REFUSED) without reading every success.
-	`CREATE INDEX queries_client ON queries (client);
+	// (SERVFAIL, NXDOMAIN, REFUSED) without reading every success. Name
+	// and client indexes end with t, so that a page of one name's queries,
+	// newest first, reads that page only.
+	`CREATE INDEX queries_client ON queries (client, t);
 	CREATE INDEX queries_failed ON queries (t) WHERE rcode IN (2, 3, 5);`,
 }
 
