@@ -49,7 +49,9 @@ func TestFollow(t *testing.T) {
 		s.Follow(ctx, e, time.Hour)
 	}()
 	v := verdict(c, "1", "a.test.", "NXDOMAIN", diagnose.NXDomainConfirmed, 0, 0)
-	e.ch <- v // taken: Follow is running and subscribed
+	e.ch <- v
+	// Unbuffered: once a second is taken, Follow has handed on the first.
+	e.ch <- verdict(c, "2", "b.test.", "NXDOMAIN", diagnose.NXDomainConfirmed, 0, 0)
 	syncStore(t, s)
 	if got, ok, _ := s.Verdict(context.Background(), "1"); !ok || got.Count != 1 {
 		t.Fatalf("published verdict: %+v, %v", got, ok)
