@@ -31,7 +31,10 @@ COPY --from=build /out/nxray /nxray
 USER 65534:65534
 ENV NXRAY_LISTEN=0.0.0.0:53
 EXPOSE 53/udp 53/tcp 8053
-# For the history database to come; nxray writes nothing there yet.
+# The history database (the query log and verdicts, README.md "History"):
+# on the volume, so that it outlives the container. NXRAY_HISTORY_PATH=""
+# keeps none.
+ENV NXRAY_HISTORY_PATH=/var/lib/nxray/history.db
 VOLUME /var/lib/nxray
 # GET /healthz on the http address (NXRAY_HTTP, 0.0.0.0 meaning loopback);
 # it waits 2 s at most. Configure the container with NXRAY_* variables, which

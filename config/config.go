@@ -72,6 +72,7 @@ type Config struct {
 	TCP       TCP           `mapstructure:"tcp"`
 	Diagnosis Diagnosis     `mapstructure:"diagnosis"`
 	Log       Log           `mapstructure:"log"`
+	History   History       `mapstructure:"history"`
 	Shutdown  time.Duration `mapstructure:"shutdown_timeout"`
 
 	// Parsed holds the validated forms of the fields above; Load fills it.
@@ -236,6 +237,7 @@ func Default() Config {
 				"240.0.0.0/4", "::/128", "fe80::/10", "ff00::/8"},
 		},
 		Log:      Log{Format: "text", Level: "info"},
+		History:  History{Path: DefaultHistoryPath(), Retention: 7 * 24 * time.Hour, MaxQueries: 1_000_000},
 		Shutdown: 5 * time.Second,
 	}
 }

@@ -28,6 +28,7 @@ var flagKeys = map[string]string{
 	"timeout":       "timeout",
 	"acl":           "acl",
 	"cache-size":    "cache.size",
+	"history-path":  "history.path",
 
 	"diagnosis-workers":      "diagnosis.workers",
 	"diagnosis-queue-size":   "diagnosis.queue_size",
@@ -122,6 +123,9 @@ var flagDefs = []flagDef{
 	}},
 	{"annotate", func(fs *pflag.FlagSet, d Config) {
 		fs.String("annotate", d.Annotate, "attach diagnoses to answers: off, cached or wait:DURATION")
+	}},
+	{"history-path", func(fs *pflag.FlagSet, d Config) {
+		fs.String("history-path", d.History.Path, "SQLite file for the query log and verdicts; empty keeps no history (changes on restart)")
 	}},
 	{"log-format", func(fs *pflag.FlagSet, d Config) {
 		fs.String("log-format", d.Log.Format, "log format: text or json (changes on restart)")

@@ -34,6 +34,7 @@ func (c *Config) Validate() error {
 	c.validateHTTP(&p)
 	c.validateAnnotate(&p)
 	c.validateLog(&p)
+	c.validateHistory(&p)
 	return errors.Join(p...)
 }
 

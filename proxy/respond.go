@@ -12,18 +12,21 @@ import (
 // reports a failure, and two write.
 
 // answered counts an answer of rcode about to go to q's client, tells the
-// Recorder, and logs it when queries are logged. upstream is empty for
+// Recorder and the QueryLog, and logs it when queries are logged. upstream is empty for
 // the cache and nxray's own answers. It is called before the write, so
 // that whoever reads the counters or the log after seeing the answer finds
 // it there.
 func (s *Server) answered(q *query, rcode int, cached bool, upstream string) {
 	s.stats.rcodes[rcode&0xF].Add(1)
-	if s.cfg.Recorder == nil && !q.rt.logQueries {
+	if s.cfg.Recorder == nil && !q.rt.logQueries && s.cfg.QueryLog == nil {
 		return // a hit pays for nothing more
 	}
 	d := s.elapsed(q.start)
 	if s.cfg.Recorder != nil {
 		s.cfg.Recorder.Answered(q.proto, rcode, cached, q.start, d)
+	}
+	if s.cfg.QueryLog != nil {
+		s.logQuery(q, rcode, cached, upstream, d)
 	}
 	if q.rt.logQueries {
 		qs, qtype := q.question(), ""

@@ -66,6 +66,9 @@ type Config struct {
 	Observer Observer
 	// Recorder is told of every answer and upstream try; nil tells no one.
 	Recorder Recorder
+	// QueryLog is told of every answered query; nil tells no one. Like
+	// Recorder, it is read from the first config only (reloads keep it).
+	QueryLog QueryLog
 	// Annotator explains failing answers in an EDE; nil adds none.
 	Annotator Annotator
 	// AnnotateWait > 0 holds a failing answer from an upstream up to this

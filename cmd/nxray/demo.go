@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -116,6 +117,9 @@ func demoConfig(h *lab.Hierarchy, anchors, listen, httpAddr string) config.Confi
 	cfg.Timeout, cfg.Deadline = 3*time.Second, 4*time.Second
 	cfg.Annotate = "wait:1s"
 	cfg.Shutdown = 2 * time.Second
+	// The demo's history lives and dies with it, beside its trust
+	// anchors: it never writes into the user's.
+	cfg.History.Path = filepath.Join(filepath.Dir(anchors), "history.db")
 	return cfg
 }
 

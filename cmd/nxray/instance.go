@@ -23,6 +23,7 @@ type instance struct {
 	eng   *diagnose.Engine // never nil
 	srv   *proxy.Server    // never nil, started
 	page  *status.Server   // nil when cfg.HTTP is empty
+	hist  *keeper          // nil when history.path is empty
 	ex    *pageExplainer   // the page's explain; nil when the page is off
 	level *slog.LevelVar   // log's level, which a reload sets
 	log   *slog.Logger     // never nil
@@ -30,7 +31,8 @@ type instance struct {
 }
 
 // startInstance builds and starts nxray from cfg, a validated configuration,
-// logging to w: the engine, then the proxy, then the status page, then one
+// logging to w: the engine, the history (which gives the engine back its
+// recent verdicts), then the proxy, then the status page, then one
 // "nxray started" line; then it asks each upstream one question in the
 // background (check.go). On error nothing it started is left running.
 func startInstance(cfg config.Config, w io.Writer) (*instance, error) {
@@ -41,17 +43,24 @@ func startInstance(cfg config.Config, w io.Writer) (*instance, error) {
 		return nil, err
 	}
 	metrics := status.NewMetrics()
+	if in.hist, err = startHistory(cfg, in.eng, metrics, in.log); err != nil {
+		in.eng.Close()
+		return nil, err
+	}
 	pcfg := proxyConfig(cfg, in.log, newEngineObserver(in.eng, cfg), in.eng)
-	pcfg.Recorder = metrics // kept across reloads: the proxy reads it from its first config
+	pcfg.Recorder = metrics            // kept across reloads: the proxy reads it from its first config
+	pcfg.QueryLog = in.hist.queryLog() // likewise
 	if in.srv, err = proxy.New(pcfg); err == nil {
 		err = in.srv.Start()
 	}
 	if err != nil {
+		in.hist.stop(in.log)
 		in.eng.Close()
 		return nil, err
 	}
-	if in.page, in.ex, err = startStatus(cfg, in.srv, in.eng, metrics, in.log); err != nil {
+	if in.page, in.ex, err = startStatus(cfg, in.srv, in.eng, in.hist.history(), metrics, in.log); err != nil {
 		in.srv.Shutdown(context.Background())
+		in.hist.stop(in.log)
 		in.eng.Close()
 		return nil, err
 	}
@@ -65,7 +74,8 @@ func startInstance(cfg config.Config, w io.Writer) (*instance, error) {
 
 // waitAndStop handles signals until one stops nxray: SIGHUP calls onHUP
 // (when not nil), anything else drains the queries in flight for up to
-// drain() and stops the proxy, then the status page, then the engine.
+// drain() and stops the proxy, then the status page, then the history
+// (writing what is queued), then the engine.
 func (in *instance) waitAndStop(drain func() time.Duration, sigs <-chan os.Signal, onHUP func()) {
 	for sig := range sigs {
 		if sig == syscall.SIGHUP && onHUP != nil {
@@ -83,5 +93,6 @@ func (in *instance) waitAndStop(drain func() time.Duration, sigs <-chan os.Signa
 	}
 	in.log.Info("stopped", "queries", in.srv.Stats().Queries)
 	stopStatus(in.page, in.log)
+	in.hist.stop(in.log)
 	in.eng.Close()
 }

@@ -23,7 +23,12 @@ import (
 	"github.com/nxray/nxray/internal/lab"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain keeps every test's history out of the real home: none, unless a
+// test gives --history-path (flags beat the environment).
+func TestMain(m *testing.M) {
+	os.Setenv("NXRAY_HISTORY_PATH", "")
+	goleak.VerifyTestMain(m)
+}
 
 // running is an nxray run in this process, with its output as lines.
 type running struct {

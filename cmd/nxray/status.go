@@ -20,7 +20,8 @@ import (
 // demand through a prober of its own (so the page's explains do not share
 // the engine's probe budget). It returns nil, nil, nil when cfg.HTTP is
 // empty; otherwise the page's explainer too, for reloads.
-func startStatus(cfg config.Config, srv *proxy.Server, eng *diagnose.Engine, m *status.Metrics, log *slog.Logger) (*status.Server, *pageExplainer, error) {
+func startStatus(cfg config.Config, srv *proxy.Server, eng *diagnose.Engine, hist status.History, m *status.Metrics,
+	log *slog.Logger) (*status.Server, *pageExplainer, error) {
 	if cfg.HTTP == "" {
 		return nil, nil, nil
 	}
@@ -29,7 +30,7 @@ func startStatus(cfg config.Config, srv *proxy.Server, eng *diagnose.Engine, m *
 		return nil, nil, err
 	}
 	st, err := runStatus(status.Config{Addr: cfg.HTTP, Token: cfg.HTTPToken, Hosts: cfg.HTTPHosts, Engine: eng, Proxy: srv, Flusher: srv,
-		Explain: ex.explain, Metrics: m, Logger: log})
+		Explain: ex.explain, History: hist, Metrics: m, Logger: log})
 	return st, ex, err
 }
 

@@ -73,24 +73,6 @@ func (f filter) apply(vs []diagnose.Verdict) []diagnose.Verdict {
 	return out
 }
 
-func (s *Server) diagnoses(w http.ResponseWriter, r *http.Request) {
-	f, err := parseFilter(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"diagnoses": f.apply(s.cfg.Engine.Verdicts())})
-}
-
-func (s *Server) diagnosis(w http.ResponseWriter, r *http.Request) {
-	v, ok := s.cfg.Engine.Get(r.PathValue("id"))
-	if !ok {
-		writeError(w, http.StatusNotFound, "no diagnosis with id "+strconv.Quote(r.PathValue("id")))
-		return
-	}
-	writeJSON(w, http.StatusOK, v)
-}
-
 func (s *Server) explainAPI(w http.ResponseWriter, r *http.Request) {
 	v, code, err := s.explain(r.Context(), r.URL.Query().Get("name"), r.URL.Query().Get("type"))
 	if err != nil {

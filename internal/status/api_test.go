@@ -23,14 +23,14 @@ func TestDiagnosesAPI(t *testing.T) {
 	if w.Code != http.StatusOK || !strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
 		t.Fatalf("%d %q", w.Code, w.Header().Get("Content-Type"))
 	}
-	raw := decode[map[string][]map[string]any](t, w)
-	if len(raw["diagnoses"]) != 3 {
+	raw := decode[struct{ Diagnoses []map[string]any }](t, w)
+	if len(raw.Diagnoses) != 3 {
 		t.Fatalf("want 3 diagnoses, got %s", w.Body)
 	}
 	for _, k := range []string{"id", "name", "qtype", "rcode", "cause", "summary", "advice", "upstream",
-		"first_seen", "last_seen", "count", "duration_ms", "evidence"} {
-		if _, ok := raw["diagnoses"][0][k]; !ok {
-			t.Errorf("verdict lacks field %q: %v", k, raw["diagnoses"][0])
+		"first_seen", "last_seen", "count", "duration_ms", "evidence", "live"} {
+		if _, ok := raw.Diagnoses[0][k]; !ok {
+			t.Errorf("verdict lacks field %q: %v", k, raw.Diagnoses[0])
 		}
 	}
 

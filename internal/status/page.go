@@ -43,6 +43,10 @@ type pageData struct {
 	Events string // the EventSource URL, with the filter and token
 	Script string // the script's URL, with the token
 
+	// HistoryDown says why history is not being written; "" when it is,
+	// or when there is none.
+	HistoryDown string
+
 	ExplainName, ExplainType string
 	Explained                *diagnose.Verdict
 	ExplainError             string
@@ -86,6 +90,11 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		d.ExplainError, code = err.Error(), http.StatusBadRequest
 	}
 	d.Uptime = s.cfg.Now().Sub(s.started).Round(time.Second).String()
+	if h := s.cfg.History; h != nil {
+		if ok, why := h.Health(); !ok {
+			d.HistoryDown = why
+		}
+	}
 	if d.Stats.Proxy != nil {
 		for rc, n := range d.Stats.Proxy.Rcodes {
 			d.Rcodes = append(d.Rcodes, rcodeCount{rc, n})

@@ -26,6 +26,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	mux.HandleFunc("GET /api/v1/diagnoses", s.diagnoses)
 	mux.HandleFunc("GET /api/v1/diagnoses/{id}", s.diagnosis)
+	mux.HandleFunc("GET /api/v1/queries", s.queries)
 	mux.HandleFunc("GET /api/v1/explain", s.explainAPI)
 	mux.HandleFunc("GET /api/v1/stats", s.statsAPI)
 	mux.HandleFunc("GET /api/v1/events", s.events)

@@ -1,0 +1,67 @@
+package history
+
+import (
+	"context"
+	"net/netip"
+	"path/filepath"
+	syncpkg "sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/nxray/nxray/proxy"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// clock is a test's clock, moved by hand.
+type clock struct {
+	mu  syncpkg.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Date(2026, 3, 4, 5, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// open opens a store in a new directory with c's clock; mod changes the
+// config first. The store is closed when the test ends.
+func open(t *testing.T, c *clock, mod func(*Config)) *Store {
+	t.Helper()
+	cfg := Config{Path: filepath.Join(t.TempDir(), "history.db"), Now: c.Now}
+	if mod != nil {
+		mod(&cfg)
+	}
+	s, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func syncStore(t *testing.T, s *Store) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// q is a query at c's time plus at.
+func q(c *clock, at time.Duration, client, name string, qtype uint16, rcode int) proxy.Query {
+	return proxy.Query{Time: c.Now().Add(at), Client: netip.MustParseAddr(client), Name: name, Qtype: qtype,
+		Rcode: rcode, Upstream: "192.0.2.53:53", Duration: 1500 * time.Microsecond}
+}

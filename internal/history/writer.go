@@ -1,0 +1,175 @@
+package history
+
+import (
+	"context"
+	"time"
+
+	"github.com/nxray/nxray/diagnose"
+	"github.com/nxray/nxray/proxy"
+)
+
+// request is work the writer runs between batches, so that one goroutine
+// alone writes: a sync, a prune.
+type request struct {
+	fn   func(ctx context.Context) error
+	done chan error
+}
+
+// LogQuery queues q for the query log. It never blocks: when the writer
+// has fallen behind, q is dropped and counted.
+func (s *Store) LogQuery(q proxy.Query) {
+	select {
+	case s.rows <- q:
+	default:
+		s.dropped.Add(1)
+	}
+}
+
+// PutVerdict queues v to be written, in place of any kept verdict with
+// its ID that was not last seen later. It never blocks.
+func (s *Store) PutVerdict(v diagnose.Verdict) {
+	select {
+	case s.verdicts <- v:
+	default:
+		s.dropped.Add(1)
+	}
+}
+
+// Sync returns once everything queued before the call is committed (or
+// dropped, when history is off).
+func (s *Store) Sync(ctx context.Context) error {
+	return s.do(ctx, func(context.Context) error { return nil })
+}
+
+// do runs fn on the writer after it wrote what is queued.
+func (s *Store) do(ctx context.Context, fn func(ctx context.Context) error) error {
+	r := request{fn: fn, done: make(chan error, 1)}
+	select {
+	case s.reqs <- r:
+	case <-s.done:
+		return ErrUnavailable
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// run is the writer: it commits whatever rows are queued in one
+// transaction, as soon as the first comes, so that batches grow with the
+// load; it prunes every PruneEvery. It ends at Close, after writing what
+// is still queued.
+func (s *Store) run() {
+	defer s.wg.Done()
+	ctx := context.Background()
+	prune := time.NewTicker(s.cfg.PruneEvery)
+	defer prune.Stop()
+	w := &writer{s: s, rows: make([]proxy.Query, 0, maxBatch)}
+	for {
+		select {
+		case q := <-s.rows:
+			w.rows = append(w.rows, q)
+			w.flush(ctx)
+		case v := <-s.verdicts:
+			w.vs = append(w.vs, v)
+			w.flush(ctx)
+		case r := <-s.reqs:
+			w.flush(ctx)
+			r.done <- r.fn(ctx)
+		case <-prune.C:
+			w.flush(ctx)
+			w.prune(ctx)
+		case <-s.done:
+			w.flush(ctx)
+			return
+		}
+	}
+}
+
+// writer is the state of run's goroutine.
+type writer struct {
+	s       *Store
+	rows    []proxy.Query
+	vs      []diagnose.Verdict
+	args    []any
+	nextTry time.Time // while history is off: when to try writing again
+}
+
+// flush takes in what else is queued, up to maxBatch rows a transaction,
+// and writes it; a few transactions at most, so that requests and Close
+// are heard under any load.
+func (w *writer) flush(ctx context.Context) {
+	for range 8 {
+		w.take()
+		if len(w.rows) == 0 && len(w.vs) == 0 {
+			return
+		}
+		w.write(ctx)
+		w.rows, w.vs = w.rows[:0], w.vs[:0]
+	}
+}
+
+// take moves queued rows and verdicts into the batch without waiting.
+func (w *writer) take() {
+	for len(w.rows) < maxBatch {
+		select {
+		case q := <-w.s.rows:
+			w.rows = append(w.rows, q)
+			continue
+		default:
+		}
+		break
+	}
+	for len(w.vs) < cap(w.s.verdicts) {
+		select {
+		case v := <-w.s.verdicts:
+			w.vs = append(w.vs, v)
+			continue
+		default:
+		}
+		break
+	}
+}
+
+// ready says whether to write now: always while history is written, and
+// every RetryEvery while it is not (opening the file again if need be).
+func (w *writer) ready(ctx context.Context) bool {
+	s := w.s
+	if !s.down() {
+		return true
+	}
+	now := s.cfg.Now()
+	if now.Before(w.nextTry) {
+		return false
+	}
+	w.nextTry = now.Add(s.cfg.RetryEvery)
+	if s.db.Load() == nil {
+		if err := s.open(ctx); err != nil {
+			s.fail("opening "+s.cfg.Path, err)
+			return false
+		}
+	}
+	return true
+}
+
+// write commits the batch, or drops and counts it.
+func (w *writer) write(ctx context.Context) {
+	s := w.s
+	n := uint64(len(w.rows) + len(w.vs))
+	if !w.ready(ctx) {
+		s.dropped.Add(n)
+		return
+	}
+	if err := w.insert(ctx); err != nil {
+		s.dropped.Add(n)
+		s.fail("writing", err)
+		w.nextTry = s.cfg.Now().Add(s.cfg.RetryEvery)
+		return
+	}
+	s.written.Add(uint64(len(w.rows)))
+	s.recovered()
+}
