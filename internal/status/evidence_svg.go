@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/miekg/dns"
 
@@ -73,7 +74,7 @@ const (
 	evGap          = 12
 	evPerLine      = (evW - evLabelW - evGap) / (evBoxW + evGap)
 	evTitleH       = 40
-	evLegendH      = 70
+	evLegendH      = 92
 )
 
 // serverBox is one server of one zone (or one resolver) and its probes.
@@ -274,8 +275,15 @@ func drawOutcomeLegend(w *svgWriter, y float64) {
 	w.text(16, y+4, "start", chartMuted, "", "★ answered the failing question; hover a box for every probe")
 	x := 16.0
 	for _, st := range outcomeStyle {
+		width := 36.0
+		for _, r := range st.label {
+			width += map[bool]float64{true: 8.6, false: 6.4}[unicode.IsUpper(r)] // capitals are wider
+		}
+		if x+width > evW-16 {
+			x, y = 16, y+22
+		}
 		w.rect(x, y+20, 14, 14, st.fill, st.stroke, "")
 		w.text(x+20, y+32, "start", chartText, "", st.label)
-		x += 20 + float64(len(st.label))*6.4 + 18
+		x += width
 	}
 }
