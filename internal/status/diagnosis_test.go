@@ -158,6 +158,10 @@ func TestDiagnosisWithoutHistory(t *testing.T) {
 	if w := get(t, s, "/diagnoses/c/evidence.svg"); w.Code != 200 {
 		t.Errorf("picture: %d", w.Code)
 	}
+	if body := get(t, s, "/").Body.String(); !strings.Contains(body, `<a href="/diagnoses/c">permalink`) ||
+		!strings.Contains(body, `<a href="/queries" id="nav-queries">`) {
+		t.Errorf("the page links neither to the permalink nor to the views: %s", body)
+	}
 	w = get(t, s, "/diagnoses/old")
 	if w.Code != 404 || !strings.Contains(w.Body.String(), "history (which keeps them longer) is off") {
 		t.Errorf("missing: %d %s", w.Code, w.Body)
