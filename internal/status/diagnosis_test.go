@@ -82,6 +82,15 @@ func TestEvidenceRows(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+	aside := chainVerdict("x", "www.lame.test.")
+	aside.Evidence = append(aside.Evidence, diagnose.Evidence{Server: "127.0.0.40:53", Role: "ns lookup", Zone: "other.test.",
+		Query: "ns1.other.test. A +norec +dnssec", Rcode: "NOERROR", AA: true})
+	if r := evidenceRows(aside); len(r) != 5 || r[4].label != "other.test." || !r[4].aside || r[3].aside {
+		t.Errorf("a zone asked for an NS address is not set aside after the path: %+v", r)
+	}
+	if text := parseSVG(t, evidenceSVG(aside)); !strings.Contains(text, "NS lookup: other.test.") {
+		t.Errorf("the aside row is not labelled: %s", text)
+	}
 	if b := rows[3].boxes[2]; !strings.HasPrefix(b.headline, "★ NOERROR aa") || len(b.tips) != 2 {
 		t.Errorf("the server asked twice: %+v", b)
 	}
@@ -182,7 +191,7 @@ func TestEvidenceSVG(t *testing.T) {
 	text := parseSVG(t, w.Body.Bytes())
 	for _, want := range []string{"zone lame.test.", "zone .", "zone test.", "upstream and alternates", "127.0.0.12:53",
 		"★ REFUSED · 1.5 ms", "timeout", "not probed", "authoritative answer", "SERVFAIL or bogus signature", `"><script>x</script>`,
-		`zone </text></svg><svg`, hostileName[:30]} {
+		`NS lookup: </text></svg>`, hostileName[:30]} {
 		if !strings.Contains(text, want) {
 			t.Errorf("picture lacks %q:\n%s", want, text)
 		}

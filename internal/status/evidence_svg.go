@@ -88,6 +88,9 @@ type serverBox struct {
 // chainRow is one zone cut on the path (or the resolvers' row).
 type chainRow struct {
 	label string
+	// aside: a zone off the name's path, asked for a name server's
+	// address; drawn after the path, not joined to it.
+	aside bool
 	boxes []serverBox
 	more  int // servers not drawn
 }
@@ -106,7 +109,7 @@ func evidenceRows(v diagnose.Verdict) []chainRow {
 		}
 		row := byZone[zone]
 		if row == nil {
-			row = &chainRow{label: zone}
+			row = &chainRow{label: zone, aside: zone != resolversRow && !onPath(zone, v)}
 			byZone[zone] = row
 			zones = append(zones, zone)
 		}
@@ -114,8 +117,11 @@ func evidenceRows(v diagnose.Verdict) []chainRow {
 		row.add(e, outcomeOf(e, bogus), asks(e.Query, question))
 	}
 	depth := func(z string) int {
-		if z == resolversRow {
+		switch {
+		case z == resolversRow:
 			return -1
+		case byZone[z].aside:
+			return 1000 + dns.CountLabel(z)
 		}
 		return dns.CountLabel(z)
 	}
@@ -127,6 +133,13 @@ func evidenceRows(v diagnose.Verdict) []chainRow {
 		out = append(out, *byZone[z])
 	}
 	return out
+}
+
+// onPath says whether zone is on the way from the root to v's name (or
+// to its zone, which an alias may have led elsewhere).
+func onPath(zone string, v diagnose.Verdict) bool {
+	return dns.IsSubDomain(zone, strings.ToLower(dns.Fqdn(v.Name))) ||
+		(v.Zone != "" && dns.IsSubDomain(zone, strings.ToLower(dns.Fqdn(v.Zone))))
 }
 
 // asks says whether query ("NAME TYPE +flags") is question ("NAME TYPE"),
@@ -245,9 +258,12 @@ func evidenceSVG(v diagnose.Verdict) []byte {
 		label := r.label
 		if label != resolversRow {
 			label = "zone " + label
+			if r.aside {
+				label = "NS lookup: " + r.label
+			}
 		}
 		w.text(16, y+20, "start", chartText, "600", clip(label, 26))
-		if i > 0 && r.label != resolversRow && rows[i-1].label != resolversRow {
+		if i > 0 && r.label != resolversRow && rows[i-1].label != resolversRow && !r.aside {
 			w.line(28, y-evGap-4, 28, y+4, chartBoxFrame) // the cut from the zone above
 		}
 		if r.more > 0 {
