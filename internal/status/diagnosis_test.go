@@ -91,6 +91,12 @@ func TestEvidenceRows(t *testing.T) {
 	if text := parseSVG(t, evidenceSVG(aside)); !strings.Contains(text, "NS lookup: other.test.") {
 		t.Errorf("the aside row is not labelled: %s", text)
 	}
+	twice := chainVerdict("t", "www.lame.test.")
+	twice.Evidence = append([]diagnose.Evidence{{Server: "127.0.0.2:5300", Role: "alternate", Query: "www.lame.test. A +cd +dnssec",
+		Rcode: "NOERROR", Answers: 1}}, twice.Evidence...)
+	if b := evidenceRows(twice)[0].boxes[0]; b.server != "127.0.0.2:5300" || b.outcome != outBogus || len(b.tips) != 2 {
+		t.Errorf("a resolver's SERVFAIL without +cd gives way to its answer with +cd: %+v", b)
+	}
 	if b := rows[3].boxes[2]; !strings.HasPrefix(b.headline, "★ NOERROR aa") || len(b.tips) != 2 {
 		t.Errorf("the server asked twice: %+v", b)
 	}
@@ -108,8 +114,8 @@ func TestEvidenceRows(t *testing.T) {
 	}
 	bogus := chainVerdict("b", "www.lame.test.")
 	bogus.Cause = diagnose.DNSSECBogus
-	if o := evidenceRows(bogus)[3].boxes[2].outcome; o != outBogus {
-		t.Errorf("an authoritative answer of a bogus zone: %s", outcomeStyle[o].label)
+	if b := evidenceRows(bogus)[3].boxes[2]; b.outcome != outBogus || b.headline != "★ bogus aa · 2.0 ms" {
+		t.Errorf("an authoritative answer of a bogus zone: %s %q", outcomeStyle[b.outcome].label, b.headline)
 	}
 }
 

@@ -181,8 +181,13 @@ func zoneOf(e diagnose.Evidence, v diagnose.Verdict) (string, bool) {
 	return ".", true
 }
 
-// add counts probe e onto its server's box; the answer to the failing
-// question decides the box's colour, else the server's first probe.
+// severity ranks outcomes: of a server's answers to the failing question
+// (a resolver is asked with and without +cd), the worst colours its box.
+var severity = map[outcome]int{outNotProbed: 0, outAA: 1, outReferral: 2, outNXDomain: 3, outRefused: 4,
+	outTimeout: 5, outBogus: 6}
+
+// add counts probe e onto its server's box; the worst answer to the
+// failing question decides the box's colour, else the server's first probe.
 func (r *chainRow) add(e diagnose.Evidence, o outcome, asked bool) {
 	tip := e.Query + " → " + cmp.Or(e.Rcode, e.Error, "no answer")
 	if e.AA {
@@ -197,10 +202,10 @@ func (r *chainRow) add(e diagnose.Evidence, o outcome, asked bool) {
 			r.more++
 			return
 		}
-		r.boxes = append(r.boxes, serverBox{server: e.Server, role: e.Role, outcome: o, headline: headline(e)})
+		r.boxes = append(r.boxes, serverBox{server: e.Server, role: e.Role, outcome: o, headline: headline(e, o)})
 		i = len(r.boxes) - 1
-	} else if asked && !r.boxes[i].askedQuestion() {
-		r.boxes[i].outcome, r.boxes[i].headline = o, headline(e)
+	} else if asked && (!r.boxes[i].askedQuestion() || severity[o] > severity[r.boxes[i].outcome]) {
+		r.boxes[i].outcome, r.boxes[i].headline = o, headline(e, o)
 	}
 	if asked {
 		r.boxes[i].headline = "★ " + strings.TrimPrefix(r.boxes[i].headline, "★ ")
@@ -212,11 +217,13 @@ func (r *chainRow) add(e diagnose.Evidence, o outcome, asked bool) {
 
 func (b serverBox) askedQuestion() bool { return strings.HasPrefix(b.headline, "★ ") }
 
-// headline is a probe's answer in a few words.
-func headline(e diagnose.Evidence) string {
+// headline is a probe's answer (whose outcome is o) in a few words.
+func headline(e diagnose.Evidence, o outcome) string {
 	switch {
 	case e.Rcode == "":
 		return clip(cmp.Or(e.Error, "no answer"), 22)
+	case e.AA && o == outBogus && e.Rcode == "NOERROR":
+		return "bogus aa · " + ftoa(e.RTTms, 1) + " ms"
 	case e.AA:
 		return e.Rcode + " aa · " + ftoa(e.RTTms, 1) + " ms"
 	}
