@@ -100,8 +100,13 @@ var errNotAsked = errors.New("not asked")
 // the answer is truncated. It returns the answer, if any, and what it saw.
 // It is the only way a probe leaves nxray: the guard sees every one first.
 func (a *asker) ask(ctx context.Context, role, server, name string, qtype uint16, fl flags) (*dns.Msg, Answer) {
+	return a.askIn(ctx, role, "", server, name, qtype, fl)
+}
+
+// askIn is ask of a server of zone, which its evidence names.
+func (a *asker) askIn(ctx context.Context, role, zone, server, name string, qtype uint16, fl flags) (*dns.Msg, Answer) {
 	ans := Answer{Server: server, CD: fl.cd, Rcode: NoAnswer}
-	ev := Evidence{Server: server, Role: role, Query: name + " " + dns.TypeToString[qtype] + fl.String()}
+	ev := Evidence{Server: server, Role: role, Zone: zone, Query: name + " " + dns.TypeToString[qtype] + fl.String()}
 	if why := a.guard.refuse(server); why != "" {
 		// Before take: a probe never sent costs no budget and no rate.
 		ev.Error = why

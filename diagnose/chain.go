@@ -24,7 +24,7 @@ func (p *NetProber) checkChain(ctx context.Context, a *asker, zone string, ds []
 		c.Detail = zone + "'s DS records use only algorithms or digest types nxray cannot check, so nxray treats it as unsigned"
 		return c
 	}
-	m, _ := a.ask(ctx, "authoritative", server.addr, zone, dns.TypeDNSKEY, flags{do: true})
+	m, _ := a.askIn(ctx, "authoritative", zone, server.addr, zone, dns.TypeDNSKEY, flags{do: true})
 	if m == nil {
 		return c
 	}

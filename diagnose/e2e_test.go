@@ -170,3 +170,36 @@ func table(ev []diagnose.Evidence) string {
 	}
 	return b.String()
 }
+
+// Each probe of a zone's server names that zone in its evidence, so that
+// the page can draw the delegation path without guessing; resolvers name
+// none.
+func TestEvidenceZones(t *testing.T) {
+	h := startLab(t)
+	p := newProber(t, h, h.Resolvers[lab.RoleValidating])
+	f := diagnose.Failure{Name: "nothere.ok.test.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError,
+		Upstream: h.Resolvers[lab.RoleValidating]}
+	_, ev := p.Probe(context.Background(), f, func() bool { return true })
+	zones := map[string]bool{}
+	for _, e := range ev {
+		switch e.Role {
+		case "upstream", "alternate":
+			if e.Zone != "" {
+				t.Errorf("resolver row names zone %q: %+v", e.Zone, e)
+			}
+		case "root":
+			if e.Zone != "." {
+				t.Errorf("root row names zone %q: %+v", e.Zone, e)
+			}
+		}
+		if e.Query == "nothere.ok.test. A +norec +dnssec" && e.AA && e.Zone != "ok.test." {
+			t.Errorf("ok.test.'s answer names zone %q: %+v", e.Zone, e)
+		}
+		zones[e.Zone] = true
+	}
+	for _, z := range []string{".", "test.", "ok.test."} {
+		if !zones[z] {
+			t.Errorf("no evidence row of zone %s:\n%s", z, table(ev))
+		}
+	}
+}

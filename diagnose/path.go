@@ -115,8 +115,8 @@ func (r *run) examine(ctx context.Context, target string, qtype uint16) hop {
 		d = r.walk(ctx, target, qtype, 0)
 	}
 	h := hop{target: target, end: target, zone: d.zone, parentNS: d.parentNS, unresolved: d.unresolved}
-	z := &zoneServers{servers: append([]nsAddr(nil), d.servers...)}
-	z.msgs, z.answers = r.askServers(ctx, z.servers, d.asked, target, qtype)
+	z := &zoneServers{zone: d.zone, servers: append([]nsAddr(nil), d.servers...)}
+	z.msgs, z.answers = r.askServers(ctx, z.zone, z.servers, d.asked, target, qtype)
 	first := firstGood(z.answers)
 	if first < 0 {
 		h.auth = z.tag(h.parentNS, nil, nil)
@@ -127,7 +127,7 @@ func (r *run) examine(ctx context.Context, target string, qtype uint16) hop {
 	h.childNS = childNS
 	addrs, none := r.widen(ctx, z, h.childNS, nsMsg, target, qtype)
 	h.unresolved = append(h.unresolved, none...)
-	r.serials(ctx, z.servers, z.msgs, z.answers, target)
+	r.serials(ctx, z.zone, z.servers, z.msgs, z.answers, target)
 	ds := d.ds
 	if soaZone := z.soaZone(); soaZone != "" && !strings.EqualFold(soaZone, d.zone) && dns.IsSubDomain(d.zone, soaZone) {
 		// A server of the parent serves the zone below too, with no
@@ -135,13 +135,14 @@ func (r *run) examine(ctx context.Context, target string, qtype uint16) hop {
 		// it are right, not lame, and their referral is the parent's NS
 		// set; the zone's own NS set may name servers not asked yet.
 		h.zone = lower(soaZone)
+		z.zone = h.zone
 		var refMsg *dns.Msg
 		h.parentNS, refMsg = z.dropReferrals(h.zone)
 		first = firstGood(z.answers)
 		h.childNS, nsMsg = r.apexNS(ctx, h.zone, z.servers[first])
 		n := len(z.servers)
 		addrs, h.unresolved = r.widen(ctx, z, dedupe(append(slices.Clone(h.parentNS), h.childNS...)), merged(nsMsg, refMsg), target, qtype)
-		r.serials(ctx, z.servers[n:], z.msgs[n:], z.answers[n:], target)
+		r.serials(ctx, z.zone, z.servers[n:], z.msgs[n:], z.answers[n:], target)
 		z.rename(h.childNS, addrs)
 		ds = r.dsAt(ctx, h.zone, z.servers[first])
 	}

@@ -219,7 +219,7 @@ func (p *NetProber) checkRoot(ctx context.Context, a *asker) *Chain {
 	}()
 	var keys []*dns.DNSKEY
 	for _, ip := range p.cfg.RootHints {
-		m, _ := a.ask(ctx, "root", p.authAddr(ip), ".", dns.TypeDNSKEY, flags{do: true})
+		m, _ := a.askIn(ctx, "root", ".", p.authAddr(ip), ".", dns.TypeDNSKEY, flags{do: true})
 		if m == nil {
 			continue
 		}

@@ -12,6 +12,7 @@ import (
 // zoneServers are the servers of the zone being examined, with each one's
 // answer to the question: three slices of one length.
 type zoneServers struct {
+	zone    string // as far as the diagnosis knows, for the evidence
 	servers []nsAddr
 	msgs    []*dns.Msg
 	answers []Answer
@@ -42,7 +43,7 @@ func (r *run) widen(ctx context.Context, z *zoneServers, names []string, glue *d
 			more = append(more, s)
 		}
 	}
-	mm, ma := r.askServers(ctx, more, nil, target, qtype)
+	mm, ma := r.askServers(ctx, z.zone, more, nil, target, qtype)
 	z.servers, z.msgs, z.answers = append(z.servers, more...), append(z.msgs, mm...), append(z.answers, ma...)
 	return addrs, none
 }
@@ -173,14 +174,14 @@ func firstGood(answers []Answer) int {
 
 // askServers asks the question of every server not asked yet (asked holds
 // the walk's replies), at most askParallel at once.
-func (r *run) askServers(ctx context.Context, servers []nsAddr, asked map[string]reply, name string, qtype uint16) ([]*dns.Msg, []Answer) {
+func (r *run) askServers(ctx context.Context, zone string, servers []nsAddr, asked map[string]reply, name string, qtype uint16) ([]*dns.Msg, []Answer) {
 	msgs, answers := make([]*dns.Msg, len(servers)), make([]Answer, len(servers))
 	parallel(len(servers), askParallel, func(i int) {
 		s := servers[i]
 		if rep, ok := asked[s.addr]; ok {
 			msgs[i], answers[i] = rep.msg, rep.ans
 		} else {
-			msgs[i], answers[i] = r.a.ask(ctx, "authoritative", s.addr, name, qtype, flags{do: true})
+			msgs[i], answers[i] = r.a.askIn(ctx, "authoritative", zone, s.addr, name, qtype, flags{do: true})
 		}
 		answers[i].Host = s.host
 	})
@@ -206,7 +207,7 @@ func parallel(n, limit int, fn func(i int)) {
 // serials fills in each serving server's SOA: from its negative answer, or
 // by asking it for name's SOA, whose answer or denial carries the SOA of
 // the zone that holds name.
-func (r *run) serials(ctx context.Context, servers []nsAddr, msgs []*dns.Msg, auth []Answer, name string) {
+func (r *run) serials(ctx context.Context, zone string, servers []nsAddr, msgs []*dns.Msg, auth []Answer, name string) {
 	parallel(len(auth), askParallel, func(i int) {
 		a := &auth[i]
 		if !a.responded() || a.lame() {
@@ -216,7 +217,7 @@ func (r *run) serials(ctx context.Context, servers []nsAddr, msgs []*dns.Msg, au
 			a.Serial, a.HasSerial = s.Serial, true
 			return
 		}
-		m, _ := r.a.ask(ctx, "authoritative", servers[i].addr, name, dns.TypeSOA, flags{})
+		m, _ := r.a.askIn(ctx, "authoritative", zone, servers[i].addr, name, dns.TypeSOA, flags{})
 		if m == nil || !m.Authoritative {
 			return
 		}
@@ -244,7 +245,7 @@ func serialAfter(a, b uint32) bool { return a != b && int32(a-b) > 0 }
 // apexNS asks a server for the zone's own NS set, and returns the names
 // and the answer (whose additional section may hold their addresses).
 func (r *run) apexNS(ctx context.Context, zone string, s nsAddr) ([]string, *dns.Msg) {
-	m, _ := r.a.ask(ctx, "authoritative", s.addr, zone, dns.TypeNS, flags{})
+	m, _ := r.a.askIn(ctx, "authoritative", zone, s.addr, zone, dns.TypeNS, flags{})
 	if m == nil {
 		return nil, nil
 	}

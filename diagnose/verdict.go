@@ -13,8 +13,12 @@ import (
 
 // Evidence is one probe as a person would read it in a table.
 type Evidence struct {
-	Server  string   `json:"server"`
-	Role    string   `json:"role"`  // upstream, alternate, root, authoritative
+	Server string `json:"server"`
+	Role   string `json:"role"` // upstream, alternate, root, authoritative
+	// Zone is the zone whose server was asked, as the diagnosis knew it
+	// when it asked ("." for the root); empty for resolvers and for a
+	// server whose zone was not known (a parent asked for a DS).
+	Zone    string   `json:"zone,omitempty"`
 	Query   string   `json:"query"` // "www.example.com. A +norec +cd"
 	Rcode   string   `json:"rcode"` // empty when nothing came back
 	EDE     []uint16 `json:"ede,omitempty"`

@@ -88,7 +88,7 @@ func (r *run) walk(ctx context.Context, name string, qtype uint16, depth int) de
 	}
 	for range maxReferrals {
 		var m *dns.Msg
-		m, d.asked = r.askFirst(ctx, role, d.servers, name, qtype)
+		m, d.asked = r.askFirst(ctx, role, d.zone, d.servers, name, qtype)
 		if m == nil || m.Authoritative || m.Rcode != dns.RcodeSuccess {
 			return d // the servers of d.zone answered (or could not): d.zone is it
 		}
@@ -120,7 +120,7 @@ func useful(m *dns.Msg) bool {
 // that answer (or, when none was useful, the first that came at all) and
 // every server's reply; servers given up on once one answered are not in
 // it, so a later question asks them afresh.
-func (r *run) askFirst(ctx context.Context, role string, servers []nsAddr, name string, qtype uint16) (*dns.Msg, map[string]reply) {
+func (r *run) askFirst(ctx context.Context, role, zone string, servers []nsAddr, name string, qtype uint16) (*dns.Msg, map[string]reply) {
 	asked := map[string]reply{}
 	if len(servers) == 0 {
 		return nil, asked
@@ -138,7 +138,7 @@ func (r *run) askFirst(ctx context.Context, role string, servers []nsAddr, name 
 		next++
 		inflight++
 		go func() {
-			m, ans := r.a.ask(ctx, role, s.addr, name, qtype, flags{do: true})
+			m, ans := r.a.askIn(ctx, role, zone, s.addr, name, qtype, flags{do: true})
 			ans.Host = s.host
 			results <- result{s, reply{m, ans}}
 		}()

@@ -13,7 +13,9 @@ import (
 // carry neither Sec-Fetch-Site nor Origin (curl, scripts, Prometheus) pass.
 // The page itself refuses a cross-site ?explain= on its own (see page), so
 // that a link to it still shows the page. There are deliberately no CORS
-// headers: other origins cannot read answers either.
+// headers: other origins cannot read answers either. The views beside the
+// page (/queries, /timeline, /diagnoses/{id}) open from another site's link
+// too, but not in its fetch; their SVGs answer only the views (crossSiteView).
 func (s *Server) checkOrigin(next http.Handler) http.Handler {
 	deny := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		refuse(w, r, http.StatusForbidden, "cross-site request refused: the status page's API, metrics and explains "+
@@ -23,7 +25,7 @@ func (s *Server) checkOrigin(next http.Handler) http.Handler {
 	guarded := s.cop.Handler(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
-		if (strings.HasPrefix(p, "/api/") || p == "/metrics") && s.crossSite(r) {
+		if (strings.HasPrefix(p, "/api/") || p == "/metrics" || crossSiteView(r)) && s.crossSite(r) {
 			deny(w, r)
 			return
 		}

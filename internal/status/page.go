@@ -24,7 +24,9 @@ var pageTmpl = template.Must(template.New("page.html").Funcs(template.FuncMap{
 	"pct":   func(f float64) string { return ftoa(f*100, 0) + "%" },
 	"num":   func(f float64) string { return ftoa(f, 1) },
 	"dur":   func(d time.Duration) string { return ftoa(ms(d), 1) + " ms" },
-	"row":   row,
+	// entry hands the "verdict" template a verdict and the token its
+	// permalink carries.
+	"entry": func(v diagnose.Verdict, token string) verdictEntry { return verdictEntry{v, token} },
 }).ParseFS(templateFiles, "templates/page.html"))
 
 func ftoa(f float64, prec int) string { return strconv.FormatFloat(f, 'f', prec, 64) }
@@ -72,6 +74,11 @@ func row(token string, v any) verdictRow {
 		return verdictRow{v, token}
 	}
 	return verdictRow{Token: token}
+}
+
+type verdictEntry struct {
+	V     diagnose.Verdict
+	Token string
 }
 
 type rcodeCount struct {

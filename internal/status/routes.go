@@ -24,6 +24,11 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.page)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /queries", s.queryLog)
+	mux.HandleFunc("GET /timeline", s.timeline)
+	mux.HandleFunc("GET /timeline.svg", s.timelineImage)
+	mux.HandleFunc("GET /diagnoses/{id}", s.diagnosisPage)
+	mux.HandleFunc("GET /diagnoses/{id}/evidence.svg", s.evidenceImage)
 	mux.HandleFunc("GET /api/v1/diagnoses", s.diagnoses)
 	mux.HandleFunc("GET /api/v1/diagnoses/{id}", s.diagnosis)
 	mux.HandleFunc("GET /api/v1/queries", s.queries)
@@ -110,7 +115,7 @@ func (s *Server) authorized(r *http.Request) bool {
 		return s.tokenOK(tok)
 	}
 	p := r.URL.Path
-	if r.Method == http.MethodGet && (p == "/" || strings.HasPrefix(p, "/static/") || p == "/api/v1/events") {
+	if r.Method == http.MethodGet && (p == "/" || strings.HasPrefix(p, "/static/") || p == "/api/v1/events" || viewRoute(p)) {
 		return s.tokenOK(r.URL.Query().Get("token"))
 	}
 	if r.Method == http.MethodPost && p == "/flush" {

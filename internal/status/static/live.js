@@ -11,6 +11,9 @@
     return;
   }
 
+  // The token the page's links carry, when it needs one.
+  var token = new URL(body.dataset.events, location.href).searchParams.get('token');
+
   function el(tag, cls, text) {
     var e = document.createElement(tag);
     if (cls) { e.className = cls; }
@@ -67,6 +70,9 @@
     var adv = d.appendChild(el('p', 'advice'));
     adv.appendChild(el('strong', null, 'Advice:'));
     adv.appendChild(document.createTextNode(' ' + v.advice));
+    var perm = d.appendChild(el('p', 'permalink'));
+    var a = perm.appendChild(el('a', null, 'permalink, with the delegation path'));
+    a.href = '/diagnoses/' + encodeURIComponent(String(v.id)) + (token ? '?token=' + encodeURIComponent(token) : '');
     var up = 'Upstream ' + v.upstream;
     if (v.upstream_ede && v.upstream_ede.length) {
       up += '; its Extended DNS Errors: ' + v.upstream_ede.map(function (e) {
