@@ -165,18 +165,7 @@ COREDNS_VER_STR=$("$COREDNS_BIN" -version | awk 'NR == 1')
 
 DNSPROXY_VER_STR="-"
 if has "$PEERS" dnsproxy; then
-	if [ ! -x "$DNSPROXY_BIN" ] || [ "$("$DNSPROXY_BIN" --version 2>/dev/null)" != "dnsproxy version $DNSPROXY_VERSION" ]; then
-		# Built in a throw-away module rather than with `go install mod@version`,
-		# which also fetches the module's version list (for deprecation notices)
-		# and so fails where the module proxy serves versions but not lists.
-		log "building AdGuard dnsproxy $DNSPROXY_VERSION from its Go module (about 30 s)"
-		mkdir -p "$WORK/dnsproxy-build" "$(dirname "$DNSPROXY_BIN")"
-		(cd "$WORK/dnsproxy-build" && go mod init benchpeer >/dev/null 2>&1 &&
-			go get "github.com/AdguardTeam/dnsproxy@$DNSPROXY_VERSION" >/dev/null 2>&1 &&
-			go build -ldflags "-X github.com/AdguardTeam/dnsproxy/internal/version.version=$DNSPROXY_VERSION" \
-				-o "$DNSPROXY_BIN" github.com/AdguardTeam/dnsproxy) || die "building dnsproxy failed"
-		rm -rf "$WORK/dnsproxy-build"
-	fi
+	build_dnsproxy
 	DNSPROXY_VER_STR=$("$DNSPROXY_BIN" --version 2>/dev/null | awk '{print $NF}')
 fi
 
