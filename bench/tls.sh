@@ -42,6 +42,9 @@
 #                    about any socket a server holds off loopback)
 #   DOT_PORT=15853 DOH_PORT=15443 KRESD_PORT=15453 (plain DNS, readiness and
 #   the diagnosis' probes) NXRAY_PORT=15353 DNSPROXY_PORT=15355
+#   NX_HTTP_PORT=15380  nxray's HTTP (status, /metrics) on 127.0.0.1: its
+#                    /metrics is saved to $WORK/metrics-nxray-PROTO.txt
+#                    before it stops, and its upstream counters printed
 set -euo pipefail
 
 DURATION=${DURATION:-10}
@@ -63,6 +66,7 @@ DOH_PORT=${DOH_PORT:-15443}
 KRESD_PORT=${KRESD_PORT:-15453}
 NX_PORT=${NXRAY_PORT:-15353}
 DP_PORT=${DNSPROXY_PORT:-15355}
+NH_PORT=${NX_HTTP_PORT:-15380}
 SERVER_CPU=0
 LOAD_CPU=1
 
@@ -124,7 +128,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-for p in $DOT_PORT $DOH_PORT $KRESD_PORT $NX_PORT $DP_PORT; do
+for p in $DOT_PORT $DOH_PORT $KRESD_PORT $NX_PORT $DP_PORT $NH_PORT; do
 	! port_busy "$p" || die "port $p is busy"
 done
 
@@ -206,7 +210,7 @@ start_fwd() { # NAME PROTO; sets STARTED_PID STARTED_PORT
 	nxray)
 		port=$NX_PORT
 		taskset -c $SERVER_CPU env -u NXRAY_CACHE_SIZE "$NXRAY" serve --listen "127.0.0.1:$port" \
-			--upstream "$(upstream_url "$proto" nxray)" --tls-ca-file "$CA" --cache-size 0 --http "" \
+			--upstream "$(upstream_url "$proto" nxray)" --tls-ca-file "$CA" --cache-size 0 --http "127.0.0.1:$NH_PORT" \
 			--log-level warn "${NX_LOCAL[@]}" "${NX_X[@]}" >"$WORK/nxray-$proto.log" 2>&1 </dev/null &
 		;;
 	dnsproxy)
@@ -278,6 +282,10 @@ for proto in $PROTOS; do
 		echo "conns $proto $row $(ss -Htnp state established "( dport = :$DOT_PORT or dport = :$DOH_PORT )" 2>/dev/null |
 			grep -c "pid=$pid," || true)" >>"$RES"
 		offbox_check "$pid" "$row"
+		if [ "$row" = nxray ]; then
+			curl -s -m 5 "http://127.0.0.1:$NH_PORT/metrics" >"$WORK/metrics-nxray-$proto.txt" || log "no /metrics from nxray"
+			log "nxray $proto: $(grep -E '^nxray_upstream_(mismatched|failures|responses)_total' "$WORK/metrics-nxray-$proto.txt" | tr '\n' ' ')"
+		fi
 		stop_pid "$pid"
 	done
 	echo "info after-$proto $(date -u +%FT%TZ) load $(load)" >>"$RES"
