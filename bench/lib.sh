@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Helpers bench/run.sh and bench/rig.sh share; sourced by both after they
+# Helpers bench/run.sh, bench/rig.sh and bench/tls.sh share; sourced after they
 # define log, die and WORK. probe (the readiness check wait_ready uses) is
 # each script's own.
 
@@ -48,4 +48,19 @@ offbox_check() { # PID NAME: warn about any socket not on loopback
 	local bad
 	bad=$(ss -Htunap 2>/dev/null | grep "pid=$1," | awk '$5 !~ /^(127\.|\[::1\]|\[::ffff:127\.)/ || $6 !~ /^(127\.|\[::1\]|\[::ffff:127\.|\*:\*|0\.0\.0\.0:\*|\[::\]:\*)/' || true)
 	[ -z "$bad" ] || log "WARNING: $2 has non-loopback sockets: $bad"
+}
+
+build_dnsproxy() { # DNSPROXY_BIN at DNSPROXY_VERSION, built if missing or another version
+	if [ ! -x "$DNSPROXY_BIN" ] || [ "$("$DNSPROXY_BIN" --version 2>/dev/null)" != "dnsproxy version $DNSPROXY_VERSION" ]; then
+		# Built in a throw-away module rather than with `go install mod@version`,
+		# which also fetches the module's version list (for deprecation notices)
+		# and so fails where the module proxy serves versions but not lists.
+		log "building AdGuard dnsproxy $DNSPROXY_VERSION from its Go module (about 30 s)"
+		mkdir -p "$WORK/dnsproxy-build" "$(dirname "$DNSPROXY_BIN")"
+		(cd "$WORK/dnsproxy-build" && go mod init benchpeer >/dev/null 2>&1 &&
+			go get "github.com/AdguardTeam/dnsproxy@$DNSPROXY_VERSION" >/dev/null 2>&1 &&
+			go build -ldflags "-X github.com/AdguardTeam/dnsproxy/internal/version.version=$DNSPROXY_VERSION" \
+				-o "$DNSPROXY_BIN" github.com/AdguardTeam/dnsproxy) || die "building dnsproxy failed"
+		rm -rf "$WORK/dnsproxy-build"
+	fi
 }

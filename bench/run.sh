@@ -68,6 +68,16 @@
 #                    dnsperf -q is large so that queries lost with the dead
 #                    upstream do not fill dnsperf's window and stall it)
 #   NXRAY_BIN        use this nxray binary instead of building ./cmd/nxray
+#   NX_EXTRA         extra flags for nxray (word-split; give an empty value as
+#                    --flag=); @WORK@ in them becomes the run's $WORK
+#   nxrayB           a second nxray as a peer (PEERS="nxrayB"), for A/B runs
+#                    at one machine hour: NXRAY_B_BIN (default: the same
+#                    binary as nxray) with NXRAY_B_EXTRA (as NX_EXTRA) on
+#                    NXRAY_B_PORT=15357; the report compares it as any peer
+#   NX_HTTP=0        1: nxray and nxrayB serve HTTP on 127.0.0.1 (NX_HTTP_PORT
+#                    =15380 and the next port), and their /metrics is saved
+#                    to $WORK/metrics-TAG.txt before each is stopped; the
+#                    nxray_history_* lines are printed at the end
 #   NXRAY_PORT=15353 COREDNS_PORT=15354 DNSPROXY_PORT=15355 DNSDIST_PORT=15356
 #   UPSTREAM_PORT=15400 (UPSTREAM_PORT+1, +2: the kill scenario's upstreams)
 #                    base ports; the next free port is taken if one is busy
@@ -165,18 +175,7 @@ COREDNS_VER_STR=$("$COREDNS_BIN" -version | awk 'NR == 1')
 
 DNSPROXY_VER_STR="-"
 if has "$PEERS" dnsproxy; then
-	if [ ! -x "$DNSPROXY_BIN" ] || [ "$("$DNSPROXY_BIN" --version 2>/dev/null)" != "dnsproxy version $DNSPROXY_VERSION" ]; then
-		# Built in a throw-away module rather than with `go install mod@version`,
-		# which also fetches the module's version list (for deprecation notices)
-		# and so fails where the module proxy serves versions but not lists.
-		log "building AdGuard dnsproxy $DNSPROXY_VERSION from its Go module (about 30 s)"
-		mkdir -p "$WORK/dnsproxy-build" "$(dirname "$DNSPROXY_BIN")"
-		(cd "$WORK/dnsproxy-build" && go mod init benchpeer >/dev/null 2>&1 &&
-			go get "github.com/AdguardTeam/dnsproxy@$DNSPROXY_VERSION" >/dev/null 2>&1 &&
-			go build -ldflags "-X github.com/AdguardTeam/dnsproxy/internal/version.version=$DNSPROXY_VERSION" \
-				-o "$DNSPROXY_BIN" github.com/AdguardTeam/dnsproxy) || die "building dnsproxy failed"
-		rm -rf "$WORK/dnsproxy-build"
-	fi
+	build_dnsproxy
 	DNSPROXY_VER_STR=$("$DNSPROXY_BIN" --version 2>/dev/null | awk '{print $NF}')
 fi
 
@@ -202,6 +201,13 @@ fi
 NXRAY_GIT=$(cd "$REPO" && git describe --always --dirty 2>/dev/null || git rev-parse --short HEAD 2>/dev/null || echo "no commit")
 # a given binary need not be the checkout's: name both
 [ -z "${NXRAY_BIN:-}" ] || NXRAY_GIT="$NXRAY_BIN ($("$NXRAY_BIN" version 2>/dev/null | head -1); the checkout is $NXRAY_GIT)"
+NXRAY_B=${NXRAY_B_BIN:-$NXRAY}
+NXRAY_B_STR=-
+if has "$PEERS" nxrayB; then
+	[ -x "$NXRAY_B" ] || die "nxrayB: no binary (NXRAY_B_BIN, or nxray's)"
+	NXRAY_B_STR="$NXRAY_B ($("$NXRAY_B" version 2>/dev/null | head -1)) with ${NXRAY_B_EXTRA:-no extra flags}"
+fi
+NX_KILL=()
 DNSPERF_VER=$(dnsperf -h 2>&1 | awk '/^Version / && !v {v = $2} END {print v}')
 
 # ------------------------------------------------------------------ ports
@@ -222,6 +228,9 @@ NX_PORT=$(free_port "${NXRAY_PORT:-15353}"); CHOSEN+=("$NX_PORT")
 CD_PORT=$(free_port "${COREDNS_PORT:-15354}"); CHOSEN+=("$CD_PORT")
 DP_PORT=$(free_port "${DNSPROXY_PORT:-15355}"); CHOSEN+=("$DP_PORT")
 DD_PORT=$(free_port "${DNSDIST_PORT:-15356}"); CHOSEN+=("$DD_PORT")
+NB_PORT=$(free_port "${NXRAY_B_PORT:-15357}"); CHOSEN+=("$NB_PORT")
+NH_PORT=$(free_port "${NX_HTTP_PORT:-15380}"); CHOSEN+=("$NH_PORT")
+NBH_PORT=$(free_port "$((NH_PORT + 1))"); CHOSEN+=("$NBH_PORT")
 
 # ------------------------------------------------------------- test data
 ZONE=$WORK/bench.test.zone
@@ -339,19 +348,39 @@ write_configs() { # NAME MODE UPSTREAM_PORTS...
 }
 
 # start_sut NAME MODE UPSTREAM_PORTS... ; starts a server under test on CPU 0,
-# sets STARTED_PID and STARTED_PORT. Extra nxray flags in NX_EXTRA.
-NX_EXTRA=()
+# sets STARTED_PID and STARTED_PORT. Extra nxray flags in NX_EXTRA, nxrayB's
+# in NXB_EXTRA.
+read -ra NX_EXTRA <<<"${NX_EXTRA:-}"
+read -ra NXB_EXTRA <<<"${NXRAY_B_EXTRA:-}"
+NX_EXTRA=("${NX_EXTRA[@]//@WORK@/$WORK}")
+NXB_EXTRA=("${NXB_EXTRA[@]//@WORK@/$WORK}")
+NX_HTTP=${NX_HTTP:-0}
+nx_http() { # NAME: nxray's --http value
+	[ "$NX_HTTP" = 1 ] || return 0
+	if [ "$1" = nxray ]; then echo "127.0.0.1:$NH_PORT"; else echo "127.0.0.1:$NBH_PORT"; fi
+}
+# stop_sut PID NAME TAG: the socket check, nxray's /metrics saved, stopped
+stop_sut() {
+	offbox_check "$1" "$2"
+	if [ "$NX_HTTP" = 1 ] && [[ $2 == nxray* ]]; then
+		curl -s -m 5 "http://$(nx_http "$2")/metrics" >"$WORK/metrics-$3.txt" || log "no /metrics from $2 ($3)"
+	fi
+	stop_pid "$1"
+}
 start_sut() {
 	local name=$1 mode=$2; shift 2
 	local u ups=() tag=$name-$mode${TAG_SUFFIX:-}
 	write_configs "$name" "$mode" "$@"
 	case $name in
-	nxray)
+	nxray | nxrayB)
 		for u in "$@"; do ups+=(--upstream "127.0.0.1:$u"); done
-		local cs=10000; [ "$mode" = fwd ] && cs=0
-		start_server "$tag" $SERVER_CPU env -u NXRAY_CACHE_SIZE "$NXRAY" serve --listen "127.0.0.1:$NX_PORT" \
-			"${ups[@]}" --cache-size "$cs" --http "" --log-level warn "${NX_LOCAL[@]}" "${NX_EXTRA[@]}"
-		STARTED_PORT=$NX_PORT
+		local cs=10000 bin=$NXRAY port=$NX_PORT extra=("${NX_EXTRA[@]}")
+		[ "$mode" = fwd ] && cs=0
+		[ "$name" = nxrayB ] && { bin=$NXRAY_B; port=$NB_PORT; extra=("${NXB_EXTRA[@]}" "${NX_KILL[@]}"); }
+		[ "$name" = nxray ] && extra+=("${NX_KILL[@]}")
+		start_server "$tag" $SERVER_CPU env -u NXRAY_CACHE_SIZE "$bin" serve --listen "127.0.0.1:$port" \
+			"${ups[@]}" --cache-size "$cs" --http "$(nx_http "$name")" --log-level warn "${NX_LOCAL[@]}" "${extra[@]}"
+		STARTED_PORT=$port
 		;;
 	coredns)
 		start_server "$tag" $SERVER_CPU "$COREDNS_BIN" -conf "$WORK/Corefile.$mode" -quiet
@@ -471,7 +500,7 @@ run_scenario() {
 	for s in "${servers[@]}"; do
 		IFS=: read -r name _ pid <<<"$s"
 		[ "$name" = direct ] && continue
-		offbox_check "$pid" "$name"; stop_pid "$pid"
+		stop_sut "$pid" "$name" "$name-$mode"
 	done
 }
 
@@ -553,7 +582,7 @@ if has "$BENCH_SCENARIOS" flood; then
 		done
 		echo "floodinfo $sv rss-end $(vmrss_mib "$fl_pid") $(vmhwm_mib "$fl_pid")" >>"$RES"
 		echo "floodinfo $sv loglines $(wc -l <"$WORK/$sv-hit-flood.log")" >>"$RES"
-		offbox_check "$fl_pid" "$sv"; stop_pid "$fl_pid"
+		stop_sut "$fl_pid" "$sv" "$sv-flood"
 		idle_check "after-flood-$sv"
 	done
 fi
@@ -606,7 +635,7 @@ if has "$BENCH_SCENARIOS" floodalt; then
 		echo "altinfo $sv cpu $("$REPORT" share "$c0" "$c1" 0 $((ALT_CYCLES * 4 * ALT_WINDOW)))" >>"$RES"
 		echo "altinfo $sv rss-end $(vmrss_mib "$pid") $(vmhwm_mib "$pid")" >>"$RES"
 		log "floodalt $sv: $("$REPORT" altsum "$sv" "$RES")"
-		offbox_check "$pid" "$sv"; stop_pid "$pid"
+		stop_sut "$pid" "$sv" "$sv-floodalt"
 		idle_check "after-floodalt-$sv"
 	done
 fi
@@ -623,9 +652,9 @@ if has "$BENCH_SCENARIOS" kill; then
 		UPA_PID=$STARTED_PID; wait_ready "$UPA_PORT" "$UPA_PID" "upstreamA-$s"
 		start_server "upstreamB-$s" $LOAD_CPU "$COREDNS_BIN" -conf "$WORK/Corefile.upstreamB" -quiet
 		UPB_PID=$STARTED_PID; wait_ready "$UPB_PORT" "$UPB_PID" "upstreamB-$s"
-		NX_EXTRA=(--timeout "$KILL_TIMEOUT")
+		NX_KILL=(--timeout "$KILL_TIMEOUT")
 		TAG_SUFFIX=-kill start_sut "$s" fwd "$UPA_PORT" "$UPB_PORT"
-		NX_EXTRA=()
+		NX_KILL=()
 		pid=$STARTED_PID; port=$STARTED_PORT
 		sleep 2 # let health checks (dnsdist) settle
 		out=$WORK/kill-$s.txt
@@ -639,8 +668,8 @@ if has "$BENCH_SCENARIOS" kill; then
 		r=$("$REPORT" kill "$out")
 		echo "kill $s $r" >>"$RES"
 		log "kill $s: qps sent completed lost avg_ms max_ms p50 p99 >100ms >400ms >1s rcodes lowest-1s-rate: $r"
-		offbox_check "$pid" "$s"
-		stop_pid "$pid"; stop_pid "$UPB_PID"; stop_pid "$UPA_PID"
+		stop_sut "$pid" "$s" "$s-kill"
+		stop_pid "$UPB_PID"; stop_pid "$UPA_PID"
 	done
 	idle_check after-kill
 fi
@@ -650,6 +679,12 @@ for f in "$WORK"/nxray-*.log; do
 	[ -s "$f" ] || continue
 	log "$(basename "$f") is not empty ($(wc -l <"$f") lines); first lines:"
 	head -5 "$f" >&2
+done
+
+# --- nxray's history metrics (NX_HTTP=1) -------------------------------------
+for f in "$WORK"/metrics-*.txt; do
+	[ -s "$f" ] || continue
+	log "$(basename "$f" .txt): $(grep -E '^nxray_history' "$f" | tr '\n' ' ')"
 done
 
 # ---------------------------------------------------------------- report
@@ -663,7 +698,7 @@ TABLE=$WORK/results.md
 	echo "## nxray load benchmark"
 	echo
 	echo "- machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), kernel $(uname -r); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "- nxray $NXRAY_GIT; $COREDNS_VER_STR; dnsproxy $DNSPROXY_VER_STR; dnsdist $DNSDIST_VER_STR; dnsperf $DNSPERF_VER; $(go version | awk '{print $3}')"
+	echo "- nxray $NXRAY_GIT${NX_EXTRA[*]:+ with ${NX_EXTRA[*]}}; nxrayB $NXRAY_B_STR; $COREDNS_VER_STR; dnsproxy $DNSPROXY_VER_STR; dnsdist $DNSDIST_VER_STR; dnsperf $DNSPERF_VER; $(go version | awk '{print $3}')"
 	[ -z "$SUT_CPU_QUOTA" ] || echo "- every server under test capped at ${SUT_CPU_QUOTA}% of CPU $SERVER_CPU (cgroup CPU quota, 10 ms period)"
 	[ "$FLOOD_CPU" = "$LOAD_CPU" ] || echo "- flood scenarios: the flood's dnsperf and the upstream on CPU $FLOOD_CPU, outside the servers' cgroup"
 	echo "- server under test on CPU $SERVER_CPU; dnsperf and upstream on CPU $LOAD_CPU; machine CPU use while the servers were idle (other load): ${BUSY_SAMPLES[*]}"

@@ -17,7 +17,7 @@ func main() {
 
 func run(args []string, w io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: report dnsperf|lat|kill|rcodes|alt|altsum|share|gencpu|rss|hwm|cpusecs|tables|rig ...")
+		return fmt.Errorf("usage: report dnsperf|lat|kill|rcodes|alt|altsum|share|gencpu|rss|hwm|cpusecs|tables|rig|tls ...")
 	}
 	cmd, args := args[0], args[1:]
 	need := func(n int) error {
@@ -61,6 +61,8 @@ func run(args []string, w io.Writer) error {
 		return tables(w, args)
 	case "rig":
 		return rigTables(w, args)
+	case "tls":
+		return tlsTables(w, args)
 	}
 	return fmt.Errorf("unknown command %q", cmd)
 }
