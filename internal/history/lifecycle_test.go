@@ -36,7 +36,7 @@ func TestPruneByAge(t *testing.T) {
 	s.PutVerdict(verdict(c, "1", "old.test.", "NXDOMAIN", diagnose.NXDomainConfirmed, 0, 0))
 	s.PutVerdict(verdict(c, "2", "new.test.", "NXDOMAIN", diagnose.NXDomainConfirmed, 0, 30*time.Minute))
 	syncStore(t, s)
-	c.Add(time.Hour + time.Minute)
+	c.Advance(time.Hour + time.Minute)
 	if err := s.Prune(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestReadOnlyThenWritable(t *testing.T) {
 	if ok, _ := s.Health(); ok {
 		t.Error("tried again before RetryEvery")
 	}
-	c.Add(time.Minute)
+	c.Advance(time.Minute)
 	s.LogQuery(q(c, 0, "127.0.0.1", "back.test.", dns.TypeA, 0))
 	syncStore(t, s)
 	if ok, why := s.Health(); !ok {

@@ -4,36 +4,21 @@ import (
 	"context"
 	"net/netip"
 	"path/filepath"
-	syncpkg "sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/nxray/nxray/internal/dnstest"
 	"github.com/nxray/nxray/proxy"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // clock is a test's clock, moved by hand.
-type clock struct {
-	mu  syncpkg.Mutex
-	now time.Time
-}
+type clock = dnstest.Clock
 
-func newClock() *clock { return &clock{now: time.Date(2026, 3, 4, 5, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *clock { return dnstest.NewClock() }
 
 // open opens a store in a new directory with c's clock; mod changes the
 // config first. The store is closed when the test ends.

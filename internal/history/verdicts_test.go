@@ -162,7 +162,7 @@ func TestFailures(t *testing.T) {
 	}
 	syncStore(t, s)
 	since := c.Now()
-	c.Add(3 * time.Minute)
+	c.Advance(3 * time.Minute)
 	fc, err := s.Failures(context.Background(), since, time.Minute)
 	if err != nil {
 		t.Fatal(err)
