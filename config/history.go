@@ -16,6 +16,10 @@ type History struct {
 	Retention time.Duration `mapstructure:"retention"`
 	// MaxQueries caps the query log's rows; the oldest go first.
 	MaxQueries int `mapstructure:"max_queries"`
+	// MaxRate caps the query log's new rows a second, of successes and of
+	// failures each (queries alike within a second share a row); beyond
+	// it queries are dropped from the log and counted.
+	MaxRate int `mapstructure:"max_rate"`
 }
 
 // Bounds of the history settings.
@@ -23,6 +27,7 @@ const (
 	minRetention  = time.Minute
 	minMaxQueries = 1000
 	maxMaxQueries = 1_000_000_000
+	maxMaxRate    = 1_000_000
 )
 
 // DefaultHistoryPath is where history is kept unless told otherwise:
@@ -57,5 +62,8 @@ func (c *Config) validateHistory(p *problems) {
 	}
 	if h.MaxQueries < minMaxQueries || h.MaxQueries > maxMaxQueries {
 		p.bad("history.max_queries", h.MaxQueries, "must be from 1000 to 1000000000")
+	}
+	if h.MaxRate < 1 || h.MaxRate > maxMaxRate {
+		p.bad("history.max_rate", h.MaxRate, "must be from 1 to 1000000 rows a second")
 	}
 }

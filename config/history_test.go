@@ -38,7 +38,8 @@ func TestHistorySettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := History{Path: "/home/u/.local/state/nxray/history.db", Retention: 7 * 24 * time.Hour, MaxQueries: 1_000_000}
+	want := History{Path: "/home/u/.local/state/nxray/history.db", Retention: 7 * 24 * time.Hour, MaxQueries: 1_000_000,
+		MaxRate: 1000}
 	if cfg.History != want {
 		t.Errorf("default %+v, want %+v", cfg.History, want)
 	}
@@ -53,9 +54,9 @@ func TestHistorySettings(t *testing.T) {
 	if cfg, err = load(t, "--history-path", "/flag/h.db"); err != nil || cfg.History.Path != "/flag/h.db" {
 		t.Errorf("from the flag: %q, %v", cfg.History.Path, err)
 	}
-	file := writeFile(t, "history:\n  path: /file/h.db\n  retention: 48h\n  max_queries: 5000\n")
+	file := writeFile(t, "history:\n  path: /file/h.db\n  retention: 48h\n  max_queries: 5000\n  max_rate: 50\n")
 	t.Setenv("NXRAY_HISTORY_PATH", "")
-	os := History{Path: "", Retention: 48 * time.Hour, MaxQueries: 5000}
+	os := History{Path: "", Retention: 48 * time.Hour, MaxQueries: 5000, MaxRate: 50}
 	if cfg, err = load(t, "--config", file); err != nil || cfg.History != os {
 		t.Errorf("from the file, path from the environment: %+v, %v; want %+v", cfg.History, err, os)
 	}
@@ -69,6 +70,7 @@ func TestHistoryErrors(t *testing.T) {
 	}{
 		{"history:\n  retention: 30s\n", []string{"history.retention", "30s", "at least 1m0s"}},
 		{"history:\n  max_queries: 10\n", []string{"history.max_queries", "10", "from 1000"}},
+		{"history:\n  max_rate: 0\n", []string{"history.max_rate", "0", "from 1 to"}},
 		{"history:\n  path: " + dir + "\n", []string{"history.path", dir, "is a directory"}},
 	} {
 		_, err := load(t, "--config", writeFile(t, tt.file))

@@ -32,7 +32,7 @@ func startHistory(cfg config.Config, eng *diagnose.Engine, m *status.Metrics, lo
 		return nil, nil
 	}
 	st, err := history.Open(history.Config{Path: cfg.History.Path, Retention: cfg.History.Retention,
-		MaxQueries: cfg.History.MaxQueries, VerdictTTL: cfg.Diagnosis.VerdictTTL, Log: log})
+		MaxQueries: cfg.History.MaxQueries, MaxRate: cfg.History.MaxRate, VerdictTTL: cfg.Diagnosis.VerdictTTL, Log: log})
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +45,8 @@ func startHistory(cfg config.Config, eng *diagnose.Engine, m *status.Metrics, lo
 	}
 	ok, why := st.Health()
 	log.Info("history", "path", cfg.History.Path, "written", ok, "reason", why, "verdicts_restored", restored,
-		"retention", cfg.History.Retention.String(), "max_queries", cfg.History.MaxQueries)
+		"retention", cfg.History.Retention.String(), "max_queries", cfg.History.MaxQueries,
+		"max_rate", cfg.History.MaxRate)
 	for _, c := range st.Collectors() {
 		m.Registry().MustRegister(c)
 	}

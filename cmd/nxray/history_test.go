@@ -133,7 +133,15 @@ func TestHistoryDiskFull(t *testing.T) {
 	}
 	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
 	up := nxdomainUpstream(t)
-	r, started := startServeHistory(t, historyConfig(t, up), filepath.Join(dir, "history.db"))
+	// Rows a second that fit the disk at first: history works, then fills it.
+	cfg := historyConfig(t, up)
+	f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "history:\n  max_rate: 100\n")
+	f.Close()
+	r, started := startServeHistory(t, cfg, filepath.Join(dir, "history.db"))
 	deadline := time.Now().Add(60 * time.Second)
 	for i := 0; ; i++ {
 		name := fmt.Sprintf("host-%d-%s.example.test.", i, strings.Repeat("x", 40))

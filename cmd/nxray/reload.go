@@ -74,6 +74,7 @@ func keepRunning(running config.Config, c *config.Config) []string {
 	keep(&out, "history.path", running.History.Path, &c.History.Path)
 	keep(&out, "history.retention", running.History.Retention, &c.History.Retention)
 	keep(&out, "history.max_queries", running.History.MaxQueries, &c.History.MaxQueries)
+	keep(&out, "history.max_rate", running.History.MaxRate, &c.History.MaxRate)
 	keep(&out, "diagnosis.workers", running.Diagnosis.Workers, &c.Diagnosis.Workers)
 	keep(&out, "diagnosis.queue_size", running.Diagnosis.QueueSize, &c.Diagnosis.QueueSize)
 	keep(&out, "diagnosis.store_size", running.Diagnosis.StoreSize, &c.Diagnosis.StoreSize)

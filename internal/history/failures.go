@@ -19,9 +19,9 @@ func (s *Store) Failures(ctx context.Context, since time.Time, step time.Duratio
 	if step <= 0 || !since.Before(now) {
 		return status.FailureCounts{}, fmt.Errorf("%w: a span from the past to now, in steps longer than 0", status.ErrBadFilter)
 	}
-	n := int((now.Sub(since) + step - 1) / step)
-	if n > maxBuckets {
-		return status.FailureCounts{}, fmt.Errorf("%w: %d buckets, at most %d", status.ErrBadFilter, n, maxBuckets)
+	buckets := int((now.Sub(since) + step - 1) / step)
+	if buckets > maxBuckets {
+		return status.FailureCounts{}, fmt.Errorf("%w: %d buckets, at most %d", status.ErrBadFilter, buckets, maxBuckets)
 	}
 	db, err := s.conn()
 	if err != nil {
@@ -33,7 +33,7 @@ func (s *Store) Failures(ctx context.Context, since time.Time, step time.Duratio
 	}
 	fc := status.FailureCounts{Start: since, Step: step, Cause: map[string][]int{}, Client: map[string]int{}}
 	// The condition is the partial index's, so that successes are not read.
-	rows, err := db.QueryContext(ctx, `SELECT t, client, name, qtype, rcode FROM queries
+	rows, err := db.QueryContext(ctx, `SELECT t, client, name, qtype, rcode, n FROM queries
 		WHERE rcode IN (2, 3, 5) AND t >= ? AND t <= ?`, since.UnixNano(), now.UnixNano())
 	if err != nil {
 		return status.FailureCounts{}, wrap("counting failures", err)
@@ -42,8 +42,8 @@ func (s *Store) Failures(ctx context.Context, since time.Time, step time.Duratio
 	for rows.Next() {
 		var k linkKey
 		var client string
-		var qtype int64
-		if err := rows.Scan(&k.t, &client, &k.name, &qtype, &k.rcode); err != nil {
+		var qtype, n int64
+		if err := rows.Scan(&k.t, &client, &k.name, &qtype, &k.rcode, &n); err != nil {
 			return status.FailureCounts{}, wrap("counting failures", err)
 		}
 		k.qtype = uint16(qtype)
@@ -53,10 +53,10 @@ func (s *Store) Failures(ctx context.Context, since time.Time, step time.Duratio
 		}
 		b := int((k.t - since.UnixNano()) / int64(step))
 		if fc.Cause[cause] == nil {
-			fc.Cause[cause] = make([]int, n)
+			fc.Cause[cause] = make([]int, buckets)
 		}
-		fc.Cause[cause][min(b, n-1)]++
-		fc.Client[client]++
+		fc.Cause[cause][min(b, buckets-1)] += int(n)
+		fc.Client[client] += int(n)
 	}
 	if err := rows.Err(); err != nil && !errors.Is(err, context.Canceled) {
 		return status.FailureCounts{}, wrap("counting failures", err)

@@ -10,18 +10,17 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/nxray/nxray/diagnose"
-	"github.com/nxray/nxray/proxy"
 )
 
 // chunk is how many rows one INSERT statement carries: one statement per
 // chunk rows, not per row, is most of the writer's speed.
 const chunk = 64
 
-const queryCols = "INSERT INTO queries (t, client, name, qtype, rcode, cached, upstream, dur_us) VALUES "
+const queryCols = "INSERT INTO queries (t, client, name, qtype, rcode, cached, upstream, dur_us, n, t_last) VALUES "
 
 var (
-	insertChunk = queryCols + strings.TrimSuffix(strings.Repeat("(?,?,?,?,?,?,?,?),", chunk), ",")
-	insertOne   = queryCols + "(?,?,?,?,?,?,?,?)"
+	insertChunk = queryCols + strings.TrimSuffix(strings.Repeat("(?,?,?,?,?,?,?,?,?,?),", chunk), ",")
+	insertOne   = queryCols + "(?,?,?,?,?,?,?,?,?,?)"
 )
 
 const upsertVerdict = `INSERT INTO verdicts (id, seq, name, qtype, rcode, cause, zone, grouped, first_seen, last_seen, body)
@@ -82,11 +81,12 @@ func (w *writer) insertQueries(ctx context.Context, tx *sql.Tx) error {
 }
 
 // argsOf are the statement's arguments for rows, in w.args.
-func (w *writer) argsOf(rows []proxy.Query) []any {
+func (w *writer) argsOf(rows []foldRow) []any {
 	a := w.args[:0]
-	for _, q := range rows {
-		a = append(a, q.Time.UnixNano(), q.Client.Unmap().WithZone("").String(), canonical(q.Name), int64(q.Qtype),
-			int64(q.Rcode), q.Cached, q.Upstream, q.Duration.Microseconds())
+	for _, r := range rows {
+		k := r.key
+		a = append(a, r.first, k.client.Unmap().WithZone("").String(), canonical(k.name), int64(k.qtype),
+			int64(k.rcode), k.cached, k.upstream, r.dur.Microseconds(), r.n, r.last)
 	}
 	w.args = a
 	return a

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -216,7 +217,7 @@ func TestCloseTwice(t *testing.T) {
 
 func TestCollectors(t *testing.T) {
 	c := newClock()
-	s := open(t, c, func(cfg *Config) { cfg.QueueSize = 1 })
+	s := open(t, c, nil)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(s.Collectors()...)
 	s.LogQuery(q(c, 0, "127.0.0.1", "a.test.", dns.TypeA, 0))
@@ -241,7 +242,7 @@ func TestCommittedSurvivesKill(t *testing.T) {
 	c := newClock()
 	s := open(t, c, nil)
 	for i := range 100 {
-		s.LogQuery(q(c, time.Duration(i), "127.0.0.1", "kept.test.", dns.TypeA, 0))
+		s.LogQuery(q(c, time.Duration(i), "127.0.0.1", "kept"+strconv.Itoa(i)+".test.", dns.TypeA, 0))
 	}
 	s.PutVerdict(verdict(c, "1", "kept.test.", "NXDOMAIN", diagnose.NXDomainConfirmed, 0, 0))
 	syncStore(t, s)

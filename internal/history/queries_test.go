@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -61,7 +62,7 @@ func TestQueriesFilterNewestFirst(t *testing.T) {
 	}
 	got, _, _ := s.Queries(ctx, status.QueryFilter{Rcode: "NXDOMAIN"})
 	want := status.QueryRecord{Time: c.Now().Add(3 * time.Second), Client: "127.0.0.2", Name: "b.test.", Qtype: "A",
-		Rcode: "NXDOMAIN", Upstream: "192.0.2.53:53", DurationMS: 1.5}
+		Rcode: "NXDOMAIN", Upstream: "192.0.2.53:53", DurationMS: 1.5, Count: 1}
 	if len(got) != 1 || !got[0].Time.Equal(want.Time) {
 		t.Fatalf("got %+v", got)
 	}
@@ -111,48 +112,93 @@ func TestQueriesBadFilter(t *testing.T) {
 	}
 }
 
-// TestBlockedWriterDrops holds the writer and fills the queue: the rows
-// beyond it are dropped and counted, LogQuery never waits, and the queued
-// ones are written once the writer goes on.
-func TestBlockedWriterDrops(t *testing.T) {
+// TestFoldAlike: queries alike within one second share a row, with
+// their count, first and last time and longest duration; a query of
+// another second, rcode or client gets a row of its own.
+func TestFoldAlike(t *testing.T) {
 	c := newClock()
-	s := open(t, c, func(cfg *Config) { cfg.QueueSize = 10 })
-	hold, held := make(chan struct{}), make(chan struct{})
-	errc := make(chan error, 1)
-	go func() {
-		errc <- s.do(context.Background(), func(context.Context) error { close(held); <-hold; return nil })
-	}()
-	<-held
-	for i := range 15 {
-		s.LogQuery(q(c, time.Duration(i), "127.0.0.1", "x.test.", dns.TypeA, 0))
+	s := open(t, c, nil)
+	for i := range 5 {
+		r := q(c, time.Duration(i)*100*time.Millisecond, "127.0.0.1", "a.test.", dns.TypeA, 0)
+		r.Duration = time.Duration(i+1) * time.Millisecond
+		s.LogQuery(r)
 	}
-	if st := s.Stats(); st.Dropped != 5 || st.Written != 0 {
-		t.Errorf("with the writer held: %+v, want 5 dropped, none written", st)
-	}
-	close(hold)
-	if err := <-errc; err != nil {
+	s.LogQuery(q(c, time.Second, "127.0.0.1", "a.test.", dns.TypeA, 0))
+	s.LogQuery(q(c, 0, "127.0.0.1", "a.test.", dns.TypeA, dns.RcodeNameError))
+	s.LogQuery(q(c, 0, "127.0.0.2", "a.test.", dns.TypeA, 0))
+	syncStore(t, s)
+	got, _, err := s.Queries(context.Background(), status.QueryFilter{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	syncStore(t, s)
-	if st := s.Stats(); st.Dropped != 5 || st.Written != 10 {
-		t.Errorf("after: %+v, want 5 dropped, 10 written", st)
+	if len(got) != 4 {
+		t.Fatalf("%d rows, want 4: %+v", len(got), got)
 	}
-	got, _, _ := s.Queries(context.Background(), status.QueryFilter{})
-	if len(got) != 10 {
-		t.Errorf("%d rows kept, want 10", len(got))
+	var folded status.QueryRecord
+	total := 0
+	for _, r := range got {
+		total += r.Count
+		if r.Count > 1 {
+			folded = r
+		}
+	}
+	if total != 8 {
+		t.Errorf("counts add up to %d, want 8", total)
+	}
+	if folded.Count != 5 || !folded.Time.Equal(c.Now()) || !folded.Last.Equal(c.Now().Add(400*time.Millisecond)) ||
+		folded.DurationMS != 5 {
+		t.Errorf("folded row %+v; want 5 queries from +0 to +400ms, longest 5 ms", folded)
+	}
+	if st := s.Stats(); st.Written != 8 || st.Dropped != 0 {
+		t.Errorf("%+v, want 8 queries written", st)
 	}
 }
 
-// TestManyRowsOneGo writes more rows than a batch and a chunk hold.
+// TestFoldCap: between two writes at most MaxRate rows of successes and
+// as many of failures are taken; new names beyond it are dropped and
+// counted, while a name already in a row is still counted there, and a
+// flood of successes does not keep failures out.
+func TestFoldCap(t *testing.T) {
+	c := newClock()
+	s := open(t, c, func(cfg *Config) { cfg.MaxRate = 10 })
+	for i := range 15 {
+		s.LogQuery(q(c, 0, "127.0.0.1", "ok"+strconv.Itoa(i)+".test.", dns.TypeA, 0))
+	}
+	s.LogQuery(q(c, 0, "127.0.0.1", "ok0.test.", dns.TypeA, 0)) // folds into a kept row
+	for i := range 3 {
+		s.LogQuery(q(c, 0, "127.0.0.1", "bad"+strconv.Itoa(i)+".test.", dns.TypeA, dns.RcodeNameError))
+	}
+	syncStore(t, s)
+	if st := s.Stats(); st.Dropped != 5 || st.Written != 14 {
+		t.Errorf("%+v, want 5 dropped, 14 written", st)
+	}
+	got, _, _ := s.Queries(context.Background(), status.QueryFilter{Rcode: "NXDOMAIN"})
+	if len(got) != 3 {
+		t.Errorf("%d failures kept, want 3", len(got))
+	}
+	// The cap is per write: the next second takes 10 again.
+	for i := range 12 {
+		s.LogQuery(q(c, time.Second, "127.0.0.1", "next"+strconv.Itoa(i)+".test.", dns.TypeA, 0))
+	}
+	syncStore(t, s)
+	if st := s.Stats(); st.Dropped != 7 || st.Written != 24 {
+		t.Errorf("%+v, want 7 dropped, 24 written", st)
+	}
+}
+
+// TestManyRowsOneGo writes more rows than a chunk holds, and a few more.
 func TestManyRowsOneGo(t *testing.T) {
 	c := newClock()
-	n := maxBatch*2 + chunk + 3
-	s := open(t, c, func(cfg *Config) { cfg.QueueSize = n })
+	n := chunk*3 + 3
+	s := open(t, c, nil)
 	for i := range n {
-		s.LogQuery(q(c, time.Duration(i), "127.0.0.1", "x.test.", dns.TypeA, 0))
+		s.LogQuery(q(c, time.Duration(i), "127.0.0.1", "x"+strconv.Itoa(i)+".test.", dns.TypeA, 0))
 	}
 	syncStore(t, s)
 	if st := s.Stats(); st.Written != uint64(n) || st.Dropped != 0 {
 		t.Errorf("%+v, want %d written", st, n)
+	}
+	if got := count(t, s); got != n {
+		t.Errorf("%d rows, want %d", got, n)
 	}
 }

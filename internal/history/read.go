@@ -128,7 +128,7 @@ func (s *Store) Queries(ctx context.Context, f status.QueryFilter) ([]status.Que
 		return nil, "", err
 	}
 	limit := limitOf(f.Limit)
-	rows, err := db.QueryContext(ctx, "SELECT id, t, client, name, qtype, rcode, cached, upstream, dur_us FROM queries"+
+	rows, err := db.QueryContext(ctx, "SELECT id, t, client, name, qtype, rcode, cached, upstream, dur_us, n, t_last FROM queries"+
 		w.String()+" ORDER BY t DESC, id DESC LIMIT "+strconv.Itoa(limit+1), w.args...)
 	if err != nil {
 		return nil, "", wrap("reading queries", err)
@@ -139,7 +139,8 @@ func (s *Store) Queries(ctx context.Context, f status.QueryFilter) ([]status.Que
 	more := false
 	for rows.Next() {
 		var r row
-		if err := rows.Scan(&r.id, &r.t, &r.client, &r.name, &r.qtype, &r.rcode, &r.cached, &r.upstream, &r.durUS); err != nil {
+		if err := rows.Scan(&r.id, &r.t, &r.client, &r.name, &r.qtype, &r.rcode, &r.cached, &r.upstream, &r.durUS,
+			&r.n, &r.last); err != nil {
 			return nil, "", wrap("reading queries", err)
 		}
 		if len(out) == limit {
@@ -163,17 +164,22 @@ func (s *Store) Queries(ctx context.Context, f status.QueryFilter) ([]status.Que
 	return out, next.String(), nil
 }
 
-// row is one query as the table holds it.
+// row is one row of the query log as the table holds it: n queries alike,
+// the first at t, the last at last (0 when n is 1, in rows of version 2).
 type row struct {
-	id, t, qtype, rcode, durUS int64
-	client, name, upstream     string
-	cached                     bool
+	id, t, qtype, rcode, durUS, n, last int64
+	client, name, upstream              string
+	cached                              bool
 }
 
 func (r row) record() status.QueryRecord {
-	return status.QueryRecord{Time: time.Unix(0, r.t), Client: r.client, Name: r.name,
+	rec := status.QueryRecord{Time: time.Unix(0, r.t), Client: r.client, Name: r.name,
 		Qtype: dns.Type(r.qtype).String(), Rcode: rcodeName(int(r.rcode)), Cached: r.cached, Upstream: r.upstream,
-		DurationMS: float64(r.durUS) / 1000}
+		DurationMS: float64(r.durUS) / 1000, Count: int(max(r.n, 1))}
+	if r.n > 1 {
+		rec.Last = time.Unix(0, max(r.last, r.t))
+	}
+	return rec
 }
 
 func rcodeName(rc int) string {

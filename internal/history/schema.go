@@ -47,6 +47,11 @@ var migrations = []string{
 	// newest first, reads that page only.
 	`CREATE INDEX queries_client ON queries (client, t);
 	CREATE INDEX queries_failed ON queries (t) WHERE rcode IN (2, 3, 5);`,
+	// 3: folded rows (fold.go): n queries alike within one second, t the
+	// first, t_last the last, dur_us the longest. Rows written before are
+	// one query each.
+	`ALTER TABLE queries ADD COLUMN n INTEGER NOT NULL DEFAULT 1;
+	ALTER TABLE queries ADD COLUMN t_last INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // schemaVersion is the version this code writes.

@@ -24,11 +24,11 @@ import (
 const (
 	DefaultRetention  = 7 * 24 * time.Hour
 	DefaultMaxQueries = 1_000_000
-	DefaultQueueSize  = 8192
+	DefaultMaxRate    = 1000
 	DefaultVerdictTTL = 10 * time.Minute
 	defaultRetry      = time.Minute
 	defaultPrune      = time.Minute
-	maxBatch          = 4096 // rows one transaction takes at most
+	defaultFlush      = time.Second
 )
 
 // Config says where history lives and how much of it to keep.
@@ -36,16 +36,20 @@ type Config struct {
 	Path       string        // the database file; required
 	Retention  time.Duration // rows older than this are pruned [DefaultRetention]
 	MaxQueries int           // query log rows kept at most [DefaultMaxQueries]
-	QueueSize  int           // rows waiting for the writer; beyond it they are dropped [DefaultQueueSize]
+	// MaxRate caps the query log's rows a second, for successes and for
+	// failures each; beyond it queries are dropped and counted (fold.go)
+	// [DefaultMaxRate].
+	MaxRate int
 	// VerdictTTL is how long the engine keeps counting failures onto a
 	// verdict after its last one (diagnose.Config.StoreTTL): a failed query
 	// is linked to a verdict it falls within [DefaultVerdictTTL].
 	VerdictTTL time.Duration
 	// RetryEvery spaces the tries to write again after a failed write
-	// [1m]; PruneEvery spaces the pruning runs [1m].
-	RetryEvery, PruneEvery time.Duration
-	Log                    *slog.Logger // [discard]
-	Now                    func() time.Time
+	// [1m]; PruneEvery spaces the pruning runs [1m]; FlushEvery the writes
+	// of the query log's folded rows [1s].
+	RetryEvery, PruneEvery, FlushEvery time.Duration
+	Log                                *slog.Logger // [discard]
+	Now                                func() time.Time
 }
 
 var (
@@ -62,7 +66,7 @@ type Store struct {
 	cfg Config
 	log *slog.Logger
 
-	rows     chan proxy.Query
+	fold     *folder
 	verdicts chan diagnose.Verdict
 	reqs     chan request // work for the writer: syncs, prunes
 	done     chan struct{}
@@ -86,7 +90,7 @@ func Open(cfg Config) (*Store, error) {
 		return nil, errors.New("history: no path")
 	}
 	setDefaults(&cfg)
-	s := &Store{cfg: cfg, log: cfg.Log, rows: make(chan proxy.Query, cfg.QueueSize),
+	s := &Store{cfg: cfg, log: cfg.Log, fold: newFolder(cfg.MaxRate, cfg.FlushEvery),
 		verdicts: make(chan diagnose.Verdict, 256), reqs: make(chan request),
 		done: make(chan struct{})}
 	if err := s.open(context.Background()); err != nil {
@@ -107,11 +111,12 @@ func setDefaults(c *Config) {
 	def(&c.VerdictTTL, DefaultVerdictTTL)
 	def(&c.RetryEvery, defaultRetry)
 	def(&c.PruneEvery, defaultPrune)
+	def(&c.FlushEvery, defaultFlush)
 	if c.MaxQueries <= 0 {
 		c.MaxQueries = DefaultMaxQueries
 	}
-	if c.QueueSize <= 0 {
-		c.QueueSize = DefaultQueueSize
+	if c.MaxRate <= 0 {
+		c.MaxRate = DefaultMaxRate
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
@@ -181,8 +186,8 @@ func (s *Store) Health() (bool, string) {
 
 // Stats are the store's counters, for /metrics.
 type Stats struct {
-	Written uint64 // query rows committed
-	Dropped uint64 // query rows and verdicts dropped: the writer fell behind, or history is off
+	Written uint64 // queries committed
+	Dropped uint64 // queries and verdicts dropped: over MaxRate, the verdict queue full, or history off
 }
 
 // Stats returns the store's counters.

@@ -15,12 +15,10 @@ type request struct {
 	done chan error
 }
 
-// LogQuery queues q for the query log. It never blocks: when the writer
-// has fallen behind, q is dropped and counted.
+// LogQuery folds q into the query log's next write (fold.go). It never
+// blocks on the writer: over the cap, q is dropped and counted.
 func (s *Store) LogQuery(q proxy.Query) {
-	select {
-	case s.rows <- q:
-	default:
+	if !s.fold.add(q) {
 		s.dropped.Add(1)
 	}
 }
@@ -59,20 +57,21 @@ func (s *Store) do(ctx context.Context, fn func(ctx context.Context) error) erro
 	}
 }
 
-// run is the writer: it commits whatever rows are queued in one
-// transaction, as soon as the first comes, so that batches grow with the
-// load; it prunes every PruneEvery. It ends at Close, after writing what
-// is still queued.
+// run is the writer: every FlushEvery it commits the rows folded since
+// the last time in one transaction, and each verdict as it comes (with
+// those rows); it prunes every PruneEvery. It ends at Close, after writing
+// what is still waiting.
 func (s *Store) run() {
 	defer s.wg.Done()
 	ctx := context.Background()
 	prune := time.NewTicker(s.cfg.PruneEvery)
 	defer prune.Stop()
-	w := &writer{s: s, rows: make([]proxy.Query, 0, maxBatch)}
+	tick := time.NewTicker(s.cfg.FlushEvery)
+	defer tick.Stop()
+	w := &writer{s: s}
 	for {
 		select {
-		case q := <-s.rows:
-			w.rows = append(w.rows, q)
+		case <-tick.C:
 			w.flush(ctx)
 		case v := <-s.verdicts:
 			w.vs = append(w.vs, v)
@@ -93,37 +92,26 @@ func (s *Store) run() {
 // writer is the state of run's goroutine.
 type writer struct {
 	s       *Store
-	rows    []proxy.Query
+	rows    []foldRow
 	vs      []diagnose.Verdict
 	args    []any
 	nextTry time.Time // while history is off: when to try writing again
 }
 
-// flush takes in what else is queued, up to maxBatch rows a transaction,
-// and writes it; a few transactions at most, so that requests and Close
-// are heard under any load.
+// flush takes the folded rows and the queued verdicts and writes them in
+// one transaction.
 func (w *writer) flush(ctx context.Context) {
-	for range 8 {
-		w.take()
-		if len(w.rows) == 0 && len(w.vs) == 0 {
-			return
-		}
+	w.rows = w.s.fold.take(w.rows)
+	w.take()
+	if len(w.rows) > 0 || len(w.vs) > 0 {
 		w.write(ctx)
-		w.rows, w.vs = w.rows[:0], w.vs[:0]
 	}
+	clear(w.rows)
+	w.rows, w.vs = w.rows[:0], w.vs[:0]
 }
 
-// take moves queued rows and verdicts into the batch without waiting.
+// take moves queued verdicts into the batch without waiting.
 func (w *writer) take() {
-	for len(w.rows) < maxBatch {
-		select {
-		case q := <-w.s.rows:
-			w.rows = append(w.rows, q)
-			continue
-		default:
-		}
-		break
-	}
 	for len(w.vs) < cap(w.s.verdicts) {
 		select {
 		case v := <-w.s.verdicts:
@@ -159,7 +147,11 @@ func (w *writer) ready(ctx context.Context) bool {
 // write commits the batch, or drops and counts it.
 func (w *writer) write(ctx context.Context) {
 	s := w.s
-	n := uint64(len(w.rows) + len(w.vs))
+	queries := uint64(0)
+	for _, r := range w.rows {
+		queries += uint64(r.n)
+	}
+	n := queries + uint64(len(w.vs))
 	if !w.ready(ctx) {
 		s.dropped.Add(n)
 		return
@@ -170,6 +162,6 @@ func (w *writer) write(ctx context.Context) {
 		w.nextTry = s.cfg.Now().Add(s.cfg.RetryEvery)
 		return
 	}
-	s.written.Add(uint64(len(w.rows)))
+	s.written.Add(queries)
 	s.recovered()
 }

@@ -31,14 +31,18 @@ type History interface {
 
 // QueryRecord is one query as the query log keeps it.
 type QueryRecord struct {
-	Time        time.Time `json:"time"`
-	Client      string    `json:"client"` // IP, without port
-	Name        string    `json:"name"`
-	Qtype       string    `json:"qtype"`
-	Rcode       string    `json:"rcode"`
-	Cached      bool      `json:"cached"`
-	Upstream    string    `json:"upstream,omitempty"`
-	DurationMS  float64   `json:"duration_ms"`
+	Time       time.Time `json:"time"`
+	Client     string    `json:"client"` // IP, without port
+	Name       string    `json:"name"`
+	Qtype      string    `json:"qtype"`
+	Rcode      string    `json:"rcode"`
+	Cached     bool      `json:"cached"`
+	Upstream   string    `json:"upstream,omitempty"`
+	DurationMS float64   `json:"duration_ms"` // the longest of Count
+	// Count is how many queries alike in all but time and duration this
+	// row stands for, asked within a second from Time to Last.
+	Count       int       `json:"count"`
+	Last        time.Time `json:"last,omitzero"` // zero when Count is 1
 	DiagnosisID string    `json:"diagnosis_id,omitempty"`
 }
 

@@ -105,7 +105,8 @@ func sampleHistory() *viewHistory {
 	h.queries = []QueryRecord{
 		{Time: at.Add(-1 * time.Minute), Client: "127.0.0.7", Name: hostileName, Qtype: "A", Rcode: "NXDOMAIN", DurationMS: 3, DiagnosisID: "a"},
 		{Time: at.Add(-2 * time.Minute), Client: "127.0.0.8", Name: "www.lame.test.", Qtype: "A", Rcode: "SERVFAIL", DurationMS: 40.5, DiagnosisID: "c", Upstream: "127.0.0.1:5300"},
-		{Time: at.Add(-3 * time.Minute), Client: "127.0.0.7", Name: "www.ok.test.", Qtype: "AAAA", Rcode: "NOERROR", Cached: true, DurationMS: 0.1},
+		{Time: at.Add(-3 * time.Minute), Client: "127.0.0.7", Name: "www.ok.test.", Qtype: "AAAA", Rcode: "NOERROR", Cached: true, DurationMS: 0.1,
+			Count: 12, Last: at.Add(-3*time.Minute + 800*time.Millisecond)},
 		{Time: at.Add(-4 * time.Minute), Client: "127.0.0.9", Name: "gone.ok.test.", Qtype: "A", Rcode: "SERVFAIL", DurationMS: 12, DiagnosisID: "old"},
 	}
 	lame, nx, none := make([]int, 60), make([]int, 60), make([]int, 60)
