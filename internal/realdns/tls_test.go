@@ -18,6 +18,7 @@ import (
 	"github.com/nxray/nxray/config"
 	"github.com/nxray/nxray/diagnose"
 	"github.com/nxray/nxray/internal/dnstest"
+	"github.com/nxray/nxray/internal/status"
 	"github.com/nxray/nxray/internal/upstream"
 	"github.com/nxray/nxray/proxy"
 )
@@ -48,6 +49,13 @@ func knotTLS(t *testing.T) (*KnotTLS, string) {
 // (flags), with no cache, and returns its address.
 func nxrayVia(t *testing.T, args ...string) string {
 	t.Helper()
+	addr, _ := nxrayMetered(t, args...)
+	return addr
+}
+
+// nxrayMetered is nxrayVia, with the metrics the proxy records into.
+func nxrayMetered(t *testing.T, args ...string) (string, *status.Metrics) {
+	t.Helper()
 	fs := config.Flags("test")
 	if err := fs.Parse(append([]string{"--listen", "127.0.0.1:0"}, args...)); err != nil {
 		t.Fatal(err)
@@ -60,8 +68,9 @@ func nxrayVia(t *testing.T, args ...string) string {
 	for _, u := range cfg.Parsed.Upstreams { // as cmd/nxray's wiring does
 		ups = append(ups, proxy.Upstream{Net: u.Net, Addr: u.Addr, ServerName: u.ServerName, Path: u.Path, GET: u.GET, TLS: cfg.Parsed.TLS})
 	}
+	m := status.NewMetrics()
 	srv, err := proxy.New(proxy.Config{Listen: []string{"127.0.0.1:0"}, Upstreams: ups, Timeout: 2 * time.Second,
-		Deadline: 3 * time.Second, ACL: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+		Deadline: 3 * time.Second, ACL: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, Recorder: m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +78,30 @@ func nxrayVia(t *testing.T, args ...string) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	return srv.Addrs()[0].String()
+	return srv.Addrs()[0].String(), m
+}
+
+// failures are m's nxray_upstream_failures_total by reason, all upstreams.
+func failures(t *testing.T, m *status.Metrics) map[string]float64 {
+	t.Helper()
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "nxray_upstream_failures_total" {
+			continue
+		}
+		for _, c := range mf.GetMetric() {
+			for _, l := range c.GetLabel() {
+				if l.GetName() == "reason" && c.GetCounter().GetValue() > 0 {
+					out[l.GetValue()] += c.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return out
 }
 
 func askA(t *testing.T, addr, name string) *dns.Msg {
@@ -86,7 +118,8 @@ func askA(t *testing.T, addr, name string) *dns.Msg {
 // TestTLSUpstreamsWithKnotResolver: nxray forwards over DoT and DoH to a
 // real Knot Resolver whose certificate comes from the test's CA; with
 // the CA not trusted, or a name the certificate does not carry, the
-// client gets SERVFAIL with an EDE saying so.
+// client gets SERVFAIL with an EDE saying so, and the failures are counted
+// with reason "tls".
 func TestTLSUpstreamsWithKnotResolver(t *testing.T) {
 	k, caFile := knotTLS(t)
 	for _, tt := range []struct {
@@ -104,7 +137,8 @@ func TestTLSUpstreamsWithKnotResolver(t *testing.T) {
 		{"DoH wrong name", []string{"--upstream", "https://" + k.IP + "/dns-query#other.test", "--tls-ca-file", caFile}, "not other.test"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			r := askA(t, nxrayVia(t, tt.args...), "www.tls.test.")
+			addr, m := nxrayMetered(t, tt.args...)
+			r := askA(t, addr, "www.tls.test.")
 			if tt.wantText == "" {
 				if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.80" {
 					t.Fatalf("answer %v", r)
@@ -124,6 +158,9 @@ func TestTLSUpstreamsWithKnotResolver(t *testing.T) {
 			}
 			if !strings.Contains(text, tt.wantText) {
 				t.Errorf("EDE text %q, want %q", text, tt.wantText)
+			}
+			if f := failures(t, m); f["tls"] == 0 || len(f) != 1 {
+				t.Errorf("upstream failures by reason %v, want tls only", f)
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package status
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"strconv"
@@ -28,11 +29,12 @@ const maxUpstreams = 64
 const (
 	reasonTimeout = iota
 	reasonRefused
+	reasonTLS
 	reasonError
 	numReasons
 )
 
-var reasonNames = [numReasons]string{"timeout", "refused", "error"}
+var reasonNames = [numReasons]string{"timeout", "refused", "tls", "error"}
 
 // Metrics counts what the proxy and the engine do, for /metrics and the
 // status page. Answered and Tried are called on the DNS hot path: they take
@@ -89,7 +91,7 @@ func NewMetrics() *Metrics {
 			Help: "Answers from an upstream, by rcode; tries that got none are nxray_upstream_failures_total."},
 			[]string{"upstream", "rcode"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nxray_upstream_failures_total",
-			Help: "Tries at an upstream that got no answer, by reason (timeout, refused, error)."}, []string{"upstream", "reason"}),
+			Help: "Tries at an upstream that got no answer, by reason (timeout, refused, tls, error)."}, []string{"upstream", "reason"}),
 		diagnoses: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "nxray_diagnoses_total",
 			Help: "Verdicts made by the diagnosis engine, by cause."}, []string{"cause"}),
 		flushes: newFlushCounter(),
@@ -163,14 +165,23 @@ func (m *Metrics) Tried(upstream string, d time.Duration, rcode int, err error) 
 	}
 }
 
-// reasonOf sorts a failed try into the reason label's values.
+// reasonOf sorts a failed try into the reason label's values: tls for a
+// DoT or DoH upstream whose certificate was refused or that did not
+// complete a handshake (a timeout is still a timeout).
 func reasonOf(err error) int {
-	var ne net.Error
+	var (
+		ne     net.Error
+		verify *tls.CertificateVerificationError
+		header tls.RecordHeaderError
+		alert  tls.AlertError
+	)
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return reasonTimeout
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return reasonRefused
+	case errors.As(err, &verify), errors.As(err, &header), errors.As(err, &alert):
+		return reasonTLS
 	}
 	return reasonError
 }

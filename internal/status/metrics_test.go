@@ -3,6 +3,8 @@ package status
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -221,6 +223,9 @@ func TestReasonOf(t *testing.T) {
 		{context.DeadlineExceeded, "timeout"},
 		{&net.OpError{Op: "read", Err: timeoutErr{}}, "timeout"},
 		{fmt.Errorf("reading: %w", syscall.ECONNREFUSED), "refused"},
+		{fmt.Errorf("dot: %w", &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}), "tls"},
+		{fmt.Errorf("dot: %w", tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}), "tls"},
+		{tls.AlertError(40), "tls"},
 		{proxy.ErrMismatch, "error"},
 		{errors.New("boom"), "error"},
 	}
