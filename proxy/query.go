@@ -102,9 +102,13 @@ func (q *query) msg() *dns.Msg {
 }
 
 // question is q's question, as the client spelled it.
-func (q *query) question() dns.Question {
+func (q *query) question() dns.Question { return q.questionOf(true) }
+
+// questionOf is question; unless own, the name may point into q's buffer
+// (valid only until q is reused) rather than be a string of its own.
+func (q *query) questionOf(own bool) dns.Question {
 	if q.plain {
-		return dns.Question{Name: q.spelled(), Qtype: q.wq.Qtype, Qclass: q.wq.Qclass}
+		return dns.Question{Name: q.spelled(own), Qtype: q.wq.Qtype, Qclass: q.wq.Qclass}
 	}
 	if len(q.req.Question) == 0 {
 		return dns.Question{}
@@ -113,10 +117,14 @@ func (q *query) question() dns.Question {
 }
 
 // spelled is a plain query's name as the client spelled it, in
-// presentation form: its labels hold nothing that needs escaping.
-func (q *query) spelled() string {
+// presentation form: its labels hold nothing that needs escaping. Unless
+// own, a name in lowercase is q's key, in q's buffer.
+func (q *query) spelled(own bool) string {
 	n := q.wq.Qname
 	if !bytes.ContainsFunc(n, func(r rune) bool { return 'A' <= r && r <= 'Z' }) {
+		if !own {
+			return q.key.Name
+		}
 		return strings.Clone(q.key.Name)
 	}
 	b := make([]byte, 0, len(q.key.Name))

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ type recordingLog struct {
 }
 
 func (l *recordingLog) LogQuery(q Query) {
+	q.Name = strings.Clone(q.Name) // valid during the call only
 	l.mu.Lock()
 	l.seen = append(l.seen, q)
 	l.mu.Unlock()
@@ -83,6 +85,7 @@ func TestQueryLogHook(t *testing.T) {
 type chanLog chan Query
 
 func (c chanLog) LogQuery(q Query) {
+	q.Name = strings.Clone(q.Name)
 	select {
 	case c <- q:
 	default:

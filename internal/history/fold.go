@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -99,6 +100,7 @@ func (f *folder) add(q proxy.Query) bool {
 	if taken.Load() >= f.max || taken.Add(1) > f.max {
 		return false
 	}
+	k.name = strings.Clone(k.name) // LogQuery's is the proxy's buffer
 	sh.index[k] = len(sh.rows)
 	sh.rows = append(sh.rows, foldRow{key: k, first: t, last: t, n: 1, dur: q.Duration, seq: f.seq.Add(1)})
 	return true

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -14,7 +15,14 @@ import (
 
 // chunk is how many rows one INSERT statement carries: one statement per
 // chunk rows, not per row, is most of the writer's speed.
-const chunk = 64
+const chunk = 32
+
+// pause is the writer's rest between two chunks. With GOMAXPROCS=1 a write
+// of a thousand rows (about 13 ms) would hold the only P, and queries
+// arriving meanwhile would wait for Go's 10-ms time slice. Any sleep lets
+// the scheduler poll the network and run the readers first; a query then
+// waits for one chunk at most.
+const pause = 20 * time.Microsecond
 
 const queryCols = "INSERT INTO queries (t, client, name, qtype, rcode, cached, upstream, dur_us, n, t_last) VALUES "
 
@@ -62,6 +70,7 @@ func (w *writer) insertQueries(ctx context.Context, tx *sql.Tx) error {
 			if _, err := st.ExecContext(ctx, w.argsOf(rows[:chunk])...); err != nil {
 				return err
 			}
+			time.Sleep(pause)
 		}
 	}
 	if len(rows) == 0 {
