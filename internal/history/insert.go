@@ -15,7 +15,7 @@ import (
 
 // chunk is how many rows one INSERT statement carries: one statement per
 // chunk rows, not per row, is most of the writer's speed.
-const chunk = 32
+const chunk = 16
 
 // pause is the writer's rest between two chunks. With GOMAXPROCS=1 a write
 // of a thousand rows (about 13 ms) would hold the only P, and queries
@@ -70,7 +70,9 @@ func (w *writer) insertQueries(ctx context.Context, tx *sql.Tx) error {
 			if _, err := st.ExecContext(ctx, w.argsOf(rows[:chunk])...); err != nil {
 				return err
 			}
-			time.Sleep(pause)
+			if !w.noPause {
+				time.Sleep(pause)
+			}
 		}
 	}
 	if len(rows) == 0 {

@@ -96,6 +96,7 @@ type writer struct {
 	vs      []diagnose.Verdict
 	args    []any
 	nextTry time.Time // while history is off: when to try writing again
+	noPause bool      // no rest between chunks (insert.go), for benchmarks
 }
 
 // flush takes the folded rows and the queued verdicts and writes them in
