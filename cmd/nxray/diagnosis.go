@@ -11,7 +11,6 @@ import (
 	"github.com/nxray/nxray/diagnose"
 	"github.com/nxray/nxray/internal/adapt"
 	"github.com/nxray/nxray/internal/upstream"
-	"github.com/nxray/nxray/proxy"
 )
 
 // newProber builds the network prober from the configuration.
@@ -111,8 +110,9 @@ func explainUpstream(cfg config.Config, name string) string {
 	return addrs(cfg.Parsed.Upstreams[:1])[0]
 }
 
-// newEngineObserver hands the proxy's failures to the engine.
-func newEngineObserver(eng *diagnose.Engine, cfg config.Config) proxy.Observer {
+// observerNames are the upstreams cfg gives the engine's observer to name:
+// nxray's, and each forward zone's.
+func observerNames(cfg config.Config) (string, []adapt.Zone) {
 	var def []string
 	for _, u := range cfg.Parsed.Upstreams {
 		def = append(def, u.String())
@@ -125,7 +125,7 @@ func newEngineObserver(eng *diagnose.Engine, cfg config.Config) proxy.Observer {
 		}
 		zones = append(zones, adapt.Zone{Zone: z.Zone, Upstreams: strings.Join(ups, ", ")})
 	}
-	return adapt.Observer(eng, strings.Join(def, ", "), zones...)
+	return strings.Join(def, ", "), zones
 }
 
 // listenAddrs parses nxray's listen addresses (validated by config.Load).

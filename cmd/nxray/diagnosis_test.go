@@ -115,3 +115,41 @@ func TestDiagnosisBadValueStopsServe(t *testing.T) {
 		t.Errorf("exit %d, output %q; want exit 2 naming diagnosis.workers and 0", code, out.String())
 	}
 }
+
+// A reload that changes the upstreams changes the ones a failure no
+// upstream answered is laid to: the verdict names the upstream asked, not
+// the first configuration's.
+func TestReloadNamesTheNewUpstreams(t *testing.T) {
+	first, _ := dnstest.Blackhole(t)
+	second, _ := dnstest.Blackhole(t)
+	cfgFile := filepath.Join(t.TempDir(), "nxray.yaml")
+	write := func(up string) {
+		t.Helper()
+		text := "listen: [\"127.0.0.1:0\"]\nupstreams: [\"" + up + "\"]\ntimeout: 300ms\n" +
+			"alternates: [\"127.0.0.1:1\"]\nroot_hints: \"127.0.0.1\"\nauth_port: 1\nlog:\n  format: json\n"
+		if err := os.WriteFile(cfgFile, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(first)
+	r, started := startServe(t, cfgFile)
+	for i, want := range []string{first, second} {
+		if i == 1 {
+			write(second)
+			r.sigs <- syscall.SIGHUP
+			r.waitFor(t, `"reloaded"`)
+		}
+		name := "n" + strconv.Itoa(i) + ".zone" + strconv.Itoa(i) + ".test."
+		if rc := ask(t, started.udp(), name).Rcode; rc != dns.RcodeServerFailure {
+			t.Fatalf("%s: rcode %s, want SERVFAIL", name, dns.RcodeToString[rc])
+		}
+		var line struct{ Name, Upstream string }
+		json.Unmarshal([]byte(r.waitFor(t, `"name":"`+name+`"`)), &line)
+		if line.Upstream != want {
+			t.Errorf("%s: the diagnosis names upstream %q, want %q", name, line.Upstream, want)
+		}
+	}
+	if code := r.stop(t, syscall.SIGTERM); code != 0 {
+		t.Errorf("exit code %d after SIGTERM, want 0", code)
+	}
+}

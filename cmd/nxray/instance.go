@@ -10,6 +10,7 @@ import (
 
 	"github.com/nxray/nxray/config"
 	"github.com/nxray/nxray/diagnose"
+	"github.com/nxray/nxray/internal/adapt"
 	"github.com/nxray/nxray/internal/status"
 	"github.com/nxray/nxray/internal/version"
 	"github.com/nxray/nxray/proxy"
@@ -20,14 +21,15 @@ import (
 // annotations) and the status page over both. serve and demo both start
 // theirs with startInstance, so the demo runs what serve runs.
 type instance struct {
-	eng   *diagnose.Engine // never nil
-	srv   *proxy.Server    // never nil, started
-	page  *status.Server   // nil when cfg.HTTP is empty
-	hist  *keeper          // nil when history.path is empty
-	ex    *pageExplainer   // the page's explain; nil when the page is off
-	level *slog.LevelVar   // log's level, which a reload sets
-	log   *slog.Logger     // never nil
-	check *upstreamCheck   // the start-up check of the upstreams (check.go); never nil once started
+	eng   *diagnose.Engine      // never nil
+	obs   *adapt.EngineObserver // the proxy's observer, whose upstream names a reload sets
+	srv   *proxy.Server         // never nil, started
+	page  *status.Server        // nil when cfg.HTTP is empty
+	hist  *keeper               // nil when history.path is empty
+	ex    *pageExplainer        // the page's explain; nil when the page is off
+	level *slog.LevelVar        // log's level, which a reload sets
+	log   *slog.Logger          // never nil
+	check *upstreamCheck        // the start-up check of the upstreams (check.go); never nil once started
 }
 
 // startInstance builds and starts nxray from cfg, a validated configuration,
@@ -47,7 +49,9 @@ func startInstance(cfg config.Config, w io.Writer) (*instance, error) {
 		in.eng.Close()
 		return nil, err
 	}
-	pcfg := proxyConfig(cfg, in.log, newEngineObserver(in.eng, cfg), in.eng)
+	in.obs = adapt.Observer(in.eng, "")
+	in.obs.Set(observerNames(cfg))
+	pcfg := proxyConfig(cfg, in.log, in.obs, in.eng)
 	pcfg.Recorder = metrics            // kept across reloads: the proxy reads it from its first config
 	pcfg.QueryLog = in.hist.queryLog() // likewise
 	if in.srv, err = proxy.New(pcfg); err == nil {

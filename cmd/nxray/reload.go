@@ -30,6 +30,7 @@ func (in *instance) reload(fs *pflag.FlagSet, old config.Config) config.Config {
 		return old
 	}
 	in.eng.SetProber(p)
+	in.obs.Set(observerNames(cfg))         // the proxy keeps its first observer: this one
 	if err := in.ex.set(cfg); err != nil { // cannot fail where newProber above did not
 		log.Error("reloading the status page's explain", "error", err.Error())
 	}

@@ -42,13 +42,19 @@ func TestFailureSOA(t *testing.T) {
 
 // TestObserverNamesTheZonesUpstreams: a failure no upstream answered names
 // the upstreams that serve its name: its forward zone's, the longest zone
-// winning, else the default ones.
+// winning, else the default ones; after Set (a reload), the new ones.
 func TestObserverNamesTheZonesUpstreams(t *testing.T) {
-	o := Observer(nil, "192.0.2.1:53", Zone{"corp.example.", "10.0.0.53:53"}, Zone{"lab.corp.example.", "10.0.1.53:53"}).(observer)
+	o := Observer(nil, "192.0.2.1:53", Zone{"corp.example.", "10.0.0.53:53"}, Zone{"lab.corp.example.", "10.0.1.53:53"})
 	for name, want := range map[string]string{"www.Corp.Example.": "10.0.0.53:53", "db.lab.corp.example.": "10.0.1.53:53",
 		"example.": "192.0.2.1:53", "xcorp.example.": "192.0.2.1:53"} {
 		if got := o.upstreamsOf(name); got != want {
 			t.Errorf("upstreams of %s = %q, want %q", name, got, want)
+		}
+	}
+	o.Set("192.0.2.9:53", []Zone{{"lab.corp.example.", "10.0.9.53:53"}})
+	for name, want := range map[string]string{"www.corp.example.": "192.0.2.9:53", "db.lab.corp.example.": "10.0.9.53:53"} {
+		if got := o.upstreamsOf(name); got != want {
+			t.Errorf("after Set: upstreams of %s = %q, want %q", name, got, want)
 		}
 	}
 }
