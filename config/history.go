@@ -18,7 +18,8 @@ type History struct {
 	MaxQueries int `mapstructure:"max_queries"`
 	// MaxRate caps the query log's new rows a second, of successes and of
 	// failures each (queries alike within a second share a row); beyond
-	// it queries are dropped from the log and counted.
+	// it queries share a row per parent name (*.example.com.), as many
+	// rows at most, and beyond those are dropped from the log and counted.
 	MaxRate int `mapstructure:"max_rate"`
 }
 

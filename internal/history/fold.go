@@ -23,8 +23,11 @@ import (
 // Rows are also capped between two writes: MaxRate rows of successes and
 // as many of failures (NXDOMAIN, SERVFAIL, REFUSED) a second, so that a
 // flood of distinct names costs no more, and no flood of successes
-// crowds out the failures the log is read for. Queries beyond the cap are
-// dropped and counted.
+// crowds out the failures the log is read for. A query beyond the cap is
+// counted in a row under its parent's wildcard (rnd-81.example.com. under
+// *.example.com.), so that a random-subdomain flood shows as what it is,
+// and the counts per client stay true; MaxRate such rows at most, and
+// queries beyond those are dropped and counted.
 //
 // LogQuery only takes a shard's lock, looks its key up and adds: no
 // channel, no goroutine woken. The writer takes the rows every FlushEvery.
@@ -60,29 +63,59 @@ type shard struct {
 	_     [64]byte // apart from the next shard's lock
 }
 
+// Kinds of rows, each capped apart.
+const (
+	kindOK     = iota // successes
+	kindFailed        // NXDOMAIN, SERVFAIL, REFUSED
+	kindOver          // wildcards of queries over the other two caps
+	numKinds
+)
+
 // folder is what LogQuery folds queries into until the writer takes them.
 type folder struct {
 	seed   maphash.Seed
-	max    int64           // rows of each kind between two writes
-	taken  [2]atomic.Int64 // rows of successes and of failures taken since
+	max    int64                  // rows of each kind between two writes
+	taken  [numKinds]atomic.Int64 // rows of each kind begun since
 	seq    atomic.Uint64
 	shards [foldShards]shard
 }
 
-func newFolder(maxRate int, every time.Duration) *folder {
-	f := &folder{seed: maphash.MakeSeed(), max: max(1, int64(float64(maxRate)*every.Seconds()))}
+// newFolder caps each kind at max rows between two writes (a second
+// apart, but for tests).
+func newFolder(max int) *folder {
+	f := &folder{seed: maphash.MakeSeed(), max: int64(max)}
 	for i := range f.shards {
 		f.shards[i].index = map[foldKey]int{}
 	}
 	return f
 }
 
-// add folds q in; false when it is over the cap and dropped.
+// add folds q in; false when it is over every cap and dropped.
 func (f *folder) add(q proxy.Query) bool {
-	t := q.Time.UnixNano()
 	k := foldKey{sec: q.Time.Unix(), client: q.Client, name: q.Name, upstream: q.Upstream, rcode: q.Rcode,
 		qtype: q.Qtype, cached: q.Cached}
-	sh := &f.shards[maphash.String(f.seed, q.Name)%foldShards]
+	kind := kindOK
+	if failed(q.Rcode) {
+		kind = kindFailed
+	}
+	if f.fold(k, q, kind) {
+		return true
+	}
+	k.name = wildcard(q.Name)
+	return f.fold(k, q, kindOver)
+}
+
+// wildcard is the name a query over the cap is counted under: "*." and
+// its name's parent.
+func wildcard(name string) string {
+	_, parent, _ := strings.Cut(name, ".")
+	return "*." + parent
+}
+
+// fold adds q to k's row, or begins the row if kind's cap allows.
+func (f *folder) fold(k foldKey, q proxy.Query, kind int) bool {
+	t := q.Time.UnixNano()
+	sh := &f.shards[maphash.String(f.seed, k.name)%foldShards]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if i, ok := sh.index[k]; ok {
@@ -93,10 +126,7 @@ func (f *folder) add(q proxy.Query) bool {
 	}
 	// Over the cap, the count is only read: a flood of new names does
 	// not write the line every caller shares.
-	taken := &f.taken[0]
-	if failed(q.Rcode) {
-		taken = &f.taken[1]
-	}
+	taken := &f.taken[kind]
 	if taken.Load() >= f.max || taken.Add(1) > f.max {
 		return false
 	}
@@ -110,8 +140,9 @@ func (f *folder) add(q proxy.Query) bool {
 // begun, and starts afresh.
 func (f *folder) take(dst []foldRow) []foldRow {
 	from := len(dst)
-	f.taken[0].Store(0)
-	f.taken[1].Store(0)
+	for i := range f.taken {
+		f.taken[i].Store(0)
+	}
 	for i := range f.shards {
 		sh := &f.shards[i]
 		sh.mu.Lock()

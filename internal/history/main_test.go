@@ -21,10 +21,11 @@ type clock = dnstest.Clock
 func newClock() *clock { return dnstest.NewClock() }
 
 // open opens a store in a new directory with c's clock; mod changes the
-// config first. The store is closed when the test ends.
+// config first. The store is closed when the test ends. Its writer writes
+// the query log at Sync only, so that a test decides what one write holds.
 func open(t *testing.T, c *clock, mod func(*Config)) *Store {
 	t.Helper()
-	cfg := Config{Path: filepath.Join(t.TempDir(), "history.db"), Now: c.Now}
+	cfg := Config{Path: filepath.Join(t.TempDir(), "history.db"), Now: c.Now, FlushEvery: time.Hour}
 	if mod != nil {
 		mod(&cfg)
 	}

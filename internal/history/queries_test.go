@@ -3,6 +3,7 @@ package history
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"strconv"
 	"testing"
@@ -155,34 +156,41 @@ func TestFoldAlike(t *testing.T) {
 }
 
 // TestFoldCap: between two writes at most MaxRate rows of successes and
-// as many of failures are taken; new names beyond it are dropped and
-// counted, while a name already in a row is still counted there, and a
-// flood of successes does not keep failures out.
+// as many of failures are begun; a query beyond its cap is counted in a
+// row under its parent's wildcard, of which MaxRate more may be begun;
+// only beyond those are queries dropped and counted. A name already in a
+// row is still counted there, and successes do not keep failures out.
 func TestFoldCap(t *testing.T) {
 	c := newClock()
-	s := open(t, c, func(cfg *Config) { cfg.MaxRate = 10 })
-	for i := range 15 {
-		s.LogQuery(q(c, 0, "127.0.0.1", "ok"+strconv.Itoa(i)+".test.", dns.TypeA, 0))
+	s := open(t, c, func(cfg *Config) { cfg.MaxRate = 2 })
+	for _, name := range []string{"a.one.test.", "b.one.test.", "c.one.test.", "d.one.test.", "e.two.test.",
+		"f.three.test.", "a.one.test."} {
+		s.LogQuery(q(c, 0, "127.0.0.1", name, dns.TypeA, 0))
 	}
-	s.LogQuery(q(c, 0, "127.0.0.1", "ok0.test.", dns.TypeA, 0)) // folds into a kept row
-	for i := range 3 {
-		s.LogQuery(q(c, 0, "127.0.0.1", "bad"+strconv.Itoa(i)+".test.", dns.TypeA, dns.RcodeNameError))
-	}
+	s.LogQuery(q(c, 0, "127.0.0.1", "x.bad.test.", dns.TypeA, dns.RcodeNameError))
 	syncStore(t, s)
-	if st := s.Stats(); st.Dropped != 5 || st.Written != 14 {
-		t.Errorf("%+v, want 5 dropped, 14 written", st)
+	if st := s.Stats(); st.Dropped != 1 || st.Written != 7 {
+		t.Errorf("%+v, want 1 dropped (f.three.test.), 7 written", st)
 	}
-	got, _, _ := s.Queries(context.Background(), status.QueryFilter{Rcode: "NXDOMAIN"})
-	if len(got) != 3 {
-		t.Errorf("%d failures kept, want 3", len(got))
+	got, _, _ := s.Queries(context.Background(), status.QueryFilter{})
+	rows := map[string]int{}
+	for _, r := range got {
+		rows[r.Name] = r.Count
 	}
-	// The cap is per write: the next second takes 10 again.
-	for i := range 12 {
+	want := map[string]int{"a.one.test.": 2, "b.one.test.": 1, "*.one.test.": 2, "*.two.test.": 1, "x.bad.test.": 1}
+	if !maps.Equal(rows, want) {
+		t.Errorf("rows %v, want %v", rows, want)
+	}
+	// The caps are per write: the next second begins rows again.
+	for i := range 3 {
 		s.LogQuery(q(c, time.Second, "127.0.0.1", "next"+strconv.Itoa(i)+".test.", dns.TypeA, 0))
 	}
 	syncStore(t, s)
-	if st := s.Stats(); st.Dropped != 7 || st.Written != 24 {
-		t.Errorf("%+v, want 7 dropped, 24 written", st)
+	if st := s.Stats(); st.Dropped != 1 || st.Written != 10 {
+		t.Errorf("%+v, want still 1 dropped, 10 written", st)
+	}
+	if n := count(t, s); n != 8 {
+		t.Errorf("%d rows, want 8: two more names and *.test.", n)
 	}
 }
 

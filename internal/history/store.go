@@ -36,9 +36,10 @@ type Config struct {
 	Path       string        // the database file; required
 	Retention  time.Duration // rows older than this are pruned [DefaultRetention]
 	MaxQueries int           // query log rows kept at most [DefaultMaxQueries]
-	// MaxRate caps the query log's rows a second, for successes and for
-	// failures each; beyond it queries are dropped and counted (fold.go)
-	// [DefaultMaxRate].
+	// MaxRate caps the query log's new rows between two writes (a second,
+	// with FlushEvery's default), for successes, for failures and for the
+	// wildcards of queries over those caps each; beyond them queries are
+	// dropped and counted (fold.go) [DefaultMaxRate].
 	MaxRate int
 	// VerdictTTL is how long the engine keeps counting failures onto a
 	// verdict after its last one (diagnose.Config.StoreTTL): a failed query
@@ -90,7 +91,7 @@ func Open(cfg Config) (*Store, error) {
 		return nil, errors.New("history: no path")
 	}
 	setDefaults(&cfg)
-	s := &Store{cfg: cfg, log: cfg.Log, fold: newFolder(cfg.MaxRate, cfg.FlushEvery),
+	s := &Store{cfg: cfg, log: cfg.Log, fold: newFolder(cfg.MaxRate),
 		verdicts: make(chan diagnose.Verdict, 256), reqs: make(chan request),
 		done: make(chan struct{})}
 	if err := s.open(context.Background()); err != nil {

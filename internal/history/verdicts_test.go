@@ -118,6 +118,7 @@ func TestLinking(t *testing.T) {
 		{time.Second, "lame.test.", dns.RcodeServerFailure, "3"},
 		{time.Second, "dead.test.", dns.RcodeServerFailure, "4"},
 		{time.Second, "n2.flood.test.", dns.RcodeNameError, "5"}, // a flood it grouped
+		{time.Second, "*.flood.test.", dns.RcodeNameError, "5"},  // the row of its queries over the cap
 		{time.Second, "s2.solo.test.", dns.RcodeNameError, ""},   // an NXDOMAIN about one name only
 	} {
 		s.LogQuery(q(c, tc.at, "127.0.0.1", tc.name, dns.TypeA, tc.rcode))
@@ -133,7 +134,7 @@ func TestLinking(t *testing.T) {
 	}
 	// Newest first; at the same time, the last logged first.
 	want := []string{"a.test.@1h0m1s=2", "a.test.@11m0s=", "a.test.@10m59s=1", "s2.solo.test.@1s=",
-		"n2.flood.test.@1s=5", "dead.test.@1s=4", "lame.test.@1s=3", "other.lame.test.@1s=3", "a.test.@1s=",
+		"*.flood.test.@1s=5", "n2.flood.test.@1s=5", "dead.test.@1s=4", "lame.test.@1s=3", "other.lame.test.@1s=3", "a.test.@1s=",
 		"a.test.@1s=", "a.test.@0s=1", "a.test.@-1s="}
 	if !slices.Equal(linked, want) {
 		t.Errorf("linked\n%v\nwant\n%v", linked, want)
