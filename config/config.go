@@ -237,7 +237,7 @@ func Default() Config {
 				"240.0.0.0/4", "::/128", "fe80::/10", "ff00::/8"},
 		},
 		Log:      Log{Format: "text", Level: "info"},
-		History:  History{Path: DefaultHistoryPath(), Retention: 7 * 24 * time.Hour, MaxQueries: 1_000_000, MaxRate: 1000},
+		History:  History{Path: DefaultHistoryPath(), Retention: 7 * 24 * time.Hour, MaxQueries: 1_000_000, MaxRate: 250},
 		Shutdown: 5 * time.Second,
 	}
 }

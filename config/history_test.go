@@ -39,7 +39,7 @@ func TestHistorySettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := History{Path: "/home/u/.local/state/nxray/history.db", Retention: 7 * 24 * time.Hour, MaxQueries: 1_000_000,
-		MaxRate: 1000}
+		MaxRate: 250}
 	if cfg.History != want {
 		t.Errorf("default %+v, want %+v", cfg.History, want)
 	}

@@ -24,7 +24,7 @@ import (
 const (
 	DefaultRetention  = 7 * 24 * time.Hour
 	DefaultMaxQueries = 1_000_000
-	DefaultMaxRate    = 1000
+	DefaultMaxRate    = 250
 	DefaultVerdictTTL = 10 * time.Minute
 	defaultRetry      = time.Minute
 	defaultPrune      = time.Minute
