@@ -58,8 +58,8 @@ func (s *Store) do(ctx context.Context, fn func(ctx context.Context) error) erro
 }
 
 // run is the writer: every FlushEvery it commits the rows folded since
-// the last time in one transaction, and each verdict as it comes (with
-// those rows); it prunes every PruneEvery. It ends at Close, after writing
+// the last time in one transaction, and each verdict as it comes; it
+// prunes every PruneEvery. It ends at Close, after writing
 // what is still waiting.
 func (s *Store) run() {
 	defer s.wg.Done()
@@ -75,7 +75,9 @@ func (s *Store) run() {
 			w.flush(ctx)
 		case v := <-s.verdicts:
 			w.vs = append(w.vs, v)
-			w.flush(ctx)
+			w.take()
+			w.write(ctx) // the verdicts only: the query log waits for its tick
+			w.vs = w.vs[:0]
 		case r := <-s.reqs:
 			w.flush(ctx)
 			r.done <- r.fn(ctx)
