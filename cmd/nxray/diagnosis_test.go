@@ -125,7 +125,7 @@ func TestReloadNamesTheNewUpstreams(t *testing.T) {
 	cfgFile := filepath.Join(t.TempDir(), "nxray.yaml")
 	write := func(up string) {
 		t.Helper()
-		text := "listen: [\"127.0.0.1:0\"]\nupstreams: [\"" + up + "\"]\ntimeout: 300ms\n" +
+		text := "listen: [\"127.0.0.1:0\"]\nhttp: \"127.0.0.1:0\"\nupstreams: [\"" + up + "\"]\ntimeout: 300ms\n" +
 			"alternates: [\"127.0.0.1:1\"]\nroot_hints: \"127.0.0.1\"\nauth_port: 1\nlog:\n  format: json\n"
 		if err := os.WriteFile(cfgFile, []byte(text), 0o644); err != nil {
 			t.Fatal(err)

@@ -136,9 +136,9 @@ func (f *folder) fold(k foldKey, q proxy.Query, kind int) bool {
 	return true
 }
 
-// take appends the rows folded so far to dst, in the order they were
-// begun, and starts afresh.
-func (f *folder) take(dst []foldRow) []foldRow {
+// take appends the rows folded so far of seconds before the Unix second
+// before to dst, in the order they were begun, and starts the caps afresh.
+func (f *folder) take(dst []foldRow, before int64) []foldRow {
 	from := len(dst)
 	for i := range f.taken {
 		f.taken[i].Store(0)
@@ -146,12 +146,27 @@ func (f *folder) take(dst []foldRow) []foldRow {
 	for i := range f.shards {
 		sh := &f.shards[i]
 		sh.mu.Lock()
-		dst = append(dst, sh.rows...)
-		clear(sh.rows) // the names, for the collector
-		sh.rows = sh.rows[:0]
-		clear(sh.index)
+		dst = sh.takeBefore(dst, before)
 		sh.mu.Unlock()
 	}
 	slices.SortFunc(dst[from:], func(a, b foldRow) int { return cmp.Compare(a.seq, b.seq) })
+	return dst
+}
+
+// takeBefore appends sh's rows of seconds before the second before to
+// dst and keeps the others; sh is locked.
+func (sh *shard) takeBefore(dst []foldRow, before int64) []foldRow {
+	kept := sh.rows[:0]
+	clear(sh.index)
+	for _, r := range sh.rows {
+		if r.key.sec < before {
+			dst = append(dst, r)
+			continue
+		}
+		sh.index[r.key] = len(kept)
+		kept = append(kept, r)
+	}
+	clear(sh.rows[len(kept):]) // the names, for the collector
+	sh.rows = kept
 	return dst
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"testing"
@@ -208,5 +209,38 @@ func TestManyRowsOneGo(t *testing.T) {
 	}
 	if got := count(t, s); got != n {
 		t.Errorf("%d rows, want %d", got, n)
+	}
+}
+
+// The query log is written just past each second's end, so that a
+// second's rows go in one write, whenever the writer began.
+func TestNextFlush(t *testing.T) {
+	sec := time.Date(2026, 5, 1, 12, 0, 7, 0, time.UTC)
+	for _, tc := range []struct{ now, want time.Duration }{
+		{0, 1100 * time.Millisecond},
+		{50 * time.Millisecond, 1050 * time.Millisecond},
+		{950 * time.Millisecond, 150 * time.Millisecond},
+		{100 * time.Millisecond, time.Second}, // just after a write
+	} {
+		if got := nextFlush(sec.Add(tc.now), time.Second); got != tc.want {
+			t.Errorf("at +%v: next write in %v, want %v", tc.now, got, tc.want)
+		}
+	}
+}
+
+// A timed write takes the seconds that ended; the second under way stays,
+// and its later queries still fold into its rows.
+func TestTakeLeavesTheSecondUnderWay(t *testing.T) {
+	c := newClock()
+	f := newFolder(10)
+	f.add(q(c, 0, "127.0.0.1", "a.test.", dns.TypeA, 0))
+	f.add(q(c, time.Second, "127.0.0.1", "a.test.", dns.TypeA, 0))
+	got := f.take(nil, c.Now().Add(time.Second).Unix())
+	if len(got) != 1 || got[0].key.sec != c.Now().Unix() {
+		t.Fatalf("took %+v, want the first second's row only", got)
+	}
+	f.add(q(c, time.Second+time.Millisecond, "127.0.0.1", "a.test.", dns.TypeA, 0))
+	if got = f.take(nil, math.MaxInt64); len(got) != 1 || got[0].n != 2 {
+		t.Errorf("then took %+v, want the second second's row with 2 queries", got)
 	}
 }

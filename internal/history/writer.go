@@ -2,6 +2,7 @@ package history
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"github.com/nxray/nxray/diagnose"
@@ -66,13 +67,14 @@ func (s *Store) run() {
 	ctx := context.Background()
 	prune := time.NewTicker(s.cfg.PruneEvery)
 	defer prune.Stop()
-	tick := time.NewTicker(s.cfg.FlushEvery)
+	tick := time.NewTimer(nextFlush(time.Now(), s.cfg.FlushEvery))
 	defer tick.Stop()
 	w := &writer{s: s}
 	for {
 		select {
 		case <-tick.C:
-			w.flush(ctx)
+			w.flushBefore(ctx, time.Now().Unix()) // the second under way stays to be folded
+			tick.Reset(nextFlush(time.Now(), s.cfg.FlushEvery))
 		case v := <-s.verdicts:
 			w.vs = append(w.vs, v)
 			w.take()
@@ -91,6 +93,15 @@ func (s *Store) run() {
 	}
 }
 
+// nextFlush is how long from now until the next write of the query log:
+// a tenth of every past the next multiple of every. The write takes the
+// rows of the seconds before the one under way, so that a second's rows
+// go whole into one write (but for queries answered more than a tenth of
+// a second after their second ended).
+func nextFlush(now time.Time, every time.Duration) time.Duration {
+	return now.Truncate(every).Add(every + every/10).Sub(now)
+}
+
 // writer is the state of run's goroutine.
 type writer struct {
 	s       *Store
@@ -101,10 +112,13 @@ type writer struct {
 	noPause bool      // no rest between chunks (insert.go), for benchmarks
 }
 
-// flush takes the folded rows and the queued verdicts and writes them in
-// one transaction.
-func (w *writer) flush(ctx context.Context) {
-	w.rows = w.s.fold.take(w.rows)
+// flush takes all the folded rows and the queued verdicts and writes them
+// in one transaction.
+func (w *writer) flush(ctx context.Context) { w.flushBefore(ctx, math.MaxInt64) }
+
+// flushBefore is flush of the rows of seconds before the Unix second sec.
+func (w *writer) flushBefore(ctx context.Context, sec int64) {
+	w.rows = w.s.fold.take(w.rows, sec)
 	w.take()
 	if len(w.rows) > 0 || len(w.vs) > 0 {
 		w.write(ctx)
