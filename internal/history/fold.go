@@ -30,7 +30,8 @@ import (
 // queries beyond those are dropped and counted.
 //
 // LogQuery only takes a shard's lock, looks its key up and adds: no
-// channel, no goroutine woken. The writer takes the rows every FlushEvery.
+// channel, no goroutine woken. The writer takes the rows of the seconds
+// that ended, just after each second (writer.go, nextFlush).
 
 // foldShards spreads LogQuery's callers over locks by name.
 const foldShards = 8
