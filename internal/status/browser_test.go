@@ -195,23 +195,7 @@ func TestBrowser(t *testing.T) {
 		hostile = append(hostile, s.diagnosed(t, n, diagnose.NXDomainConfirmed).Name)
 	}
 
-	var (
-		mu         sync.Mutex
-		dialogs    []string
-		exceptions []string
-	)
-	if err := chromedp.Listen(ctx, func(ev any) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch ev := ev.(type) {
-		case *page.EventJavascriptDialogOpening:
-			dialogs = append(dialogs, ev.Message)
-		case *runtime.EventExceptionThrown:
-			exceptions = append(exceptions, (&chromedp.ExceptionError{ExceptionDetails: ev.ExceptionDetails}).Error())
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
+	quiet := watchPage(t, ctx, "the page")
 	if err := chromedp.Do(ctx,
 		chromedp.EmulateViewport(1100, 900),
 		chromedp.Navigate(s.base+"/"),
@@ -284,14 +268,7 @@ func TestBrowser(t *testing.T) {
 	}
 	writeScreenshot(t, png)
 
-	mu.Lock()
-	defer mu.Unlock()
-	if len(dialogs) > 0 {
-		t.Errorf("the page opened dialogs: %q", dialogs)
-	}
-	if len(exceptions) > 0 {
-		t.Errorf("the page threw: %q", exceptions)
-	}
+	quiet()
 	// The API agrees with what the page showed.
 	resp, err := http.Get(s.base + "/api/v1/diagnoses?cause=dnssec_expired")
 	if err != nil {
@@ -351,4 +328,39 @@ func serveStack(t *testing.T, eng *diagnose.Engine, cfg proxy.Config) (*proxy.Se
 	}
 	t.Cleanup(func() { st.Shutdown(context.Background()) })
 	return px, "http://" + st.Addr()
+}
+
+// watchPage records the dialogs that what (the page, the views) opens and
+// the exceptions it throws in ctx's tab; quiet, called at the end, fails
+// the test if there were any.
+func watchPage(t *testing.T, ctx context.Context, what string) (quiet func()) {
+	t.Helper()
+	var (
+		mu         sync.Mutex
+		dialogs    []string
+		exceptions []string
+	)
+	if err := chromedp.Listen(ctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch ev := ev.(type) {
+		case *page.EventJavascriptDialogOpening:
+			dialogs = append(dialogs, ev.Message)
+		case *runtime.EventExceptionThrown:
+			exceptions = append(exceptions, (&chromedp.ExceptionError{ExceptionDetails: ev.ExceptionDetails}).Error())
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		t.Helper()
+		mu.Lock()
+		defer mu.Unlock()
+		if len(dialogs) > 0 {
+			t.Errorf("%s opened dialogs: %q", what, dialogs)
+		}
+		if len(exceptions) > 0 {
+			t.Errorf("%s threw: %q", what, exceptions)
+		}
+	}
 }

@@ -8,12 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/page"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/nxray/nxray/diagnose"
@@ -84,23 +81,7 @@ func TestBrowserViews(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Shutdown(context.Background()) })
 	base := "http://" + st.Addr()
-	var (
-		mu         sync.Mutex
-		dialogs    []string
-		exceptions []string
-	)
-	if err := chromedp.Listen(ctx, func(ev any) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch ev := ev.(type) {
-		case *page.EventJavascriptDialogOpening:
-			dialogs = append(dialogs, ev.Message)
-		case *runtime.EventExceptionThrown:
-			exceptions = append(exceptions, (&chromedp.ExceptionError{ExceptionDetails: ev.ExceptionDetails}).Error())
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
+	quiet := watchPage(t, ctx, "the views")
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1200, 900)); err != nil {
 		t.Fatal(err)
 	}
@@ -232,14 +213,7 @@ func TestBrowserViews(t *testing.T) {
 			t.Logf("screenshot written to %s", path)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(dialogs) > 0 {
-		t.Errorf("the views opened dialogs: %q", dialogs)
-	}
-	if len(exceptions) > 0 {
-		t.Errorf("the views threw: %q", exceptions)
-	}
+	quiet()
 }
 
 func mustText(t *testing.T, ctx context.Context, sel string) string {
